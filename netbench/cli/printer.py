@@ -1,0 +1,154 @@
+"""The CLI's event printer: one line per event, human or JSON lines.
+
+Every piece of network-derived text goes through textsafe before it is
+printed, so a request for `/\\x1b]0;pwned\\x07` cannot retitle the terminal.
+
+JSON keys are stable (scripts rely on them, docs/cli.md lists them):
+event, ts (unix seconds), server, conn, exchange, peer, local, role,
+transport, method, path, status, bytes_in, bytes_out, duration_ms, reason,
+detail, url, kind, session. For `exchange` lines bytes_in/bytes_out are the
+request and response body sizes; for `close` lines, every byte of the
+connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any
+
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    Event,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    ServerStarted,
+    ServerStopped,
+)
+from netbench.model import Direction, Endpoint, HttpRequest, server_url
+from netbench.protocol.textsafe import visible, visible_latin1
+
+class EventPrinter:
+    def __init__(
+        self,
+        *,
+        json_lines: bool = False,
+        verbose: bool = False,
+        session: str | None = None,
+        out: IO[str] | None = None,
+    ) -> None:
+        self.json_lines = json_lines
+        self.verbose = verbose
+        self.session = session
+        self.out = out or sys.stdout
+        self._offset = time.time() - time.monotonic()
+        self._peers: dict[int, Endpoint] = {}
+        self._requests: dict[int, HttpRequestRecorded] = {}
+
+    def wall(self, t: float) -> float:
+        return self._offset + t
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, ChunkRecorded):
+            if self.verbose:
+                self._chunk(event)
+        elif isinstance(event, HttpRequestRecorded):
+            self._requests[event.exchange_id] = event
+        elif isinstance(event, HttpResponseRecorded):
+            request = self._requests.pop(event.exchange_id, None)
+            self._exchange(request, event)
+        elif isinstance(event, ConnectionOpened):
+            self._peers[event.conn_id] = event.peer
+            self._emit(
+                "open", event.t, f"#{event.conn_id} open {event.peer} -> {event.local}",
+                conn=event.conn_id, server=event.server_id, peer=str(event.peer),
+                local=str(event.local), role=event.role.value, transport=event.transport.value,
+            )
+        elif isinstance(event, ConnectionClosed):
+            self._closed(event)
+        elif isinstance(event, ServerStarted):
+            url = server_url(event.kind, event.transport, event.address)
+            where = f", recording to {self.session}" if self.session else ""
+            self._emit(
+                "listening", event.t, f"listening on {url} ({event.kind}{where})",
+                url=url, kind=event.kind, server=event.server_id, host=event.address.host,
+                port=event.address.port, session=self.session,
+            )
+        elif isinstance(event, ServerStopped):
+            self._emit("stopped", event.t, f"server {event.server_id} stopped", server=event.server_id)
+
+    def message(self, event: str, text: str, **fields: Any) -> None:
+        """A line that is not an engine event (recording stopped, warnings)."""
+        self._emit(event, time.monotonic(), text, **fields)
+
+    def _closed(self, event: ConnectionClosed) -> None:
+        # Requests that never got an answer still deserve a line.
+        for exchange_id, request in list(self._requests.items()):
+            if request.conn_id == event.conn_id:
+                del self._requests[exchange_id]
+                self._exchange(request, None)
+        peer = self._peers.pop(event.conn_id, None)
+        detail = f" ({visible(event.detail.encode())})" if event.detail else ""
+        self._emit(
+            "close", event.t,
+            f"#{event.conn_id} close {event.reason.value}{detail}, "
+            f"{event.bytes_in} B in, {event.bytes_out} B out",
+            conn=event.conn_id, peer=str(peer) if peer else None, reason=event.reason.value,
+            detail=event.detail, bytes_in=event.bytes_in, bytes_out=event.bytes_out,
+        )
+
+    def _exchange(
+        self, request: HttpRequestRecorded | None, response: HttpResponseRecorded | None
+    ) -> None:
+        conn_id = request.conn_id if request else response.conn_id if response else 0
+        exchange_id = request.exchange_id if request else response.exchange_id if response else 0
+        req: HttpRequest | None = request.request if request else None
+        method = visible_latin1(req.method) if req and req.method else "?"
+        path = visible_latin1(req.target) if req and req.target else "?"
+        status = response.response.status if response else None
+        t_end = response.t_end if response else (request.t_end if request else time.monotonic())
+        t_start = request.t_start if request else t_end
+        duration_ms = round((t_end - t_start) * 1000, 3)
+        error = (req.error if req and req.error else None) or (
+            response.response.error if response and response.response.error else None
+        )
+        shown_status = str(status) if status is not None else "no response" if not response else "???"
+        tail = f" [{visible(error.encode())}]" if error else ""
+        bytes_in = req.body_len if req else 0
+        bytes_out = response.response.body_len if response else 0
+        self._emit(
+            "exchange", t_end,
+            f"#{conn_id} {method} {path} -> {shown_status} "
+            f"({bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
+            conn=conn_id, exchange=exchange_id, peer=str(self._peers.get(conn_id, "")) or None,
+            method=req.method.decode("latin-1") if req else None,
+            path=req.target.decode("latin-1") if req else None,
+            status=status, bytes_in=bytes_in, bytes_out=bytes_out, duration_ms=duration_ms,
+            error=error,
+        )
+
+    def _chunk(self, event: ChunkRecorded) -> None:
+        arrow = "<-" if event.direction is Direction.IN else "->"
+        shown = visible(event.data[:200])
+        more = "…" if len(event.data) > 200 else ""
+        self._emit(
+            "chunk", event.t, f"#{event.conn_id} {arrow} {len(event.data)} B {shown}{more}",
+            conn=event.conn_id, seq=event.seq, dir=event.direction.value,
+            len=len(event.data), offset=event.offset, data_hex=event.data.hex(),
+        )
+
+    def _emit(self, event: str, t: float, text: str, **fields: Any) -> None:
+        ts = self.wall(t)
+        if self.json_lines:
+            line = json.dumps({"event": event, "ts": round(ts, 6), **fields}, ensure_ascii=True)
+        else:
+            clock = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+            line = f"{clock} {text}"
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # `netbench serve | head` closed our stdout: keep serving

@@ -1,0 +1,167 @@
+"""`netbench send tcp|http`: the clients, from the shell, recorded like the rest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from netbench.protocol.textsafe import visible
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "send", help="send bytes as a client and print the reply",
+        description="Connect, send, print what comes back (control bytes shown as symbols).",
+    )
+    kinds = parser.add_subparsers(dest="send_kind", metavar="{tcp,http}", required=True)
+    tcp = kinds.add_parser("tcp", help="raw TCP: send DATA, print each reply chunk")
+    tcp.add_argument("address", metavar="HOST:PORT")
+    tcp.add_argument("data", nargs="?", default="", metavar="DATA", help="text to send ('-' reads stdin)")
+    tcp.add_argument("--hex", action="store_true", help="DATA is hex (e.g. '47 45 54 0d 0a')")
+    tcp.add_argument(
+        "--eol", choices=("none", "lf", "crlf"), default="none",
+        help="append a line end to DATA (default none, like the seeds)",
+    )
+    tcp.add_argument(
+        "--half-close", action="store_true", help="shutdown(SHUT_WR) after sending: a FIN"
+    )
+    tcp.add_argument(
+        "--wait", type=float, default=2.0, metavar="SECONDS",
+        help="stop reading after this much silence (default 2)",
+    )
+    tcp.add_argument("--recv-size", type=int, default=65536, metavar="BYTES")
+    http = kinds.add_parser("http", help="HTTP: send a request, print the raw response")
+    http.add_argument("url", metavar="URL")
+    http.add_argument("-X", "--request", dest="method", default=None, metavar="METHOD")
+    http.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'")
+    http.add_argument("-d", "--data", default=None, help="body (sets POST and a form content type, as curl)")
+    http.add_argument("--raw", type=Path, metavar="FILE", help="send FILE's bytes exactly as the request ('-': stdin)")
+    http.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the response body to FILE")
+    http.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    for sub in (tcp, http):
+        sub.add_argument("--session", type=Path, metavar="PATH", help="session file (default: a new one)")
+        sub.add_argument("--no-record", action="store_true", help="do not record a session")
+
+
+def run(args: argparse.Namespace) -> int:
+    from netbench.cli import fail
+    from netbench.store import SessionWriter, StoreError, new_session_path
+
+    try:
+        prepared = _prepare_tcp(args) if args.send_kind == "tcp" else _prepare_http(args)
+    except ValueError as error:
+        print(f"netbench send: error: {visible(str(error).encode())}", file=sys.stderr)
+        return 2
+    writer = None
+    if not args.no_record:
+        writer = SessionWriter(args.session or new_session_path(), argv=sys.argv)
+        try:
+            writer.open()
+        except StoreError as error:
+            return fail(str(error))
+    try:
+        return asyncio.run(_run(args, prepared, writer))
+    finally:
+        if writer is not None:
+            writer.close()
+            print(f"recorded to {writer.path}", file=sys.stderr)
+
+
+def _prepare_tcp(args: argparse.Namespace) -> tuple[str, int, bytes]:
+    host, sep, port_text = args.address.rpartition(":")
+    if not sep or not port_text.isdigit() or not host:
+        raise ValueError(f"address must be HOST:PORT, got {args.address!r}")
+    host = host.strip("[]")
+    text = sys.stdin.read() if args.data == "-" else args.data
+    if args.hex:
+        try:
+            data = bytes.fromhex(text.replace(":", " "))
+        except ValueError:
+            raise ValueError(f"--hex data is not hex: {text!r}") from None
+    else:
+        data = text.encode("utf-8", "surrogateescape")
+    data += {"none": b"", "lf": b"\n", "crlf": b"\r\n"}[args.eol]
+    return host, int(port_text), data
+
+
+def _prepare_http(args: argparse.Namespace) -> tuple[str, int, bytes]:
+    from netbench.protocol.http_compose import UrlError, compose_request, parse_header, parse_url
+
+    try:
+        target = parse_url(args.url)
+    except UrlError as error:
+        raise ValueError(str(error)) from None
+    if args.raw is not None:
+        data = sys.stdin.buffer.read() if str(args.raw) == "-" else args.raw.read_bytes()
+        return target.host, target.port, data
+    headers = tuple(parse_header(h) for h in args.headers)
+    body = args.data.encode() if args.data is not None else b""
+    if args.data is not None and not any(name.lower() == b"content-type" for name, _ in headers):
+        headers += ((b"Content-Type", b"application/x-www-form-urlencoded"),)
+    method = args.method or ("POST" if args.data is not None else "GET")
+    return target.host, target.port, compose_request(method.upper(), target, headers, body)
+
+
+async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], writer: Any) -> int:
+    from netbench.cli import fail
+    from netbench.engine.clients import ConnectError, http_exchange, open_tcp
+    from netbench.engine.context import EngineContext
+
+    host, port, data = prepared
+    ctx = EngineContext(first_ids=writer.next_ids() if writer else (1, 1, 1))
+    if writer is not None:
+        ctx.bus.subscribe(writer)
+    try:
+        if args.send_kind == "http":
+            head_only = data.split(b" ", 1)[0].upper() == b"HEAD"
+            result = await http_exchange(ctx, host, port, data, head_only=head_only, timeout=args.timeout)
+            return _print_http(result, args.output)
+        client = await open_tcp(ctx, host, port, recv_size=args.recv_size)
+    except ConnectError as error:
+        return fail(str(error))
+    if data:
+        client.send(data)
+    if args.half_close:
+        client.half_close()
+    got_any = False
+    try:
+        while True:
+            chunk = await client.recv(args.wait)
+            if not chunk:
+                break
+            got_any = True
+            sys.stdout.write(visible(chunk, keep_newlines=True))
+            sys.stdout.flush()
+    except TimeoutError:
+        pass
+    if got_any:
+        sys.stdout.write("\n")
+    await client.close()
+    return 0
+
+
+def _print_http(result: Any, output: Path | None) -> int:
+    from netbench.cli import fail
+    from netbench.protocol.bodies import decode_body
+    from netbench.protocol.responses import split_head
+
+    response = result.response
+    if response is None:
+        return fail("the server closed the connection without a response")
+    head, separator, body_bytes = split_head(result.received)
+    sys.stdout.write(visible(head + separator, keep_newlines=True))
+    decoded = decode_body(response.header(b"content-type"), response.body)
+    if output is not None:
+        output.write_bytes(response.body)
+        sys.stdout.write(f"[body: {response.body_len} bytes written to {output}]\n")
+    elif decoded.kind in ("binary", "image"):
+        what = decoded.image.describe() if decoded.image else f"{response.body_len} bytes of binary data"
+        sys.stdout.write(f"[body: {what}; use -o FILE to save it]\n")
+    elif body_bytes:
+        sys.stdout.write(visible(body_bytes, keep_newlines=True) + "\n")
+    if response.error:
+        print(f"netbench: warning: {visible(response.error.encode())}", file=sys.stderr)
+    return 0

@@ -1,0 +1,186 @@
+"""`netbench serve KIND`: run one server headless, print its events, record them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from netbench.cli.printer import EventPrinter
+from netbench.model import SERVER_KINDS
+
+SEED_PORTS = {
+    "http": 8000,  # seeds 000, 003, 004
+    "static": 8000,  # SimpleHTTPServer's default
+    "reply": 8000,  # seed 000
+    "echo": 5000,  # seed 001
+    "prefix-echo": 50014,  # seed 002
+    "time": 8013,
+    "udp-echo": 5000,
+}
+"""Each kind's default port, the one its seed program used."""
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def add_default_options(parser: argparse.ArgumentParser) -> None:
+    """Options of bare `netbench` (the page server on 8000, next free port if taken)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000, next free if taken)")
+    parser.add_argument("--session", type=Path, metavar="PATH", help="session file to record to")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run a server headless and print one line per event",
+        description="Run one server and print one line per connection and HTTP exchange. "
+        "The first line names the address it listens on.",
+    )
+    parser.add_argument("kind", choices=SERVER_KINDS, metavar="KIND", help=", ".join(SERVER_KINDS))
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, help="port; 0 picks a free one (default: the seed's port, http 8000)"
+    )
+    parser.add_argument("--session", type=Path, metavar="PATH", help="session file (default: a new one)")
+    parser.add_argument("--no-record", action="store_true", help="do not record a session")
+    parser.add_argument("--json", action="store_true", help="print JSON lines with stable keys")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print every chunk")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the listening line")
+    parser.add_argument("--backlog", type=int, help="listen() backlog")
+    parser.add_argument("--recv-size", type=int, metavar="BYTES", help="bufsize of each recv()")
+    parser.add_argument(
+        "--idle-timeout", type=float, metavar="SECONDS", help="close after this much silence (0: never)"
+    )
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep-alive", dest="keep_alive", action="store_true", default=None)
+    keep.add_argument(
+        "--close", dest="keep_alive", action="store_false", help="http: close after each response"
+    )
+    parser.add_argument("--text", help="reply: the text every connection gets (default Yes)")
+    parser.add_argument("--root", type=Path, help="static: directory to serve (default: current)")
+    parser.add_argument("--response", type=Path, metavar="FILE", help="http: raw response to send")
+    parser.add_argument("--rules", type=Path, metavar="FILE", help="http: TOML method/path rules")
+    parser.add_argument(
+        "--raw", action="store_true", help="http: send response files byte for byte, unfixed"
+    )
+
+
+def _check_numbers(args: argparse.Namespace) -> str | None:
+    if args.port is not None and not 0 <= args.port <= 65535:
+        return f"--port must be 0-65535, got {args.port}"
+    if getattr(args, "backlog", None) is not None and args.backlog < 0:
+        return "--backlog must be >= 0"
+    if getattr(args, "recv_size", None) is not None and not 1 <= args.recv_size <= 16 << 20:
+        return "--recv-size must be between 1 and 16777216"
+    if getattr(args, "idle_timeout", None) is not None and args.idle_timeout < 0:
+        return "--idle-timeout must be >= 0"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from netbench.cli import fail
+    from netbench.engine.config import default_config
+
+    problem = _check_numbers(args)
+    if problem:
+        print(f"netbench serve: error: {problem}", file=sys.stderr)
+        return 2
+    if args.kind == "static" and args.root is not None and not args.root.is_dir():
+        return fail(f"--root {args.root} is not a directory")
+    for option, path in (("--response", args.response), ("--rules", args.rules)):
+        if path is not None and not path.is_file():
+            return fail(f"{option} {path}: no such file")
+    port = args.port if args.port is not None else SEED_PORTS[args.kind]
+    config = default_config(
+        args.kind, host=args.host, port=port, backlog=args.backlog, recv_size=args.recv_size,
+        idle_timeout=args.idle_timeout, keep_alive=args.keep_alive, text=args.text,
+        root=args.root, response_file=args.response, rules_file=args.rules, raw=args.raw or None,
+    )
+    return _serve(config, args, next_free=False)
+
+
+def run_default(args: argparse.Namespace) -> int:
+    """Bare `netbench`: the page server, on the next free port if 8000 is taken."""
+    from netbench.engine.config import default_config
+
+    problem = _check_numbers(args)
+    if problem:
+        print(f"netbench: error: {problem}", file=sys.stderr)
+        return 2
+    args.no_record, args.json, args.verbose, args.quiet = False, False, False, False
+    config = default_config("http", host=args.host, port=args.port)
+    return _serve(config, args, next_free=True)
+
+
+def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
+    from netbench.cli import fail
+    from netbench.store import SessionWriter, StoreError, new_session_path
+
+    session_path = None if args.no_record else (args.session or new_session_path())
+    printer = EventPrinter(
+        json_lines=args.json, verbose=args.verbose, session=str(session_path) if session_path else None
+    )
+    writer = None
+    if session_path is not None:
+        writer = SessionWriter(
+            session_path,
+            argv=sys.argv,
+            on_error=lambda message: printer.message(
+                "recording-stopped", f"recording stopped: {message}; still serving", detail=message
+            ),
+        )
+        try:
+            writer.open()
+        except StoreError as error:
+            return fail(str(error))
+    try:
+        return asyncio.run(_main(config, args, writer, printer, next_free=next_free))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def _main(config: Any, args: argparse.Namespace, writer: Any, printer: EventPrinter, *, next_free: bool) -> int:
+    from dataclasses import replace
+
+    from netbench.cli import fail
+    from netbench.engine.context import EngineContext
+    from netbench.engine.engine import Engine, EngineError
+
+    ctx = EngineContext(first_ids=writer.next_ids() if writer else (1, 1, 1))
+    if writer is not None:
+        ctx.bus.subscribe(writer)
+    if args.quiet:
+        from netbench.events import ServerStarted
+
+        ctx.bus.subscribe(lambda event: printer(event) if isinstance(event, ServerStarted) else None)
+    else:
+        ctx.bus.subscribe(printer)
+    engine = Engine(ctx)
+    attempts = 20 if next_free and config.port != 0 else 1
+    for attempt in range(attempts):
+        try:
+            await engine.start_server(replace(config, port=config.port + attempt if config.port else 0))
+            break
+        except EngineError as error:
+            if attempt == attempts - 1 or "already in use" not in str(error):
+                return fail(str(error))
+    if config.host not in LOOPBACK:
+        printer.message(
+            "warning",
+            f"warning: listening on {config.host}, beyond loopback: other machines can connect",
+            detail="beyond-loopback",
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await engine.stop_all()
+    return 0

@@ -1,0 +1,333 @@
+"""`netbench session list|show`: look at recorded sessions from the shell.
+
+Everything printed that came from the network (bytes, HTTP fields, details,
+even file names) goes through `netbench.protocol.textsafe` first, so a
+recorded escape sequence is shown, never executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from netbench.model import SocketEventKind
+from netbench.protocol.hexdump import hexdump_lines
+from netbench.protocol.textsafe import visible, visible_latin1, visible_text
+from netbench.store import (
+    ChunkRow,
+    ConnectionRow,
+    ExchangeRow,
+    SessionReader,
+    SocketEventRow,
+    StoreError,
+    default_session_dir,
+    list_sessions,
+)
+
+_ARROWS = {"in": "<-", "out": "->"}
+_Keyed = tuple[float, int, int, ChunkRow | SocketEventRow]
+_EARLY_EVENTS = frozenset({SocketEventKind.CONNECT, SocketEventKind.ACCEPT})
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `session` on the main parser's subparsers."""
+    parser = subparsers.add_parser(
+        "session", help="list and show recorded sessions", description="Recorded sessions."
+    )
+    commands = parser.add_subparsers(dest="session_command", metavar="{list,show}", required=True)
+    list_parser = commands.add_parser("list", help="one line per session in a directory")
+    list_parser.add_argument(
+        "dir", nargs="?", type=Path, metavar="DIR", help="default: netbench's session directory"
+    )
+    show = commands.add_parser("show", help="servers and connections, or one connection's bytes")
+    show.add_argument("path", type=Path, metavar="PATH", help="a session file")
+    show.add_argument(
+        "--conn", type=int, metavar="N", help="show connection N: every chunk, hex and text"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `session list` or `session show`; the exit code (0 ok, 1 failure)."""
+    try:
+        if args.session_command == "list":
+            return _list(args.dir)
+        if args.conn is not None:
+            return _show_connection(args.path, args.conn)
+        return _show(args.path)
+    except StoreError as exc:
+        return _error(str(exc))
+    except BrokenPipeError:
+        # The reader (`| head`) went away; stop quietly, as other tools do.
+        _silence_stdout()
+        return 1
+
+
+def _error(message: str) -> int:
+    print(f"netbench: error: {visible_text(message)}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# -- formatting helpers --------------------------------------------------------
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _local(when: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return time.strftime(fmt, time.localtime(when))
+
+
+def _clock(when: float) -> str:
+    return f"{_local(when, '%H:%M:%S')}.{int(when * 1000) % 1000:03d}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f} ms"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "open"
+    return _ms(seconds) if seconds < 1 else f"{seconds:.3f} s"
+
+
+def _path(path: Path) -> str:
+    # File names are chosen by whoever made the file: untrusted too.
+    return visible_text(str(path))
+
+
+def _table(rows: list[list[str]]) -> Iterator[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
+        yield "  ".join([*cells, row[-1]]).rstrip()
+
+
+def _request_line(exchange: ExchangeRow) -> str:
+    request, response = exchange.request, exchange.response
+    if request is None:
+        text = "(no request)"
+    else:
+        text = f"{visible_latin1(request.method)} {visible_latin1(request.target)}"
+        if request.version:
+            text += f" HTTP/{visible_text(request.version)}"
+        if request.error:
+            text += f" [{visible_text(request.error)}]"
+    if response is not None:
+        status = "???" if response.status is None else str(response.status)
+        text += f" -> {status} {visible_latin1(response.reason)}".rstrip()
+        if response.error:
+            text += f" [{visible_text(response.error)}]"
+    return text
+
+
+# -- list ----------------------------------------------------------------------
+
+
+def _list(directory: Path | None) -> int:
+    if directory is not None and not directory.is_dir():
+        return _error(f"not a directory: {directory}")
+    where = default_session_dir() if directory is None else directory
+    summaries = list_sessions(where)
+    if not summaries:
+        print(f"netbench: no sessions in {_path(where)}", file=sys.stderr)
+        return 0
+    rows = [
+        [
+            _path(summary.path),
+            _local(summary.created),
+            _size(summary.size),
+            _plural(summary.connections, "connection"),
+            _plural(summary.exchanges, "exchange"),
+        ]
+        for summary in summaries
+    ]
+    for line in _table(rows):
+        print(line)
+    return 0
+
+
+# -- show ----------------------------------------------------------------------
+
+
+def _show(path: Path) -> int:
+    with SessionReader(path) as reader:
+        info = reader.info()
+        print(f"session   {_path(path)}")
+        print(
+            f"created   {_local(info.created)}  (host {visible_text(info.hostname)},"
+            f" netbench {visible_text(info.netbench_version)}, schema {info.schema_version})"
+        )
+        if info.argv:
+            print(f"command   {visible_text(' '.join(info.argv))}")
+        servers = reader.servers()
+        print()
+        print("servers" if servers else "servers   none")
+        for server in servers:
+            stopped = "running" if server.stopped is None else f"stopped {_clock(server.stopped)}"
+            options = json.dumps(server.options, sort_keys=True) if server.options else ""
+            error = f"  error: {server.error}" if server.error else ""
+            line = (
+                f"  #{server.id}  {server.kind}  {server.transport.value}  {server.address}"
+                f"  started {_clock(server.started)}  {stopped}  {options}{error}"
+            )
+            print(visible_text(line.rstrip()))
+
+        firsts: dict[int, list[str]] = {}
+        for exchange in reader.exchanges(include_bodies=False):
+            firsts.setdefault(exchange.conn_id, []).append(_request_line(exchange))
+        connections = reader.connections()
+        print()
+        if not connections:
+            print("connections   none")
+            return 0
+        print("connections")
+        rows = [["ID", "ROLE", "PEER -> LOCAL", "OPENED", "DURATION", "IN", "OUT", "END", "HTTP"]]
+        for conn in connections:
+            lines = firsts.get(conn.id, [])
+            http = lines[0] if lines else ""
+            if len(lines) > 1:
+                http += f" (+{len(lines) - 1} more)"
+            rows.append(
+                [
+                    str(conn.id),
+                    conn.role.value,
+                    visible_text(f"{conn.peer} -> {conn.local}"),
+                    _clock(conn.opened),
+                    _duration(conn.duration),
+                    _size(conn.bytes_in),
+                    _size(conn.bytes_out),
+                    "-" if conn.end_reason is None else conn.end_reason.value,
+                    http,
+                ]
+            )
+        for line in _table(rows):
+            print(f"  {line}")
+    return 0
+
+
+def _show_connection(path: Path, conn_id: int) -> int:
+    with SessionReader(path) as reader:
+        conn = reader.connection(conn_id)
+        if conn is None:
+            return _error(f"no connection {conn_id} in {path}")
+        for line in _connection_header(conn):
+            print(line)
+        exchanges = list(reader.exchanges(conn_id, include_bodies=False))
+        events = reader.socket_events(conn_id)
+        for line in _timeline(conn, reader.chunks(conn_id), events, exchanges):
+            print(line)
+    return 0
+
+
+def _connection_header(conn: ConnectionRow) -> Iterator[str]:
+    server = "" if conn.server_id is None else f"  (server #{conn.server_id})"
+    yield visible_text(
+        f"connection {conn.id}  {conn.role.value} {conn.transport.value}"
+        f"  {conn.peer} -> {conn.local}{server}"
+    )
+    end = "still open" if conn.closed is None else f"closed +{_ms(conn.closed - conn.opened)}"
+    reason = "" if conn.end_reason is None else f"  {conn.end_reason.value}"
+    yield (
+        f"opened {_local(conn.opened)}.{int(conn.opened * 1000) % 1000:03d}  {end}{reason}"
+        f"  in {_size(conn.bytes_in)}  out {_size(conn.bytes_out)}"
+    )
+    if conn.detail:
+        yield f"detail {visible_text(conn.detail)}"
+
+
+def _timeline(
+    conn: ConnectionRow,
+    chunks: Iterable[ChunkRow],
+    events: list[SocketEventRow],
+    exchanges: list[ExchangeRow],
+) -> Iterator[str]:
+    # An exchange is announced right after the last chunk that carried each
+    # half, which is how the store links HTTP to bytes (by chunk seq).
+    after_chunk: dict[int, list[str]] = {}
+    unlinked: list[str] = []
+    for exchange in exchanges:
+        label = f"   == exchange #{exchange.id}: {_request_line(exchange)}"
+        last = max(
+            (s for s in (exchange.req_last_chunk, exchange.resp_last_chunk) if s is not None),
+            default=None,
+        )
+        (unlinked if last is None else after_chunk.setdefault(last, [])).append(label)
+
+    # Chunks stream from the database; socket events are few. Merge by time,
+    # and at equal times put connect/accept before the bytes, the rest after.
+    keyed_chunks: Iterator[_Keyed] = (
+        (chunk.t, 1, index, chunk) for index, chunk in enumerate(chunks)
+    )
+    keyed_events: Iterator[_Keyed] = (
+        (event.t, 0 if event.kind in _EARLY_EVENTS else 2, index, event)
+        for index, event in enumerate(events)
+    )
+    seen: set[int] = set()
+    for _t, _rank, _index, item in heapq.merge(keyed_chunks, keyed_events):
+        yield ""
+        if isinstance(item, ChunkRow):
+            yield from _chunk_lines(conn, item)
+            seen.add(item.seq)
+            yield from after_chunk.get(item.seq, [])
+        else:
+            detail = f"  {visible_text(item.detail)}" if item.detail else ""
+            yield f"   +{_ms(item.t - conn.opened)}  socket: {item.kind.value}{detail}"
+    leftovers = unlinked + [
+        label for seq, labels in after_chunk.items() if seq not in seen for label in labels
+    ]
+    if leftovers:
+        yield ""
+        yield from leftovers
+
+
+def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
+    arrow = _ARROWS[chunk.direction.value]
+    yield (
+        f"#{chunk.seq}  +{_ms(chunk.t - conn.opened)}  {arrow} {chunk.direction.value}"
+        f"  {len(chunk.data)} bytes  offset {chunk.offset}"
+    )
+    for line in hexdump_lines(chunk.data, offset=chunk.offset):
+        yield f"    {line}"
+    text = visible(chunk.data, keep_newlines=True)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        yield f"    | {line}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `session` command alone: `python -m netbench.cli.session list`."""
+    parser = argparse.ArgumentParser(prog="netbench")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(["session", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The event bus: the engine publishes, any number of consumers subscribe.
+
+A subscriber is a plain callable taking one event. It runs on the engine's
+event loop for every event, including every chunk, so it must be cheap and
+must not block: the session writer appends to a deque, the UI posts a message,
+the CLI printer formats a line. A subscriber that raises is reported once to
+stderr-free `on_error` and unsubscribed, so one broken consumer cannot stop
+the engine or starve the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netbench.events import Event
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    __slots__ = ("_on_error", "_subscribers")
+
+    def __init__(self, on_error: Callable[[Subscriber, BaseException], None] | None = None) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._on_error = on_error
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it again."""
+        self._subscribers = (*self._subscribers, subscriber)
+        return lambda: self.unsubscribe(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+    def publish(self, event: Event) -> None:
+        # A tuple snapshot: subscribing during a publish takes effect next time.
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception as error:
+                self.unsubscribe(subscriber)
+                if self._on_error is not None:
+                    self._on_error(subscriber, error)

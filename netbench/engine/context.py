@@ -1,0 +1,49 @@
+"""The state every server and client of one engine shares: ids, bus, tasks."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable
+
+from netbench.engine.bus import EventBus, Subscriber
+from netbench.engine.tasks import TaskSet
+
+
+def _report(what: str, error: BaseException) -> None:
+    # Last-resort reporting for engine bugs; user-facing errors never come here.
+    print(f"netbench: internal error in {what}: {error!r}", file=sys.stderr)
+
+
+class EngineContext:
+    """Id counters, the event bus and the task set of one engine."""
+
+    def __init__(
+        self,
+        *,
+        first_ids: tuple[int, int, int] = (1, 1, 1),
+        on_internal_error: Callable[[str, BaseException], None] = _report,
+    ) -> None:
+        server_id, conn_id, exchange_id = first_ids
+        self._server_ids = itertools.count(server_id)
+        self._conn_ids = itertools.count(conn_id)
+        self._exchange_ids = itertools.count(exchange_id)
+        self.bus = EventBus(on_error=self._subscriber_failed)
+        self.tasks = TaskSet(on_error=on_internal_error)
+        self._on_internal_error = on_internal_error
+        self.publish = self.bus.publish
+
+    def _subscriber_failed(self, subscriber: Subscriber, error: BaseException) -> None:
+        self._on_internal_error(f"event subscriber {subscriber!r}", error)
+
+    def internal_error(self, what: str, error: BaseException) -> None:
+        self._on_internal_error(what, error)
+
+    def next_server_id(self) -> int:
+        return next(self._server_ids)
+
+    def next_conn_id(self) -> int:
+        return next(self._conn_ids)
+
+    def next_exchange_id(self) -> int:
+        return next(self._exchange_ids)

@@ -1,0 +1,254 @@
+"""The HTTP/1.x server connection: parse with httptools, answer in order, record all.
+
+Rules:
+- requests are parsed from the recorded chunks (protocol/http_parse.py); each
+  one is published the moment it is complete, before it is answered, so a
+  held (intercepted) request is visible while it waits;
+- replies go out strictly in request order, whatever order handlers finish
+  in (pipelining); a handler may return a Reply or an awaitable of one;
+- a reply that is one write goes out at once (the fast path); anything else
+  (pauses, file slices, hang-ups) runs in a task that also drains;
+- malformed bytes get a 400 page and the connection is closed: HTTP/1
+  framing cannot be trusted after a parse error. The bytes stay recorded;
+- limits and timeouts (the hardening issue) hook in at `on_data` and
+  `on_idle`; the handler never sees a connection, only a request and a context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from netbench.engine.context import EngineContext
+from netbench.engine.stream import RecordedStream
+from netbench.events import HttpRequestRecorded, HttpResponseRecorded
+from netbench.model import Endpoint, EndReason, HttpRequest
+from netbench.protocol.http_parse import ParsedRequest, ParseFailure, RequestReader
+from netbench.protocol.responses import (
+    FileSlice,
+    Hangup,
+    HttpDate,
+    Pause,
+    Reply,
+    error_page,
+)
+
+FILE_SLICE = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What a handler may know about the request besides the request itself."""
+
+    exchange_id: int
+    conn_id: int
+    server_id: int | None
+    peer: Endpoint
+    local: Endpoint
+    keep_alive: bool
+    """Whether the connection will stay open after this reply (client and server agree)."""
+    date: bytes
+    """The Date header value for now."""
+
+
+Handler = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
+
+_DATE = HttpDate()
+
+
+class HttpServerConnection(RecordedStream):
+    def __init__(
+        self,
+        ctx: EngineContext,
+        handler: Handler,
+        *,
+        server_id: int | None,
+        recv_size: int,
+        idle_timeout: float,
+        keep_alive: bool,
+    ) -> None:
+        super().__init__(ctx, server_id=server_id, recv_size=recv_size, idle_timeout=idle_timeout)
+        self.handler = handler
+        self.keep_alive = keep_alive
+        self.reader = RequestReader()
+        self._index = 0
+        self._queue: deque[tuple[int, bool, Reply | Awaitable[Reply]]] = deque()
+        self._pump: asyncio.Task[None] | None = None
+        self._closing_after_reply = False
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        if self._closing_after_reply:
+            return  # bytes after a "close" reply or a parse error are recorded, not parsed
+        for item in self.reader.feed(data, seq, t):
+            if isinstance(item, ParsedRequest):
+                self._on_request(item)
+            else:
+                self._on_failure(item)
+            if self._closing_after_reply:
+                break
+
+    def on_peer_fin(self) -> bool:
+        # A complete request followed by the client's half-close is still answered.
+        return bool(self._queue or self._pump is not None)
+
+    def on_closed(self, reason: EndReason) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        for _exchange_id, _keep, pending in self._queue:
+            if isinstance(pending, asyncio.Future | asyncio.Task):
+                pending.cancel()
+            elif asyncio.iscoroutine(pending):
+                pending.close()
+        self._queue.clear()
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _on_request(self, parsed: ParsedRequest) -> None:
+        exchange_id = self.ctx.next_exchange_id()
+        request = parsed.request
+        self.ctx.publish(
+            HttpRequestRecorded(
+                exchange_id,
+                self.conn_id,
+                self._index,
+                request,
+                parsed.first_chunk,
+                parsed.last_chunk,
+                parsed.t_start,
+                parsed.t_end,
+            )
+        )
+        self._index += 1
+        keep = self.keep_alive and request.keep_alive and not parsed.upgrade
+        context = RequestContext(
+            exchange_id,
+            self.conn_id,
+            self.server_id,
+            self.peer,
+            self.local,
+            keep,
+            _DATE.at(time.time()),
+        )
+        try:
+            result = self.handler(request, context)
+        except Exception as error:
+            self.ctx.internal_error(f"HTTP handler on connection {self.conn_id}", error)
+            result = error_page(500, f"The handler failed: {error!r}", date=context.date)
+        if not keep:
+            self._closing_after_reply = True
+        if not self._queue and self._pump is None and isinstance(result, Reply):
+            data = result.simple
+            if data is not None:
+                self._send_simple(exchange_id, keep, result, data)
+                return
+        self._queue.append((exchange_id, keep, result))
+        if self._pump is None:
+            self._pump = self.ctx.tasks.spawn(self._run_queue(), f"http-conn-{self.conn_id}")
+
+    def _on_failure(self, failure: ParseFailure) -> None:
+        exchange_id = self.ctx.next_exchange_id()
+        self.ctx.publish(
+            HttpRequestRecorded(
+                exchange_id,
+                self.conn_id,
+                self._index,
+                failure.request,
+                failure.first_chunk,
+                failure.last_chunk,
+                failure.t_start,
+                failure.t_end,
+            )
+        )
+        self._index += 1
+        self._closing_after_reply = True
+        reply = error_page(400, f"Malformed request: {failure.error}", date=_DATE.at(time.time()))
+        if not self._queue and self._pump is None:
+            data = reply.simple
+            assert data is not None
+            self._send_simple(exchange_id, False, reply, data)
+        else:
+            self._queue.append((exchange_id, False, reply))
+
+    # -- replies -------------------------------------------------------------------------
+
+    def _send_simple(self, exchange_id: int, keep: bool, reply: Reply, data: bytes) -> None:
+        t = time.monotonic()
+        seq = self.write(data)
+        if seq >= 0:
+            self.ctx.publish(
+                HttpResponseRecorded(exchange_id, self.conn_id, reply.response, seq, seq, t, t)
+            )
+        if not (keep and reply.keep_alive):
+            self._closing_after_reply = True
+            self.close()
+
+    async def _run_queue(self) -> None:
+        try:
+            while self._queue and not self.is_closing:
+                exchange_id, keep, pending = self._queue[0]
+                reply = pending if isinstance(pending, Reply) else await pending
+                self._queue.popleft()
+                await self._perform(exchange_id, keep, reply)
+        finally:
+            self._pump = None
+        if self._peer_fin and not self.is_closing:
+            self.close()  # the client half-closed and has had all its answers
+
+    async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
+        first = last = -1
+        t_start = time.monotonic()
+        for step in reply.steps:
+            if self.is_closing:
+                break
+            if isinstance(step, bytes):
+                seq = self.write(step)
+            elif isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+                continue
+            elif isinstance(step, FileSlice):
+                seq = await self._send_file(step)
+            elif step is Hangup.RESET:
+                self._publish_response(exchange_id, reply, first, last, t_start)
+                self.abort(detail=f"reply from {reply.source or 'handler'} resets")
+                return
+            else:
+                self._publish_response(exchange_id, reply, first, last, t_start)
+                self.close(detail=f"reply from {reply.source or 'handler'} closes")
+                return
+            if seq >= 0:
+                first = seq if first < 0 else first
+                last = seq
+            await self.drain()
+        self._publish_response(exchange_id, reply, first, last, t_start)
+        if not (keep and reply.keep_alive):
+            self._closing_after_reply = True
+            self.close()
+
+    def _publish_response(
+        self, exchange_id: int, reply: Reply, first: int, last: int, t_start: float
+    ) -> None:
+        self.ctx.publish(
+            HttpResponseRecorded(
+                exchange_id, self.conn_id, reply.response, first, last, t_start, time.monotonic()
+            )
+        )
+
+    async def _send_file(self, part: FileSlice) -> int:
+        """Stream a file slice, one recorded chunk per slice, honouring flow control."""
+        last = -1
+        # Reads come from the page cache in 256 KiB slices between drains; a
+        # thread hop per slice would cost more than the read itself.
+        with open(part.path, "rb") as file:  # noqa: ASYNC230
+            file.seek(part.offset)
+            remaining = part.length
+            while remaining > 0 and not self.is_closing:
+                data = file.read(min(FILE_SLICE, remaining))
+                if not data:
+                    break  # the file shrank: the client sees a short body, as it would
+                remaining -= len(data)
+                last = self.write(data)
+                await self.drain()
+        return last

@@ -1,0 +1,283 @@
+"""One recorded TCP connection: the base of every server and client protocol.
+
+Rules of this module:
+- a chunk IN is exactly what one recv returned: `BufferedProtocol` hands the
+  kernel a buffer of `recv_size` bytes, so the user's recv buffer size is real;
+- a chunk OUT is exactly what one `write()` call handed to the transport;
+- how the connection ended is decided from what happened first: our own
+  close/abort/timeout/stop, else the peer's RST, else who sent FIN first;
+- subclasses implement `on_data`, and optionally `on_open`, `on_peer_fin`
+  and `on_closed`; they never touch the transport directly, so every byte
+  they write is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from netbench.engine.context import EngineContext
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    SocketEventRecorded,
+)
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    Role,
+    SocketEventKind,
+    Transport,
+)
+
+_IN = Direction.IN
+_OUT = Direction.OUT
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def endpoint(address: Any) -> Endpoint:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return Endpoint(str(address[0]), int(address[1]))
+    return Endpoint(str(address), 0)
+
+
+class RecordedStream(asyncio.BufferedProtocol):
+    """A TCP connection whose every byte and socket event is published."""
+
+    role = Role.SERVER
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        *,
+        server_id: int | None,
+        recv_size: int,
+        idle_timeout: float = 0.0,
+    ) -> None:
+        self.ctx = ctx
+        self.server_id = server_id
+        self.conn_id = 0
+        self.transport: asyncio.Transport | None = None
+        self.local = Endpoint("", 0)
+        self.peer = Endpoint("", 0)
+        self.idle_timeout = idle_timeout
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.opened_at = 0.0
+        self._buffer = memoryview(bytearray(max(1, recv_size)))
+        self._seq = 0
+        self._last_activity = 0.0
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._end_reason: EndReason | None = None
+        self._end_detail: str | None = None
+        self._peer_fin = False
+        self._local_fin = False
+        self._closed = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.closed_event = asyncio.Event()
+        self.on_closed_hooks: list[Callable[[], None]] = []
+        """Called after the connection closed (the server's bookkeeping)."""
+
+    # -- asyncio callbacks ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.conn_id = self.ctx.next_conn_id()
+        self.local = endpoint(transport.get_extra_info("sockname"))
+        self.peer = endpoint(transport.get_extra_info("peername"))
+        now = time.monotonic()
+        self.opened_at = now
+        self._last_activity = now
+        self.ctx.publish(
+            ConnectionOpened(
+                self.conn_id, self.server_id, self.role, Transport.TCP, self.local, self.peer, now
+            )
+        )
+        opening = SocketEventKind.ACCEPT if self.role is Role.SERVER else SocketEventKind.CONNECT
+        self.ctx.publish(SocketEventRecorded(self.conn_id, opening, now))
+        if self.idle_timeout > 0:
+            self._idle_handle = asyncio.get_running_loop().call_later(
+                self.idle_timeout, self._check_idle
+            )
+        self.on_open()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self._buffer[:nbytes])
+        now = time.monotonic()
+        self._last_activity = now
+        seq = self._seq
+        self._seq = seq + 1
+        self.ctx.publish(ChunkRecorded(self.conn_id, seq, _IN, self.bytes_in, data, now))
+        self.bytes_in += nbytes
+        try:
+            self.on_data(data, seq, now)
+        except Exception as error:
+            self.ctx.internal_error(f"connection {self.conn_id}", error)
+            self.abort(detail=f"internal error: {error!r}")
+
+    def eof_received(self) -> bool | None:
+        self._peer_fin = True
+        self.ctx.publish(
+            SocketEventRecorded(self.conn_id, SocketEventKind.PEER_FIN, time.monotonic())
+        )
+        keep_open = self.on_peer_fin()
+        if not keep_open:
+            self._note_close(SocketEventKind.CLOSE)
+        return keep_open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        now = time.monotonic()
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        reason = self._end_reason
+        detail = self._end_detail
+        if reason is None:
+            if isinstance(exc, ConnectionResetError | BrokenPipeError):
+                reason = EndReason.RST_PEER
+                self.ctx.publish(SocketEventRecorded(self.conn_id, SocketEventKind.PEER_RESET, now))
+            elif exc is not None:
+                reason = EndReason.ERROR
+                detail = str(exc) or type(exc).__name__
+                self.ctx.publish(
+                    SocketEventRecorded(self.conn_id, SocketEventKind.ERROR, now, detail)
+                )
+            elif self._local_fin and self._fin_order_local_first:
+                reason = EndReason.FIN_LOCAL
+            else:
+                reason = EndReason.FIN_PEER
+        self._closed = True
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+        self.ctx.publish(
+            ConnectionClosed(self.conn_id, reason, now, self.bytes_in, self.bytes_out, detail)
+        )
+        self.closed_event.set()
+        self.on_closed(reason)
+        for hook in self.on_closed_hooks:
+            hook()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    # -- hooks for subclasses ---------------------------------------------------
+
+    def on_open(self) -> None:
+        """The connection is established and recorded."""
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        """One chunk arrived (already recorded)."""
+
+    def on_peer_fin(self) -> bool:
+        """The peer half-closed. Return True to keep our side open (to answer)."""
+        return False
+
+    def on_closed(self, reason: EndReason) -> None:
+        """The connection is gone; release what it held."""
+
+    def on_idle(self) -> None:
+        """The idle timeout expired; by default close with reason `timeout`."""
+        self.close(reason=EndReason.TIMEOUT)
+
+    # -- actions (every write goes through here) --------------------------------
+
+    @property
+    def is_closing(self) -> bool:
+        return self._closed or self.transport is None or self.transport.is_closing()
+
+    def write(self, data: bytes) -> int:
+        """Send bytes as one recorded chunk; returns the chunk's seq (-1 if closed)."""
+        if not data or self.is_closing:
+            return -1
+        assert self.transport is not None
+        seq = self._seq
+        self._seq = seq + 1
+        self.ctx.publish(
+            ChunkRecorded(self.conn_id, seq, _OUT, self.bytes_out, data, time.monotonic())
+        )
+        self.bytes_out += len(data)
+        self.transport.write(data)
+        return seq
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the kernel took our writes (flow control for big bodies)."""
+        if not self._write_paused or self._closed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._drain_waiters.append(waiter)
+        await asyncio.wait_for(waiter, timeout)
+
+    def shutdown_write(self) -> None:
+        """Half-close: send FIN, keep reading."""
+        if self.is_closing or self._local_fin:
+            return
+        assert self.transport is not None
+        if self.transport.can_write_eof():
+            self._note_close(SocketEventKind.SHUTDOWN)
+            self.transport.write_eof()
+
+    def close(self, *, reason: EndReason | None = None, detail: str | None = None) -> None:
+        """Close gracefully (FIN after pending writes)."""
+        if self.is_closing:
+            return
+        assert self.transport is not None
+        if reason is not None and self._end_reason is None:
+            self._end_reason, self._end_detail = reason, detail
+        event = SocketEventKind.TIMEOUT if reason is EndReason.TIMEOUT else SocketEventKind.CLOSE
+        self._note_close(event, detail)
+        self.transport.close()
+
+    def abort(self, *, reason: EndReason = EndReason.RST_LOCAL, detail: str | None = None) -> None:
+        """Reset the connection: SO_LINGER 0 makes close() send RST, not FIN."""
+        if self.transport is None or self._closed:
+            return
+        if self._end_reason is None:
+            self._end_reason, self._end_detail = reason, detail
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.ctx.publish(
+            SocketEventRecorded(self.conn_id, SocketEventKind.ABORT, time.monotonic(), detail)
+        )
+        self.transport.abort()
+
+    # -- internals ------------------------------------------------------------------
+
+    _fin_order_local_first = False
+
+    def _note_close(self, kind: SocketEventKind, detail: str | None = None) -> None:
+        if not self._local_fin:
+            self._local_fin = True
+            self._fin_order_local_first = not self._peer_fin
+        self.ctx.publish(SocketEventRecorded(self.conn_id, kind, time.monotonic(), detail))
+
+    def _check_idle(self) -> None:
+        self._idle_handle = None
+        if self.is_closing:
+            return
+        remaining = self._last_activity + self.idle_timeout - time.monotonic()
+        if remaining > 0.001:
+            self._idle_handle = asyncio.get_running_loop().call_later(remaining, self._check_idle)
+            return
+        self.on_idle()

@@ -1,0 +1,59 @@
+"""The seed tutorials' plain TCP servers: echo, reply, prefix-echo and time.
+
+Each reproduces its seed program's behaviour on the wire exactly, with the
+seed's buffer sizes and backlog as defaults (see engine/config.py):
+- echo (seed 001): every chunk is sent straight back until the client closes;
+- reply (seed 000): read one chunk, answer the fixed text ("Yes"), close;
+- prefix-echo (seed 002): read one chunk, answer b"Echo=>" + chunk, close;
+  with nothing received within the timeout, send a one-line note and close;
+- time (seed 004's suggestion): send the date and time, close.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from netbench.engine.stream import RecordedStream
+from netbench.model import EndReason
+
+
+class EchoConnection(RecordedStream):
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        self.write(data)
+
+
+class ReplyConnection(RecordedStream):
+    """Seed 000: `request = conn.recv(1024); conn.sendall(reply); conn.close()`."""
+
+    reply = b"Yes"
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        self.write(self.reply)
+        self.close()
+
+    def on_peer_fin(self) -> bool:
+        # The seed's recv() returns b"" on FIN and it still sends its reply.
+        self.write(self.reply)
+        return False
+
+
+class PrefixEchoConnection(RecordedStream):
+    """Seed 002: `conn.settimeout(5); data = conn.recv(1024); conn.send('Echo=>' + data)`."""
+
+    prefix = b"Echo=>"
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        self.write(self.prefix + data)
+        self.close()
+
+    def on_idle(self) -> None:
+        seconds = f"{self.idle_timeout:g}"
+        self.write(f"Time Out: nothing received in {seconds} s, closing\r\n".encode())
+        self.close(reason=EndReason.TIMEOUT, detail=f"idle {seconds} s")
+
+
+class TimeConnection(RecordedStream):
+    def on_open(self) -> None:
+        now = datetime.datetime.now().astimezone()
+        self.write(now.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)\r\n").encode())
+        self.close()

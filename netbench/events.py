@@ -1,0 +1,128 @@
+"""The engine's events: plain, frozen facts that any number of consumers read.
+
+Rules:
+- an event is immutable and holds only plain data (no sockets, no tasks);
+- `t` is `time.monotonic()` at the moment the fact happened; consumers that
+  need wall-clock time convert with the session's anchor;
+- ids are assigned by the engine: one counter for servers, one for connections,
+  one for HTTP exchanges, unique within a session;
+- per connection, events arrive in order: opened, then chunks, socket events
+  and exchanges interleaved as they happened, then closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    HttpRequest,
+    HttpResponse,
+    Role,
+    SocketEventKind,
+    Transport,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStarted:
+    server_id: int
+    kind: str
+    transport: Transport
+    address: Endpoint
+    """Where it listens, with the real port when port 0 was asked for."""
+    t: float
+    options: dict[str, object] = field(default_factory=dict)
+    """The options it runs with, JSON-serialisable, for the session record."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStopped:
+    server_id: int
+    t: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOpened:
+    conn_id: int
+    server_id: int | None
+    """The server that accepted it; None for a client connection."""
+    role: Role
+    transport: Transport
+    local: Endpoint
+    peer: Endpoint
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRecorded:
+    """What one `recv` returned or one `send` wrote, byte for byte."""
+
+    conn_id: int
+    seq: int
+    """Position among this connection's chunks, both directions, from 0."""
+    direction: Direction
+    offset: int
+    """Stream offset of the first byte in this direction (TCP's relative seq - 1)."""
+    data: bytes
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SocketEventRecorded:
+    conn_id: int
+    kind: SocketEventKind
+    t: float
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    conn_id: int
+    reason: EndReason
+    t: float
+    bytes_in: int
+    bytes_out: int
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequestRecorded:
+    """A request fully read (server) or fully sent (client)."""
+
+    exchange_id: int
+    conn_id: int
+    index: int
+    """Its position on the connection (keep-alive and pipelining), from 0."""
+    request: HttpRequest
+    first_chunk: int
+    last_chunk: int
+    """Seqs of the chunks that carried it (one chunk may carry several requests)."""
+    t_start: float
+    t_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponseRecorded:
+    exchange_id: int
+    conn_id: int
+    response: HttpResponse
+    first_chunk: int
+    last_chunk: int
+    t_start: float
+    t_end: float
+
+
+Event = (
+    ServerStarted
+    | ServerStopped
+    | ConnectionOpened
+    | ChunkRecorded
+    | SocketEventRecorded
+    | ConnectionClosed
+    | HttpRequestRecorded
+    | HttpResponseRecorded
+)

@@ -1,0 +1,242 @@
+"""Responses as raw bytes, and the plans that send them. No I/O.
+
+A `Reply` is what a handler returns: the steps to perform on the wire (bytes
+to write, pauses, a file slice to stream, hanging up with FIN or RST) and what
+the response says (`HttpResponse`, read back from the bytes by llhttp, so a
+deliberately malformed response is described as what it is).
+
+Responses are composed as bytes, never through a library that would "fix"
+them: a wrong Content-Length, LF-only line ends or a missing status line are
+all possible on purpose. `normalize_raw` is the one place that tidies a
+hand-written response, and only when asked (not in raw mode).
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from netbench import __version__
+from netbench.model import HttpResponse
+from netbench.protocol.http_parse import describe_response
+
+SERVER_HEADER = f"netbench/{__version__}".encode()
+
+
+class Hangup(enum.Enum):
+    CLOSE = "close"
+    """Close now with FIN (after what was written)."""
+    RESET = "reset"
+    """Abort now with RST: what was not yet sent is lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    """Stream part of a file without loading it whole (static files)."""
+
+    path: str
+    offset: int
+    length: int
+
+
+Step = bytes | Pause | FileSlice | Hangup
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    steps: tuple[Step, ...]
+    response: HttpResponse
+    keep_alive: bool = True
+    """False closes the connection (FIN) once the steps are done."""
+    source: str = ""
+    """Which responder produced it ("page", "rule /api/*", "file x.http"...)."""
+
+    @property
+    def simple(self) -> bytes | None:
+        """The bytes when the whole reply is one write (the fast path)."""
+        if len(self.steps) == 1 and type(self.steps[0]) is bytes:
+            return self.steps[0]
+        return None
+
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    421: "Misdirected Request",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+def reason_phrase(status: int) -> str:
+    return _REASONS.get(status, "Unknown")
+
+
+class HttpDate:
+    """The Date header value, formatted once per second (it is on every response)."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def at(self, unix_time: float) -> bytes:
+        second = int(unix_time)
+        if second != self._second:
+            self._second = second
+            self._value = formatdate(second, usegmt=True).encode()
+        return self._value
+
+
+def build_response(
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: bytes | None = b"text/html; charset=utf-8",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+    keep_alive: bool = True,
+    head_only: bool = False,
+    date: bytes = b"",
+    source: str = "",
+    content_length: int | None = None,
+) -> Reply:
+    """A well-formed HTTP/1.1 response in one write (one segment, no Nagle stall).
+
+    `content_length` announces a body sent separately (a streamed file) or not
+    at all (HEAD); by default it is the length of `body`.
+    """
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}".encode()]
+    lines.append(b"Server: " + SERVER_HEADER)
+    if date:
+        lines.append(b"Date: " + date)
+    if content_type is not None and (body or status not in (204, 304)):
+        lines.append(b"Content-Type: " + content_type)
+    if status not in (204, 304) and not (100 <= status < 200):
+        length = len(body) if content_length is None else content_length
+        lines.append(b"Content-Length: " + str(length).encode())
+    lines.extend(name + b": " + value for name, value in headers)
+    if not keep_alive:
+        lines.append(b"Connection: close")
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    sent = head if head_only else head + body
+    meta = HttpResponse(
+        status=status,
+        reason=reason_phrase(status).encode(),
+        version="1.1",
+        headers=_header_pairs(lines[1:]),
+        body=b"" if head_only else body,
+        body_len=0 if head_only else len(body),
+    )
+    return Reply((sent,), meta, keep_alive, source)
+
+
+def _header_pairs(lines: list[bytes]) -> tuple[tuple[bytes, bytes], ...]:
+    pairs = []
+    for line in lines:
+        name, _, value = line.partition(b": ")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def error_page(
+    status: int,
+    message: str,
+    *,
+    keep_alive: bool = False,
+    head_only: bool = False,
+    date: bytes = b"",
+    source: str = "netbench",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> Reply:
+    """A small HTML error page; `message` is escaped (it may quote the request)."""
+    title = f"{status} {reason_phrase(status)}"
+    body = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n"
+        f"<p>{html.escape(message)}</p>\n<hr><p>{SERVER_HEADER.decode()}</p></body></html>\n"
+    ).encode()
+    return build_response(
+        status,
+        body,
+        headers=headers,
+        keep_alive=keep_alive,
+        head_only=head_only,
+        date=date,
+        source=source,
+    )
+
+
+def split_head(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    """(head, separator, body) of a hand-written response, CRLF or LF style."""
+    crlf = raw.find(b"\r\n\r\n")
+    lf = raw.find(b"\n\n")
+    if crlf != -1 and (lf == -1 or crlf <= lf):
+        return raw[:crlf], b"\r\n\r\n", raw[crlf + 4 :]
+    if lf != -1:
+        return raw[:lf], b"\n\n", raw[lf + 2 :]
+    return raw, b"", b""
+
+
+def normalize_raw(raw: bytes, *, head_only: bool = False, keep_alive: bool = True) -> bytes:
+    """Tidy a hand-written response file the way a user means it.
+
+    LF line ends in the head become CRLF; a missing Content-Length is filled
+    in (unless Transfer-Encoding is given); `Connection: close` is added when
+    netbench will close after it; a HEAD request gets the head alone. The body
+    is never touched. Raw mode skips all of this.
+    """
+    head, _sep, body = split_head(raw)
+    lines = [line.rstrip(b"\r") for line in head.split(b"\n")]
+    while lines and not lines[0]:
+        lines.pop(0)  # a stray blank line before the status line
+    names = {line.partition(b":")[0].strip().lower() for line in lines[1:]}
+    status_line = lines[0] if lines else b""
+    parts = status_line.split(b" ", 2)
+    status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
+    bodiless = status in (204, 304) or 100 <= status < 200
+    if b"content-length" not in names and b"transfer-encoding" not in names and not bodiless:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    if not keep_alive and b"connection" not in names:
+        lines.append(b"Connection: close")
+    out = b"\r\n".join(lines) + b"\r\n\r\n"
+    return out if head_only else out + body
+
+
+def raw_reply(
+    raw: bytes,
+    *,
+    raw_mode: bool = False,
+    head_only: bool = False,
+    keep_alive: bool = True,
+    source: str = "",
+) -> Reply:
+    """A reply that sends a hand-written response (a file, a rule, the editor)."""
+    data = raw if raw_mode else normalize_raw(raw, head_only=head_only, keep_alive=keep_alive)
+    meta = describe_response(data, head_only=head_only)
+    # A raw response without Content-Length is delimited by closing the connection.
+    framed = meta.header(b"content-length") is not None or meta.header(b"transfer-encoding")
+    keep = keep_alive and meta.error is None and bool(framed or head_only)
+    return Reply((data,), meta, keep, source)

@@ -1,0 +1,46 @@
+"""The SQLite session store: the only package that imports sqlite3.
+
+`SessionWriter` records engine events into a session file, `SessionReader`
+reads one back (read-only, also while it is being written). The schema is
+public and documented in docs/sessions.md.
+"""
+
+from __future__ import annotations
+
+from netbench.store.errors import StoreError
+from netbench.store.paths import (
+    SessionSummary,
+    default_session_dir,
+    list_sessions,
+    new_session_path,
+)
+from netbench.store.reader import (
+    ChunkRow,
+    ConnectionRow,
+    ExchangeRow,
+    ServerRow,
+    SessionCounts,
+    SessionInfo,
+    SessionReader,
+    SocketEventRow,
+)
+from netbench.store.schema import SCHEMA_VERSION
+from netbench.store.writer import SessionWriter
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChunkRow",
+    "ConnectionRow",
+    "ExchangeRow",
+    "ServerRow",
+    "SessionCounts",
+    "SessionInfo",
+    "SessionReader",
+    "SessionSummary",
+    "SessionWriter",
+    "SocketEventRow",
+    "StoreError",
+    "default_session_dir",
+    "list_sessions",
+    "new_session_path",
+]

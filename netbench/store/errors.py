@@ -1,0 +1,17 @@
+"""The one exception the store raises to its callers."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A session file cannot be opened, created or read.
+
+    The message is one line meant for the user as is (the CLI prints it after
+    `netbench: error: `), so it names the file and says what is wrong.
+    """
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message flattened to one line (SQLite's can span several)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

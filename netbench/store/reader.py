@@ -1,0 +1,365 @@
+"""Read a session file, read-only, even while a writer is recording into it.
+
+Rows come back as small frozen dataclasses. Times are unix wall-clock
+seconds, as stored. HTTP fields come back as the bytes they were on the wire
+(the store keeps them as latin-1 text, which is lossless), so callers must
+still pass them through `netbench.protocol.textsafe` before showing them.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    Role,
+    SocketEventKind,
+    Transport,
+)
+from netbench.store import schema
+from netbench.store.errors import StoreError, one_line
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    path: Path
+    schema_version: int
+    created: float
+    """Unix time the session file was created."""
+    netbench_version: str
+    argv: tuple[str, ...]
+    hostname: str
+    mono_anchor: float
+    wall_anchor: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    servers: int
+    connections: int
+    chunks: int
+    exchanges: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRow:
+    id: int
+    kind: str
+    transport: Transport
+    address: Endpoint
+    options: dict[str, object]
+    started: float
+    stopped: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRow:
+    id: int
+    server_id: int | None
+    role: Role
+    transport: Transport
+    local: Endpoint
+    peer: Endpoint
+    opened: float
+    closed: float | None
+    """None while the connection is open (or the recording stopped first)."""
+    end_reason: EndReason | None
+    detail: str | None
+    bytes_in: int
+    bytes_out: int
+    """Final counts once closed; while open, the sum of the chunks so far."""
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.closed is None else self.closed - self.opened
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    conn_id: int
+    seq: int
+    direction: Direction
+    t: float
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SocketEventRow:
+    conn_id: int
+    t: float
+    kind: SocketEventKind
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRow:
+    id: int
+    conn_id: int
+    index: int | None
+    """Position on the connection; None when only a response was recorded."""
+    request: HttpRequest | None
+    response: HttpResponse | None
+    req_first_chunk: int | None
+    req_last_chunk: int | None
+    resp_first_chunk: int | None
+    resp_last_chunk: int | None
+    t_request_start: float | None
+    t_request_end: float | None
+    t_response_start: float | None
+    t_response_end: float | None
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _enum_value(enum_type: type[E], value: object, where: str) -> E:
+    try:
+        return enum_type(value)
+    except ValueError as exc:
+        raise StoreError(f"{where} holds an unknown {enum_type.__name__} {value!r}") from exc
+
+
+def _headers(text: str | None) -> Headers:
+    if not text:
+        return ()
+    return tuple(
+        (str(name).encode("latin-1"), str(value).encode("latin-1"))
+        for name, value in json.loads(text)
+    )
+
+
+def _latin1(text: str | None) -> bytes:
+    return b"" if text is None else text.encode("latin-1")
+
+
+_EXCHANGE_COLUMNS = (
+    "id, conn_id, idx, method, target, http_version, req_headers, {req_body}, req_body_len,"
+    " req_body_truncated, req_keep_alive, req_error, req_first_chunk, req_last_chunk,"
+    " t_request_start, t_request_end, status, reason, resp_http_version, resp_headers,"
+    " {resp_body}, resp_body_len, resp_body_truncated, resp_error, resp_first_chunk,"
+    " resp_last_chunk, t_response_start, t_response_end"
+)
+
+
+class SessionReader:
+    """A read-only view of one session file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        where = str(self.path)
+        if not self.path.exists():
+            raise StoreError(f"no such session file: {where}")
+        if self.path.is_dir():
+            raise StoreError(f"{where} is a directory, not a session file")
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {where}: {one_line(exc)}") from exc
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            self.schema_version = schema.identify(self._conn, where)
+            if self.schema_version == 0:
+                raise StoreError(f"{where} is empty, not a netbench session")
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SessionReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {one_line(exc)}") from exc
+
+    def info(self) -> SessionInfo:
+        row = self._query(
+            "SELECT created, netbench_version, argv, hostname, mono_anchor, wall_anchor"
+            " FROM session WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no session row (damaged session)")
+        created, version, argv, hostname, mono, wall = row
+        return SessionInfo(
+            path=self.path,
+            schema_version=self.schema_version,
+            created=created,
+            netbench_version=version,
+            argv=tuple(str(arg) for arg in json.loads(argv)),
+            hostname=hostname,
+            mono_anchor=mono,
+            wall_anchor=wall,
+        )
+
+    def counts(self) -> SessionCounts:
+        row = self._query(
+            "SELECT (SELECT count(*) FROM servers), (SELECT count(*) FROM connections),"
+            " (SELECT count(*) FROM chunks), (SELECT count(*) FROM exchanges)"
+        ).fetchone()
+        return SessionCounts(*(int(value) for value in row))
+
+    def servers(self) -> list[ServerRow]:
+        rows = self._query(
+            "SELECT id, kind, transport, host, port, options, started, stopped, error"
+            " FROM servers ORDER BY id"
+        )
+        return [
+            ServerRow(
+                id=id_,
+                kind=kind,
+                transport=_enum_value(Transport, transport, str(self.path)),
+                address=Endpoint(host, port),
+                options=json.loads(options) if options else {},
+                started=started,
+                stopped=stopped,
+                error=error,
+            )
+            for id_, kind, transport, host, port, options, started, stopped, error in rows
+        ]
+
+    # While a connection is open its byte counts are NULL; coalesce only
+    # evaluates the sums for those rows.
+    _CONNECTION_SELECT = (
+        "SELECT id, server_id, role, transport, local_host, local_port, peer_host, peer_port,"
+        " opened, closed, end_reason, detail,"
+        " coalesce(bytes_in, (SELECT coalesce(sum(length(data)), 0) FROM chunks"
+        "   WHERE conn_id = connections.id AND direction = 'in')),"
+        " coalesce(bytes_out, (SELECT coalesce(sum(length(data)), 0) FROM chunks"
+        "   WHERE conn_id = connections.id AND direction = 'out'))"
+        " FROM connections"
+    )
+
+    def _connection(self, row: tuple[Any, ...]) -> ConnectionRow:
+        where = str(self.path)
+        (id_, server_id, role, transport, lhost, lport, phost, pport) = row[:8]
+        opened, closed, end_reason, detail, bytes_in, bytes_out = row[8:]
+        return ConnectionRow(
+            id=id_,
+            server_id=server_id,
+            role=_enum_value(Role, role, where),
+            transport=_enum_value(Transport, transport, where),
+            local=Endpoint(lhost, lport),
+            peer=Endpoint(phost, pport),
+            opened=opened,
+            closed=closed,
+            end_reason=None if end_reason is None else _enum_value(EndReason, end_reason, where),
+            detail=detail,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+        )
+
+    def connections(self) -> list[ConnectionRow]:
+        rows = self._query(self._CONNECTION_SELECT + " ORDER BY id").fetchall()
+        return [self._connection(row) for row in rows]
+
+    def connection(self, conn_id: int) -> ConnectionRow | None:
+        row = self._query(self._CONNECTION_SELECT + " WHERE id = ?", (conn_id,)).fetchone()
+        return None if row is None else self._connection(row)
+
+    def chunks(self, conn_id: int) -> Iterator[ChunkRow]:
+        """A connection's chunks by seq, fetched as iterated (bodies can be large)."""
+        cursor = self._query(
+            "SELECT seq, direction, t, offset, data FROM chunks WHERE conn_id = ? ORDER BY seq",
+            (conn_id,),
+        )
+        where = str(self.path)
+        for seq, direction, t, offset, data in cursor:
+            yield ChunkRow(
+                conn_id, seq, _enum_value(Direction, direction, where), t, offset, bytes(data)
+            )
+
+    def socket_events(self, conn_id: int) -> list[SocketEventRow]:
+        rows = self._query(
+            "SELECT t, kind, detail FROM socket_events WHERE conn_id = ? ORDER BY t, id",
+            (conn_id,),
+        )
+        where = str(self.path)
+        return [
+            SocketEventRow(conn_id, t, _enum_value(SocketEventKind, kind, where), detail)
+            for t, kind, detail in rows
+        ]
+
+    def exchanges(
+        self, conn_id: int | None = None, *, include_bodies: bool = True
+    ) -> Iterator[ExchangeRow]:
+        """Exchanges by connection and position; without bodies, body fields are b''."""
+        columns = _EXCHANGE_COLUMNS.format(
+            req_body="req_body" if include_bodies else "NULL",
+            resp_body="resp_body" if include_bodies else "NULL",
+        )
+        if conn_id is None:
+            cursor = self._query(f"SELECT {columns} FROM exchanges ORDER BY conn_id, idx, id")
+        else:
+            cursor = self._query(
+                f"SELECT {columns} FROM exchanges WHERE conn_id = ? ORDER BY idx, id", (conn_id,)
+            )
+        for row in cursor:
+            yield _exchange(row)
+
+
+def _exchange(row: tuple[Any, ...]) -> ExchangeRow:
+    (id_, conn_id, idx, method, target, version, req_headers, req_body, req_body_len) = row[:9]
+    (req_trunc, keep_alive, req_error, req_first, req_last, t_req0, t_req1) = row[9:16]
+    (status, reason, resp_version, resp_headers, resp_body, resp_body_len) = row[16:22]
+    (resp_trunc, resp_error, resp_first, resp_last, t_resp0, t_resp1) = row[22:]
+    request = None
+    if t_req0 is not None:
+        request = HttpRequest(
+            method=_latin1(method),
+            target=_latin1(target),
+            version=version or "",
+            headers=_headers(req_headers),
+            body=bytes(req_body or b""),
+            body_len=req_body_len or 0,
+            body_truncated=bool(req_trunc),
+            keep_alive=bool(keep_alive),
+            error=req_error,
+        )
+    response = None
+    if t_resp0 is not None:
+        response = HttpResponse(
+            status=status,
+            reason=_latin1(reason),
+            version=resp_version or "",
+            headers=_headers(resp_headers),
+            body=bytes(resp_body or b""),
+            body_len=resp_body_len or 0,
+            body_truncated=bool(resp_trunc),
+            error=resp_error,
+        )
+    return ExchangeRow(
+        id=id_,
+        conn_id=conn_id,
+        index=idx,
+        request=request,
+        response=response,
+        req_first_chunk=req_first,
+        req_last_chunk=req_last,
+        resp_first_chunk=resp_first,
+        resp_last_chunk=resp_last,
+        t_request_start=t_req0,
+        t_request_end=t_req1,
+        t_response_start=t_resp0,
+        t_response_end=t_resp1,
+    )

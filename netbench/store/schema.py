@@ -1,0 +1,227 @@
+"""The session file's schema, how a file is recognised, and its migrations.
+
+Rules (docs/sessions.md is the user-facing copy; keep both in step):
+- a session file is an SQLite database whose `PRAGMA application_id` is
+  `APPLICATION_ID` and whose `PRAGMA user_version` is its schema version;
+- `MIGRATIONS[n]` turns version n into version n + 1, in its own transaction
+  together with the version bump, so a failure leaves the previous version
+  intact. Published migrations are never edited: a change is a new function
+  appended to the tuple;
+- migrations only add (tables, columns, indexes, views), so a reader of
+  version N can read any older file as is; a missing table reads as empty;
+- a file with a newer version, or any other SQLite database, is refused with a
+  one-line `StoreError` and never modified.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from netbench.store.errors import StoreError, one_line
+
+Migration = Callable[[sqlite3.Connection], None]
+
+APPLICATION_ID = 0x4E62_5331
+"""`PRAGMA application_id` of every session file: "NbS1" in ASCII."""
+
+_V1 = """
+CREATE TABLE session (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    created          REAL NOT NULL,
+    netbench_version TEXT NOT NULL,
+    argv             TEXT NOT NULL,
+    hostname         TEXT NOT NULL,
+    mono_anchor      REAL NOT NULL,
+    wall_anchor      REAL NOT NULL
+);
+
+CREATE TABLE servers (
+    id        INTEGER PRIMARY KEY,
+    kind      TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    host      TEXT NOT NULL,
+    port      INTEGER NOT NULL,
+    options   TEXT NOT NULL DEFAULT '{}',
+    started   REAL NOT NULL,
+    stopped   REAL,
+    error     TEXT
+);
+
+CREATE TABLE connections (
+    id         INTEGER PRIMARY KEY,
+    server_id  INTEGER REFERENCES servers (id),
+    role       TEXT NOT NULL CHECK (role IN ('server', 'client')),
+    transport  TEXT NOT NULL,
+    local_host TEXT NOT NULL,
+    local_port INTEGER NOT NULL,
+    peer_host  TEXT NOT NULL,
+    peer_port  INTEGER NOT NULL,
+    opened     REAL NOT NULL,
+    closed     REAL,
+    end_reason TEXT,
+    detail     TEXT,
+    bytes_in   INTEGER,
+    bytes_out  INTEGER
+);
+CREATE INDEX connections_server ON connections (server_id);
+
+CREATE TABLE chunks (
+    id        INTEGER PRIMARY KEY,
+    conn_id   INTEGER NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    t         REAL NOT NULL,
+    offset    INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX chunks_conn_seq ON chunks (conn_id, seq);
+
+CREATE TABLE socket_events (
+    id      INTEGER PRIMARY KEY,
+    conn_id INTEGER NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+    t       REAL NOT NULL,
+    kind    TEXT NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX socket_events_conn ON socket_events (conn_id, t);
+
+CREATE TABLE exchanges (
+    id                  INTEGER PRIMARY KEY,
+    conn_id             INTEGER NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+    idx                 INTEGER,
+    method              TEXT,
+    target              TEXT,
+    http_version        TEXT,
+    req_headers         TEXT,
+    req_body            BLOB,
+    req_body_len        INTEGER,
+    req_body_truncated  INTEGER,
+    req_keep_alive      INTEGER,
+    req_error           TEXT,
+    req_first_chunk     INTEGER,
+    req_last_chunk      INTEGER,
+    t_request_start     REAL,
+    t_request_end       REAL,
+    status              INTEGER,
+    reason              TEXT,
+    resp_http_version   TEXT,
+    resp_headers        TEXT,
+    resp_body           BLOB,
+    resp_body_len       INTEGER,
+    resp_body_truncated INTEGER,
+    resp_error          TEXT,
+    resp_first_chunk    INTEGER,
+    resp_last_chunk     INTEGER,
+    t_response_start    REAL,
+    t_response_end      REAL
+);
+CREATE INDEX exchanges_conn ON exchanges (conn_id, idx);
+
+CREATE VIEW http AS
+SELECT
+    e.id                  AS id,
+    e.conn_id             AS conn_id,
+    e.idx                 AS idx,
+    c.role                AS role,
+    c.peer_host           AS peer_host,
+    c.peer_port           AS peer_port,
+    c.local_host          AS local_host,
+    c.local_port          AS local_port,
+    c.server_id           AS server_id,
+    e.method              AS method,
+    e.target              AS target,
+    e.http_version        AS http_version,
+    e.status              AS status,
+    e.reason              AS reason,
+    e.req_body_len        AS req_body_len,
+    e.resp_body_len       AS resp_body_len,
+    e.t_request_start     AS started,
+    (e.t_response_end - e.t_request_start) * 1000.0 AS duration_ms,
+    coalesce(e.req_error, e.resp_error) AS error
+FROM exchanges AS e
+JOIN connections AS c ON c.id = e.conn_id;
+"""
+
+
+def _v0_to_v1(conn: sqlite3.Connection) -> None:
+    for statement in _V1.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1,)
+"""`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The version this netbench writes."""
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """The writer's settings: WAL, so readers never block it and a crash keeps
+    every committed batch; NORMAL sync, durable across a process kill (only a
+    power cut may lose the last batches); foreign keys, so rows stay linked."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
+
+
+def identify(conn: sqlite3.Connection, where: str, *, latest: int = SCHEMA_VERSION) -> int:
+    """The file's schema version; 0 for an empty database that can become one.
+
+    Reads the header only and changes nothing, so it is safe on any file.
+    """
+    try:
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        objects = int(conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"{where} is not a netbench session (not an SQLite file)") from exc
+        raise StoreError(f"cannot read {where}: {one_line(exc)}") from exc
+    if app_id == 0 and version == 0 and objects == 0:
+        return 0
+    if app_id != APPLICATION_ID:
+        raise StoreError(f"{where} is an SQLite database but not a netbench session")
+    if version > latest:
+        raise StoreError(
+            f"{where} was written by a newer netbench "
+            f"(schema version {version}, this one reads up to {latest})"
+        )
+    if version < 1:
+        raise StoreError(f"{where} is a damaged netbench session (schema version {version})")
+    return version
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    where: str,
+    *,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring the file up to `len(migrations)`, one transaction per step.
+
+    `conn` must be in autocommit mode (`isolation_level=None`). Returns the
+    version the file had before; 0 means it was just created.
+    """
+    latest = len(migrations)
+    start = identify(conn, where, latest=latest)
+    for version in range(start, latest):
+        try:
+            # IMMEDIATE takes the write lock first, so two processes opening a
+            # fresh file at once cannot both run the same step.
+            conn.execute("BEGIN IMMEDIATE")
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current == version:
+                migrations[version](conn)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(
+                f"cannot upgrade {where} to schema version {version + 1}: {one_line(exc)}"
+            ) from exc
+    return start

@@ -1,0 +1,383 @@
+"""Record engine events into a session file, off the event loop.
+
+Rules:
+- `SessionWriter.__call__` runs on the asyncio loop for every chunk, so it
+  only appends to a deque; all SQLite work happens on one writer thread;
+- the thread wakes every `flush_interval`, drains what is queued and writes
+  it in one transaction, so the file is at most about two intervals behind
+  and a crash loses at most the batch being written;
+- times are stored as unix wall-clock seconds derived from the monotonic `t`
+  with anchors taken once at `open()`: differences stay exact and never go
+  backwards, even when the system clock is stepped;
+- the writer never raises into the engine. On an SQLite failure (disk full,
+  file gone) it stops recording, reports once through `on_error`, and
+  further events are dropped at the cost of one no-op call;
+- an event that breaks a constraint (a chunk for a connection the writer
+  never saw opened) is skipped and counted, it does not stop the recording;
+- event types the store has no table for yet are ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import netbench
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    ServerStarted,
+    ServerStopped,
+    SocketEventRecorded,
+)
+from netbench.model import Headers
+from netbench.store import schema
+from netbench.store.errors import StoreError, one_line
+
+Row = tuple[Any, ...]
+
+
+def _headers_json(headers: Headers) -> str:
+    # latin-1 maps every byte to one code point, so the JSON text is lossless.
+    return json.dumps(
+        [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
+    )
+
+
+def _drop(event: object) -> None:
+    """The subscriber once recording has stopped."""
+
+
+class SessionWriter:
+    """An event-bus subscriber that records every event into a session file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.05,
+        on_error: Callable[[str], None] | None = None,
+        argv: Sequence[str] = (),
+    ) -> None:
+        self.path = Path(path)
+        self.flush_interval = flush_interval
+        self.skipped = 0
+        """Events skipped because they broke a constraint (engine bugs, not I/O)."""
+        self._on_error = on_error
+        self._argv = list(argv)
+        self._queue: deque[object] = deque()
+        self._push: Callable[[object], None] = self._queue.append
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._next_ids = (1, 1, 1)
+        self._mono_anchor = 0.0
+        self._wall_anchor = 0.0
+        self._closed = False
+        self._sql: dict[type, tuple[str, Callable[[Any], Row]]] = {
+            ServerStarted: (_INSERT_SERVER, self._server_row),
+            ServerStopped: (_STOP_SERVER, self._server_stopped_row),
+            ConnectionOpened: (_INSERT_CONNECTION, self._connection_row),
+            ChunkRecorded: (_INSERT_CHUNK, self._chunk_row),
+            SocketEventRecorded: (_INSERT_SOCKET_EVENT, self._socket_event_row),
+            ConnectionClosed: (_CLOSE_CONNECTION, self._closed_row),
+            HttpRequestRecorded: (_UPSERT_REQUEST, self._request_row),
+            HttpResponseRecorded: (_UPSERT_RESPONSE, self._response_row),
+        }
+
+    # -- the caller's side ---------------------------------------------------
+
+    def open(self) -> None:
+        """Create or upgrade the file and start the writer thread.
+
+        Raises StoreError (one line) when the file cannot be created or is not
+        a netbench session.
+        """
+        if self._thread is not None or self._closed:
+            raise RuntimeError("SessionWriter.open() called twice")
+        where = str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.path.parent}: {one_line(exc)}") from exc
+        if self.path.is_dir():
+            raise StoreError(f"cannot create session file {where}: it is a directory")
+        conn: sqlite3.Connection | None = None
+        try:
+            # The connection is handed to the writer thread and used by it only.
+            conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
+            # Identify before configure: switching a foreign file to WAL
+            # would already modify it.
+            schema.identify(conn, where)
+            schema.configure(conn)
+            schema.migrate(conn, where)
+            self._mono_anchor = time.monotonic()
+            self._wall_anchor = time.time()
+            # A no-op when appending: the first process's row stays.
+            self._insert_session_row(conn)
+            self._next_ids = self._read_next_ids(conn)
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open session file {where}: {one_line(exc)}") from exc
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+        self._conn = conn
+        self._thread = threading.Thread(
+            target=self._run, name="netbench-session-writer", daemon=True
+        )
+        self._thread.start()
+
+    def __call__(self, event: object) -> None:
+        """Queue an event; called on the event loop for every event."""
+        self._push(event)
+
+    def next_ids(self) -> tuple[int, int, int]:
+        """The first free (server, connection, exchange) ids, as of `open()`."""
+        return self._next_ids
+
+    def close(self) -> None:
+        """Write everything queued and stop the thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._push = _drop
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> SessionWriter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _insert_session_row(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR IGNORE INTO session (id, created, netbench_version, argv, hostname,"
+            " mono_anchor, wall_anchor) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            (
+                self._wall_anchor,
+                netbench.__version__,
+                json.dumps(self._argv),
+                socket.gethostname(),
+                self._mono_anchor,
+                self._wall_anchor,
+            ),
+        )
+
+    @staticmethod
+    def _read_next_ids(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        def first_free(table: str) -> int:
+            return int(conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0])
+
+        return first_free("servers"), first_free("connections"), first_free("exchanges")
+
+    # -- the writer thread ---------------------------------------------------
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            while True:
+                stopping = self._stop.wait(self.flush_interval)
+                self._flush(conn)
+                if stopping:
+                    break
+        except Exception as exc:
+            # Not only sqlite3.Error: whatever goes wrong here must reach the
+            # user once and must never kill the recording silently.
+            self._fail(exc)
+        finally:
+            conn.close()
+
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        queue = self._queue
+        count = len(queue)
+        if not count:
+            return
+        batch = [queue.popleft() for _ in range(count)]
+        conn.execute("BEGIN")
+        try:
+            self._write(conn, batch)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN")
+            self._write_one_by_one(conn, batch)
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _write(self, conn: sqlite3.Connection, batch: list[object]) -> None:
+        # Runs of one event type become one executemany; the runs stay in
+        # order, so a connection's row exists before its chunks.
+        for kind, run in groupby(batch, key=type):
+            entry = self._sql.get(kind)
+            if entry is not None:
+                sql, to_row = entry
+                conn.executemany(sql, [to_row(event) for event in run])
+
+    def _write_one_by_one(self, conn: sqlite3.Connection, batch: list[object]) -> None:
+        for event in batch:
+            entry = self._sql.get(type(event))
+            if entry is None:
+                continue
+            sql, to_row = entry
+            try:
+                conn.execute(sql, to_row(event))
+            except sqlite3.IntegrityError:
+                self.skipped += 1
+
+    def _fail(self, exc: BaseException) -> None:
+        self._push = _drop
+        self._queue.clear()
+        if self._on_error is not None:
+            # A faulty callback must not turn into an unhandled thread error.
+            with contextlib.suppress(Exception):
+                self._on_error(f"session recording stopped ({self.path}): {one_line(exc)}")
+
+    # -- events to rows ------------------------------------------------------
+
+    def _wall(self, t: float) -> float:
+        return self._wall_anchor + (t - self._mono_anchor)
+
+    def _server_row(self, e: ServerStarted) -> Row:
+        options = json.dumps(e.options, default=str)
+        return (
+            e.server_id,
+            e.kind,
+            e.transport.value,
+            e.address.host,
+            e.address.port,
+            options,
+            self._wall(e.t),
+        )
+
+    def _server_stopped_row(self, e: ServerStopped) -> Row:
+        return (self._wall(e.t), e.error, e.server_id)
+
+    def _connection_row(self, e: ConnectionOpened) -> Row:
+        return (
+            e.conn_id,
+            e.server_id,
+            e.role.value,
+            e.transport.value,
+            e.local.host,
+            e.local.port,
+            e.peer.host,
+            e.peer.port,
+            self._wall(e.t),
+        )
+
+    def _chunk_row(self, e: ChunkRecorded) -> Row:
+        return (e.conn_id, e.seq, e.direction.value, self._wall(e.t), e.offset, e.data)
+
+    def _socket_event_row(self, e: SocketEventRecorded) -> Row:
+        return (e.conn_id, self._wall(e.t), e.kind.value, e.detail)
+
+    def _closed_row(self, e: ConnectionClosed) -> Row:
+        return (self._wall(e.t), e.reason.value, e.detail, e.bytes_in, e.bytes_out, e.conn_id)
+
+    def _request_row(self, e: HttpRequestRecorded) -> Row:
+        r = e.request
+        return (
+            e.exchange_id,
+            e.conn_id,
+            e.index,
+            r.method.decode("latin-1"),
+            r.target.decode("latin-1"),
+            r.version,
+            _headers_json(r.headers),
+            r.body,
+            r.body_len,
+            int(r.body_truncated),
+            int(r.keep_alive),
+            r.error,
+            e.first_chunk,
+            e.last_chunk,
+            self._wall(e.t_start),
+            self._wall(e.t_end),
+        )
+
+    def _response_row(self, e: HttpResponseRecorded) -> Row:
+        r = e.response
+        return (
+            e.exchange_id,
+            e.conn_id,
+            r.status,
+            r.reason.decode("latin-1"),
+            r.version,
+            _headers_json(r.headers),
+            r.body,
+            r.body_len,
+            int(r.body_truncated),
+            r.error,
+            e.first_chunk,
+            e.last_chunk,
+            self._wall(e.t_start),
+            self._wall(e.t_end),
+        )
+
+
+_INSERT_SERVER = (
+    "INSERT INTO servers (id, kind, transport, host, port, options, started)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_STOP_SERVER = "UPDATE servers SET stopped = ?, error = ? WHERE id = ?"
+_INSERT_CONNECTION = (
+    "INSERT INTO connections (id, server_id, role, transport, local_host, local_port,"
+    " peer_host, peer_port, opened) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (conn_id, seq, direction, t, offset, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SOCKET_EVENT = "INSERT INTO socket_events (conn_id, t, kind, detail) VALUES (?, ?, ?, ?)"
+_CLOSE_CONNECTION = (
+    "UPDATE connections SET closed = ?, end_reason = ?, detail = ?, bytes_in = ?, bytes_out = ?"
+    " WHERE id = ?"
+)
+# Request and response are upserts: either may be written first (a client's
+# response can land in the same batch, a server may answer a request line it
+# could not parse), and the row ends up whole either way.
+_REQUEST_COLUMNS = (
+    "idx, method, target, http_version, req_headers, req_body, req_body_len,"
+    " req_body_truncated, req_keep_alive, req_error, req_first_chunk, req_last_chunk,"
+    " t_request_start, t_request_end"
+)
+_RESPONSE_COLUMNS = (
+    "status, reason, resp_http_version, resp_headers, resp_body, resp_body_len,"
+    " resp_body_truncated, resp_error, resp_first_chunk, resp_last_chunk,"
+    " t_response_start, t_response_end"
+)
+
+
+def _upsert(columns: str) -> str:
+    names = [name.strip() for name in columns.split(",")]
+    marks = ", ".join("?" for _ in range(len(names) + 2))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names)
+    return (
+        f"INSERT INTO exchanges (id, conn_id, {columns}) VALUES ({marks})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_REQUEST = _upsert(_REQUEST_COLUMNS)
+_UPSERT_RESPONSE = _upsert(_RESPONSE_COLUMNS)

@@ -1,0 +1,466 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import netbench
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionOpened,
+    Event,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    ServerStarted,
+)
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    HttpRequest,
+    HttpResponse,
+    Role,
+    SocketEventKind,
+    Transport,
+)
+from netbench.store import SCHEMA_VERSION, SessionReader, SessionWriter, StoreError
+
+MakeEvents = Callable[..., list[Event]]
+WaitUntil = Callable[..., float]
+
+LOCAL = Endpoint("127.0.0.1", 8000)
+PEER = Endpoint("127.0.0.1", 40000)
+
+
+def record(path: Path, events: list[Event], **options: object) -> SessionWriter:
+    writer = SessionWriter(path, **options)  # type: ignore[arg-type]
+    writer.open()
+    for event in events:
+        writer(event)
+    writer.close()
+    return writer
+
+
+def client_exchange(t0: float, *, conn_id: int, exchange_id: int) -> tuple[Event, ...]:
+    opened = ConnectionOpened(conn_id, None, Role.CLIENT, Transport.TCP, PEER, LOCAL, t0)
+    request = HttpRequestRecorded(
+        exchange_id,
+        conn_id,
+        0,
+        HttpRequest(b"GET", b"/", "1.1", ((b"Host", b"h"),), b"", 0),
+        0,
+        0,
+        t0 + 0.001,
+        t0 + 0.001,
+    )
+    response = HttpResponseRecorded(
+        exchange_id,
+        conn_id,
+        HttpResponse(None, b"", "", (), b"", 0, error="not a status line"),
+        1,
+        3,
+        t0 + 0.002,
+        t0 + 0.004,
+    )
+    return opened, request, response
+
+
+def test_round_trip_of_every_event_type(session_path: Path, make_events: MakeEvents) -> None:
+    t0 = time.monotonic()
+    events = make_events(t0)
+    _, opened, _, chunk0, chunk1, request, chunk2, response, _, closed, stopped = events
+    argv = ["netbench", "serve", "http", "--port", "0"]
+    record(session_path, events, argv=argv)
+
+    with SessionReader(session_path) as reader:
+        info = reader.info()
+        assert info.argv == tuple(argv)
+        assert info.schema_version == SCHEMA_VERSION
+        assert info.netbench_version == netbench.__version__
+        assert info.hostname == socket.gethostname()
+        assert info.created == info.wall_anchor
+        assert abs(info.created - time.time()) < 60
+
+        def wall(t: float) -> float:
+            return info.wall_anchor + (t - info.mono_anchor)
+
+        [server] = reader.servers()
+        assert (server.id, server.kind, server.transport, server.address) == (
+            1,
+            "http",
+            Transport.TCP,
+            LOCAL,
+        )
+        assert server.options == {"backlog": 5, "k": [1]}
+        assert server.started == pytest.approx(wall(t0), abs=1e-6)
+        assert server.stopped == pytest.approx(wall(stopped.t), abs=1e-6)
+        assert server.error == "stopped by user"
+
+        [conn] = reader.connections()
+        assert reader.connection(1) == conn
+        assert reader.connection(2) is None
+        assert (conn.server_id, conn.role, conn.transport) == (1, Role.SERVER, Transport.TCP)
+        assert (conn.local, conn.peer) == (opened.local, opened.peer)
+        assert conn.opened == pytest.approx(wall(opened.t), abs=1e-6)
+        assert conn.duration == pytest.approx(closed.t - opened.t, abs=1e-6)
+        assert (conn.end_reason, conn.detail) == (EndReason.FIN_PEER, None)
+        assert (conn.bytes_in, conn.bytes_out) == (closed.bytes_in, closed.bytes_out)
+
+        chunks = list(reader.chunks(1))
+        assert [(c.seq, c.direction, c.offset, c.data) for c in chunks] == [
+            (e.seq, e.direction, e.offset, e.data) for e in (chunk0, chunk1, chunk2)
+        ]
+        assert [c.t - conn.opened for c in chunks] == pytest.approx([0.001, 0.002, 0.003], abs=1e-6)
+
+        assert [(e.kind, e.detail) for e in reader.socket_events(1)] == [
+            (SocketEventKind.ACCEPT, None),
+            (SocketEventKind.PEER_FIN, "recv returned b''"),
+        ]
+
+        [exchange] = reader.exchanges()
+        assert [exchange] == list(reader.exchanges(1))
+        assert list(reader.exchanges(2)) == []
+        assert exchange.index == 0
+        assert exchange.request == request.request
+        assert exchange.response == response.response
+        assert (exchange.req_first_chunk, exchange.req_last_chunk) == (0, 1)
+        assert (exchange.resp_first_chunk, exchange.resp_last_chunk) == (2, 2)
+        assert exchange.t_request_end == pytest.approx(wall(request.t_end), abs=1e-6)
+        assert exchange.t_response_start == pytest.approx(wall(response.t_start), abs=1e-6)
+
+        [summary] = reader.exchanges(include_bodies=False)
+        assert summary.request is not None
+        assert summary.request.body == b""
+        assert summary.request.target == request.request.target
+
+        counts = reader.counts()
+        assert (counts.servers, counts.connections, counts.chunks, counts.exchanges) == (1, 1, 3, 1)
+
+
+BLOBS = [
+    pytest.param(b"", id="empty"),
+    pytest.param(b"\x00", id="nul"),
+    pytest.param(bytes(range(256)), id="every-byte"),
+    pytest.param(b"\xff\xfe\xc3\x28 not utf-8 \x80", id="invalid-utf8"),
+    pytest.param(b"\x00" * 100_000 + b"end", id="nul-run"),
+    pytest.param(os.urandom(1 << 20), id="random-1MiB"),
+]
+
+
+@pytest.mark.parametrize("data", BLOBS)
+def test_chunk_data_is_byte_exact(session_path: Path, data: bytes) -> None:
+    t0 = time.monotonic()
+    opened = ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, t0)
+    record(session_path, [opened, ChunkRecorded(1, 0, Direction.IN, 0, data, t0)])
+    with SessionReader(session_path) as reader:
+        [chunk] = reader.chunks(1)
+    assert chunk.data == data
+    # What a user sees with the sqlite3 shell: a BLOB of the right length.
+    with sqlite3.connect(session_path) as raw:
+        assert raw.execute("SELECT typeof(data), length(data) FROM chunks").fetchone() == (
+            "blob",
+            len(data),
+        )
+
+
+def test_http_fields_are_lossless_latin1_text(session_path: Path) -> None:
+    t0 = time.monotonic()
+    every_byte = bytes(range(256))
+    request = HttpRequest(
+        b"G\x00T\xff", b"/\x1b[2J\xe9", "1.1", ((b"N\xffme", every_byte),), every_byte, 256
+    )
+    response = HttpResponse(599, b"\xffh\x00", "1.0", ((every_byte, b"v"),), b"", 0)
+    record(
+        session_path,
+        [
+            ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, t0),
+            HttpRequestRecorded(1, 1, 0, request, 0, 0, t0, t0),
+            HttpResponseRecorded(1, 1, response, 1, 1, t0, t0),
+        ],
+    )
+    with SessionReader(session_path) as reader:
+        [exchange] = reader.exchanges()
+    assert exchange.request == request
+    assert exchange.response == response
+    with sqlite3.connect(session_path) as raw:
+        method, target = raw.execute("SELECT method, target FROM exchanges").fetchone()
+    assert (method, target) == ("G\x00T\xff", "/\x1b[2J\xe9")
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["same-batch", "later-batch"])
+@pytest.mark.parametrize("response_first", [False, True], ids=["request-first", "response-first"])
+def test_request_and_response_merge_into_one_row(
+    session_path: Path, wait_until: WaitUntil, same_batch: bool, response_first: bool
+) -> None:
+    opened, request, response = client_exchange(time.monotonic(), conn_id=1, exchange_id=1)
+    first, second = (response, request) if response_first else (request, response)
+    writer = SessionWriter(session_path, flush_interval=0.01)
+    writer.open()
+    with SessionReader(session_path) as reader:
+        writer(opened)
+        writer(first)
+        if not same_batch:
+            wait_until(lambda: reader.counts().exchanges == 1)
+        writer(second)
+        writer.close()
+        [exchange] = reader.exchanges()
+    assert isinstance(request, HttpRequestRecorded)
+    assert isinstance(response, HttpResponseRecorded)
+    assert exchange.index == 0
+    assert exchange.request == request.request
+    assert exchange.response == response.response
+    assert (exchange.resp_first_chunk, exchange.resp_last_chunk) == (1, 3)
+
+
+def test_events_reach_a_live_reader_within_a_flush(
+    session_path: Path, make_events: MakeEvents, wait_until: WaitUntil
+) -> None:
+    events = make_events(time.monotonic())
+    writer = SessionWriter(session_path)  # default flush_interval: 50 ms
+    writer.open()
+    try:
+        with SessionReader(session_path) as reader:  # WAL: readable while being written
+            for event in events[:4]:  # up to the first chunk
+                writer(event)
+            # ~100 ms is the promise; the deadline leaves room for a loaded CI box.
+            wait_until(lambda: reader.counts().chunks == 1, deadline=1.0)
+            conn = reader.connection(1)
+            assert conn is not None
+            assert conn.closed is None
+            assert conn.bytes_in == len(events[3].data)  # type: ignore[union-attr]
+            for event in events[4:]:
+                writer(event)
+            wait_until(lambda: reader.counts().exchanges == 1, deadline=1.0)
+            wait_until(lambda: reader.connection(1).closed is not None, deadline=1.0)  # type: ignore[union-attr]
+    finally:
+        writer.close()
+
+
+def test_next_ids_continue_numbering_after_reopen(
+    session_path: Path, make_events: MakeEvents
+) -> None:
+    fresh = record(session_path, [], argv=["first"])
+    assert fresh.next_ids() == (1, 1, 1)
+    t0 = time.monotonic()
+    record(
+        session_path,
+        [*make_events(t0), *client_exchange(t0, conn_id=5, exchange_id=7)],
+        argv=["second"],
+    )
+    with SessionReader(session_path) as reader:
+        created = reader.info().created
+
+    writer = SessionWriter(session_path, argv=["third"])
+    writer.open()
+    try:
+        assert writer.next_ids() == (2, 6, 8)
+        for event in client_exchange(time.monotonic(), conn_id=6, exchange_id=8):
+            writer(event)
+    finally:
+        writer.close()
+    with SessionReader(session_path) as reader:
+        assert [conn.id for conn in reader.connections()] == [1, 5, 6]
+        assert [exchange.id for exchange in reader.exchanges()] == [1, 7, 8]
+        # Appending keeps the session's own row: the first process made it.
+        assert reader.info().argv == ("first",)
+        assert reader.info().created == created
+
+
+@pytest.mark.parametrize("layout", ["parent-is-a-file", "path-is-a-directory"])
+def test_unwritable_path_raises_store_error(tmp_path: Path, layout: str) -> None:
+    blocker = tmp_path / "blocker"
+    if layout == "parent-is-a-file":
+        blocker.write_text("not a directory")
+        path = blocker / "session.netbench.sqlite"
+    else:
+        blocker.mkdir()
+        path = blocker
+    with pytest.raises(StoreError) as raised:
+        SessionWriter(path).open()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(blocker) in message
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_read_only_directory_raises_store_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(StoreError):
+            SessionWriter(locked / "s.netbench.sqlite").open()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_sqlite_failure_stops_recording_and_reports_once(
+    session_path: Path, make_events: MakeEvents, wait_until: WaitUntil
+) -> None:
+    reports: list[tuple[str, str]] = []
+    reported = threading.Event()
+
+    def on_error(message: str) -> None:
+        reports.append((message, threading.current_thread().name))
+        reported.set()
+
+    events = make_events(time.monotonic())
+    writer = SessionWriter(session_path, flush_interval=0.01, on_error=on_error)
+    writer.open()
+    writer(events[0])
+    writer(events[1])
+    with SessionReader(session_path) as reader:
+        wait_until(lambda: reader.counts().connections == 1)
+    # Someone else breaks the file under the writer: a real SQLite error on
+    # the next batch ("no such table").
+    with sqlite3.connect(session_path, isolation_level=None) as other:
+        other.execute("DROP TABLE chunks")
+    for event in events[2:]:
+        writer(event)
+    assert reported.wait(2.0)
+    for _ in range(10_000):  # dropped cheaply, never raised
+        writer(events[3])
+    writer.close()
+    writer.close()
+
+    [(message, thread_name)] = reports
+    assert "\n" not in message
+    assert str(session_path) in message
+    assert "no such table" in message
+    assert thread_name == "netbench-session-writer"
+    with sqlite3.connect(session_path) as raw:
+        # The failed batch was rolled back whole.
+        assert raw.execute("SELECT count(*) FROM exchanges").fetchone() == (0,)
+
+
+def test_disk_full_is_reported_once_and_earlier_batches_survive(tmp_path: Path) -> None:
+    resource = pytest.importorskip("resource")
+    if not hasattr(signal, "SIGXFSZ"):
+        pytest.skip("needs SIGXFSZ")
+    assert resource  # imported in the child; skip here when it is missing
+    path = tmp_path / "full.netbench.sqlite"
+    # RLIMIT_FSIZE makes writes past the limit fail with EFBIG, as on a full
+    # disk; in a child process so pytest's own files are not limited.
+    script = textwrap.dedent(
+        """
+        import resource, signal, sys, threading, time
+        from netbench.events import ChunkRecorded, ConnectionOpened
+        from netbench.model import Direction, Endpoint, Role, Transport
+        from netbench.store import SessionReader, SessionWriter
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        done = threading.Event()
+        def on_error(message):
+            print("ERROR", message, flush=True)
+            done.set()
+        writer = SessionWriter(sys.argv[1], flush_interval=0.01, on_error=on_error)
+        writer.open()
+        t = time.monotonic()
+        ep = Endpoint("127.0.0.1", 1)
+        writer(ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, ep, ep, t))
+        with SessionReader(sys.argv[1]) as reader:
+            while reader.counts().connections != 1:
+                time.sleep(0.005)
+        limit = 512 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        for seq in range(64):
+            writer(ChunkRecorded(1, seq, Direction.IN, seq * 32768, b"x" * 32768, t))
+        assert done.wait(5), "no error reported"
+        for seq in range(64, 1000):
+            writer(ChunkRecorded(1, seq, Direction.IN, 0, b"y", t))
+        writer.close()
+        print("CLOSED", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len([line for line in lines if line.startswith("ERROR")]) == 1
+    assert lines[-1] == "CLOSED"
+    with SessionReader(path) as reader:
+        assert reader.counts().connections == 1
+
+
+def test_committed_batches_survive_kill_9(session_path: Path, wait_until: WaitUntil) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from netbench.events import ChunkRecorded, ConnectionOpened
+        from netbench.model import Direction, Endpoint, Role, Transport
+        from netbench.store import SessionWriter
+
+        writer = SessionWriter(sys.argv[1])
+        writer.open()
+        t = time.monotonic()
+        ep = Endpoint("127.0.0.1", 1)
+        writer(ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, ep, ep, t))
+        for seq in range(100):
+            writer(ChunkRecorded(1, seq, Direction.IN, seq, bytes([seq]), t))
+        print("PUBLISHED", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(session_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "PUBLISHED"
+        with SessionReader(session_path) as reader:
+            wait_until(lambda: reader.counts().chunks == 100)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+    with SessionReader(session_path) as reader:
+        assert [chunk.data for chunk in reader.chunks(1)] == [bytes([i]) for i in range(100)]
+    with sqlite3.connect(session_path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_event_breaking_a_constraint_is_skipped_not_fatal(session_path: Path) -> None:
+    errors: list[str] = []
+    t0 = time.monotonic()
+    opened = ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, t0)
+    orphan = ChunkRecorded(99, 0, Direction.IN, 0, b"orphan", t0)  # no such connection
+    good = ChunkRecorded(1, 0, Direction.IN, 0, b"good", t0)
+    writer = record(session_path, [opened, orphan, good, replace(good)], on_error=errors.append)
+    assert errors == []
+    assert writer.skipped == 2  # the orphan and the duplicate seq
+    with SessionReader(session_path) as reader:
+        assert [chunk.data for chunk in reader.chunks(1)] == [b"good"]
+
+
+def test_unknown_events_are_ignored(session_path: Path) -> None:
+    errors: list[str] = []
+    t0 = time.monotonic()
+    server = ServerStarted(1, "echo", Transport.TCP, LOCAL, t0, {"weird": object()})
+    writer = record(session_path, [object(), server, "text"], on_error=errors.append)  # type: ignore[list-item]
+    assert (errors, writer.skipped) == ([], 0)
+    with SessionReader(session_path) as reader:
+        [row] = reader.servers()
+    assert isinstance(row.options["weird"], str)  # not JSON: stored as its str()
+
+
+def test_close_is_idempotent_and_later_events_are_dropped(session_path: Path) -> None:
+    writer = SessionWriter(session_path)
+    writer.open()
+    writer.close()
+    writer.close()
+    writer(ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, time.monotonic()))
+    with SessionReader(session_path) as reader:
+        assert reader.counts().connections == 0
