@@ -69,6 +69,7 @@ class ServeProcess:
     stderr_lines: list[str] = field(default_factory=list)
     seen: list[Event] = field(default_factory=list)
     """Every JSON event read so far, the listening line first."""
+    pumps: list[threading.Thread] = field(default_factory=list)
     _eof: bool = False
 
     @property
@@ -179,29 +180,33 @@ def _spawn_serve(args: tuple[str, ...]) -> ServeProcess:
     stdout_lines: list[str] = []
     stderr_lines: list[str] = []
     stderr_sink: queue.Queue[str | None] = queue.Queue()
-    for stream, sink, keep in (
-        (popen.stdout, lines, stdout_lines),
-        (popen.stderr, stderr_sink, stderr_lines),
-    ):
-        threading.Thread(target=_pump, args=(stream, sink, keep), daemon=True).start()
+    pumps = [
+        threading.Thread(target=_pump, args=(stream, sink, keep), daemon=True)
+        for stream, sink, keep in (
+            (popen.stdout, lines, stdout_lines),
+            (popen.stderr, stderr_sink, stderr_lines),
+        )
+    ]
+    for pump in pumps:
+        pump.start()
     try:
         first = lines.get(timeout=LISTEN_TIMEOUT)
     except queue.Empty:
         first = None
     if first is None:
-        _reap(popen)
+        _reap(popen, pumps)
         pytest.fail(
             f"`{' '.join(command[2:])}` printed no listening line within {LISTEN_TIMEOUT} s "
             f"(exit code {popen.returncode}); stderr: {''.join(stderr_lines)!r}"
         )
     listening = json.loads(first)
     assert listening["event"] == "listening", listening
-    process = ServeProcess(popen, listening, lines, stdout_lines, stderr_lines)
+    process = ServeProcess(popen, listening, lines, stdout_lines, stderr_lines, pumps=pumps)
     process.seen.append(listening)
     return process
 
 
-def _reap(popen: subprocess.Popen[str]) -> None:
+def _reap(popen: subprocess.Popen[str], pumps: list[threading.Thread]) -> None:
     """Stop a child however it takes: SIGINT, then SIGKILL; never hangs."""
     if popen.poll() is None:
         popen.send_signal(signal.SIGINT)
@@ -210,6 +215,9 @@ def _reap(popen: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait(STOP_TIMEOUT)
+    # The child is gone, so its pipes reach EOF and the pumps end on their own.
+    for pump in pumps:
+        pump.join(STOP_TIMEOUT)
     for stream in (popen.stdout, popen.stderr):
         if stream is not None:
             stream.close()
@@ -227,7 +235,7 @@ def start_serve() -> Iterator[Callable[..., ServeProcess]]:
 
     yield start
     for process in started:
-        _reap(process.popen)
+        _reap(process.popen, process.pumps)
 
 
 @dataclass(frozen=True)

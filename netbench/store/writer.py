@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
+import platform
 import sqlite3
 import threading
 import time
@@ -175,7 +175,7 @@ class SessionWriter:
                 self._wall_anchor,
                 netbench.__version__,
                 json.dumps(self._argv),
-                socket.gethostname(),
+                platform.node(),  # `socket` belongs to the engine alone
                 self._mono_anchor,
                 self._wall_anchor,
             ),
@@ -252,7 +252,7 @@ class SessionWriter:
         if self._on_error is not None:
             # A faulty callback must not turn into an unhandled thread error.
             with contextlib.suppress(Exception):
-                self._on_error(f"session recording stopped ({self.path}): {one_line(exc)}")
+                self._on_error(f"cannot write to {self.path}: {one_line(exc)}")
 
     # -- events to rows ------------------------------------------------------
 

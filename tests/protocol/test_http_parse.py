@@ -1,0 +1,97 @@
+"""httptools glue: fed whole, one byte at a time, and with trailing data (h11's habit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from netbench.protocol.http_parse import (
+    ParsedRequest,
+    ParseFailure,
+    RequestReader,
+    ResponseReader,
+    describe_response,
+)
+
+GET = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Case: KeepMe\r\nx-dup: 1\r\nX-Dup: 2\r\n\r\n"
+POST = b"POST /form HTTP/1.1\r\nContent-Length: 11\r\n\r\nfirstname=A"
+CHUNKED = b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+
+
+def _feed(pieces: list[bytes]) -> list[ParsedRequest | ParseFailure]:
+    reader = RequestReader()
+    out: list[ParsedRequest | ParseFailure] = []
+    for seq, piece in enumerate(pieces):
+        out.extend(reader.feed(piece, seq, float(seq)))
+    return out
+
+
+def _splits(data: bytes) -> dict[str, list[bytes]]:
+    return {"whole": [data], "bytewise": [bytes([b]) for b in data], "halves": [data[:7], data[7:]]}
+
+
+@pytest.mark.parametrize("how", ["whole", "bytewise", "halves"])
+@pytest.mark.parametrize(
+    ("data", "method", "target", "body"),
+    [(GET, b"GET", b"/a?b=1", b""), (POST, b"POST", b"/form", b"firstname=A"),
+     (CHUNKED, b"PUT", b"/", b"abcde")],
+)
+def test_requests_parse_however_they_are_split(
+    how: str, data: bytes, method: bytes, target: bytes, body: bytes
+) -> None:
+    pieces = _splits(data)[how]
+    [parsed] = _feed(pieces)
+    assert isinstance(parsed, ParsedRequest)
+    assert (parsed.request.method, parsed.request.target, parsed.request.body) == (method, target, body)
+    assert parsed.first_chunk == 0 and parsed.last_chunk == len(pieces) - 1
+
+
+def test_headers_keep_wire_order_case_and_duplicates() -> None:
+    [parsed] = _feed([GET])
+    assert isinstance(parsed, ParsedRequest)
+    assert parsed.request.headers == (
+        (b"Host", b"x"), (b"X-Case", b"KeepMe"), (b"x-dup", b"1"), (b"X-Dup", b"2"),
+    )
+    assert parsed.request.header(b"x-case") == b"KeepMe"
+
+
+def test_pipelined_requests_share_their_chunk() -> None:
+    parsed = _feed([GET + POST + GET[:10], GET[10:]])
+    assert [type(p) for p in parsed] == [ParsedRequest] * 3
+    assert [(p.first_chunk, p.last_chunk) for p in parsed] == [(0, 0), (0, 0), (0, 1)]
+
+
+def test_garbage_fails_once_and_the_reader_stops() -> None:
+    reader = RequestReader()
+    [failure] = reader.feed(b"\x00\x01\x02 hello\r\n\r\n", 0, 0.0)
+    assert isinstance(failure, ParseFailure) and failure.error
+    assert reader.feed(GET, 1, 1.0) == []
+
+
+def test_body_is_capped_but_counted() -> None:
+    reader = RequestReader(body_limit=4)
+    [parsed] = reader.feed(POST, 0, 0.0)
+    assert isinstance(parsed, ParsedRequest)
+    assert parsed.request.body == b"firs" and parsed.request.body_len == 11
+    assert parsed.request.body_truncated
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error"),
+    [(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200, None),
+     (b"HTTP/1.x 200 OK\r\n\r\nseed 003 wrote this", None, "minor version"),
+     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "closed after 5 body bytes"),
+     (b"", None, "empty response")],
+)
+def test_describe_response(raw: bytes, status: int | None, error: str | None) -> None:
+    described = describe_response(raw)
+    assert described.status == status
+    if error is None:
+        assert described.error is None
+    else:
+        assert described.error is not None and error in described.error
+
+
+def test_response_to_head_has_no_body_whatever_content_length_says() -> None:
+    reader = ResponseReader(head_only=True)
+    assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+    assert reader.response is not None and reader.response.body_len == 0
