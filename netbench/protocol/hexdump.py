@@ -58,3 +58,25 @@ def hexdump_lines(data: bytes, offset: int = 0, width: int = 16) -> Iterator[str
     for start in range(0, len(data), width):
         line = bytes(view[start : start + width])
         yield f"{offset + start:08x}  {_hex_column(line, width)}  {text_column(line)}"
+
+
+# C0 controls other than TAB, LF and CR, DEL, and the C1 controls: what text
+# rarely contains. U+FFFD is what invalid UTF-8 decodes to.
+_ODD_CHARS = tuple(
+    [chr(code) for code in range(0x20) if chr(code) not in "\t\n\r"]
+    + [chr(code) for code in range(0x7F, 0xA0)]
+    + ["\ufffd"]
+)
+
+
+def looks_binary(data: bytes, *, threshold: float = 0.1, allowance: int = 8) -> bool:
+    """Whether `data` is better shown as a hex dump only.
+
+    True when more than `allowance` characters, and more than `threshold` of
+    them all, are invalid UTF-8 or control characters other than TAB/CR/LF.
+    A text payload full of escape sequences still counts as text, so it is
+    shown (escaped) where people will read it.
+    """
+    text = data.decode("utf-8", "replace")
+    odd = sum(text.count(char) for char in _ODD_CHARS)
+    return odd > allowance and odd > threshold * len(text)

@@ -18,6 +18,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import httptools
 
@@ -26,8 +27,7 @@ from netbench.model import HttpRequest, HttpResponse
 DEFAULT_BODY_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRequest:
+class ParsedRequest(NamedTuple):
     request: HttpRequest
     first_chunk: int
     last_chunk: int
@@ -104,12 +104,24 @@ class _MessageCollector:
 
 
 class RequestReader:
-    """Reads a connection's inbound stream into requests."""
+    """Reads a connection's inbound stream into requests.
+
+    The reader is itself the callback object httptools calls: this runs for
+    every request, so it allocates as little as it can (no per-message
+    buffers until a body arrives).
+    """
 
     def __init__(self, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self._collector = _Collector(self, body_limit)
-        self._parser = httptools.HttpRequestParser(self._collector)
+        self._parser = httptools.HttpRequestParser(self)
+        self._body_limit = body_limit
         self._out: list[ParsedRequest | ParseFailure] = []
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._body_kept = 0
+        self._body_len = 0
+        self._started = False
+        self._headers_done = False
         self._first_chunk = -1
         self._t_start = 0.0
         self._seq = -1
@@ -128,72 +140,72 @@ class RequestReader:
         except httptools.HttpParserUpgrade:
             self.upgraded = True
             if out and isinstance(out[-1], ParsedRequest):
-                last = out[-1]
-                out[-1] = ParsedRequest(
-                    last.request, last.first_chunk, last.last_chunk, last.t_start, last.t_end, True
-                )
+                out[-1] = out[-1]._replace(upgrade=True)
         except httptools.HttpParserError as error:
             self.failed = True
             out.append(self._failure(_error_text(error)))
         return out
 
-    def _begin(self) -> None:
+    # -- httptools callbacks -------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._started = True
+        self._headers_done = False
         self._first_chunk = self._seq
         self._t_start = self._t
 
-    def _complete(self) -> None:
-        c = self._collector
-        parser = self._parser
-        request = HttpRequest(
-            method=parser.get_method(),
-            target=bytes(c.url),
-            version=parser.get_http_version(),
-            headers=tuple(c.headers),
-            body=bytes(c.body),
-            body_len=c.body_len,
-            body_truncated=c.body_len > len(c.body),
-            keep_alive=parser.should_keep_alive(),
-        )
-        self._out.append(
-            ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
-        )
+    def on_url(self, url: bytes) -> None:
+        self._url += url
 
-    def _failure(self, error: str) -> ParseFailure:
-        c = self._collector
-        first = self._first_chunk if c.started else self._seq
-        try:
-            method = self._parser.get_method() if c.headers_done else b""
-        except httptools.HttpParserError:
-            method = b""
-        request = HttpRequest(
-            method=method,
-            target=bytes(c.url),
-            version="",
-            headers=tuple(c.headers),
-            body=bytes(c.body),
-            body_len=c.body_len,
-            body_truncated=c.body_len > len(c.body),
-            keep_alive=False,
-            error=error,
-        )
-        t_start = self._t_start if c.started else self._t
-        return ParseFailure(error, request, first, self._seq, t_start, self._t)
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
 
-class _Collector(_MessageCollector):
-    """Request-side callbacks that also tell the reader where messages start and end."""
-
-    def __init__(self, reader: RequestReader, body_limit: int) -> None:
-        super().__init__(body_limit)
-        self._reader = reader
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._reader._begin()
+    def on_body(self, body: bytes) -> None:
+        room = self._body_limit - self._body_kept
+        if room > 0:
+            kept = body[:room]
+            self._body.append(kept)
+            self._body_kept += len(kept)
+        self._body_len += len(body)
 
     def on_message_complete(self) -> None:
-        self._reader._complete()
-        self.started = False
+        parser = self._parser
+        body = b"".join(self._body) if self._body else b""
+        body_len = self._body_len
+        request = HttpRequest(
+            parser.get_method(),
+            self._url,
+            parser.get_http_version(),
+            tuple(self._headers),
+            body,
+            body_len,
+            body_len > len(body),
+            parser.should_keep_alive(),
+        )
+        if self._body:
+            self._body = []
+            self._body_kept = self._body_len = 0
+        self._started = False
+        self._out.append(ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t))
+
+    def _failure(self, error: str) -> ParseFailure:
+        try:
+            method = self._parser.get_method() if self._headers_done else b""
+        except httptools.HttpParserError:
+            method = b""
+        body = b"".join(self._body)
+        request = HttpRequest(
+            method, self._url, "", tuple(self._headers), body, self._body_len,
+            self._body_len > len(body), False, error,
+        )
+        first = self._first_chunk if self._started else self._seq
+        t_start = self._t_start if self._started else self._t
+        return ParseFailure(error, request, first, self._seq, t_start, self._t)
 
 
 class ResponseReader:

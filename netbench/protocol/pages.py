@@ -38,6 +38,8 @@ _BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
 
 def request_path(target: bytes) -> str:
     """The decoded path of a request target, without query or fragment."""
+    if target == b"/":
+        return "/"
     path = target.split(b"?", 1)[0].split(b"#", 1)[0]
     if path.startswith((b"http://", b"https://")):  # absolute-form (a proxy request)
         rest = path.split(b"://", 1)[1]

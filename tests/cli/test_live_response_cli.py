@@ -1,11 +1,10 @@
 """`netbench serve http --response FILE / --rules FILE`: files that change the answer live.
 
 The server stats its files on every request, so a rewrite is seen by the very
-next request: these tests never sleep between writing a file and asking. Each
-rewrite changes the file's size, because the reload check compares (mtime,
-size, inode) and file-system mtimes are only as fine as the kernel's coarse
-clock (a few ms); a same-size rewrite within one tick is the one edit it
-cannot see, and that is not what these tests are about.
+next request: these tests never sleep between writing a file and asking.
+Rewrites change the file's size (or its inode), which the reload check
+compares along with the mtime, so no test depends on the file system's mtime
+granularity.
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ def build_session(path: Path) -> None:
         SocketEventRecorded(1, SocketEventKind.PEER_FIN, t0 + 0.020, "\x1b]0;detail\x07"),
         ConnectionClosed(1, EndReason.FIN_PEER, t0 + 0.021, len(REQUEST), len(RESPONSE)),
         ConnectionOpened(2, None, Role.CLIENT, Transport.TCP, PEER, SERVER, t0 + 0.030),
+        ConnectionOpened(3, None, Role.CLIENT, Transport.TCP, PEER, SERVER, t0 + 0.040),
+        ChunkRecorded(3, 0, Direction.IN, 0, bytes(range(256)), t0 + 0.041),
     ]
     writer = SessionWriter(path, argv=["netbench", "serve", "http"])
     writer.open()
@@ -156,6 +158,18 @@ def test_show_conn_of_a_connection_without_chunks(
     assert "still open" in out
 
 
+def test_show_conn_leaves_out_the_text_of_binary_chunks(
+    session_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_in_process(["session", "show", str(session_file), "--conn", "3"], capsys)
+    assert code == 0
+    assert_inert(out)
+    lines = out.splitlines()
+    first = "    00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f  ␀␁␂␃␄␅␆␇␈␉␊␋␌␍␎␏"
+    assert first in lines
+    assert lines[-1] == "    | (binary: text view left out, see the hex dump)"
+
+
 def test_list_prints_one_line_per_session(
     session_file: Path,
     tmp_path: Path,
@@ -173,7 +187,7 @@ def test_list_prints_one_line_per_session(
     lines = out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(str(session_file))
-    assert lines[0].endswith("2 connections  1 exchange")
+    assert lines[0].endswith("3 connections  1 exchange")
     assert lines[1].startswith(str(other))
     assert lines[1].endswith("0 connections  0 exchanges")
     assert re.search(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", lines[0])

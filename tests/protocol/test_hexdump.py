@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netbench.protocol.hexdump import hexdump_lines, text_column
+from netbench.protocol.hexdump import hexdump_lines, looks_binary, text_column
 
 # fmt: off
 CASES = [
@@ -120,3 +120,32 @@ def test_dump_is_aligned_and_reversible(data: bytes, width: int, offset: int) ->
         assert text == text_column(chunk)
         recovered += chunk
     assert recovered == data
+
+
+@pytest.mark.parametrize(
+    ("data", "binary"),
+    [
+        (b"", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+        ("héllo wörld, ünïcode\tok\n".encode(), False),
+        (b"GARBAGE \x01\x02\r\n\r\n", False),  # a few odd bytes in a short line
+        (b"\x1b[2J\x1b]0;pwned\x07" + b"text that a terminal would run " * 4, False),
+        (bytes(range(256)), True),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(128, 256)), True),
+        (b"\x00" * 64, True),
+        (b"HTTP/1.1 200 OK\r\n\r\n" + b"\x89PNG\r\n\x1a\n" + b"\x00\x80\xff" * 40, True),
+    ],
+    ids=[
+        "empty",
+        "http",
+        "utf8",
+        "short-garbage",
+        "escape-heavy-text",
+        "every-byte",
+        "jpeg",
+        "nuls",
+        "headers-then-png",
+    ],
+)
+def test_looks_binary(data: bytes, binary: bool) -> None:
+    assert looks_binary(data) is binary
