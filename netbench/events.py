@@ -98,7 +98,7 @@ class HttpRequestRecorded(NamedTuple):
 
     exchange_id: int
     conn_id: int
-    index: int
+    position: int
     """Its position on the connection (keep-alive and pipelining), from 0."""
     request: HttpRequest
     first_chunk: int

@@ -70,13 +70,17 @@ def test_module_imports_point_down(path: Path) -> None:
             assert layer == owner, f"{path.name} ({layer}) imports {name}; only {owner}/ may"
         if root == "netbench" and "." in name and layer in ALLOWED_NETBENCH_IMPORTS:
             target = name.split(".")[1]
-            assert target in ALLOWED_NETBENCH_IMPORTS[layer] | {"__init__"} or target == "__version__", (
-                f"{path.relative_to(PACKAGE)} ({layer}) imports {name}: arrows must point down"
-            )
+            assert (
+                target in ALLOWED_NETBENCH_IMPORTS[layer] | {"__init__"} or target == "__version__"
+            ), f"{path.relative_to(PACKAGE)} ({layer}) imports {name}: arrows must point down"
 
 
 def test_no_module_over_500_lines() -> None:
-    long = {str(p.relative_to(PACKAGE)): n for p in _modules() if (n := len(p.read_text().splitlines())) > 500}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in _modules()
+        if (n := len(p.read_text().splitlines())) > 500
+    }
     assert not long, f"split these by responsibility: {long}"
 
 

@@ -31,6 +31,7 @@ from netbench.events import (
 from netbench.model import Direction, Endpoint, HttpRequest, server_url
 from netbench.protocol.textsafe import visible, visible_latin1
 
+
 class EventPrinter:
     def __init__(
         self,
@@ -63,9 +64,15 @@ class EventPrinter:
         elif isinstance(event, ConnectionOpened):
             self._peers[event.conn_id] = event.peer
             self._emit(
-                "open", event.t, f"#{event.conn_id} open {event.peer} -> {event.local}",
-                conn=event.conn_id, server=event.server_id, peer=str(event.peer),
-                local=str(event.local), role=event.role.value, transport=event.transport.value,
+                "open",
+                event.t,
+                f"#{event.conn_id} open {event.peer} -> {event.local}",
+                conn=event.conn_id,
+                server=event.server_id,
+                peer=str(event.peer),
+                local=str(event.local),
+                role=event.role.value,
+                transport=event.transport.value,
             )
         elif isinstance(event, ConnectionClosed):
             self._closed(event)
@@ -73,12 +80,20 @@ class EventPrinter:
             url = server_url(event.kind, event.transport, event.address)
             where = f", recording to {self.session}" if self.session else ""
             self._emit(
-                "listening", event.t, f"listening on {url} ({event.kind}{where})",
-                url=url, kind=event.kind, server=event.server_id, host=event.address.host,
-                port=event.address.port, session=self.session,
+                "listening",
+                event.t,
+                f"listening on {url} ({event.kind}{where})",
+                url=url,
+                kind=event.kind,
+                server=event.server_id,
+                host=event.address.host,
+                port=event.address.port,
+                session=self.session,
             )
         elif isinstance(event, ServerStopped):
-            self._emit("stopped", event.t, f"server {event.server_id} stopped", server=event.server_id)
+            self._emit(
+                "stopped", event.t, f"server {event.server_id} stopped", server=event.server_id
+            )
 
     def message(self, event: str, text: str, **fields: Any) -> None:
         """A line that is not an engine event (recording stopped, warnings)."""
@@ -93,11 +108,16 @@ class EventPrinter:
         peer = self._peers.pop(event.conn_id, None)
         detail = f" ({visible(event.detail.encode())})" if event.detail else ""
         self._emit(
-            "close", event.t,
+            "close",
+            event.t,
             f"#{event.conn_id} close {event.reason.value}{detail}, "
             f"{event.bytes_in} B in, {event.bytes_out} B out",
-            conn=event.conn_id, peer=str(peer) if peer else None, reason=event.reason.value,
-            detail=event.detail, bytes_in=event.bytes_in, bytes_out=event.bytes_out,
+            conn=event.conn_id,
+            peer=str(peer) if peer else None,
+            reason=event.reason.value,
+            detail=event.detail,
+            bytes_in=event.bytes_in,
+            bytes_out=event.bytes_out,
         )
 
     def _exchange(
@@ -115,18 +135,26 @@ class EventPrinter:
         error = (req.error if req and req.error else None) or (
             response.response.error if response and response.response.error else None
         )
-        shown_status = str(status) if status is not None else "no response" if not response else "???"
+        shown_status = (
+            str(status) if status is not None else "no response" if not response else "???"
+        )
         tail = f" [{visible(error.encode())}]" if error else ""
         bytes_in = req.body_len if req else 0
         bytes_out = response.response.body_len if response else 0
         self._emit(
-            "exchange", t_end,
+            "exchange",
+            t_end,
             f"#{conn_id} {method} {path} -> {shown_status} "
             f"({bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
-            conn=conn_id, exchange=exchange_id, peer=str(self._peers.get(conn_id, "")) or None,
+            conn=conn_id,
+            exchange=exchange_id,
+            peer=str(self._peers.get(conn_id, "")) or None,
             method=req.method.decode("latin-1") if req else None,
             path=req.target.decode("latin-1") if req else None,
-            status=status, bytes_in=bytes_in, bytes_out=bytes_out, duration_ms=duration_ms,
+            status=status,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            duration_ms=duration_ms,
             error=error,
         )
 
@@ -135,9 +163,15 @@ class EventPrinter:
         shown = visible(event.data[:200])
         more = "…" if len(event.data) > 200 else ""
         self._emit(
-            "chunk", event.t, f"#{event.conn_id} {arrow} {len(event.data)} B {shown}{more}",
-            conn=event.conn_id, seq=event.seq, dir=event.direction.value,
-            len=len(event.data), offset=event.offset, data_hex=event.data.hex(),
+            "chunk",
+            event.t,
+            f"#{event.conn_id} {arrow} {len(event.data)} B {shown}{more}",
+            conn=event.conn_id,
+            seq=event.seq,
+            dir=event.direction.value,
+            len=len(event.data),
+            offset=event.offset,
+            data_hex=event.data.hex(),
         )
 
     def _emit(self, event: str, t: float, text: str, **fields: Any) -> None:

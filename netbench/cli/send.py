@@ -13,36 +13,57 @@ from netbench.protocol.textsafe import visible
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "send", help="send bytes as a client and print the reply",
+        "send",
+        help="send bytes as a client and print the reply",
         description="Connect, send, print what comes back (control bytes shown as symbols).",
     )
     kinds = parser.add_subparsers(dest="send_kind", metavar="{tcp,http}", required=True)
     tcp = kinds.add_parser("tcp", help="raw TCP: send DATA, print each reply chunk")
     tcp.add_argument("address", metavar="HOST:PORT")
-    tcp.add_argument("data", nargs="?", default="", metavar="DATA", help="text to send ('-' reads stdin)")
+    tcp.add_argument(
+        "data", nargs="?", default="", metavar="DATA", help="text to send ('-' reads stdin)"
+    )
     tcp.add_argument("--hex", action="store_true", help="DATA is hex (e.g. '47 45 54 0d 0a')")
     tcp.add_argument(
-        "--eol", choices=("none", "lf", "crlf"), default="none",
+        "--eol",
+        choices=("none", "lf", "crlf"),
+        default="none",
         help="append a line end to DATA (default none, like the seeds)",
     )
     tcp.add_argument(
         "--half-close", action="store_true", help="shutdown(SHUT_WR) after sending: a FIN"
     )
     tcp.add_argument(
-        "--wait", type=float, default=2.0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
         help="stop reading after this much silence (default 2)",
     )
     tcp.add_argument("--recv-size", type=int, default=65536, metavar="BYTES")
     http = kinds.add_parser("http", help="HTTP: send a request, print the raw response")
     http.add_argument("url", metavar="URL")
     http.add_argument("-X", "--request", dest="method", default=None, metavar="METHOD")
-    http.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'")
-    http.add_argument("-d", "--data", default=None, help="body (sets POST and a form content type, as curl)")
-    http.add_argument("--raw", type=Path, metavar="FILE", help="send FILE's bytes exactly as the request ('-': stdin)")
-    http.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the response body to FILE")
+    http.add_argument(
+        "-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'"
+    )
+    http.add_argument(
+        "-d", "--data", default=None, help="body (sets POST and a form content type, as curl)"
+    )
+    http.add_argument(
+        "--raw",
+        type=Path,
+        metavar="FILE",
+        help="send FILE's bytes exactly as the request ('-': stdin)",
+    )
+    http.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write the response body to FILE"
+    )
     http.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     for sub in (tcp, http):
-        sub.add_argument("--session", type=Path, metavar="PATH", help="session file (default: a new one)")
+        sub.add_argument(
+            "--session", type=Path, metavar="PATH", help="session file (default: a new one)"
+        )
         sub.add_argument("--no-record", action="store_true", help="do not record a session")
 
 
@@ -57,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     writer = None
     if not args.no_record:
-        writer = SessionWriter(args.session or new_session_path(), argv=sys.argv)
+        writer = SessionWriter(args.session or new_session_path(), argv=["netbench", *sys.argv[1:]])
         try:
             writer.open()
         except StoreError as error:
@@ -117,7 +138,9 @@ async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], write
     try:
         if args.send_kind == "http":
             head_only = data.split(b" ", 1)[0].upper() == b"HEAD"
-            result = await http_exchange(ctx, host, port, data, head_only=head_only, timeout=args.timeout)
+            result = await http_exchange(
+                ctx, host, port, data, head_only=head_only, timeout=args.timeout
+            )
             return _print_http(result, args.output)
         client = await open_tcp(ctx, host, port, recv_size=args.recv_size)
     except ConnectError as error:
@@ -158,7 +181,11 @@ def _print_http(result: Any, output: Path | None) -> int:
         output.write_bytes(response.body)
         sys.stdout.write(f"[body: {response.body_len} bytes written to {output}]\n")
     elif decoded.kind in ("binary", "image"):
-        what = decoded.image.describe() if decoded.image else f"{response.body_len} bytes of binary data"
+        what = (
+            decoded.image.describe()
+            if decoded.image
+            else f"{response.body_len} bytes of binary data"
+        )
         sys.stdout.write(f"[body: {what}; use -o FILE to save it]\n")
     elif body_bytes:
         sys.stdout.write(visible(body_bytes, keep_newlines=True) + "\n")

@@ -29,8 +29,12 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 def add_default_options(parser: argparse.ArgumentParser) -> None:
     """Options of bare `netbench` (the page server on 8000, next free port if taken)."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000, next free if taken)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port (default 8000, next free if taken)"
+    )
     parser.add_argument("--session", type=Path, metavar="PATH", help="session file to record to")
 
 
@@ -42,11 +46,15 @@ def add_parser(subparsers: Any) -> None:
         "The first line names the address it listens on.",
     )
     parser.add_argument("kind", choices=SERVER_KINDS, metavar="KIND", help=", ".join(SERVER_KINDS))
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument(
         "--port", type=int, help="port; 0 picks a free one (default: the seed's port, http 8000)"
     )
-    parser.add_argument("--session", type=Path, metavar="PATH", help="session file (default: a new one)")
+    parser.add_argument(
+        "--session", type=Path, metavar="PATH", help="session file (default: a new one)"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not record a session")
     parser.add_argument("--json", action="store_true", help="print JSON lines with stable keys")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print every chunk")
@@ -54,7 +62,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--backlog", type=int, help="listen() backlog")
     parser.add_argument("--recv-size", type=int, metavar="BYTES", help="bufsize of each recv()")
     parser.add_argument(
-        "--idle-timeout", type=float, metavar="SECONDS", help="close after this much silence (0: never)"
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close after this much silence (0: never)",
     )
     keep = parser.add_mutually_exclusive_group()
     keep.add_argument("--keep-alive", dest="keep_alive", action="store_true", default=None)
@@ -97,9 +108,18 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"{option} {path}: no such file")
     port = args.port if args.port is not None else SEED_PORTS[args.kind]
     config = default_config(
-        args.kind, host=args.host, port=port, backlog=args.backlog, recv_size=args.recv_size,
-        idle_timeout=args.idle_timeout, keep_alive=args.keep_alive, text=args.text,
-        root=args.root, response_file=args.response, rules_file=args.rules, raw=args.raw or None,
+        args.kind,
+        host=args.host,
+        port=port,
+        backlog=args.backlog,
+        recv_size=args.recv_size,
+        idle_timeout=args.idle_timeout,
+        keep_alive=args.keep_alive,
+        text=args.text,
+        root=args.root,
+        response_file=args.response,
+        rules_file=args.rules,
+        raw=args.raw or None,
     )
     return _serve(config, args, next_free=False)
 
@@ -123,13 +143,15 @@ def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
 
     session_path = None if args.no_record else (args.session or new_session_path())
     printer = EventPrinter(
-        json_lines=args.json, verbose=args.verbose, session=str(session_path) if session_path else None
+        json_lines=args.json,
+        verbose=args.verbose,
+        session=str(session_path) if session_path else None,
     )
     writer = None
     if session_path is not None:
         writer = SessionWriter(
             session_path,
-            argv=sys.argv,
+            argv=["netbench", *sys.argv[1:]],
             on_error=lambda message: printer.message(
                 "recording-stopped", f"recording stopped: {message}; still serving", detail=message
             ),
@@ -145,7 +167,9 @@ def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
             writer.close()
 
 
-async def _main(config: Any, args: argparse.Namespace, writer: Any, printer: EventPrinter, *, next_free: bool) -> int:
+async def _main(
+    config: Any, args: argparse.Namespace, writer: Any, printer: EventPrinter, *, next_free: bool
+) -> int:
     from dataclasses import replace
 
     from netbench.cli import fail
@@ -158,14 +182,18 @@ async def _main(config: Any, args: argparse.Namespace, writer: Any, printer: Eve
     if args.quiet:
         from netbench.events import ServerStarted
 
-        ctx.bus.subscribe(lambda event: printer(event) if isinstance(event, ServerStarted) else None)
+        ctx.bus.subscribe(
+            lambda event: printer(event) if isinstance(event, ServerStarted) else None
+        )
     else:
         ctx.bus.subscribe(printer)
     engine = Engine(ctx)
     attempts = 20 if next_free and config.port != 0 else 1
     for attempt in range(attempts):
         try:
-            await engine.start_server(replace(config, port=config.port + attempt if config.port else 0))
+            await engine.start_server(
+                replace(config, port=config.port + attempt if config.port else 0)
+            )
             break
         except EngineError as error:
             if attempt == attempts - 1 or "already in use" not in str(error):

@@ -31,7 +31,7 @@ from netbench.engine.tcp_kinds import (
 )
 from netbench.engine.udp import UdpEchoProtocol
 from netbench.events import ServerStarted, ServerStopped
-from netbench.model import Endpoint, EndReason, HttpRequest, Transport
+from netbench.model import Endpoint, EndReason, HttpRequest, Transport, server_url
 from netbench.protocol.pages import PageSite, request_path
 from netbench.protocol.responses import Reply
 

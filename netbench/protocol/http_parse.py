@@ -191,7 +191,9 @@ class RequestReader:
             self._body = []
             self._body_kept = self._body_len = 0
         self._started = False
-        self._out.append(ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t))
+        self._out.append(
+            ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
+        )
 
     def _failure(self, error: str) -> ParseFailure:
         try:
@@ -200,8 +202,15 @@ class RequestReader:
             method = b""
         body = b"".join(self._body)
         request = HttpRequest(
-            method, self._url, "", tuple(self._headers), body, self._body_len,
-            self._body_len > len(body), False, error,
+            method,
+            self._url,
+            "",
+            tuple(self._headers),
+            body,
+            self._body_len,
+            self._body_len > len(body),
+            False,
+            error,
         )
         first = self._first_chunk if self._started else self._seq
         t_start = self._t_start if self._started else self._t

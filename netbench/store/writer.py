@@ -6,6 +6,8 @@ Rules:
 - the thread wakes every `flush_interval`, drains what is queued and writes
   it in one transaction, so the file is at most about two intervals behind
   and a crash loses at most the batch being written;
+- the file is in WAL mode while recording and back in rollback-journal mode
+  after a clean `close()`, so a finished session is a single file;
 - times are stored as unix wall-clock seconds derived from the monotonic `t`
   with anchors taken once at `open()`: differences stay exact and never go
   backwards, even when the system clock is stepped;
@@ -199,6 +201,12 @@ class SessionWriter:
                 self._flush(conn)
                 if stopping:
                     break
+            # A finished session becomes one self-contained file again, which
+            # read-only readers can open anywhere without leaving -wal/-shm
+            # files behind. Best effort: it cannot while a reader is attached.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA busy_timeout = 0")  # never make close() wait for a reader
+                conn.execute("PRAGMA journal_mode = DELETE")
         except Exception as exc:
             # Not only sqlite3.Error: whatever goes wrong here must reach the
             # user once and must never kill the recording silently.
@@ -301,7 +309,7 @@ class SessionWriter:
         return (
             e.exchange_id,
             e.conn_id,
-            e.index,
+            e.position,
             r.method.decode("latin-1"),
             r.target.decode("latin-1"),
             r.version,

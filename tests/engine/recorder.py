@@ -24,7 +24,8 @@ class Events:
 
     def of(self, kind: type[E], **fields: Any) -> list[E]:
         return [
-            e for e in self.all
+            e
+            for e in self.all
             if isinstance(e, kind) and all(getattr(e, k) == v for k, v in fields.items())
         ]
 

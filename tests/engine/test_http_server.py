@@ -23,8 +23,13 @@ from netbench.model import Direction, EndReason
 from netbench.protocol.images import describe_image, is_complete_jpeg
 
 
-def _get(server: RunningServer, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def _get(
+    server: RunningServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.address.port, timeout=5)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -34,12 +39,19 @@ def _get(server: RunningServer, method: str, path: str, body: bytes | None = Non
         conn.close()
 
 
-async def request(server: RunningServer, method: str, path: str, body: bytes | None = None,
-                  headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+async def request(
+    server: RunningServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     return await asyncio.to_thread(_get, server, method, path, body, headers)
 
 
-async def raw(engine: Engine, server: RunningServer, data: bytes, *, half_close: bool = False) -> bytes:
+async def raw(
+    engine: Engine, server: RunningServer, data: bytes, *, half_close: bool = False
+) -> bytes:
     """Send bytes, read until the server closes."""
     client = await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
     client.send(data)
@@ -72,7 +84,7 @@ async def test_image_is_a_real_jpeg(page: RunningServer) -> None:
 
 
 async def test_head_sends_headers_only(page: RunningServer) -> None:
-    get_status, get_headers, get_body = await request(page, "GET", "/test.jpg")
+    _status, get_headers, get_body = await request(page, "GET", "/test.jpg")
     status, headers, body = await request(page, "HEAD", "/test.jpg")
     assert (status, body) == (200, b"")
     assert headers["Content-Length"] == get_headers["Content-Length"] == str(len(get_body))
@@ -80,7 +92,10 @@ async def test_head_sends_headers_only(page: RunningServer) -> None:
 
 async def test_post_form_is_shown_back_escaped(page: RunningServer) -> None:
     status, _headers, body = await request(
-        page, "POST", "/", b"firstname=Ann%3Cscript%3E",
+        page,
+        "POST",
+        "/",
+        b"firstname=Ann%3Cscript%3E",
         {"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert status == 200
@@ -99,8 +114,12 @@ async def test_json_bodies_are_pretty_printed(page: RunningServer, method: str) 
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/missing", 404), ("GET", "/favicon.ico", 404), ("POST", "/test.jpg", 405),
-     ("OPTIONS", "/", 204)],
+    [
+        ("GET", "/missing", 404),
+        ("GET", "/favicon.ico", 404),
+        ("POST", "/test.jpg", 405),
+        ("OPTIONS", "/", 204),
+    ],
 )
 async def test_status_codes(page: RunningServer, method: str, path: str, status: int) -> None:
     assert (await request(page, method, path))[0] == status
@@ -110,16 +129,17 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
     engine: Engine, page: RunningServer, events: Events
 ) -> None:
     data = await raw(
-        engine, page,
+        engine,
+        page,
         b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /test.jpg HTTP/1.1\r\nHost: a\r\n\r\n"
         b"HEAD /missing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
     assert data.count(b"HTTP/1.1 ") == 3
-    first, second, third = (m.start() for m in __import__("re").finditer(rb"HTTP/1\.1 \d{3}", data))
-    assert data[first:first + 15] == b"HTTP/1.1 200 OK"
-    assert data[third:third + 12] == b"HTTP/1.1 404"
+    first, _second, third = (m.start() for m in __import__("re").finditer(rb"HTTP/1\.1 \d{3}", data))
+    assert data[first : first + 15] == b"HTTP/1.1 200 OK"
+    assert data[third : third + 12] == b"HTTP/1.1 404"
     requests = events.of(HttpRequestRecorded)
-    server_requests = [r for r in requests if r.index < 3 and r.request.method]
+    server_requests = [r for r in requests if r.position < 3 and r.request.method]
     assert [r.request.target for r in server_requests][:3] == [b"/", b"/test.jpg", b"/missing"]
     # Pipelined: all three requests arrived in the server's first chunk.
     assert {r.first_chunk for r in server_requests[:3]} == {0}
@@ -135,31 +155,39 @@ async def test_keep_alive_off_closes_after_each_response(engine: Engine, events:
     assert closed.bytes_out == len(data)
 
 
-async def test_malformed_request_gets_400_and_is_recorded(engine: Engine, page: RunningServer,
-                                                         events: Events) -> None:
+async def test_malformed_request_gets_400_and_is_recorded(
+    engine: Engine, page: RunningServer, events: Events
+) -> None:
     garbage = b"\x16\x03\x01\x00\xa5 not http at all\r\n\r\n"
     data = await raw(engine, page, garbage)
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     request_event = await events.wait_for(HttpRequestRecorded)
     assert request_event.request.error
     server_conn = request_event.conn_id
-    received = [c.data for c in events.of(ChunkRecorded, conn_id=server_conn, direction=Direction.IN)]
+    received = [
+        c.data for c in events.of(ChunkRecorded, conn_id=server_conn, direction=Direction.IN)
+    ]
     assert b"".join(received) == garbage
     closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id == server_conn)
     assert closed.reason in (EndReason.FIN_LOCAL, EndReason.RST_PEER)
 
 
-async def test_request_then_half_close_is_still_answered(engine: Engine, page: RunningServer) -> None:
+async def test_request_then_half_close_is_still_answered(
+    engine: Engine, page: RunningServer
+) -> None:
     data = await raw(engine, page, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", half_close=True)
     assert data.startswith(b"HTTP/1.1 200 OK")
 
 
-async def test_chunked_request_body_is_decoded(page: RunningServer, events: Events,
-                                              engine: Engine) -> None:
+async def test_chunked_request_body_is_decoded(
+    page: RunningServer, events: Events, engine: Engine
+) -> None:
     body = b"5\r\nfirst\r\n4\r\nname\r\n0\r\n\r\n"
     data = await raw(
-        engine, page,
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body,
+        engine,
+        page,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + body,
     )
     assert data.startswith(b"HTTP/1.1 200")
     recorded = await events.wait_for(HttpRequestRecorded, lambda e: e.request.method == b"POST")
@@ -173,12 +201,15 @@ async def test_one_byte_at_a_time(engine: Engine, page: RunningServer, events: E
         await asyncio.sleep(0)
     data = b"".join(await client.recv_all(timeout=3))
     assert data.startswith(b"HTTP/1.1 200 OK") and is_complete_jpeg(data.split(b"\r\n\r\n", 1)[1])
-    recorded = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/test.jpg")
+    recorded = await events.wait_for(
+        HttpRequestRecorded, lambda e: e.request.target == b"/test.jpg"
+    )
     assert recorded.last_chunk > recorded.first_chunk
 
 
-async def test_http_client_records_the_exchange(engine: Engine, page: RunningServer,
-                                                events: Events) -> None:
+async def test_http_client_records_the_exchange(
+    engine: Engine, page: RunningServer, events: Events
+) -> None:
     request_bytes = b"GET /test.jpg HTTP/1.1\r\nHost: x\r\n\r\n"
     result = await http_exchange(engine.ctx, "127.0.0.1", page.address.port, request_bytes)
     assert result.response is not None and result.response.status == 200
@@ -217,7 +248,9 @@ async def static(engine: Engine, tmp_path: Path) -> RunningServer:
 
 async def test_static_serves_files_and_escaped_listing(static: RunningServer) -> None:
     assert await request(static, "GET", "/hello.txt") == (
-        200, (await request(static, "GET", "/hello.txt"))[1], b"hello\n"
+        200,
+        (await request(static, "GET", "/hello.txt"))[1],
+        b"hello\n",
     )
     status, _headers, listing = await request(static, "GET", "/")
     assert status == 200 and b"Directory listing for /" in listing
@@ -230,9 +263,12 @@ async def test_static_streams_a_big_file_intact(static: RunningServer) -> None:
     assert headers["Content-Length"] == str(len(body))
 
 
-async def test_static_redirects_directories_to_a_local_path(static: RunningServer,
-                                                           engine: Engine) -> None:
-    data = await raw(engine, static, b"GET //evil.example/sub HTTP/1.1\r\nConnection: close\r\n\r\n")
+async def test_static_redirects_directories_to_a_local_path(
+    static: RunningServer, engine: Engine
+) -> None:
+    data = await raw(
+        engine, static, b"GET //evil.example/sub HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
     assert data.startswith(b"HTTP/1.1 ")
     data = await raw(engine, static, b"GET /sub HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 301") and b"\r\nLocation: /sub/\r\n" in data
@@ -241,9 +277,13 @@ async def test_static_redirects_directories_to_a_local_path(static: RunningServe
 @pytest.mark.parametrize(
     "target", [b"/../secret.txt", b"/%2e%2e/secret.txt", b"/sub/..%2f..%2fsecret.txt", b"/escape"]
 )
-async def test_static_never_serves_outside_its_root(static: RunningServer, engine: Engine,
-                                                    target: bytes) -> None:
+async def test_static_never_serves_outside_its_root(
+    static: RunningServer, engine: Engine, target: bytes
+) -> None:
     data = await raw(engine, static, b"GET " + target + b" HTTP/1.1\r\nConnection: close\r\n\r\n")
-    assert data.split(b"\r\n", 1)[0] in (b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 404 Not Found",
-                                         b"HTTP/1.1 400 Bad Request")
+    assert data.split(b"\r\n", 1)[0] in (
+        b"HTTP/1.1 403 Forbidden",
+        b"HTTP/1.1 404 Not Found",
+        b"HTTP/1.1 400 Bad Request",
+    )
     assert b"secret" not in data.split(b"\r\n\r\n", 1)[1]

@@ -6,14 +6,13 @@ import asyncio
 import socket
 
 import pytest
+from recorder import Events
 
 from netbench.engine.clients import ConnectError, open_tcp
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine, EngineError
 from netbench.events import ChunkRecorded, ConnectionClosed, ConnectionOpened, SocketEventRecorded
 from netbench.model import Direction, EndReason, Role, SocketEventKind
-
-from recorder import Events
 
 
 async def _blocking(fn, *args):  # type: ignore[no-untyped-def]
@@ -76,8 +75,7 @@ async def test_echo_recv_size_bounds_every_chunk(engine: Engine, events: Events)
     client.half_close()
     assert len(b"".join(await client.recv_all(timeout=3))) == 50
     server_in = [
-        e for e in events.of(ChunkRecorded, direction=Direction.IN)
-        if e.conn_id != client.conn_id
+        e for e in events.of(ChunkRecorded, direction=Direction.IN) if e.conn_id != client.conn_id
     ]
     assert sum(len(c.data) for c in server_in) == 50
     assert max(len(c.data) for c in server_in) <= 7

@@ -32,8 +32,11 @@ def _splits(data: bytes) -> dict[str, list[bytes]]:
 @pytest.mark.parametrize("how", ["whole", "bytewise", "halves"])
 @pytest.mark.parametrize(
     ("data", "method", "target", "body"),
-    [(GET, b"GET", b"/a?b=1", b""), (POST, b"POST", b"/form", b"firstname=A"),
-     (CHUNKED, b"PUT", b"/", b"abcde")],
+    [
+        (GET, b"GET", b"/a?b=1", b""),
+        (POST, b"POST", b"/form", b"firstname=A"),
+        (CHUNKED, b"PUT", b"/", b"abcde"),
+    ],
 )
 def test_requests_parse_however_they_are_split(
     how: str, data: bytes, method: bytes, target: bytes, body: bytes
@@ -41,7 +44,11 @@ def test_requests_parse_however_they_are_split(
     pieces = _splits(data)[how]
     [parsed] = _feed(pieces)
     assert isinstance(parsed, ParsedRequest)
-    assert (parsed.request.method, parsed.request.target, parsed.request.body) == (method, target, body)
+    assert (parsed.request.method, parsed.request.target, parsed.request.body) == (
+        method,
+        target,
+        body,
+    )
     assert parsed.first_chunk == 0 and parsed.last_chunk == len(pieces) - 1
 
 
@@ -49,7 +56,10 @@ def test_headers_keep_wire_order_case_and_duplicates() -> None:
     [parsed] = _feed([GET])
     assert isinstance(parsed, ParsedRequest)
     assert parsed.request.headers == (
-        (b"Host", b"x"), (b"X-Case", b"KeepMe"), (b"x-dup", b"1"), (b"X-Dup", b"2"),
+        (b"Host", b"x"),
+        (b"X-Case", b"KeepMe"),
+        (b"x-dup", b"1"),
+        (b"X-Dup", b"2"),
     )
     assert parsed.request.header(b"x-case") == b"KeepMe"
 
@@ -77,10 +87,12 @@ def test_body_is_capped_but_counted() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "status", "error"),
-    [(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200, None),
-     (b"HTTP/1.x 200 OK\r\n\r\nseed 003 wrote this", None, "minor version"),
-     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "closed after 5 body bytes"),
-     (b"", None, "empty response")],
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200, None),
+        (b"HTTP/1.x 200 OK\r\n\r\nseed 003 wrote this", None, "minor version"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "closed after 5 body bytes"),
+        (b"", None, "empty response"),
+    ],
 )
 def test_describe_response(raw: bytes, status: int | None, error: str | None) -> None:
     described = describe_response(raw)

@@ -64,11 +64,13 @@ def test_rules_match_first_by_method_and_glob(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[[rule]]\npath = '/'\n", "exactly one of response"),
-     ("[[rule]]\nmethod = 3\ntext = 'x'\n", "method must be"),
-     ("[[rule]]\ntext = 'x'\ncolour = 'red'\n", "unknown key"),
-     ("[[rule]\n", "not valid TOML"),
-     ("[other]\n", "unknown top-level")],
+    [
+        ("[[rule]]\npath = '/'\n", "exactly one of response"),
+        ("[[rule]]\nmethod = 3\ntext = 'x'\n", "method must be"),
+        ("[[rule]]\ntext = 'x'\ncolour = 'red'\n", "unknown key"),
+        ("[[rule]\n", "not valid TOML"),
+        ("[other]\n", "unknown top-level"),
+    ],
 )
 def test_bad_rules_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(RulesError, match=message):

@@ -13,16 +13,18 @@ from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 
 @pytest.mark.parametrize(
     ("data", "shown"),
-    [(b"GET / HTTP/1.1\r\n", "GET / HTTP/1.1␍␊"),
-     (b"a\tb\x00c", "a␉b␀c"),
-     (b"\x1b]0;pwned\x07", "␛]0;pwned␇"),
-     (b"\x1b[31mred", "␛[31mred"),
-     (b"\x7f", "␡"),
-     (b"\xff\xfe", "\\xff\\xfe"),
-     ("\u009b31m".encode(), "\\u{009B}31m"),
-     ("abc\u202eevil".encode(), "abc\\u{202E}evil"),
-     ("café ✓".encode(), "café ✓"),
-     (b"[bold]x[/] [@click=app.quit]", "[bold]x[/] [@click=app.quit]")],
+    [
+        (b"GET / HTTP/1.1\r\n", "GET / HTTP/1.1␍␊"),
+        (b"a\tb\x00c", "a␉b␀c"),
+        (b"\x1b]0;pwned\x07", "␛]0;pwned␇"),
+        (b"\x1b[31mred", "␛[31mred"),
+        (b"\x7f", "␡"),
+        (b"\xff\xfe", "\\xff\\xfe"),
+        ("\u009b31m".encode(), "\\u{009B}31m"),
+        ("abc\u202eevil".encode(), "abc\\u{202E}evil"),
+        ("café ✓".encode(), "café ✓"),
+        (b"[bold]x[/] [@click=app.quit]", "[bold]x[/] [@click=app.quit]"),
+    ],
 )
 def test_visible(data: bytes, shown: str) -> None:
     assert visible(data) == shown
@@ -41,8 +43,11 @@ def _is_inert(text: str) -> bool:
     return all(
         ch == "\n" or ch.isprintable() or unicodedata.category(ch) in ("Zs", "Mn", "Mc", "Me")
         for ch in text
-    ) and not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for ch in text
-                  if ch != "\n")
+    ) and not any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
+        for ch in text
+        if ch != "\n"
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,6 +4,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_list_sessions_counts_and_skips_other_files(
     (tmp_path / "garbage.netbench.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
     (tmp_path / "empty.netbench.sqlite").touch()
     (tmp_path / "subdir").mkdir()
-    with sqlite3.connect(tmp_path / "other.sqlite") as raw:
+    with closing(sqlite3.connect(tmp_path / "other.sqlite")) as raw:
         raw.execute("CREATE TABLE t (x)")
 
     summaries = list_sessions(tmp_path)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ OPENERS: list[Callable[[Path], object]] = [open_writer, SessionReader]
 
 
 def pragma(path: Path, name: str) -> object:
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         return raw.execute(f"PRAGMA {name}").fetchone()[0]
 
 
@@ -60,7 +61,9 @@ def test_fresh_file_has_current_version_and_settings(tmp_path: Path) -> None:
     new_session(path)
     assert pragma(path, "user_version") == SCHEMA_VERSION == len(MIGRATIONS)
     assert pragma(path, "application_id") == APPLICATION_ID
-    assert pragma(path, "journal_mode") == "wal"
+    # WAL while recording; a finished session is one file again.
+    assert pragma(path, "journal_mode") == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
     with SessionReader(path) as reader:
         assert reader.schema_version == SCHEMA_VERSION
 
@@ -69,7 +72,7 @@ def test_fresh_file_has_current_version_and_settings(tmp_path: Path) -> None:
 def test_tables_have_the_documented_columns(tmp_path: Path, table: str) -> None:
     path = tmp_path / "s.netbench.sqlite"
     new_session(path)
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         columns = [row[1] for row in raw.execute(f"PRAGMA table_info({table})")]
     assert columns == DOCUMENTED_COLUMNS[table].split()
 
@@ -93,7 +96,7 @@ def test_migrations_run_in_order_from_an_older_version(tmp_path: Path) -> None:
     path = tmp_path / "s.netbench.sqlite"
     new_session(path)  # a file at today's version, "older" than the list below
     later = [*MIGRATIONS, _logging_migration("to-v2"), _logging_migration("to-v3")]
-    with sqlite3.connect(path, isolation_level=None) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert migrate(conn, str(path), migrations=later[:-1]) == SCHEMA_VERSION
         assert migrate(conn, str(path), migrations=later) == SCHEMA_VERSION + 1
         assert migrate(conn, str(path), migrations=later) == SCHEMA_VERSION + 2  # nothing to do
@@ -105,7 +108,7 @@ def test_migrations_run_in_order_from_an_older_version(tmp_path: Path) -> None:
 def test_migrations_from_scratch_run_every_step(tmp_path: Path) -> None:
     path = tmp_path / "raw.sqlite"
     later = [*MIGRATIONS, _logging_migration("to-v2")]
-    with sqlite3.connect(path, isolation_level=None) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert migrate(conn, str(path), migrations=later) == 0
         assert conn.execute("SELECT step FROM migration_log").fetchall() == [("to-v2",)]
         assert conn.execute("SELECT count(*) FROM chunks").fetchone() == (0,)
@@ -119,7 +122,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
         conn.execute("CREATE TABLE packets (id INTEGER PRIMARY KEY)")
         conn.execute("SELECT * FROM no_such_table")
 
-    with sqlite3.connect(path, isolation_level=None) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}"):
             migrate(conn, str(path), migrations=[*MIGRATIONS, broken])
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -131,7 +134,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
 def test_a_newer_version_is_refused(tmp_path: Path, opener: Callable[[Path], object]) -> None:
     path = tmp_path / "future.netbench.sqlite"
     new_session(path)
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = path.read_bytes()
     with pytest.raises(StoreError, match="newer netbench") as raised:
@@ -145,7 +148,7 @@ def test_another_applications_sqlite_is_refused_untouched(
     tmp_path: Path, opener: Callable[[Path], object]
 ) -> None:
     path = tmp_path / "places.sqlite"
-    with sqlite3.connect(path) as raw:
+    with closing(sqlite3.connect(path)) as raw:
         raw.execute("CREATE TABLE moz_places (url TEXT)")
     before = path.read_bytes()
     with pytest.raises(StoreError, match="not a netbench session") as raised:

@@ -7,17 +7,21 @@ import platform
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 import netbench
 from netbench.events import (
     ChunkRecorded,
+    ConnectionClosed,
     ConnectionOpened,
     Event,
     HttpRequestRecorded,
     HttpResponseRecorded,
+    ServerStopped,
 )
 from netbench.model import (
     Direction,
@@ -31,6 +35,7 @@ from netbench.model import (
 )
 from netbench.store import SCHEMA_VERSION, SessionReader, SessionWriter
 
+E = TypeVar("E")
 MakeEvents = Callable[..., list[Event]]
 WaitUntil = Callable[..., float]
 
@@ -71,10 +76,19 @@ def client_exchange(t0: float, *, conn_id: int, exchange_id: int) -> tuple[Event
     return opened, request, response
 
 
+def only(events: list[Event], kind: type[E]) -> list[E]:
+    return [event for event in events if isinstance(event, kind)]
+
+
 def test_round_trip_of_every_event_type(session_path: Path, make_events: MakeEvents) -> None:
     t0 = time.monotonic()
     events = make_events(t0)
-    _, opened, _, chunk0, chunk1, request, chunk2, response, _, closed, stopped = events
+    [opened] = only(events, ConnectionOpened)
+    chunk0, chunk1, chunk2 = only(events, ChunkRecorded)
+    [request] = only(events, HttpRequestRecorded)
+    [response] = only(events, HttpResponseRecorded)
+    [closed] = only(events, ConnectionClosed)
+    [stopped] = only(events, ServerStopped)
     argv = ["netbench", "serve", "http", "--port", "0"]
     record(session_path, events, argv=argv)
 
@@ -162,7 +176,7 @@ def test_chunk_data_is_byte_exact(session_path: Path, data: bytes) -> None:
         [chunk] = reader.chunks(1)
     assert chunk.data == data
     # What a user sees with the sqlite3 shell: a BLOB of the right length.
-    with sqlite3.connect(session_path) as raw:
+    with closing(sqlite3.connect(session_path)) as raw:
         assert raw.execute("SELECT typeof(data), length(data) FROM chunks").fetchone() == (
             "blob",
             len(data),
@@ -188,7 +202,7 @@ def test_http_fields_are_lossless_latin1_text(session_path: Path) -> None:
         [exchange] = reader.exchanges()
     assert exchange.request == request
     assert exchange.response == response
-    with sqlite3.connect(session_path) as raw:
+    with closing(sqlite3.connect(session_path)) as raw:
         method, target = raw.execute("SELECT method, target FROM exchanges").fetchone()
     assert (method, target) == ("G\x00T\xff", "/\x1b[2J\xe9")
 
@@ -270,3 +284,40 @@ def test_next_ids_continue_numbering_after_reopen(
         # Appending keeps the session's own row: the first process made it.
         assert reader.info().argv == ("first",)
         assert reader.info().created == created
+
+
+def test_wal_while_recording_and_one_file_after_close(
+    session_path: Path, make_events: MakeEvents
+) -> None:
+    writer = SessionWriter(session_path)
+    writer.open()
+    with closing(sqlite3.connect(session_path)) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    for event in make_events(time.monotonic()):
+        writer(event)
+    writer.close()
+    files = sorted(session_path.parent.iterdir())
+    assert files == [session_path]
+    with SessionReader(session_path) as reader:
+        assert reader.counts().chunks == 3
+    assert sorted(session_path.parent.iterdir()) == files  # reading left nothing behind
+
+
+def test_close_with_a_reader_attached_keeps_wal_and_loses_nothing(
+    session_path: Path, make_events: MakeEvents, wait_until: WaitUntil
+) -> None:
+    writer = SessionWriter(session_path)
+    writer.open()
+    with SessionReader(session_path) as reader:
+        for event in make_events(time.monotonic()):
+            writer(event)
+        wait_until(lambda: reader.counts().chunks == 3)
+        reading = reader.chunks(1)
+        next(reading)  # a read transaction stays open while iterating
+        started = time.monotonic()
+        writer.close()
+        assert time.monotonic() - started < 1.0  # close() did not wait for the reader
+        assert reader.counts().exchanges == 1
+        assert len(list(reading)) == 2
+    with SessionReader(session_path) as reader:
+        assert reader.counts().chunks == 3

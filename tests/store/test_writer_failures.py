@@ -11,7 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -83,7 +83,7 @@ def test_sqlite_failure_stops_recording_and_reports_once(
         wait_until(lambda: reader.counts().connections == 1)
     # Someone else breaks the file under the writer: a real SQLite error on
     # the next batch ("no such table").
-    with sqlite3.connect(session_path, isolation_level=None) as other:
+    with closing(sqlite3.connect(session_path, isolation_level=None)) as other:
         other.execute("DROP TABLE chunks")
     for event in events[2:]:
         writer(event)
@@ -98,7 +98,7 @@ def test_sqlite_failure_stops_recording_and_reports_once(
     assert str(session_path) in message
     assert "no such table" in message
     assert thread_name == "netbench-session-writer"
-    with sqlite3.connect(session_path) as raw:
+    with closing(sqlite3.connect(session_path)) as raw:
         # The failed batch was rolled back whole.
         assert raw.execute("SELECT count(*) FROM exchanges").fetchone() == (0,)
 
@@ -187,7 +187,7 @@ def test_committed_batches_survive_kill_9(session_path: Path, wait_until: WaitUn
             child.stdout.close()
     with SessionReader(session_path) as reader:
         assert [chunk.data for chunk in reader.chunks(1)] == [bytes([i]) for i in range(100)]
-    with sqlite3.connect(session_path) as raw:
+    with closing(sqlite3.connect(session_path)) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
@@ -197,7 +197,7 @@ def test_event_breaking_a_constraint_is_skipped_not_fatal(session_path: Path) ->
     opened = ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, t0)
     orphan = ChunkRecorded(99, 0, Direction.IN, 0, b"orphan", t0)  # no such connection
     good = ChunkRecorded(1, 0, Direction.IN, 0, b"good", t0)
-    writer = record(session_path, [opened, orphan, good, replace(good)], on_error=errors.append)
+    writer = record(session_path, [opened, orphan, good, good], on_error=errors.append)
     assert errors == []
     assert writer.skipped == 2  # the orphan and the duplicate seq
     with SessionReader(session_path) as reader:
