@@ -37,7 +37,10 @@ STOP_TIMEOUT = 10.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes a second or more (deselect: -m 'not slow')")
+    config.addinivalue_line(
+        "markers",
+        "slow: bound by wall-clock traffic or an external browser (deselect: -m 'not slow')",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -120,23 +123,35 @@ class ServeProcess:
 
         Fails the test when `timeout` seconds pass or stdout ends first.
         """
-        deadline = time.monotonic() + timeout
         read: list[Event] = []
+        outcome = self._read_until(until, timeout, read)
+        if outcome == "timeout":
+            pytest.fail(
+                f"no matching event within {timeout} s; read {read!r}; stderr {self.stderr!r}"
+            )
+        if outcome == "eof":
+            pytest.fail(f"server output ended before a matching event; read {read!r}")
+        return read
+
+    def wait_for(self, until: Callable[[Event], bool], timeout: float = 5.0) -> Event | None:
+        """The first new event satisfying `until`, or None after `timeout` s (no failure)."""
+        read: list[Event] = []
+        return read[-1] if self._read_until(until, timeout, read) == "found" else None
+
+    def _read_until(self, until: Callable[[Event], bool], timeout: float, read: list[Event]) -> str:
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 line = None if self._eof else self._next_line(deadline)
             except TimeoutError:
-                pytest.fail(
-                    f"no matching event within {timeout} s; read {read!r}; "
-                    f"stderr {self.stderr!r}"
-                )
+                return "timeout"
             if line is None:
-                pytest.fail(f"server output ended before a matching event; read {read!r}")
+                return "eof"
             event = json.loads(line)
             read.append(event)
             self.seen.append(event)
             if until(event):
-                return read
+                return "found"
 
     def drain(self, timeout: float = 5.0) -> list[Event]:
         """Read the remaining JSON lines until stdout ends (after stop)."""

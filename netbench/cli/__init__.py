@@ -45,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse (3.11) fills an optional positional as soon as it passes it, so
+    # `send tcp HOST:PORT --hex "48 69"` would leave DATA over: take it back.
+    send_data_left_over = args.command == "send" and args.send_kind == "tcp" and args.data == ""
+    if send_data_left_over and len(extra) == 1 and not extra[0].startswith("-"):
+        args.data, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "serve":
             from netbench.cli import serve

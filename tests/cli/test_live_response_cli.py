@@ -79,9 +79,7 @@ def test_lf_response_file_goes_out_with_crlf_head_and_content_length(
     assert server.stop() == 0
 
 
-def test_rewritten_response_file_answers_the_very_next_request(
-    start_serve, tmp_path: Path
-) -> None:
+def test_rewritten_response_file_answers_the_very_next_request(start_serve, tmp_path: Path) -> None:
     response_file = tmp_path / "answer.http"
     response_file.write_bytes(b"HTTP/1.1 200 OK\n\nfirst\n")
     server = start_serve("http", "--response", str(response_file))
@@ -123,9 +121,7 @@ def test_raw_mode_sends_the_file_byte_for_byte(start_serve, tmp_path: Path) -> N
 
 
 def test_missing_response_file_at_start_is_a_clean_error(run_netbench, tmp_path: Path) -> None:
-    result = run_netbench(
-        "serve", "http", "--port", "0", "--response", str(tmp_path / "nope.http")
-    )
+    result = run_netbench("serve", "http", "--port", "0", "--response", str(tmp_path / "nope.http"))
     assert result.returncode == 1
     assert result.stderr.startswith("netbench: error:")
     assert "nope.http" in result.stderr

@@ -68,16 +68,7 @@ def test_send_tcp_to_reply_prints_yes(start_serve, run_netbench) -> None:
     [
         pytest.param(("{addr}", "48 69", "--hex", "--half-close"), id="data-after-address"),
         pytest.param(("--hex", "--half-close", "{addr}", "48 69"), id="options-first"),
-        pytest.param(
-            ("{addr}", "--hex", "48 69", "--half-close"),
-            id="options-between",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="netbench bug: an option between HOST:PORT and the optional DATA "
-                "positional makes argparse (3.11) fill DATA with its default and then reject "
-                "'48 69' as an unrecognized argument (exit 2)",
-            ),
-        ),
+        pytest.param(("{addr}", "--hex", "48 69", "--half-close"), id="options-between"),
     ],
 )
 def test_send_tcp_hex_with_half_close_to_echo_prints_hi(

@@ -291,7 +291,9 @@ def test_sigint_exits_0_and_the_session_holds_every_connection(start_serve) -> N
         assert reader.servers()[0].stopped is not None
 
 
-@pytest.mark.parametrize(("kind", "sock_type"), [("echo", socket.SOCK_STREAM), ("udp-echo", socket.SOCK_DGRAM)])
+@pytest.mark.parametrize(
+    ("kind", "sock_type"), [("echo", socket.SOCK_STREAM), ("udp-echo", socket.SOCK_DGRAM)]
+)
 def test_port_in_use_exits_1_with_one_clean_line(kind: str, sock_type: int) -> None:
     with socket.socket(socket.AF_INET, sock_type) as taken:
         taken.bind(("127.0.0.1", 0))
@@ -387,3 +389,44 @@ def test_http_picture_is_recorded_whole(start_serve) -> None:
     info = describe_image(image)
     assert info is not None
     assert info.mime == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["static", "--root", "{tmp}/no-such-dir"], "is not a directory"),
+        (["echo", "--session", "{tmp}/plain.txt"], "is not a netbench session"),
+        (["echo", "--session", "{tmp}"], "it is a directory"),
+        (["echo", "--host", "nosuchhost.invalid"], "unknown host"),
+    ],
+    ids=["static-root", "not-a-session", "session-is-dir", "unknown-host"],
+)
+def test_runtime_failures_exit_1_with_one_clean_line(
+    args: list[str], says: str, run_netbench, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"not sqlite\n")
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    result = run_netbench("serve", *argv, "--port", "0", "--json")
+    assert result.returncode == 1, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("netbench: error:")
+    assert says in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert plain.read_bytes() == b"not sqlite\n", "a foreign file was modified"
+
+
+def test_sigterm_stops_cleanly_too(start_serve) -> None:
+    server = start_serve("reply")
+    with connect(server.address) as sock:
+        sock.sendall(b"hi")
+        assert recv_until_eof(sock) == b"Yes"
+    server.events(lambda e: e["event"] == "close")
+    server.popen.terminate()
+    assert server.popen.wait(10) == 0
+    assert [e["event"] for e in server.drain()] == ["stopped"]
+    assert server.session is not None
+    with SessionReader(server.session) as reader:
+        assert len(reader.connections()) == 1
+        assert reader.servers()[0].stopped is not None

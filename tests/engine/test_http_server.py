@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,7 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
         b"HEAD /missing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
     assert data.count(b"HTTP/1.1 ") == 3
-    first, _second, third = (m.start() for m in __import__("re").finditer(rb"HTTP/1\.1 \d{3}", data))
+    first, _second, third = (m.start() for m in re.finditer(rb"HTTP/1\.1 \d{3}", data))
     assert data[first : first + 15] == b"HTTP/1.1 200 OK"
     assert data[third : third + 12] == b"HTTP/1.1 404"
     requests = events.of(HttpRequestRecorded)
