@@ -282,3 +282,18 @@ def run_netbench() -> Callable[..., Completed]:
         return Completed(result.returncode, result.stdout, result.stderr)
 
     return run
+
+
+_TOOLS_CI_INSTALLS = ("chromium", "curl")
+"""System tools `.ci/run` installs: in CI a test skipped for lack of one is a failure."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped:
+        reason = str(report.longrepr)
+        if any(tool in reason for tool in _TOOLS_CI_INSTALLS):
+            report.outcome = "failed"
+            report.longrepr = f"CI must run this test, but it was skipped: {reason}"
