@@ -15,6 +15,7 @@ from netbench.store.paths import (
     new_session_path,
 )
 from netbench.store.reader import (
+    ChunkMeta,
     ChunkRow,
     ConnectionRow,
     ExchangeRow,
@@ -23,12 +24,18 @@ from netbench.store.reader import (
     SessionInfo,
     SessionReader,
     SocketEventRow,
+    TrafficRow,
+    chunk_data,
+    chunk_index,
+    traffic_rows,
+    traffic_search,
 )
 from netbench.store.schema import SCHEMA_VERSION
 from netbench.store.writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ChunkMeta",
     "ChunkRow",
     "ConnectionRow",
     "ExchangeRow",
@@ -40,7 +47,12 @@ __all__ = [
     "SessionWriter",
     "SocketEventRow",
     "StoreError",
+    "TrafficRow",
+    "chunk_data",
+    "chunk_index",
     "default_session_dir",
     "list_sessions",
     "new_session_path",
+    "traffic_rows",
+    "traffic_search",
 ]
