@@ -48,6 +48,8 @@ def netbench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """NETBENCH_DATA_DIR -> a fresh tmp dir, so sessions land there, not in ~."""
     data_dir = tmp_path / "netbench-data"
     monkeypatch.setenv("NETBENCH_DATA_DIR", str(data_dir))
+    # Nor does the user's keymap or theme change what the UI tests see.
+    monkeypatch.setenv("NETBENCH_CONFIG_DIR", str(tmp_path / "netbench-config"))
     return data_dir
 
 

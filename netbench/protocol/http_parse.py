@@ -197,7 +197,9 @@ class RequestReader:
 
     def _failure(self, error: str) -> ParseFailure:
         try:
-            method = self._parser.get_method() if self._headers_done else b""
+            # llhttp reports DELETE (method 0) until it has read one: ask only once
+            # the URL or the headers show the method was complete.
+            method = self._parser.get_method() if (self._headers_done or self._url) else b""
         except httptools.HttpParserError:
             method = b""
         body = b"".join(self._body)

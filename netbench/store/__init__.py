@@ -27,6 +27,7 @@ from netbench.store.reader import (
     TrafficRow,
     chunk_data,
     chunk_index,
+    traffic_keys,
     traffic_rows,
     traffic_search,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "default_session_dir",
     "list_sessions",
     "new_session_path",
+    "traffic_keys",
     "traffic_rows",
     "traffic_search",
 ]

@@ -501,3 +501,13 @@ def chunk_data(reader: SessionReader, conn_id: int, seq: int) -> bytes:
         "SELECT data FROM chunks WHERE conn_id = ? AND seq = ?", (conn_id, seq)
     ).fetchone()
     return b"" if row is None else bytes(row[0])
+
+
+def traffic_keys(reader: SessionReader) -> list[int]:
+    """Every row's key in time order (for a session opened read-only)."""
+    rows = reader._query(
+        "SELECT id, t_request_start FROM exchanges UNION ALL"
+        " SELECT -c.id, c.opened FROM connections c WHERE NOT EXISTS"
+        " (SELECT 1 FROM exchanges e WHERE e.conn_id = c.id) ORDER BY 2"
+    )
+    return [key for key, _t in rows]
