@@ -17,3 +17,7 @@ types:
 
 test:
 	$(PY) -m pytest
+
+.PHONY: screenshots
+screenshots:
+	$(PY) scripts/screenshots.py screenshots

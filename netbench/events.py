@@ -118,6 +118,29 @@ class HttpResponseRecorded(NamedTuple):
     t_end: float
 
 
+@dataclass(frozen=True, slots=True)
+class InterceptHeld:
+    """An HTTP request is held in a server's intercept queue, waiting for the user."""
+
+    exchange_id: int
+    conn_id: int
+    server_id: int
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class InterceptReleased:
+    """A held request left the intercept queue."""
+
+    exchange_id: int
+    t: float
+    how: str
+    """`answered` (typed by hand), `rule` (the server's own answer, also when
+    intercept was turned off), `closed` (FIN, no response), `reset` (RST),
+    `client-gone` (the connection ended while held) or `stopped` (the server
+    stopped)."""
+
+
 Event = (
     ServerStarted
     | ServerStopped
@@ -127,4 +150,6 @@ Event = (
     | ConnectionClosed
     | HttpRequestRecorded
     | HttpResponseRecorded
+    | InterceptHeld
+    | InterceptReleased
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from netbench import __version__
 
@@ -40,7 +41,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     send.add_parser(sub)
     session.add_parser(sub)
+    open_parser = sub.add_parser(
+        "open",
+        help="open a recorded session read-only in the terminal UI",
+        description="Open a session file read-only in the same screens.",
+    )
+    open_parser.add_argument("path", type=Path, metavar="PATH")
     return parser
+
+
+def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
+    """The terminal UI; bare `netbench` also starts the page server on 8000."""
+    if open_path is not None:
+        from netbench.store import SessionReader, StoreError
+
+        try:
+            SessionReader(open_path).close()
+        except StoreError as error:
+            return fail(str(error))
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        return fail("the terminal UI needs a terminal; for scripts use `netbench serve http`")
+    from netbench.ui.app import AppConfig, NetbenchApp
+
+    config = AppConfig(
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 8000),
+        session=getattr(args, "session", None),
+        open_path=open_path,
+        capture=not getattr(args, "no_capture", False),
+    )
+    app = NetbenchApp(config)
+    code = app.run()
+    if app.startup_error:
+        return fail(app.startup_error)
+    return code or 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import session
 
             return session.run(args)
-        from netbench.cli import serve
-
-        return serve.run_default(args)
+        if args.command == "open":
+            return run_tui(args, open_path=args.path)
+        return run_tui(args, open_path=None)
     except KeyboardInterrupt:
         return 130

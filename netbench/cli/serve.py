@@ -11,20 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from netbench.cli.printer import EventPrinter
+from netbench.engine.config import LOOPBACK_HOSTS, SEED_PORTS
 from netbench.model import SERVER_KINDS
-
-SEED_PORTS = {
-    "http": 8000,  # seeds 000, 003, 004
-    "static": 8000,  # SimpleHTTPServer's default
-    "reply": 8000,  # seed 000
-    "echo": 5000,  # seed 001
-    "prefix-echo": 50014,  # seed 002
-    "time": 8013,
-    "udp-echo": 5000,
-}
-"""Each kind's default port, the one its seed program used."""
-
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def add_default_options(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +24,9 @@ def add_default_options(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=8000, help="port (default 8000, next free if taken)"
     )
     parser.add_argument("--session", type=Path, metavar="PATH", help="session file to record to")
+    parser.add_argument(
+        "--no-capture", action="store_true", help="do not capture packets (the TCP view infers)"
+    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -124,19 +115,6 @@ def run(args: argparse.Namespace) -> int:
     return _serve(config, args, next_free=False)
 
 
-def run_default(args: argparse.Namespace) -> int:
-    """Bare `netbench`: the page server, on the next free port if 8000 is taken."""
-    from netbench.engine.config import default_config
-
-    problem = _check_numbers(args)
-    if problem:
-        print(f"netbench: error: {problem}", file=sys.stderr)
-        return 2
-    args.no_record, args.json, args.verbose, args.quiet = False, False, False, False
-    config = default_config("http", host=args.host, port=args.port)
-    return _serve(config, args, next_free=True)
-
-
 def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
     from netbench.cli import fail
     from netbench.store import SessionWriter, StoreError, new_session_path
@@ -196,9 +174,9 @@ async def _main(
             )
             break
         except EngineError as error:
-            if attempt == attempts - 1 or "already in use" not in str(error):
+            if attempt == attempts - 1 or not error.port_in_use:
                 return fail(str(error))
-    if config.host not in LOOPBACK:
+    if config.host not in LOOPBACK_HOSTS:
         printer.message(
             "warning",
             f"warning: listening on {config.host}, beyond loopback: other machines can connect",

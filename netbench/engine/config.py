@@ -13,6 +13,20 @@ from pathlib import Path
 
 from netbench.model import SERVER_KINDS
 
+SEED_PORTS: dict[str, int] = {
+    "http": 8000,  # seeds 000, 003, 004
+    "static": 8000,  # SimpleHTTPServer's default
+    "reply": 8000,  # seed 000
+    "echo": 5000,  # seed 001
+    "prefix-echo": 50014,  # seed 002
+    "time": 8013,
+    "udp-echo": 5000,
+}
+"""Each kind's default port: the one its seed program used."""
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+"""Hosts that keep a server private to this machine (anything else warns)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:

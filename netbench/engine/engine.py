@@ -3,6 +3,10 @@
 The engine owns every listening socket and connection; everything else
 (session store, CLI printer, UI) sees it only through the events it
 publishes and the commands below. It never imports the UI.
+
+An HTTP server answers each request from, in order: its intercept queue
+when intercept is on (the user decides), its live rules and response file
+(changed at run time with `set_rules` / `set_response`), then its own site.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from netbench.engine.config import ServerConfig
 from netbench.engine.context import EngineContext
 from netbench.engine.http_server import Handler, HttpServerConnection, RequestContext
+from netbench.engine.intercept import InterceptQueue
 from netbench.engine.live import LiveResponder
 from netbench.engine.static import StaticSite
 from netbench.engine.stream import RecordedStream, endpoint
@@ -39,6 +44,11 @@ from netbench.protocol.responses import Reply
 class EngineError(Exception):
     """A user-facing failure (port in use, bad root...): the message is one clear line."""
 
+    def __init__(self, message: str, *, port_in_use: bool = False) -> None:
+        super().__init__(message)
+        self.port_in_use = port_in_use
+        """Binding failed because the port is taken (callers may try the next one)."""
+
 
 class ServerState(enum.Enum):
     RUNNING = "running"
@@ -55,6 +65,9 @@ class RunningServer:
     handle: Any = None
     """The asyncio Server (TCP) or DatagramTransport (UDP)."""
     live: LiveResponder | None = None
+    """Where HTTP requests are answered from before the site (None: the site only)."""
+    intercept: InterceptQueue | None = None
+    """HTTP servers only: the requests held for the user."""
 
     @property
     def transport(self) -> Transport:
@@ -106,7 +119,9 @@ class Engine:
                 running.handle = server
                 running.address = endpoint(server.sockets[0].getsockname())
         except OSError as error:
-            raise EngineError(_bind_error(config, error)) from None
+            raise EngineError(
+                _bind_error(config, error), port_in_use=error.errno == errno.EADDRINUSE
+            ) from None
         self.servers[server_id] = running
         transport_kind = Transport.UDP if config.kind == "udp-echo" else Transport.TCP
         self.ctx.publish(
@@ -127,6 +142,8 @@ class Engine:
         if running is None or running.state is ServerState.STOPPED:
             return
         running.state = ServerState.STOPPED
+        if running.intercept is not None:
+            running.intercept.stop()
         handle = running.handle
         if isinstance(handle, asyncio.AbstractServer):
             handle.close()
@@ -208,7 +225,7 @@ class Engine:
                 self._jpeg = load_test_jpeg()
             site = PageSite(self._jpeg)
 
-        def handle(request: HttpRequest, context: RequestContext) -> Reply:
+        def respond(request: HttpRequest, context: RequestContext) -> Reply:
             if running.live is not None:
                 path = request_path(request.target)
                 reply = running.live.answer(
@@ -218,7 +235,67 @@ class Engine:
                     return reply
             return site.respond(request, keep_alive=context.keep_alive, date=context.date)
 
+        queue = running.intercept = InterceptQueue(self.ctx, running.server_id, respond)
+
+        def handle(request: HttpRequest, context: RequestContext) -> Reply | asyncio.Future[Reply]:
+            if queue.on:
+                return queue.hold(request, context)
+            return respond(request, context)
+
         return handle
+
+    # -- live responses and intercept (HTTP servers) ------------------------------
+
+    def _http_server(self, server_id: int) -> RunningServer:
+        running = self.servers.get(server_id)
+        if running is None:
+            raise EngineError(f"no server #{server_id}")
+        if running.config.kind not in ("http", "static"):
+            raise EngineError(f"server #{server_id} is a {running.config.kind} server, not HTTP")
+        return running
+
+    def set_response(
+        self, server_id: int, path: Path | None, *, raw: bool = False, fix_length: bool = True
+    ) -> None:
+        """Answer from this response file from the next request on (None: stop).
+
+        The same mechanism as `serve --response FILE --raw`: the file is read
+        on each request by stat, so later saves apply too. The rules file stays.
+        """
+        running = self._http_server(server_id)
+        old = running.live
+        live = LiveResponder(
+            response_file=path,
+            rules_file=old.rules_path if old is not None else None,
+            raw=raw,
+            fix_length=fix_length,
+        )
+        running.live = live if live.active else None
+
+    def set_rules(self, server_id: int, path: Path | None) -> None:
+        """Consult this TOML rules file first from the next request on (None: stop)."""
+        running = self._http_server(server_id)
+        old = running.live
+        live = LiveResponder(
+            response_file=old.response_path if old is not None else None,
+            rules_file=path,
+            raw=old.raw if old is not None else running.config.raw,
+            fix_length=old.fix_length if old is not None else True,
+        )
+        running.live = live if live.active else None
+
+    def set_intercept(self, server_id: int, on: bool) -> InterceptQueue:
+        """Hold this server's requests (on), or let it answer them all again (off)."""
+        queue = self.intercepts(server_id)
+        if queue is None:
+            raise EngineError(f"server #{server_id} cannot intercept")
+        queue.set_on(on)
+        return queue
+
+    def intercepts(self, server_id: int) -> InterceptQueue | None:
+        """The intercept queue of an HTTP server (on or off); None for other servers."""
+        running = self.servers.get(server_id)
+        return running.intercept if running is not None else None
 
 
 def _bind_error(config: ServerConfig, error: OSError) -> str:

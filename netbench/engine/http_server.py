@@ -90,6 +90,15 @@ class HttpServerConnection(RecordedStream):
             if self._closing_after_reply:
                 break
 
+    def on_idle(self) -> None:
+        # A held (intercepted), delayed or dripping reply is not idleness: wait
+        # for it, and count the idle time from the end of the last reply.
+        if self._queue or self._pump is not None:
+            self.touch()
+            self.rearm_idle()
+            return
+        super().on_idle()
+
     def on_peer_fin(self) -> bool:
         # A complete request followed by the client's half-close is still answered.
         return bool(self._queue or self._pump is not None)
@@ -194,6 +203,7 @@ class HttpServerConnection(RecordedStream):
                 await self._perform(exchange_id, keep, reply)
         finally:
             self._pump = None
+            self.touch()
         if self._peer_fin and not self.is_closing:
             self.close()  # the client half-closed and has had all its answers
 

@@ -1,7 +1,7 @@
 """Live responses: files that change what the server answers, no restart.
 
-`serve http --response FILE` and `--rules FILE` (and, later, the TUI's
-response editor) all come here. Each request stats the files it depends on
+`serve http --response FILE` and `--rules FILE`, and the TUI's Respond
+editor (which saves a file and calls `Engine.set_response`), all come here. Each request stats the files it depends on
 (~1 µs) and re-reads one only when its mtime, size or inode changed, so a
 save in any editor changes the very next response, including editors that
 replace the file instead of writing it in place.
@@ -61,6 +61,26 @@ class LiveFileError(Exception):
     pass
 
 
+class FileLoader:
+    """Reads `body-file` directives' files, relative to a directory, cached by stat."""
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        self.base_dir = base_dir
+        self._files: dict[Path, LiveFile[bytes]] = {}
+
+    def __call__(self, name: str) -> bytes:
+        path = Path(name).expanduser()
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        live = self._files.get(path)
+        if live is None:
+            live = self._files[path] = LiveFile(path, bytes)
+        try:
+            return live.get()
+        except LiveFileError as error:
+            raise ValueError(str(error)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """How a live source wants a request answered, before keep-alive is known."""
@@ -68,6 +88,8 @@ class Answer:
     raw: bytes
     raw_mode: bool
     source: str
+    loader: FileLoader
+    """Where its `body-file` directive is read from (the file's own directory)."""
 
 
 class LiveResponder:
@@ -79,8 +101,11 @@ class LiveResponder:
         response_file: Path | None = None,
         rules_file: Path | None = None,
         raw: bool = False,
+        fix_length: bool = True,
     ) -> None:
         self.raw = raw
+        self.fix_length = fix_length
+        """Fill in a missing Content-Length (the editor's "auto Content-Length")."""
         self.response = LiveFile(response_file, bytes) if response_file else None
         self.rules = (
             LiveFile(rules_file, lambda data: _parse_rules(data, rules_file.parent))
@@ -88,10 +113,22 @@ class LiveResponder:
             else None
         )
         self._rule_files: dict[Path, LiveFile[bytes]] = {}
+        self._response_loader = FileLoader(response_file.parent if response_file else None)
+        self._rules_loader = FileLoader(rules_file.parent if rules_file else None)
 
     @property
     def active(self) -> bool:
         return self.response is not None or self.rules is not None
+
+    @property
+    def response_path(self) -> Path | None:
+        """The response file answered from, if any."""
+        return self.response.path if self.response is not None else None
+
+    @property
+    def rules_path(self) -> Path | None:
+        """The rules file consulted first, if any."""
+        return self.rules.path if self.rules is not None else None
 
     def answer(
         self, request: HttpRequest, path: str, *, keep_alive: bool, date: bytes
@@ -109,7 +146,10 @@ class LiveResponder:
             raw_mode=found.raw_mode,
             head_only=head_only,
             keep_alive=keep_alive,
+            fix_length=self.fix_length,
             source=found.source,
+            load_file=found.loader,
+            date=date,
         )
 
     def _find(self, method: bytes, path: str) -> Answer | None:
@@ -118,18 +158,23 @@ class LiveResponder:
             if rule is not None:
                 return self._from_rule(rule)
         if self.response is not None:
-            return Answer(self.response.get(), self.raw, f"file {self.response.path.name}")
+            return Answer(
+                self.response.get(),
+                self.raw,
+                f"file {self.response.path.name}",
+                self._response_loader,
+            )
         return None
 
     def _from_rule(self, rule: Rule) -> Answer:
         raw_mode = self.raw if rule.raw is None else rule.raw
         if rule.text is not None:
-            return Answer(rule.text, raw_mode, f"rule {rule.label}")
+            return Answer(rule.text, raw_mode, f"rule {rule.label}", self._rules_loader)
         assert rule.response_file is not None
         live = self._rule_files.get(rule.response_file)
         if live is None:
             live = self._rule_files[rule.response_file] = LiveFile(rule.response_file, bytes)
-        return Answer(live.get(), raw_mode, f"rule {rule.label}")
+        return Answer(live.get(), raw_mode, f"rule {rule.label}", self._rules_loader)
 
 
 def _parse_rules(data: bytes, base_dir: Path) -> tuple[Rule, ...]:

@@ -262,6 +262,17 @@ class RecordedStream(asyncio.BufferedProtocol):
         )
         self.transport.abort()
 
+    def touch(self) -> None:
+        """Restart the idle clock (activity that is not a received byte)."""
+        self._last_activity = time.monotonic()
+
+    def rearm_idle(self) -> None:
+        """Check idleness again after another full timeout."""
+        if self.idle_timeout > 0 and self._idle_handle is None and not self.is_closing:
+            self._idle_handle = asyncio.get_running_loop().call_later(
+                self.idle_timeout, self._check_idle
+            )
+
     # -- internals ------------------------------------------------------------------
 
     _fin_order_local_first = False

@@ -8,18 +8,22 @@ deliberately malformed response is described as what it is).
 Responses are composed as bytes, never through a library that would "fix"
 them: a wrong Content-Length, LF-only line ends or a missing status line are
 all possible on purpose. `normalize_raw` is the one place that tidies a
-hand-written response, and only when asked (not in raw mode).
+hand-written response, and only when asked (not in raw mode). `raw_reply`
+also honours the `#!netbench` directive lines (protocol/directives.py) that
+drip, delay, cut or reset a hand-written response.
 """
 
 from __future__ import annotations
 
 import enum
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 
 from netbench import __version__
 from netbench.model import HttpResponse
+from netbench.protocol.directives import DirectiveError, Directives, parse_directives
 from netbench.protocol.http_parse import describe_response
 
 SERVER_HEADER = f"netbench/{__version__}".encode()
@@ -200,13 +204,16 @@ def split_head(raw: bytes) -> tuple[bytes, bytes, bytes]:
     return raw, b"", b""
 
 
-def normalize_raw(raw: bytes, *, head_only: bool = False, keep_alive: bool = True) -> bytes:
+def normalize_raw(
+    raw: bytes, *, head_only: bool = False, keep_alive: bool = True, fix_length: bool = True
+) -> bytes:
     """Tidy a hand-written response file the way a user means it.
 
     LF line ends in the head become CRLF; a missing Content-Length is filled
-    in (unless Transfer-Encoding is given); `Connection: close` is added when
-    netbench will close after it; a HEAD request gets the head alone. The body
-    is never touched. Raw mode skips all of this.
+    in (unless Transfer-Encoding is given, or `fix_length` is off: then the
+    Content-Length goes out as typed, or not at all); `Connection: close` is
+    added when netbench will close after it; a HEAD request gets the head
+    alone. The body is never touched. Raw mode skips all of this.
     """
     head, _sep, body = split_head(raw)
     lines = [line.rstrip(b"\r") for line in head.split(b"\n")]
@@ -217,7 +224,8 @@ def normalize_raw(raw: bytes, *, head_only: bool = False, keep_alive: bool = Tru
     parts = status_line.split(b" ", 2)
     status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
     bodiless = status in (204, 304) or 100 <= status < 200
-    if b"content-length" not in names and b"transfer-encoding" not in names and not bodiless:
+    framed = b"content-length" in names or b"transfer-encoding" in names
+    if fix_length and not framed and not bodiless:
         lines.append(b"Content-Length: " + str(len(body)).encode())
     if not keep_alive and b"connection" not in names:
         lines.append(b"Connection: close")
@@ -231,12 +239,76 @@ def raw_reply(
     raw_mode: bool = False,
     head_only: bool = False,
     keep_alive: bool = True,
+    fix_length: bool = True,
     source: str = "",
+    load_file: Callable[[str], bytes] | None = None,
+    date: bytes = b"",
 ) -> Reply:
-    """A reply that sends a hand-written response (a file, a rule, the editor)."""
-    data = raw if raw_mode else normalize_raw(raw, head_only=head_only, keep_alive=keep_alive)
+    """A reply that sends a hand-written response (a file, a rule, the editor).
+
+    Leading `#!netbench` directive lines (protocol/directives.py) are read
+    and stripped, in raw mode too; a wrong one gets a 500 page naming it.
+    `load_file` reads a `body-file` directive's file (the caller does the I/O).
+    """
+    try:
+        directives, raw = parse_directives(raw)
+        if directives.body_file is not None:
+            raw = _with_body_file(raw, directives.body_file, load_file)
+    except DirectiveError as error:
+        message = f"Response directive error: {error}"
+        return error_page(500, message, head_only=head_only, date=date, source=source)
+    data = (
+        raw
+        if raw_mode
+        else normalize_raw(raw, head_only=head_only, keep_alive=keep_alive, fix_length=fix_length)
+    )
     meta = describe_response(data, head_only=head_only)
     # A raw response without Content-Length is delimited by closing the connection.
     framed = meta.header(b"content-length") is not None or meta.header(b"transfer-encoding")
     keep = keep_alive and meta.error is None and bool(framed or head_only)
-    return Reply((data,), meta, keep, source)
+    if directives.plain:
+        return Reply((data,), meta, keep, source)
+    steps, sent = _plan(data, directives)
+    if len(sent) < len(data):
+        meta = describe_response(sent, head_only=head_only)
+    return Reply(steps, meta, keep, source)
+
+
+def _with_body_file(raw: bytes, name: str, load_file: Callable[[str], bytes] | None) -> bytes:
+    head, sep, body = split_head(raw)
+    if body.strip():
+        raise DirectiveError(
+            "body-file gives the body: delete the text after the blank line, or the directive"
+        )
+    if load_file is None:
+        raise DirectiveError("body-file cannot be used here (no file access)")
+    try:
+        content = load_file(name)
+    except (OSError, ValueError) as error:
+        raise DirectiveError(f"body-file {name}: {error}") from None
+    return head + (sep or b"\n\n") + content
+
+
+def _plan(data: bytes, directives: Directives) -> tuple[tuple[Step, ...], bytes]:
+    """The steps that send `data` as the directives say, and the bytes they send."""
+    head, sep, _body = split_head(data)
+    head_len = len(head) + len(sep)
+    steps: list[Step] = []
+    if directives.delay > 0:
+        steps.append(Pause(directives.delay))
+    cut = directives.cut
+    if cut is not None:
+        data = data[: (head_len if cut.after_head else 0) + cut.count]
+    drip = directives.drip
+    if drip is not None and len(data) > head_len:
+        if head_len:
+            steps.append(data[:head_len])
+        for start in range(head_len, len(data), drip.size):
+            if drip.seconds > 0:
+                steps.append(Pause(drip.seconds))
+            steps.append(data[start : start + drip.size])
+    elif data:
+        steps.append(data)
+    if cut is not None:
+        steps.append(Hangup.CLOSE if cut.hangup == "close" else Hangup.RESET)
+    return tuple(steps), data

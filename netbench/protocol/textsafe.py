@@ -44,15 +44,25 @@ def _char_visible(char: str) -> str:
     return char
 
 
+# str.translate runs in C: the common case (ASCII with CR/LF/TAB) never loops in Python.
+_ASCII_TABLE = {code: picture for code, picture in _C0_PICTURES.items()}
+_ASCII_TABLE_NL = {**_ASCII_TABLE, 0x0A: "\u240a\n"}
+
+
 def visible_text(text: str, *, keep_newlines: bool = False) -> str:
     """Make already-decoded untrusted text inert (headers, paths, names)."""
-    if text.isascii() and text.isprintable():
+    if text.isprintable() and text.isascii():
         return text
+    shown = text.translate(_ASCII_TABLE_NL if keep_newlines else _ASCII_TABLE)
+    if shown.isascii():
+        return shown
+    # Non-ASCII: only characters outside the printable set need a closer look.
     out: list[str] = []
-    for char in text:
-        out.append(_char_visible(char))
-        if keep_newlines and char == "\n":
-            out.append("\n")
+    for char in shown:
+        if char.isprintable() or char == "\n" or ord(char) < 0x80:
+            out.append(char)
+        else:
+            out.append(_char_visible(char))
     return "".join(out)
 
 

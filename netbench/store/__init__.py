@@ -15,7 +15,6 @@ from netbench.store.paths import (
     new_session_path,
 )
 from netbench.store.reader import (
-    ChunkMeta,
     ChunkRow,
     ConnectionRow,
     ExchangeRow,
@@ -24,6 +23,10 @@ from netbench.store.reader import (
     SessionInfo,
     SessionReader,
     SocketEventRow,
+)
+from netbench.store.schema import SCHEMA_VERSION
+from netbench.store.traffic import (
+    ChunkMeta,
     TrafficRow,
     chunk_data,
     chunk_index,
@@ -31,7 +34,6 @@ from netbench.store.reader import (
     traffic_rows,
     traffic_search,
 )
-from netbench.store.schema import SCHEMA_VERSION
 from netbench.store.writer import SessionWriter
 
 __all__ = [

@@ -72,6 +72,7 @@ class SessionWriter:
         flush_interval: float = 0.05,
         on_error: Callable[[str], None] | None = None,
         argv: Sequence[str] = (),
+        anchors: tuple[float, float] | None = None,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
@@ -85,6 +86,9 @@ class SessionWriter:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._next_ids = (1, 1, 1)
+        self._anchors = anchors
+        """(monotonic, wall) clock readings taken together; fixed ones make a
+        session reproducible (the UI's snapshot tests), else read at open()."""
         self._mono_anchor = 0.0
         self._wall_anchor = 0.0
         self._closed = False
@@ -125,8 +129,7 @@ class SessionWriter:
             schema.identify(conn, where)
             schema.configure(conn)
             schema.migrate(conn, where)
-            self._mono_anchor = time.monotonic()
-            self._wall_anchor = time.time()
+            self._mono_anchor, self._wall_anchor = self._anchors or (time.monotonic(), time.time())
             # A no-op when appending: the first process's row stays.
             self._insert_session_row(conn)
             self._next_ids = self._read_next_ids(conn)

@@ -23,9 +23,13 @@ from netbench.events import (
     ConnectionOpened,
     Event,
     HttpRequestRecorded,
+    ServerStarted,
+    ServerStopped,
 )
 from netbench.model import Direction
 from netbench.ui.messages import EventsArrived
+
+_SERVER_EVENTS = (ServerStarted, ServerStopped)
 
 
 @dataclass(slots=True)
@@ -48,16 +52,26 @@ class EventHub:
         self.counters = Counters()
         self._pending: list[Event] = []
         self._widgets: list[Widget] = []
+        self._server_events: list[Event] = []
         self._second_started = time.monotonic()
         self._requests_this_second = 0
 
     def __call__(self, event: Event) -> None:
-        """The engine subscriber: one append, nothing else."""
+        """The engine subscriber: one append (two for the rare server events)."""
         self._pending.append(event)
+        if type(event) in _SERVER_EVENTS:
+            self._server_events.append(event)
 
     def register(self, widget: Widget) -> None:
+        """Deliver batches to `widget`, starting with every server event so far.
+
+        Servers start before most widgets mount; replaying their (few) start
+        and stop events lets a late widget know every server's kind.
+        """
         if widget not in self._widgets:
             self._widgets.append(widget)
+            if self._server_events:
+                widget.post_message(EventsArrived(list(self._server_events)))
 
     def unregister(self, widget: Widget) -> None:
         if widget in self._widgets:

@@ -1,0 +1,159 @@
+"""Queries behind the UI's traffic list and byte view, kept fast for big sessions.
+
+They read through a `SessionReader` (read-only, also while the session is
+being written) and never load more than the rows or chunk asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netbench.model import Direction, Endpoint, EndReason, Role
+from netbench.store.reader import SessionReader, _enum_value, _latin1
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficRow:
+    """One line of the traffic list: an HTTP exchange, or a connection without any.
+
+    `key` is the exchange id for exchanges and minus the connection id for
+    connection rows, so one integer names a row.
+    """
+
+    key: int
+    conn_id: int
+    exchange_id: int | None
+    server_id: int | None
+    role: Role
+    t: float
+    peer: Endpoint
+    local: Endpoint
+    method: bytes | None
+    target: bytes | None
+    status: int | None
+    bytes_in: int | None
+    bytes_out: int | None
+    duration: float | None
+    end_reason: EndReason | None
+    error: str | None
+
+
+_TRAFFIC_EXCHANGES = (
+    "SELECT e.id, c.id, c.server_id, c.role, e.t_request_start, c.peer_host, c.peer_port,"
+    " c.local_host, c.local_port, e.method, e.target, e.status, e.req_body_len,"
+    " e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
+    " coalesce(e.req_error, e.resp_error)"
+    " FROM exchanges e JOIN connections c ON c.id = e.conn_id"
+)
+_TRAFFIC_CONNECTIONS = (
+    "SELECT NULL, c.id, c.server_id, c.role, c.opened, c.peer_host, c.peer_port,"
+    " c.local_host, c.local_port, NULL, NULL, NULL, c.bytes_in, c.bytes_out,"
+    " c.closed - c.opened, c.end_reason, c.detail FROM connections c"
+)
+_SEARCHED = (
+    "e.method LIKE :q ESCAPE '\\' OR e.target LIKE :q ESCAPE '\\'"
+    " OR e.req_headers LIKE :q ESCAPE '\\' OR e.resp_headers LIKE :q ESCAPE '\\'"
+    " OR CAST(e.req_body AS TEXT) LIKE :q ESCAPE '\\'"
+    " OR CAST(e.resp_body AS TEXT) LIKE :q ESCAPE '\\' OR CAST(e.status AS TEXT) = :s"
+)
+
+
+def _traffic_row(row: tuple[Any, ...], where: str) -> TrafficRow:
+    (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
+    (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:]
+    return TrafficRow(
+        key=exchange_id if exchange_id is not None else -conn_id,
+        conn_id=conn_id,
+        exchange_id=exchange_id,
+        server_id=server_id,
+        role=_enum_value(Role, role, where),
+        t=t,
+        peer=Endpoint(phost, pport),
+        local=Endpoint(lhost, lport),
+        method=None if method is None else _latin1(method),
+        target=None if target is None else _latin1(target),
+        status=status,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        duration=duration,
+        end_reason=None if end_reason is None else _enum_value(EndReason, end_reason, where),
+        error=error,
+    )
+
+
+def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow]:
+    """The rows for these keys (those not yet recorded are simply missing)."""
+    exchange_ids = [key for key in keys if key > 0]
+    conn_ids = [-key for key in keys if key < 0]
+    rows: dict[int, TrafficRow] = {}
+    where = str(reader.path)
+    for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
+        for ids, sql, column in (
+            (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),
+            (conn_ids, _TRAFFIC_CONNECTIONS, "c.id"),
+        ):
+            part = ids[start : start + 500]
+            if part:
+                marks = ",".join("?" * len(part))
+                for row in reader._query(f"{sql} WHERE {column} IN ({marks})", tuple(part)):
+                    traffic = _traffic_row(row, where)
+                    rows[traffic.key] = traffic
+    return rows
+
+
+def traffic_search(reader: SessionReader, text: str) -> set[int]:
+    """Keys of recorded rows whose method, path, headers, bodies or status contain `text`."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params = {"q": f"%{escaped}%", "s": text.strip()}
+    keys = {
+        row[0] for row in reader._query(f"SELECT e.id FROM exchanges e WHERE {_SEARCHED}", params)
+    }
+    conn_rows = reader._query(
+        "SELECT c.id FROM connections c WHERE NOT EXISTS"
+        " (SELECT 1 FROM exchanges e WHERE e.conn_id = c.id) AND c.id IN"
+        " (SELECT conn_id FROM chunks WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\')",
+        params,
+    )
+    keys.update(-row[0] for row in conn_rows)
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkMeta:
+    """A chunk without its bytes: enough to lay out a byte view of any size."""
+
+    seq: int
+    direction: Direction
+    t: float
+    offset: int
+    length: int
+
+
+def chunk_index(reader: SessionReader, conn_id: int) -> list[ChunkMeta]:
+    where = str(reader.path)
+    rows = reader._query(
+        "SELECT seq, direction, t, offset, length(data) FROM chunks WHERE conn_id = ? ORDER BY seq",
+        (conn_id,),
+    )
+    return [
+        ChunkMeta(seq, _enum_value(Direction, direction, where), t, offset, length)
+        for seq, direction, t, offset, length in rows
+    ]
+
+
+def chunk_data(reader: SessionReader, conn_id: int, seq: int) -> bytes:
+    row = reader._query(
+        "SELECT data FROM chunks WHERE conn_id = ? AND seq = ?", (conn_id, seq)
+    ).fetchone()
+    return b"" if row is None else bytes(row[0])
+
+
+def traffic_keys(reader: SessionReader) -> list[int]:
+    """Every row's key in time order (for a session opened read-only)."""
+    rows = reader._query(
+        "SELECT id, t_request_start FROM exchanges UNION ALL"
+        " SELECT -c.id, c.opened FROM connections c WHERE NOT EXISTS"
+        " (SELECT 1 FROM exchanges e WHERE e.conn_id = c.id) ORDER BY 2"
+    )
+    return [key for key, _t in rows]

@@ -1,0 +1,183 @@
+"""NetbenchApp: the engine, the session and the screens, on one asyncio loop.
+
+The engine runs on Textual's own event loop: servers, clients and widgets
+share it, and the engine reaches widgets only through the `EventHub`
+(batched `EventsArrived` messages). Widgets command the engine by calling
+`app.engine` methods; they never touch sockets.
+
+`netbench open PATH` runs the same app read-only: no engine, no writer, the
+same screens fed from the session file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from netbench.engine.config import default_config
+from netbench.engine.context import EngineContext
+from netbench.engine.engine import Engine, EngineError, RunningServer
+from netbench.store import SessionReader, SessionWriter, StoreError
+from netbench.ui.commands import bound_actions, key_label
+from netbench.ui.hub import EventHub
+from netbench.ui.settings import load_settings
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    """The page server's port; the next free one is used if it is taken."""
+    session: Path | None = None
+    """Where to record (a new file in the data directory by default)."""
+    open_path: Path | None = None
+    """Open this session read-only instead of running servers."""
+    capture: bool = True
+    keymap_path: Path | None = None
+
+
+class NetbenchApp(App[int]):
+    """A network-debugging workstation: servers, clients, every byte, live."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "netbench"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(self, config: AppConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or AppConfig()
+        self.hub = EventHub()
+        self.engine: Engine | None = None
+        self.writer: SessionWriter | None = None
+        self.session_path: Path | None = self.config.open_path or self.config.session
+        self.page_server: RunningServer | None = None
+        self.startup_error: str | None = None
+        self._reader: SessionReader | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.open_path is not None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        from netbench.ui.screens.main import MainScreen
+
+        self._apply_settings()
+        if not self.read_only:
+            await self._start_engine()
+        self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")
+        await self.push_screen(MainScreen())
+
+    async def _start_engine(self) -> None:
+        from netbench.store import new_session_path
+
+        path = self.config.session or new_session_path()
+        writer = SessionWriter(
+            path,
+            argv=["netbench"],
+            on_error=lambda message: self.call_from_thread(self._recording_failed, message),
+        )
+        try:
+            writer.open()
+        except StoreError as error:
+            self.startup_error = str(error)
+            return
+        self.writer, self.session_path = writer, path
+        ctx = EngineContext(first_ids=writer.next_ids())
+        ctx.bus.subscribe(writer)
+        ctx.bus.subscribe(self.hub)
+        self.engine = Engine(ctx)
+        config = default_config("http", host=self.config.host, port=self.config.port)
+        for attempt in range(20 if config.port else 1):
+            port = config.port + attempt if config.port else 0
+            try:
+                self.page_server = await self.engine.start_server(
+                    dataclasses.replace(config, port=port)
+                )
+                break
+            except EngineError as error:
+                if not error.port_in_use or attempt == 19:
+                    self.startup_error = str(error)
+                    break
+        if self.page_server is not None:
+            self.sub_title = f"{self.page_server.url}  ·  recording to {path}"
+
+    def _recording_failed(self, message: str) -> None:
+        self.notify(
+            f"Recording stopped: {message}. Servers keep serving.",
+            title="Session",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def shutdown(self) -> None:
+        """Stop every server and client and flush the session (idempotent)."""
+        if self.engine is not None:
+            engine, self.engine = self.engine, None
+            await engine.stop_all()
+        self.hub.flush()
+        if self.writer is not None:
+            self.writer.close()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+    def action_help(self) -> None:
+        from netbench.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands, then every netbench action."""
+        yield from super().get_system_commands(screen)
+        for action in bound_actions(screen):
+            node, name = action.node, action.binding.action
+            yield SystemCommand(
+                action.binding.description,
+                f"{key_label(action.keys)}  ·  {action.binding.id}",
+                partial(self.run_action, name, node),
+            )
+
+    def _apply_settings(self) -> None:
+        settings = load_settings(self.config.keymap_path)
+        if settings.keymap:
+            self.set_keymap(settings.keymap)
+        if settings.theme:
+            if settings.theme in self.available_themes:
+                self.theme = settings.theme
+            else:
+                self.notify(f"Unknown theme {settings.theme!r} in settings", severity="warning")
+        if settings.problem:
+            self.notify(settings.problem, title="Settings", severity="warning", markup=False)
+
+    # -- the session, read back -------------------------------------------------
+
+    def reader(self) -> SessionReader | None:
+        """A read-only view of the session (None until the file exists)."""
+        if self._reader is None and self.session_path is not None:
+            try:
+                self._reader = SessionReader(self.session_path)
+            except StoreError:
+                return None
+        return self._reader

@@ -1,0 +1,46 @@
+"""The command palette holds every action: one command per binding with an id.
+
+Commands are discovered from the bindings of the screen and its widgets, so
+a new binding is in the palette (and in the help screen) without a second
+list to keep in sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAction:
+    node: DOMNode
+    binding: Binding
+    keys: str
+    """The keys now bound (after the user's keymap)."""
+
+    @property
+    def group(self) -> str:
+        return type(self.node).__name__
+
+
+def bound_actions(screen: Screen[object]) -> Iterator[BoundAction]:
+    """Every binding with an id on the app, the screen and its widgets."""
+    nodes: list[DOMNode] = [screen.app, screen, *screen.walk_children()]
+    keymap: Mapping[str, str] = screen.app._keymap  # the user's remapping
+    for node in nodes:
+        found: dict[str, tuple[Binding, list[str]]] = {}
+        for key, binding in node._bindings:
+            if binding.id and binding.description:
+                found.setdefault(binding.id, (binding, []))[1].append(key)
+        for binding_id, (binding, keys) in found.items():
+            yield BoundAction(node, binding, keymap.get(binding_id, ",".join(keys)))
+
+
+def key_label(keys: str) -> str:
+    """'ctrl+q,f1' -> 'ctrl+q / f1', with the long names Textual uses made short."""
+    short = {"question_mark": "?", "slash": "/", "escape": "esc", "delete": "del"}
+    return " / ".join(short.get(key, key) for key in keys.split(","))

@@ -1,0 +1,1 @@
+"""Screens of the app: the main workstation, help, and modal forms."""

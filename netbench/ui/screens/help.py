@@ -1,0 +1,60 @@
+"""F1 / ?: every key of the workstation, its binding id, and where to remap it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from netbench.ui.commands import bound_actions, key_label
+from netbench.ui.settings import config_path
+
+INTRO = (
+    "netbench records every byte of every connection to its servers and clients.\n"
+    "Open the page server's URL in a browser and watch the requests arrive; select one\n"
+    "(enter) to read its bytes (b), its HTTP (h); change what the server answers (r);\n"
+    "hold requests and answer them by hand (i). ctrl+p opens the command palette."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys grouped by where they work, with the ids to remap them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,question_mark,q", "dismiss", "Close help", id="help.close"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 96; height: 90%; border: thick $primary; background: $surface; padding: 1 2;
+    }
+    """
+
+    def __init__(self, under: Screen[object] | None = None) -> None:
+        super().__init__()
+        self._under = under
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, expand=True, pad_edge=False)
+        table.add_column("where", style="dim")
+        table.add_column("key", style="bold")
+        table.add_column("does")
+        table.add_column("binding id", style="dim")
+        screen = self._under or self.app.screen_stack[0]
+        for action in bound_actions(screen):
+            table.add_row(
+                action.group, key_label(action.keys), action.binding.description, action.binding.id
+            )
+        with VerticalScroll():
+            yield Static(INTRO, markup=False)
+            yield Static(table)
+            yield Static(
+                f'\nRemap any key in {config_path()}:\n  [keymap]\n  "traffic.follow" = "F"',
+                markup=False,
+            )

@@ -1,0 +1,263 @@
+"""What the traffic list shows, kept small enough for a million rows.
+
+Rules:
+- a row is an HTTP exchange, or a connection that carries no HTTP (an echo
+  client, a UDP flow, a browser's pre-connection that never sent a request);
+  `key` names it: the exchange id, or minus the connection id;
+- every row's key is kept in arrival order in an `array('q')` (8 bytes a
+  row); the rows themselves are kept only for the most recent
+  `recent_limit`, older ones are read back from the session file a page at a
+  time as they scroll into view (docs/performance.md: bodies and history
+  live in SQLite, memory stays flat);
+- a filter keeps its own key array, built once from a SQL search of the
+  session plus an in-memory check of rows that arrive while it is set.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import OrderedDict
+from dataclasses import replace
+
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    Event,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    ServerStarted,
+)
+from netbench.model import Direction, HttpRequest, HttpResponse
+from netbench.store import (
+    SessionReader,
+    StoreError,
+    TrafficRow,
+    traffic_keys,
+    traffic_rows,
+    traffic_search,
+)
+
+HTTP_KINDS = frozenset({"http", "static"})
+_SEARCH_BODY_BYTES = 65536
+
+
+def matches(
+    text: str, row: TrafficRow, request: HttpRequest | None, response: HttpResponse | None
+) -> bool:
+    """The in-memory twin of `store.traffic_search` for rows not yet written."""
+    needle = text.lower().encode("utf-8", "replace")
+    status = str(row.status) if row.status is not None else ""
+    if text.strip() and text.strip() == status:
+        return True
+    haystacks = [row.method or b"", row.target or b""]
+    for message in (request, response):
+        if message is not None:
+            haystacks.extend(name + b": " + value for name, value in message.headers)
+            haystacks.append(message.body[:_SEARCH_BODY_BYTES])
+    return any(needle in hay.lower() for hay in haystacks)
+
+
+class TrafficModel:
+    def __init__(self, recent_limit: int = 20000, page_cache: int = 2000) -> None:
+        self.recent_limit = recent_limit
+        self.keys: array[int] = array("q")
+        self.filter_text = ""
+        self.visible: array[int] = self.keys
+        self._visible_set: set[int] = set()
+        self._recent: OrderedDict[int, TrafficRow] = OrderedDict()
+        self._cache: OrderedDict[int, TrafficRow] = OrderedDict()
+        self._page_cache = page_cache
+        self._server_kinds: dict[int, str] = {}
+        self._open: dict[int, ConnectionOpened] = {}
+        self._conn_keys: dict[int, list[int]] = {}
+        self._conn_bytes: dict[int, list[int]] = {}
+        self._requests: dict[int, HttpRequest] = {}
+        self._offset = time.time() - time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self.visible)
+
+    # -- events -----------------------------------------------------------------------
+
+    def apply(self, events: list[Event]) -> bool:
+        """Take a batch of engine events; True when rows were added or changed."""
+        changed = False
+        for event in events:
+            kind = type(event)
+            if kind is ChunkRecorded:
+                assert isinstance(event, ChunkRecorded)
+                counts = self._conn_bytes.get(event.conn_id)
+                if counts is not None:
+                    counts[0 if event.direction is Direction.IN else 1] += len(event.data)
+                    changed = True
+            elif kind is HttpRequestRecorded:
+                assert isinstance(event, HttpRequestRecorded)
+                self._add_exchange(event)
+                changed = True
+            elif kind is HttpResponseRecorded:
+                assert isinstance(event, HttpResponseRecorded)
+                changed |= self._add_response(event)
+            elif kind is ConnectionOpened:
+                assert isinstance(event, ConnectionOpened)
+                self._opened(event)
+                changed = True
+            elif kind is ConnectionClosed:
+                assert isinstance(event, ConnectionClosed)
+                changed |= self._closed(event)
+            elif kind is ServerStarted:
+                assert isinstance(event, ServerStarted)
+                self._server_kinds[event.server_id] = event.kind
+        return changed
+
+    def _opened(self, event: ConnectionOpened) -> None:
+        self._open[event.conn_id] = event
+        self._conn_keys[event.conn_id] = []
+        kind = self._server_kinds.get(event.server_id) if event.server_id is not None else None
+        if kind not in HTTP_KINDS:
+            self._conn_bytes[event.conn_id] = [0, 0]
+            self._add_row(self._connection_row(event))
+
+    def _connection_row(self, opened: ConnectionOpened) -> TrafficRow:
+        return TrafficRow(
+            key=-opened.conn_id, conn_id=opened.conn_id, exchange_id=None,
+            server_id=opened.server_id, role=opened.role, t=self._offset + opened.t,
+            peer=opened.peer, local=opened.local, method=None, target=None, status=None,
+            bytes_in=0, bytes_out=0, duration=None, end_reason=None, error=None,
+        )  # fmt: skip
+
+    def _add_exchange(self, event: HttpRequestRecorded) -> None:
+        opened = self._open.get(event.conn_id)
+        if opened is None:
+            return
+        request = event.request
+        row = TrafficRow(
+            key=event.exchange_id, conn_id=event.conn_id, exchange_id=event.exchange_id,
+            server_id=opened.server_id, role=opened.role, t=self._offset + event.t_start,
+            peer=opened.peer, local=opened.local, method=request.method, target=request.target,
+            status=None, bytes_in=request.body_len, bytes_out=None, duration=None,
+            end_reason=None, error=request.error,
+        )  # fmt: skip
+        self._requests[event.exchange_id] = request
+        self._add_row(row, request)
+
+    def _add_response(self, event: HttpResponseRecorded) -> bool:
+        row = self._recent.get(event.exchange_id)
+        request = self._requests.pop(event.exchange_id, None)
+        if row is None:
+            return False
+        response = event.response
+        updated = replace(
+            row,
+            status=response.status,
+            bytes_out=response.body_len,
+            duration=self._offset + event.t_end - row.t,
+            error=row.error or response.error,
+        )
+        self._recent[row.key] = updated
+        if (
+            self.filter_text
+            and row.key not in self._visible_set
+            and matches(self.filter_text, updated, request, response)
+        ):
+            self._show(row.key)
+        return True
+
+    def _closed(self, event: ConnectionClosed) -> bool:
+        opened = self._open.pop(event.conn_id, None)
+        keys = self._conn_keys.pop(event.conn_id, [])
+        self._conn_bytes.pop(event.conn_id, None)
+        if opened is None:
+            return False
+        if not keys:  # an HTTP connection that never carried a request
+            keys = [self._add_row(self._connection_row(opened))]
+        for key in keys:
+            row = self._recent.get(key)
+            if row is None:
+                continue
+            if key < 0:
+                row = replace(
+                    row, bytes_in=event.bytes_in, bytes_out=event.bytes_out,
+                    duration=self._offset + event.t - row.t, error=event.detail,
+                )  # fmt: skip
+            self._recent[key] = replace(row, end_reason=event.reason)
+        return True
+
+    def _add_row(self, row: TrafficRow, request: HttpRequest | None = None) -> int:
+        self.keys.append(row.key)
+        self._recent[row.key] = row
+        conn_keys = self._conn_keys.get(row.conn_id)
+        if conn_keys is not None:
+            conn_keys.append(row.key)
+        if self.filter_text and matches(self.filter_text, row, request, None):
+            self._show(row.key)
+        while len(self._recent) > self.recent_limit:
+            old_key, _row = self._recent.popitem(last=False)
+            self._requests.pop(old_key, None)
+        return row.key
+
+    def load(self, reader: SessionReader) -> None:
+        """Show a recorded session: every key now, rows as they scroll into view."""
+        self.keys.extend(traffic_keys(reader))
+
+    # -- rows for display -------------------------------------------------------------
+
+    def row_at(self, index: int, reader: SessionReader | None) -> TrafficRow | None:
+        if not 0 <= index < len(self.visible):
+            return None
+        key = self.visible[index]
+        row = self._recent.get(key)
+        if row is not None:
+            counts = self._conn_bytes.get(row.conn_id) if key < 0 else None
+            if counts is not None:
+                return replace(row, bytes_in=counts[0], bytes_out=counts[1])
+            return row
+        row = self._cache.get(key)
+        if row is None and reader is not None:
+            self._fetch_page(index, reader)
+            row = self._cache.get(key)
+        return row
+
+    def _fetch_page(self, index: int, reader: SessionReader) -> None:
+        start = max(0, index - 50)
+        wanted = [k for k in self.visible[start : start + 200] if k not in self._recent]
+        try:
+            self._cache.update(traffic_rows(reader, wanted))
+        except StoreError:
+            return
+        while len(self._cache) > self._page_cache:
+            self._cache.popitem(last=False)
+
+    def index_of(self, key: int) -> int | None:
+        # Rows are appended in time order, so the newest keys sit at the end.
+        for index in range(len(self.visible) - 1, -1, -1):
+            if self.visible[index] == key:
+                return index
+        return None
+
+    # -- filter -----------------------------------------------------------------------
+
+    def set_filter(self, text: str, reader: SessionReader | None) -> None:
+        self.filter_text = text
+        if not text:
+            self.visible = self.keys
+            self._visible_set = set()
+            return
+        found: set[int] = set()
+        if reader is not None:
+            try:
+                found = traffic_search(reader, text)
+            except StoreError:
+                found = set()
+        for key, row in self._recent.items():
+            if key not in found and matches(text, row, self._requests.get(key), None):
+                found.add(key)
+        self.visible = array("q", (key for key in self.keys if key in found))
+        self._visible_set = found
+
+    def _show(self, key: int) -> None:
+        if self.visible is self.keys:
+            return
+        self.visible.append(key)
+        self._visible_set.add(key)

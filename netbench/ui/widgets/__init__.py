@@ -1,0 +1,1 @@
+"""Widgets of the app; each module holds one widget (and its small helpers)."""

@@ -1,0 +1,327 @@
+"""The HTTP tab: the parser's reading of an exchange, beside the raw bytes.
+
+It overlays the Bytes tab, it never replaces it: what the parser made of the
+bytes can be wrong (that is often the bug being hunted), so the document says
+where the raw bytes are. Every string from the wire goes through `textsafe`
+and into a rich `Text` as plain text: nothing here is ever parsed as markup.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Static
+
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+)
+from netbench.model import Headers, HttpRequest, HttpResponse, Role, header_value
+from netbench.protocol.bodies import decode_body
+from netbench.protocol.curl import curl_caveats, curl_command
+from netbench.protocol.hexdump import hexdump_lines
+from netbench.protocol.textsafe import visible_latin1, visible_text
+from netbench.store import ConnectionRow, ExchangeRow, StoreError
+from netbench.ui.messages import EventsArrived, Selection
+
+if TYPE_CHECKING:
+    from netbench.ui.app import NetbenchApp
+
+BODY_SHOWN = 64 * 1024
+"""Characters of a decoded body shown; the Bytes tab has the rest."""
+BODY_DECODED = 1024 * 1024
+"""Bodies up to this size are decoded whole; longer ones from their start."""
+FIELDS_SHOWN = 500
+EXCHANGES_LISTED = 500
+RAW_HINT = "raw bytes: Bytes tab (b)"
+_LIVE_EVENTS = (ChunkRecorded, ConnectionClosed, HttpRequestRecorded, HttpResponseRecorded)
+
+
+def clock(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def ms(start: float | None, end: float | None) -> str:
+    return "-" if start is None or end is None else f"{(end - start) * 1000:.3f} ms"
+
+
+def status_style(status: int | None) -> str:
+    if status is None:
+        return "bold red"
+    return {2: "bold green", 3: "bold cyan", 4: "bold yellow", 5: "bold red"}.get(
+        status // 100, "bold magenta"
+    )
+
+
+def _headers(doc: Text, headers: Headers) -> None:
+    for name, value in headers:
+        doc.append(visible_latin1(name), "bold")
+        doc.append(": " + visible_latin1(value) + "\n")
+
+
+def _body(doc: Text, headers: Headers, body: bytes, body_len: int, truncated: bool) -> None:
+    """The body decoded by its Content-Type (or sniffed), capped, inert."""
+    content_type = header_value(headers, b"content-type")
+    decoded = decode_body(content_type, body if len(body) <= BODY_DECODED else body[:BODY_SHOWN])
+    label: list[str] = [decoded.kind]
+    if content_type is not None:
+        label.append(visible_latin1(content_type))
+    label.append(f"{body_len} bytes")
+    doc.append("\nBody · " + " · ".join(label) + "\n", "bold")
+    if truncated:
+        doc.append(f"  recording kept the first {len(body)} of {body_len} bytes\n", "yellow")
+    if decoded.error:
+        doc.append(f"  {visible_text(decoded.error)}\n", "bold yellow")
+    lines: list[str] = []
+    if decoded.kind == "empty":
+        doc.append("  (no body)\n", "dim")
+    elif decoded.kind in ("form", "multipart"):
+        fields = decoded.fields[:FIELDS_SHOWN]
+        width = min(24, max((len(visible_text(name)) for name, _ in fields), default=0))
+        for name, value in fields:
+            doc.append(f"  {visible_text(name):<{width}}", "bold")
+            doc.append(f"  {visible_text(value[:BODY_SHOWN])}\n")
+        if len(decoded.fields) > FIELDS_SHOWN:
+            doc.append(f"  … {len(decoded.fields) - FIELDS_SHOWN} more fields\n", "dim")
+    elif decoded.kind == "image" and decoded.image is not None:
+        doc.append(f"  {decoded.image.describe()}\n", "italic")
+    elif decoded.kind == "binary":
+        doc.append(f"  binary, {body_len} bytes; the first 256:\n", "italic")
+        lines = list(hexdump_lines(body[:256]))
+    else:
+        lines = (decoded.json_pretty or decoded.text or "").split("\n")
+        if len(lines) > 1 and not lines[-1]:
+            lines.pop()
+    shown = 0
+    for line in lines:
+        if shown >= BODY_SHOWN:
+            doc.append(f"  … cut at {BODY_SHOWN // 1024} KiB; {RAW_HINT}\n", "dim")
+            break
+        doc.append("  " + visible_text(line[: BODY_SHOWN - shown]) + "\n")
+        shown += len(line) + 1
+
+
+def _error(doc: Text, what: str, error: str | None) -> None:
+    if error:
+        doc.append(f" ⚠ {what}: {visible_text(error)} \n", "bold white on dark_red")
+
+
+def request_document(doc: Text, request: HttpRequest, received: bool) -> None:
+    version = f" HTTP/{visible_text(request.version)}" if request.version else ""
+    doc.append("\nRequest" + (" (received)" if received else " (sent)") + "\n", "bold underline")
+    doc.append(visible_latin1(request.method), "bold magenta")
+    doc.append(" " + visible_latin1(request.target), "bold")
+    doc.append(version + "\n")
+    _headers(doc, request.headers)
+    _body(doc, request.headers, request.body, request.body_len, request.body_truncated)
+
+
+def response_document(doc: Text, response: HttpResponse, received: bool) -> None:
+    doc.append("\nResponse" + (" (received)" if received else " (sent)") + "\n", "bold underline")
+    if response.status is None:
+        doc.append("(no parseable status line)\n", "bold red")
+    else:
+        version = f"HTTP/{visible_text(response.version)} " if response.version else ""
+        line = f"{version}{response.status} {visible_latin1(response.reason)}"
+        doc.append(line.rstrip() + "\n", status_style(response.status))
+    _headers(doc, response.headers)
+    _body(doc, response.headers, response.body, response.body_len, response.body_truncated)
+
+
+def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
+    """Request, response and timings of one exchange, parse errors first."""
+    doc = Text()
+    where = f" · {conn.peer} -> {conn.local}" if conn is not None else ""
+    doc.append(f"Exchange #{ex.id} on connection #{ex.conn_id}{visible_text(where)}\n", "bold")
+    doc.append(RAW_HINT + "\n", "dim italic")
+    _error(doc, "request parse error", ex.request.error if ex.request else None)
+    _error(doc, "response parse error", ex.response.error if ex.response else None)
+    server = conn is None or conn.role is Role.SERVER
+    if ex.request is not None:
+        request_document(doc, ex.request, received=server)
+    else:
+        doc.append("\nNo request recorded on this exchange.\n", "yellow")
+    if ex.response is not None:
+        response_document(doc, ex.response, received=not server)
+    else:
+        doc.append("\nNo response recorded (yet).\n", "yellow")
+    doc.append("\nTimings\n", "bold underline")
+    doc.append(f"  started   {clock(ex.t_request_start)}\n")
+    rows = [
+        ("request", ms(ex.t_request_start, ex.t_request_end), "first to last request byte"),
+        ("waiting", ms(ex.t_request_end, ex.t_response_start), "to the first response byte"),
+        ("response", ms(ex.t_response_start, ex.t_response_end), "first to last response byte"),
+        ("total", ms(ex.t_request_start, ex.t_response_end), "first request byte to the last"),
+    ]
+    for name, value, meaning in rows:
+        doc.append(f"  {name:<9} {value:>14}  ")
+        doc.append(meaning + "\n", "dim")
+    return doc
+
+
+def connection_document(conn: ConnectionRow, exchanges: list[ExchangeRow]) -> Text:
+    """Who, when, how it ended, how many bytes, and its exchanges."""
+    doc = Text()
+    doc.append(f"Connection #{conn.id} · {conn.role.value} · {conn.transport.value}\n", "bold")
+    doc.append(RAW_HINT + "\n", "dim italic")
+    closed = (
+        "open"
+        if conn.closed is None
+        else f"{clock(conn.closed)} (after {ms(conn.opened, conn.closed)})"
+    )
+    end = conn.end_reason.value if conn.end_reason else "-"
+    if conn.detail:
+        end += f": {conn.detail}"
+    rows = [
+        ("peer", str(conn.peer)),
+        ("local", str(conn.local)),
+        ("opened", clock(conn.opened)),
+        ("closed", closed),
+        ("end", end),
+        ("bytes", f"in {conn.bytes_in} B · out {conn.bytes_out} B"),
+    ]
+    for name, value in rows:
+        doc.append(f"  {name:<8}", "bold")
+        doc.append(visible_text(value) + "\n")
+    doc.append(f"\nExchanges ({len(exchanges)})\n", "bold underline")
+    if not exchanges:
+        doc.append("  none: no HTTP parsed on this connection\n", "dim")
+    for ex in exchanges[:EXCHANGES_LISTED]:
+        request, response = ex.request, ex.response
+        what = "?" if request is None else f"{visible_latin1(request.method)} "
+        what += "" if request is None else visible_latin1(request.target)
+        status = response.status if response is not None else None
+        doc.append(f"  #{ex.id:<6} {what} -> ")
+        doc.append("…" if response is None else str(status or "?"), status_style(status))
+        doc.append(f"  {ms(ex.t_request_start, ex.t_response_end)}\n", "dim")
+    if len(exchanges) > EXCHANGES_LISTED:
+        doc.append(f"  … {len(exchanges) - EXCHANGES_LISTED} more\n", "dim")
+    return doc
+
+
+class HttpView(VerticalScroll, can_focus=True):
+    """The selected exchange as HTTP: request, response, decoded bodies, timings."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "copy_curl", "Copy as curl", id="http.copy_curl"),
+    ]
+
+    DEFAULT_CSS = """
+    HttpView {
+        height: 1fr;
+        padding: 0 1;
+        background: $surface;
+    }
+    HttpView > #http-document {
+        width: 1fr;
+        height: auto;
+    }
+    """
+
+    selection: reactive[Selection | None] = reactive(None, always_update=True, init=False)
+    """An exchange, or a connection (`exchange_id` None), or nothing."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.document = Text("Select a request in the traffic list (Enter).", style="dim")
+        """What is shown, as plain text with styles (tests read `document.plain`)."""
+        self.exchange: ExchangeRow | None = None
+        self.connection: ConnectionRow | None = None
+        self._timer: Timer | None = None
+        self._retries = 0
+
+    @property
+    def _netbench(self) -> NetbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.document, id="http-document", markup=False)
+
+    def on_mount(self) -> None:
+        self._netbench.hub.register(self)
+
+    def on_unmount(self) -> None:
+        self._netbench.hub.unregister(self)
+
+    def show(self, selection: Selection | None) -> None:
+        """Show an exchange, or a summary of a connection."""
+        self._retries = 2
+        self.selection = selection
+
+    def watch_selection(self) -> None:
+        self._reload()
+
+    def _reload(self) -> None:
+        self._timer = None
+        selection = self.selection
+        self.exchange = self.connection = None
+        reader = self._netbench.reader()
+        found = False
+        if selection is None:
+            doc = Text("Select a request in the traffic list (Enter).", style="dim")
+        elif reader is None:
+            doc = Text("No session file: nothing was recorded.", style="dim")
+        else:
+            try:
+                self.connection = conn = reader.connection(selection.conn_id)
+                if selection.exchange_id is not None:
+                    self.exchange = next(
+                        (
+                            e
+                            for e in reader.exchanges(selection.conn_id)
+                            if e.id == selection.exchange_id
+                        ),
+                        None,
+                    )
+                    found = self.exchange is not None
+                    doc = exchange_document(conn, self.exchange) if self.exchange else Text()
+                elif conn is not None:
+                    found = True
+                    exchanges = list(reader.exchanges(conn.id, include_bodies=False))
+                    doc = connection_document(conn, exchanges)
+            except StoreError as error:
+                doc = Text(f"Cannot read the session: {error}", style="bold red")
+                found = True
+            if not found:
+                doc = Text("Not recorded yet…", style="dim")
+        if not found and selection is not None and self._retries > 0:
+            self._retries -= 1  # the store is up to ~100 ms behind the engine
+            self._timer = self.set_timer(0.15, self._reload)
+        self.document = doc
+        self.query_one("#http-document", Static).update(doc)
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        if self.selection is None or self._timer is not None:
+            return
+        conn_id, exchange_id = self.selection.conn_id, self.selection.exchange_id
+        for event in message.events:
+            if not isinstance(event, _LIVE_EVENTS) or event.conn_id != conn_id:
+                continue
+            # An exchange changes only by its own events (a busy keep-alive
+            # connection must not reload it ten times a second).
+            if exchange_id is None or getattr(event, "exchange_id", None) == exchange_id:
+                self._timer = self.set_timer(0.15, self._reload)
+                return
+
+    def action_copy_curl(self) -> None:
+        """Copy a curl command that sends this request again."""
+        ex, conn = self.exchange, self.connection
+        if ex is None or ex.request is None or conn is None:
+            self.notify("Select an HTTP request first", severity="warning", timeout=3)
+            return
+        server = conn.local if conn.role is Role.SERVER else conn.peer
+        self.app.copy_to_clipboard(curl_command(ex.request, f"http://{server}"))
+        caveats = curl_caveats(ex.request)
+        message = "Copied a curl command" + "".join(f"\n{caveat}" for caveat in caveats)
+        self.notify(message, severity="warning" if caveats else "information", markup=False)

@@ -1,0 +1,406 @@
+"""The servers panel: every server of the session, live, and one key per seed preset.
+
+Rules of this module:
+- rows are keyed by server id and kept in a dict in display order; the table
+  is rebuilt only when that order changes (servers are few) and otherwise
+  updated cell by cell;
+- counts come only from engine events (`EventsArrived`): a connection is
+  mapped to its server when it opens, and its chunks and close are counted
+  against that server; a removed or restarted server's late events are ignored;
+- every engine failure becomes a notification with its one-line message,
+  shown with markup off: a host or path a user typed is never markup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from netbench.engine.config import LOOPBACK_HOSTS, SEED_PORTS, ServerConfig, default_config
+from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    ServerStarted,
+    ServerStopped,
+)
+from netbench.model import Direction, Endpoint, server_url
+from netbench.protocol.textsafe import visible_text
+from netbench.ui.messages import EventsArrived
+from netbench.ui.widgets.traffic import human_bytes
+
+if TYPE_CHECKING:
+    from netbench.ui.app import NetbenchApp
+
+PRESETS: tuple[tuple[str, int, str], ...] = (
+    ("http", SEED_PORTS["http"], "Page server"),
+    ("echo", SEED_PORTS["echo"], "Echo"),
+    ("reply", SEED_PORTS["reply"], 'Reply "Yes"'),
+    ("prefix-echo", SEED_PORTS["prefix-echo"], 'Prefix echo "Echo=>"'),
+    ("static", SEED_PORTS["static"], "Static files (current directory)"),
+    ("time", SEED_PORTS["time"], "Time"),
+    ("udp-echo", SEED_PORTS["udp-echo"], "UDP echo"),
+)
+"""Keys 1-7: (kind, its seed port, what the footer and help call it)."""
+
+LOOPBACK = LOOPBACK_HOSTS
+
+State = Literal["running", "stopped", "failed"]
+_STATE_STYLE: dict[str, str] = {"running": "green", "stopped": "dim", "failed": "bold red"}
+_COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
+"""The table's headers, also its column keys."""
+_PRESET_GROUP = Binding.Group("Presets", compact=True)
+
+
+@dataclass(slots=True)
+class ServerRow:
+    """What the panel knows about one server."""
+
+    server_id: int
+    kind: str
+    address: Endpoint
+    url: str
+    config: ServerConfig | None
+    """What it was started with (None if the engine did not say): restart reuses it."""
+    state: State = "running"
+    error: str | None = None
+    open: int = 0
+    total: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @classmethod
+    def from_running(cls, running: RunningServer) -> ServerRow:
+        config = running.config
+        state: State = "running" if running.state is ServerState.RUNNING else "stopped"
+        row = cls(running.server_id, config.kind, running.address, running.url, config, state)
+        row.open = row.total = len(running.connections)
+        return row
+
+    def cells(self) -> tuple[Text, ...]:
+        """The row's cells, sanitised (a host name is user text)."""
+        return (
+            Text(str(self.server_id), style="dim"),
+            Text(self.kind),
+            Text(visible_text(self.url)),
+            Text(self.state, style=_STATE_STYLE[self.state]),
+            Text(f"{self.open}/{self.total}"),
+            Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
+        )
+
+
+class ServersPanel(DataTable[Text]):
+    """Every server: kind, address, state, connections and bytes, kept live.
+
+    Keys 1-7 start the seed presets on their seed port (a free one if it is
+    taken); `a` adds a server with every option, `s` stops, `R` restarts on the
+    same port, `delete` removes, `y` copies the URL.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add server", id="servers.add"),
+        Binding("s", "stop", "Stop", id="servers.stop"),
+        Binding("R", "restart", "Restart", id="servers.restart"),
+        Binding("delete", "remove", "Remove", id="servers.remove"),
+        Binding("y", "copy_url", "Copy URL", id="servers.copy_url"),
+        *(
+            Binding(
+                str(number),
+                f"preset('{kind}')",
+                f"Start the {label} preset",
+                id=f"servers.preset_{kind.replace('-', '_')}",
+                group=_PRESET_GROUP,
+            )
+            for number, (kind, _port, label) in enumerate(PRESETS, start=1)
+        ),
+    ]
+
+    DEFAULT_CSS = """
+    ServersPanel {
+        border-top: hkey $panel-lighten-2;
+        border-title-align: left;
+        border-title-color: $text-muted;
+        border-title-style: bold;
+    }
+    """
+
+    highlighted_server: reactive[int | None] = reactive(None, init=False)
+    """The server under the cursor (None when there are none)."""
+
+    class Highlighted(Message):
+        """The highlighted server changed (the screen points Respond/Intercept at it)."""
+
+        def __init__(self, server_id: int | None) -> None:
+            super().__init__()
+            self.server_id = server_id
+            """The server now under the cursor, or None."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.rows_by_id: dict[int, ServerRow] = {}
+        """Every server shown, in display order."""
+        self._conn_server: dict[int, int] = {}
+        self._forgotten: set[int] = set()
+        self._shown_order: list[int] = []
+        self._shown_cells: dict[int, tuple[str, ...]] = {}
+
+    @property
+    def _netbench(self) -> NetbenchApp:
+        return cast("NetbenchApp", self.app)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        for label in _COLUMNS:
+            self.add_column(label, key=label)
+        self._netbench.hub.register(self)
+        engine = self._netbench.engine
+        if engine is not None:
+            for running in engine.servers.values():
+                self.rows_by_id[running.server_id] = ServerRow.from_running(running)
+        self._render_rows()
+
+    def on_unmount(self) -> None:
+        self._netbench.hub.unregister(self)
+
+    # -- engine events --------------------------------------------------------------
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        rows, conns = self.rows_by_id, self._conn_server
+        changed = False
+        for event in message.events:
+            if isinstance(event, ChunkRecorded):
+                row = rows.get(conns.get(event.conn_id, -1))
+                if row is not None:
+                    if event.direction is Direction.IN:
+                        row.bytes_in += len(event.data)
+                    else:
+                        row.bytes_out += len(event.data)
+                    changed = True
+            elif isinstance(event, ConnectionOpened):
+                if event.server_id is not None:
+                    conns[event.conn_id] = event.server_id
+                    row = rows.get(event.server_id)
+                    if row is not None:
+                        row.open += 1
+                        row.total += 1
+                        changed = True
+            elif isinstance(event, ConnectionClosed):
+                row = rows.get(conns.pop(event.conn_id, -1))
+                if row is not None:
+                    row.open = max(0, row.open - 1)
+                    changed = True
+            elif isinstance(event, ServerStarted):
+                changed |= self._server_started(event)
+            elif isinstance(event, ServerStopped):
+                row = rows.get(event.server_id)
+                if row is not None and row.state == "running":
+                    row.state = "failed" if event.error else "stopped"
+                    row.error = event.error
+                    changed = True
+        if changed:
+            self._render_rows()
+
+    def _server_started(self, event: ServerStarted) -> bool:
+        if event.server_id in self.rows_by_id or event.server_id in self._forgotten:
+            return False
+        engine = self._netbench.engine
+        running = engine.servers.get(event.server_id) if engine is not None else None
+        if running is not None:
+            row = ServerRow.from_running(running)
+        else:
+            url = server_url(event.kind, event.transport, event.address)
+            row = ServerRow(event.server_id, event.kind, event.address, url, None)
+        self.rows_by_id[event.server_id] = row
+        return True
+
+    # -- rendering ------------------------------------------------------------------
+
+    def _render_rows(self) -> None:
+        order = list(self.rows_by_id)
+        if order != self._shown_order:
+            keep = self.highlighted_server
+            self.clear()
+            self._shown_cells.clear()
+            for server_id, row in self.rows_by_id.items():
+                cells = row.cells()
+                self.add_row(*cells, key=str(server_id))
+                self._shown_cells[server_id] = tuple(cell.plain for cell in cells)
+            self._shown_order = order
+            if keep in self.rows_by_id:
+                self.move_cursor(row=order.index(keep), animate=False)
+        else:
+            for server_id, row in self.rows_by_id.items():
+                cells = row.cells()
+                plain = tuple(cell.plain for cell in cells)
+                if plain == self._shown_cells.get(server_id):
+                    continue
+                for column, cell in zip(_COLUMNS, cells, strict=True):
+                    self.update_cell(str(server_id), column, cell)
+                self._shown_cells[server_id] = plain
+        running = sum(row.state == "running" for row in self.rows_by_id.values())
+        self.border_title = f"Servers: {running} running · 1-7 presets · a add"
+        self._sync_highlight()
+
+    def _cursor_server(self) -> int | None:
+        if not self.row_count:
+            return None
+        row = min(max(self.cursor_row, 0), self.row_count - 1)
+        key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        return int(key) if key is not None else None
+
+    def _sync_highlight(self) -> None:
+        self.highlighted_server = self._cursor_server()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # Read the cursor, not the event: a rebuild posts stale highlights.
+        event.stop()
+        self._sync_highlight()
+
+    def watch_highlighted_server(self, server_id: int | None) -> None:
+        self.post_message(self.Highlighted(server_id))
+
+    def selected(self) -> ServerRow | None:
+        """The highlighted server's row."""
+        server_id = self._cursor_server()
+        return None if server_id is None else self.rows_by_id.get(server_id)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def _engine(self) -> Engine | None:
+        engine = self._netbench.engine
+        if engine is None:
+            self.notify("No engine: this session is read-only.", severity="warning")
+        return engine
+
+    def _say(self, message: str, **options: Any) -> None:
+        """A notification; what the user typed (a host, a path) is made inert."""
+        self.notify(visible_text(message), markup=False, **options)
+
+    def _error(self, message: str, title: str = "Server") -> None:
+        self._say(message, title=title, severity="error", timeout=10)
+
+    def _added(self, running: RunningServer, *, at: int | None = None) -> None:
+        row = ServerRow.from_running(running)
+        if at is None:
+            self.rows_by_id[running.server_id] = row
+        else:
+            items = list(self.rows_by_id.items())
+            items.insert(at, (running.server_id, row))
+            self.rows_by_id = dict(items)
+        self._render_rows()
+        self.move_cursor(row=list(self.rows_by_id).index(running.server_id), animate=False)
+        if running.config.host not in LOOPBACK:
+            warning = f"Listening on {running.config.host}, beyond loopback: others can connect."
+            self._say(warning, severity="warning", timeout=10)
+
+    async def start(self, config: ServerConfig) -> str | None:
+        """Start a server and show it; returns the engine's error line on failure."""
+        engine = self._engine()
+        if engine is None:
+            return "no engine: this session is read-only"
+        try:
+            running = await engine.start_server(config)
+        except EngineError as error:
+            self._error(str(error))
+            return str(error)
+        self._added(running)
+        self._say(f"{running.config.kind} server on {running.url}")
+        return None
+
+    async def action_preset(self, kind: str) -> None:
+        """Start a seed preset on its seed port, or a free one if that is taken."""
+        engine = self._engine()
+        if engine is None:
+            return
+        seed = SEED_PORTS[kind]
+        overrides: dict[str, object] = {"root": Path.cwd()} if kind == "static" else {}
+        config = default_config(kind, port=seed, **overrides)
+        where = f"its seed port {seed}"
+        try:
+            running = await engine.start_server(config)
+        except EngineError as error:
+            if not error.port_in_use:
+                self._error(str(error))
+                return
+            try:
+                running = await engine.start_server(dataclasses.replace(config, port=0))
+            except EngineError as again:
+                self._error(str(again))
+                return
+            where = f"port {seed} is taken: a free port instead"
+        self._added(running)
+        self._say(f"{kind} on {running.url} ({where})", title="Server started")
+
+    def action_add(self) -> None:
+        """Open the form for a server with every option."""
+        from netbench.ui.screens.add_server import AddServerScreen
+
+        if self._engine() is not None:
+            self.app.push_screen(AddServerScreen(self.start))
+
+    async def action_stop(self) -> None:
+        """Stop listening and close the server's connections; the row stays."""
+        row, engine = self.selected(), self._engine()
+        if row is None or engine is None:
+            return
+        if row.state != "running":
+            self._say(f"{row.url} is not running (R starts it again)")
+            return
+        await engine.stop_server(row.server_id)
+        row.state = "stopped"
+        self._render_rows()
+        self._say(f"Stopped {row.url}")
+
+    async def action_restart(self) -> None:
+        """Stop, then start again with the same config on the same port."""
+        row, engine = self.selected(), self._engine()
+        if row is None or engine is None:
+            return
+        if row.config is None:
+            self._error(f"Cannot restart server {row.server_id}: its options are unknown.")
+            return
+        await engine.stop_server(row.server_id)
+        config = dataclasses.replace(row.config, port=row.address.port)
+        try:
+            running = await engine.start_server(config)
+        except EngineError as error:
+            row.state, row.error = "failed", str(error)
+            self._render_rows()
+            self._error(str(error), title="Restart failed")
+            return
+        position = list(self.rows_by_id).index(row.server_id)
+        self._forget(row.server_id)
+        self._added(running, at=position)
+        self._say(f"Restarted {running.url}")
+
+    async def action_remove(self) -> None:
+        """Stop the highlighted server and drop its row."""
+        row, engine = self.selected(), self._engine()
+        if row is None or engine is None:
+            return
+        await engine.stop_server(row.server_id)
+        self._forget(row.server_id)
+        self._render_rows()
+
+    def _forget(self, server_id: int) -> None:
+        self.rows_by_id.pop(server_id, None)
+        self._forgotten.add(server_id)
+
+    def action_copy_url(self) -> None:
+        """Copy the highlighted server's URL to the clipboard."""
+        row = self.selected()
+        if row is None:
+            return
+        self.app.copy_to_clipboard(row.url)
+        self._say(f"Copied {row.url}", timeout=3)

@@ -1,0 +1,253 @@
+"""The traffic list: every connection and exchange, virtual, as it happens.
+
+It renders only the rows on screen (the Line API): a million rows cost a
+key array, not a million widgets. Rows come from `TrafficModel`, which
+reads old ones back from the session file a page at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from netbench.model import EndReason, Role
+from netbench.protocol.textsafe import visible_latin1, visible_text
+from netbench.store import SessionReader, TrafficRow
+from netbench.ui.messages import EventsArrived, Selection, SelectionChanged
+from netbench.ui.traffic_model import TrafficModel
+
+_FIXED = 13 + 6 + 23 + 18 + 8 + 9
+"""Cells taken by every column but the request (time, #, peer, in/out, ms, end)."""
+
+
+def request_width(width: int) -> int:
+    return max(16, width - _FIXED - 1)
+
+
+def header_text(width: int) -> str:
+    request = request_width(width)
+    return (
+        f"{'time':<12} {'conn':>5} {'peer -> server':<22} {'request -> status':<{request}} "
+        f"{'in':>8} {'out':>8} {'ms':>7} end"
+    )
+
+
+def human_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / 1024 / 1024:.1f} MiB"
+
+
+def _status_style(status: int | None, error: str | None) -> str:
+    if error:
+        return "bold red"
+    if status is None:
+        return "dim"
+    return {2: "green", 3: "cyan", 4: "yellow", 5: "bold red"}.get(status // 100, "magenta")
+
+
+_END_STYLE = {
+    EndReason.RST_PEER: "bold red",
+    EndReason.RST_LOCAL: "red",
+    EndReason.TIMEOUT: "yellow",
+    EndReason.ERROR: "bold red",
+    EndReason.REFUSED: "red",
+}
+
+
+def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
+    """The row's text, column by column, already sanitised, with a style each."""
+    clock = time.strftime("%H:%M:%S", time.localtime(row.t)) + f".{int(row.t * 1000) % 1000:03d}"
+    arrow = "->" if row.role is Role.SERVER else "=>"
+    who = visible_text(f"{row.peer} {arrow} :{row.local.port}")
+    if row.role is Role.CLIENT:
+        who = visible_text(f"client -> {row.peer}")
+    if row.exchange_id is not None:
+        method = visible_latin1(row.method or b"?") or "?"
+        target = visible_latin1(row.target or b"")
+        status = "…" if row.status is None else str(row.status)
+        if row.error and row.status is None:
+            status = "error"
+        room = request_width(width) - len(status) - 4
+        what = f"{method} {target}"
+        if len(what) > room:
+            what = what[: max(1, room - 1)] + "…"
+        request = f"{what} -> {status}"
+    else:
+        request = "(no HTTP)" if row.role is Role.SERVER else "(connection)"
+    duration = "" if row.duration is None else f"{row.duration * 1000:.1f}"
+    end = row.end_reason.value if row.end_reason else "open"
+    if len(who) > 22:
+        who = who[:21] + "…"
+    return [
+        (f"{clock:<12} ", "dim"),
+        (f"{row.conn_id:>5} ", "dim"),
+        (f"{who:<22} ", ""),
+        (f"{request:<{request_width(width)}} ", _status_style(row.status, row.error)),
+        (f"{human_bytes(row.bytes_in):>8} {human_bytes(row.bytes_out):>8} ", ""),
+        (f"{duration:>7} ", "dim"),
+        (end, _END_STYLE.get(row.end_reason, "dim") if row.end_reason else "italic dim"),
+    ]
+
+
+class TrafficList(ScrollView, can_focus=True):
+    """Every connection and HTTP exchange; Enter or click shows it in the inspector."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="traffic.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="traffic.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="traffic.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="traffic.page_down"),
+        Binding("home", "jump(0)", "First", show=False, id="traffic.first"),
+        Binding("end", "jump(-1)", "Last", show=False, id="traffic.last"),
+        Binding("f", "toggle_follow", "Follow", id="traffic.follow"),
+        Binding("enter", "select", "Inspect", id="traffic.select"),
+    ]
+
+    DEFAULT_CSS = """
+    TrafficList {
+        height: 1fr;
+        border-title-align: left;
+        border-title-color: $text-muted;
+        border-title-style: bold;
+    }
+    """
+
+    cursor: reactive[int] = reactive(-1)
+    """Index of the highlighted row among the visible ones (-1: none)."""
+    follow: reactive[bool] = reactive(True)
+    """Keep the newest row in view and highlighted as traffic arrives."""
+
+    class Changed(Message):
+        """Rows were added or the filter changed (for counters and titles)."""
+
+        def __init__(self, total: int, shown: int) -> None:
+            super().__init__()
+            self.total = total
+            self.shown = shown
+
+    def on_resize(self) -> None:
+        self.border_title = header_text(self.scrollable_content_region.width)
+
+    def __init__(self, model: TrafficModel | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.model = model or TrafficModel()
+        self._selected_key: int | None = None
+
+    def on_mount(self) -> None:
+        self.app.hub.register(self)  # type: ignore[attr-defined]
+        reader = self.app.reader()  # type: ignore[attr-defined]
+        if self.app.read_only and reader is not None:  # type: ignore[attr-defined]
+            self._load_recorded(reader)
+
+    def on_unmount(self) -> None:
+        self.app.hub.unregister(self)  # type: ignore[attr-defined]
+
+    def _load_recorded(self, reader: SessionReader) -> None:
+        self.model.load(reader)
+        self.follow = False
+        self._refresh_size()
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        if self.model.apply(message.events):
+            self._refresh_size()
+
+    def set_filter(self, text: str) -> None:
+        self.model.set_filter(text, self.app.reader())  # type: ignore[attr-defined]
+        self.cursor = min(self.cursor, len(self.model) - 1)
+        self._refresh_size()
+
+    def _refresh_size(self) -> None:
+        count = len(self.model)
+        self.virtual_size = Size(self.size.width, count)
+        if self.follow and count:
+            self.cursor = count - 1
+        self.refresh()
+        self.post_message(self.Changed(len(self.model.keys), count))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        if new < 0:
+            return
+        top = round(self.scroll_offset.y)
+        height = self.scrollable_content_region.height
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.refresh()
+
+    # -- rendering ------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_offset.y) + y
+        width = self.scrollable_content_region.width
+        row = self.model.row_at(index, self.app.reader())  # type: ignore[attr-defined]
+        if row is None:
+            return Strip.blank(width)
+        highlight = index == self.cursor
+        selected = row.key == self._selected_key
+        base = (
+            Style(reverse=True)
+            if highlight and self.has_focus
+            else (Style(bgcolor="grey23") if highlight or selected else Style())
+        )
+        segments = [
+            Segment(text, base + Style.parse(style) if style else base)
+            for text, style in row_cells(row, width)
+        ]
+        strip = Strip(segments).crop(0, width)
+        return strip.extend_cell_length(width, base)
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self.follow = False
+        if len(self.model):
+            self.cursor = max(0, min(len(self.model) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.scrollable_content_region.height - 1))
+
+    def action_jump(self, where: int) -> None:
+        count = len(self.model)
+        if count:
+            self.cursor = count - 1 if where < 0 else 0
+            self.follow = where < 0
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        self.notify("Following new traffic" if self.follow else "Stopped following", timeout=2)
+        if self.follow:
+            self.action_jump(-1)
+
+    def action_select(self) -> None:
+        row = self.model.row_at(self.cursor, self.app.reader())  # type: ignore[attr-defined]
+        if row is None:
+            return
+        self._selected_key = row.key
+        self.refresh()
+        self.post_message(SelectionChanged(Selection(row.conn_id, row.exchange_id)))
+
+    def on_click(self, event: events.Click) -> None:
+        index = round(self.scroll_offset.y) + event.y
+        if 0 <= index < len(self.model):
+            self.follow = False
+            self.cursor = index
+            self.action_select()
+
+    def selected_row(self) -> TrafficRow | None:
+        return self.model.row_at(self.cursor, self.app.reader())  # type: ignore[attr-defined]

@@ -1,0 +1,84 @@
+"""Write SVG screenshots of netbench's main screens into screenshots/.
+
+    python scripts/screenshots.py            # or: make screenshots
+
+It runs the real app headless (Textual's pilot) with real servers on free
+ports and real traffic from http.client and a TCP client, then saves one SVG
+per screen. The README shows them; re-run after changing the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import sys
+import tempfile
+from pathlib import Path
+
+from netbench.engine.clients import open_tcp
+from netbench.engine.config import default_config
+from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.widgets.traffic import TrafficList
+
+SIZE = (160, 48)
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    conn.request(method, path, body=body, headers=headers)
+    conn.getresponse().read()
+    conn.close()
+
+
+async def main(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = NetbenchApp(AppConfig(port=0, session=Path(tmp) / "demo.netbench.sqlite"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            assert app.engine is not None and app.page_server is not None
+            port = app.page_server.address.port
+            for method, path, body in (
+                ("GET", "/", None),
+                ("GET", "/test.jpg", None),
+                ("GET", "/favicon.ico", None),
+                ("POST", "/", b"firstname=Ann"),
+            ):
+                await asyncio.to_thread(_request, port, method, path, body)
+            echo = await app.engine.start_server(default_config("echo", port=0))
+            client = await open_tcp(app.engine.ctx, "127.0.0.1", echo.address.port)
+            client.send(b"Hello\r\n")
+            await client.recv()
+            client.send(b"\x00\x01\x1b[31mred\x1b[0m\r\n")
+            await client.recv()
+            await client.close()
+            await pilot.pause(0.5)
+
+            traffic = app.screen.query_one(TrafficList)
+            traffic.focus()
+            await pilot.press("home", "down", "down", "down", "enter")  # the POST
+            await pilot.pause(0.4)
+            app.save_screenshot("main-bytes.svg", str(out))
+            await pilot.press("h")
+            await pilot.pause(0.3)
+            app.save_screenshot("http.svg", str(out))
+            await pilot.press("r")
+            await pilot.pause(0.3)
+            app.save_screenshot("respond.svg", str(out))
+            await pilot.press("escape", "end", "enter", "b")  # the echo connection
+            await pilot.pause(0.4)
+            app.save_screenshot("echo-bytes.svg", str(out))
+            await pilot.press("f1")
+            await pilot.pause(0.3)
+            app.save_screenshot("help.svg", str(out))
+            await pilot.press("escape")
+            await app.shutdown()
+    print(f"screenshots written to {out}")
+
+
+if __name__ == "__main__":
+    target = (
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "screenshots"
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(target))

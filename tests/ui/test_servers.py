@@ -1,0 +1,235 @@
+"""The servers panel on the real app: presets by key, the add form, stop, restart, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+from textual.widgets import Input, Select
+from uikit import Running
+
+from netbench.engine.engine import ServerState
+from netbench.ui.screens.add_server import AddServerScreen, build_config
+from netbench.ui.widgets.servers import ServerRow, ServersPanel
+
+
+def _exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:
+    """A plain blocking socket client (run it off the app's loop)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+            return received
+        return sock.recv(4096)
+
+
+def _refuses(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port something else already listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def _panel(running: Running) -> ServersPanel:
+    panel = running.app.screen.query_one(ServersPanel)
+    panel.focus()
+    return panel
+
+
+def _rows(panel: ServersPanel, kind: str) -> list[ServerRow]:
+    return [row for row in panel.rows_by_id.values() if row.kind == kind]
+
+
+def _notes(running: Running) -> list[str]:
+    return [notification.message for notification in running.app._notifications]
+
+
+async def _open_form(running: Running) -> AddServerScreen:
+    await running.pilot.press("a")
+    await running.until(lambda: isinstance(running.app.screen, AddServerScreen))
+    screen = running.app.screen
+    assert isinstance(screen, AddServerScreen)
+    return screen
+
+
+async def _fill(running: Running, screen: AddServerScreen, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        field = screen.query_one(f"#{name}", Input)
+        field.focus()
+        field.value = ""
+        await running.pilot.press(*value)
+
+
+async def test_the_page_server_is_listed_and_highlighted(running: Running) -> None:
+    panel = _panel(running)
+    page = running.app.page_server
+    assert page is not None
+    await running.until(lambda: page.server_id in panel.rows_by_id)
+    assert panel.rows_by_id[page.server_id].state == "running"
+    assert panel.highlighted_server == page.server_id
+
+
+async def test_echo_preset_by_key_echoes_and_counts(running: Running) -> None:
+    panel = _panel(running)
+    await running.pilot.press("2")
+    await running.until(lambda: bool(_rows(panel, "echo")))
+    row = _rows(panel, "echo")[0]
+    assert row.state == "running"
+    assert row.config is not None and (row.config.backlog, row.config.recv_size) == (5, 2048)
+    where = "its seed port 5000" if row.address.port == 5000 else "port 5000 is taken"
+    assert any(where in note for note in _notes(running))
+    assert panel.highlighted_server == row.server_id
+
+    assert await asyncio.to_thread(_exchange, row.address.port, b"ping") == b"ping"
+    await running.until(lambda: row.bytes_in == 4 and row.bytes_out == 4 and row.total == 1)
+    await running.until(lambda: row.open == 0)
+
+
+async def test_add_a_reply_server_through_the_form(running: Running) -> None:
+    panel = _panel(running)
+    screen = await _open_form(running)
+    screen.query_one("#kind", Select).value = "reply"
+    await running.pilot.pause()
+    assert screen.query_one("#row-text").display
+    assert screen.query_one("#backlog", Input).value == "3"  # seed 000's listen(3)
+    await _fill(running, screen, {"text": "Hi", "port": "0"})
+    await running.pilot.press("enter")
+    await running.until(lambda: not isinstance(running.app.screen, AddServerScreen))
+    rows = _rows(panel, "reply")
+    assert len(rows) == 1
+    assert rows[0].config is not None and rows[0].config.text == "Hi"
+    assert await asyncio.to_thread(_exchange, rows[0].address.port, b"hello") == b"Hi"
+
+
+async def test_stop_makes_the_port_refuse(running: Running) -> None:
+    panel = _panel(running)
+    await running.pilot.press("6")  # time server
+    await running.until(lambda: bool(_rows(panel, "time")))
+    row = _rows(panel, "time")[0]
+    port = row.address.port
+    assert not await asyncio.to_thread(_refuses, port)
+    await running.pilot.press("s")
+    await running.until(lambda: row.state == "stopped")
+    assert await asyncio.to_thread(_refuses, port)
+    engine = running.app.engine
+    assert engine is not None and engine.servers[row.server_id].state is ServerState.STOPPED
+
+
+async def test_restart_listens_again_on_the_same_port(running: Running) -> None:
+    panel = _panel(running)
+    await running.pilot.press("2")
+    await running.until(lambda: bool(_rows(panel, "echo")))
+    old = _rows(panel, "echo")[0]
+    await running.pilot.press("s")
+    await running.until(lambda: old.state == "stopped")
+    await running.pilot.press("R")
+    await running.until(lambda: old.server_id not in panel.rows_by_id)
+    new = _rows(panel, "echo")[0]
+    assert (new.state, new.address.port) == ("running", old.address.port)
+    assert list(panel.rows_by_id).index(new.server_id) == 1  # kept its place
+    assert await asyncio.to_thread(_exchange, new.address.port, b"again") == b"again"
+
+
+async def test_remove_stops_and_drops_the_row(running: Running) -> None:
+    panel = _panel(running)
+    await running.pilot.press("4")  # prefix echo
+    await running.until(lambda: bool(_rows(panel, "prefix-echo")))
+    row = _rows(panel, "prefix-echo")[0]
+    assert await asyncio.to_thread(_exchange, row.address.port, b"x") == b"Echo=>x"
+    await running.pilot.press("delete")
+    await running.until(lambda: row.server_id not in panel.rows_by_id)
+    assert await asyncio.to_thread(_refuses, row.address.port)
+    await running.pilot.pause(0.3)  # late events of the removed server add nothing back
+    assert row.server_id not in panel.rows_by_id
+
+
+async def test_a_port_in_use_is_a_notification_not_a_crash(
+    running: Running, listening: int
+) -> None:
+    panel = _panel(running)
+    screen = await _open_form(running)
+    await _fill(running, screen, {"port": str(listening)})
+    await running.pilot.press("enter")
+    await running.until(lambda: any("already in use" in note for note in _notes(running)))
+    assert running.app.is_running
+    assert running.app.screen is screen  # the form stays open to fix the port
+    assert "already in use" in str(screen.query_one("#error-port").render())
+    await running.pilot.press("escape")
+    await running.until(lambda: running.app.screen is not screen)
+    assert not _rows(panel, "echo")
+
+
+async def test_a_markup_host_is_shown_literally(running: Running) -> None:
+    _panel(running)
+    screen = await _open_form(running)
+    await _fill(running, screen, {"host": "[@click=app.quit]x[/]"})
+    await running.pilot.press("enter")
+    await running.until(lambda: any("[@click=app.quit]x[/]" in n for n in _notes(running)))
+    assert running.app.is_running
+    assert running.app.screen is screen
+
+
+async def test_bad_input_is_shown_under_its_field(running: Running) -> None:
+    _panel(running)
+    screen = await _open_form(running)
+    await _fill(running, screen, {"port": "70000", "backlog": "[bold]x[/]"})
+    await running.pilot.press("enter")
+    await running.pilot.pause()
+    assert running.app.screen is screen
+    assert "between 0 and 65535" in str(screen.query_one("#error-port").render())
+    assert "whole number" in str(screen.query_one("#error-backlog").render())
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "error_field"),
+    [
+        ("echo", {"host": ""}, "host"),
+        ("echo", {"host": "a b"}, "host"),
+        ("echo", {"port": "-1"}, "port"),
+        ("echo", {"recv_size": "0"}, "recv_size"),
+        ("echo", {"idle_timeout": "nan"}, "idle_timeout"),
+        ("echo", {"idle_timeout": "-2"}, "idle_timeout"),
+        ("static", {"root": "/no/such/dir"}, "root"),
+        ("reply", {"text": ""}, "text"),
+        ("nonsense", {}, "form"),
+    ],
+)
+def test_build_config_rejects(kind: str, values: dict[str, str], error_field: str) -> None:
+    form = {"host": "127.0.0.1", "port": "0", "backlog": "5", "recv_size": "1024"}
+    form |= {"idle_timeout": "0", "text": "Yes", "root": ""}
+    config, errors = build_config(kind, form | values)
+    assert config is None
+    assert error_field in errors
+
+
+def test_build_config_accepts_a_full_form() -> None:
+    config, errors = build_config(
+        "http",
+        {"host": " 127.0.0.1 ", "port": "8080", "backlog": "7", "recv_size": "10"}
+        | {"idle_timeout": "2.5", "text": "ignored", "root": ""},
+        keep_alive=False,
+    )
+    assert errors == {}
+    assert config is not None
+    assert (config.host, config.port, config.backlog, config.recv_size) == (
+        "127.0.0.1",
+        8080,
+        7,
+        10,
+    )
+    assert (config.idle_timeout, config.keep_alive, config.text) == (2.5, False, "Yes")

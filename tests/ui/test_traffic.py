@@ -1,0 +1,40 @@
+"""A real request appears in the traffic list; untrusted text stays inert."""
+
+from __future__ import annotations
+
+from uikit import Running
+
+from netbench.ui.widgets.traffic import TrafficList
+
+
+async def test_a_request_appears_within_a_second(running: Running) -> None:
+    status, _body = await running.get("/hello")
+    assert status == 404
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: len(traffic.model) >= 1, timeout=1.0)
+    row = traffic.model.row_at(0, running.app.reader())
+    assert row is not None
+    assert (row.method, row.target, row.status) == (b"GET", b"/hello", 404)
+
+
+async def test_markup_in_a_path_is_shown_literally(running: Running) -> None:
+    await running.get("/[bold]x[/]")
+    await running.get("/[@click=app.quit]x")
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: len(traffic.model) >= 2)
+    await running.pilot.pause(0.2)
+    lines = [traffic.render_line(y).text for y in range(2)]
+    assert any("GET /[bold]x[/]" in line for line in lines)
+    assert any("GET /[@click=app" in line for line in lines)
+    assert running.app.is_running  # the click action did not quit the app
+
+
+async def test_filter_narrows_the_list(running: Running) -> None:
+    for path in ("/alpha", "/beta", "/alphabet"):
+        await running.get(path)
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: len(traffic.model) >= 3)
+    await running.pilot.press("slash", *"alpha", "enter")
+    await running.until(lambda: len(traffic.model) == 2)
+    targets = {traffic.model.row_at(i, running.app.reader()).target for i in range(2)}  # type: ignore[union-attr]
+    assert targets == {b"/alpha", b"/alphabet"}

@@ -1,0 +1,45 @@
+"""Helpers for driving the real app in tests: requests off its loop, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.pilot import Pilot
+
+from netbench.ui.app import NetbenchApp
+
+
+@dataclass
+class Running:
+    app: NetbenchApp
+    pilot: Pilot[int]
+
+    @property
+    def port(self) -> int:
+        assert self.app.page_server is not None
+        return self.app.page_server.address.port
+
+    async def get(
+        self, path: str, method: str = "GET", body: bytes | None = None, port: int | None = None
+    ) -> tuple[int, bytes]:
+        """A real request from http.client, off the app's loop."""
+
+        def call() -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=5)
+            try:
+                conn.request(method, path, body=body)
+                response = conn.getresponse()
+                return response.status, response.read()
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(call)
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+        """Let the app run until `predicate()` holds (bounded)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self.pilot.pause(0.05)
