@@ -75,7 +75,10 @@ class NetbenchApp(App[int]):
         from netbench.ui.screens.main import MainScreen
 
         self._apply_settings()
-        if not self.read_only:
+        if self.read_only:
+            assert self.config.open_path is not None
+            self.sub_title = f"{self.config.open_path.name}  ·  read-only"
+        else:
             await self._start_engine()
         self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")
         await self.push_screen(MainScreen())

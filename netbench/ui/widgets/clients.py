@@ -50,6 +50,12 @@ class ClientsPanel(Vertical):
             with TabPane("HTTP client", id="client-http"):
                 yield HttpClientPane(id="http-client")
 
+    def on_mount(self) -> None:
+        if getattr(self.app, "read_only", False):
+            # Replaying a recording: there is no engine to connect with.
+            self.disabled = True
+            self.border_title = "Clients: not available in a read-only session"
+
     def watch_tab(self, tab: str) -> None:
         self.query_one("#client-tabs", TabbedContent).active = f"client-{tab}"
 

@@ -168,7 +168,31 @@ class ServersPanel(DataTable[Text]):
         if engine is not None:
             for running in engine.servers.values():
                 self.rows_by_id[running.server_id] = ServerRow.from_running(running)
+        elif self._netbench.read_only:
+            self._load_recorded()
         self._render_rows()
+
+    def _load_recorded(self) -> None:
+        """A session opened read-only: its servers as they were, with their totals."""
+        reader = self._netbench.reader()
+        if reader is None:
+            return
+        for server in reader.servers():
+            url = server_url(server.kind, server.transport, server.address)
+            row = ServerRow(server.id, server.kind, server.address, url, None, "stopped")
+            self.rows_by_id[server.id] = row
+        for conn in reader.connections():
+            row = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None
+            if row is not None:
+                row.total += 1
+                row.bytes_in += conn.bytes_in or 0
+                row.bytes_out += conn.bytes_out or 0
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A recorded session cannot start or stop anything: hide those keys.
+        if self._netbench.read_only and action != "copy_url":
+            return False
+        return True
 
     def on_unmount(self) -> None:
         self._netbench.hub.unregister(self)
@@ -249,7 +273,10 @@ class ServersPanel(DataTable[Text]):
                     self.update_cell(str(server_id), column, cell)
                 self._shown_cells[server_id] = plain
         running = sum(row.state == "running" for row in self.rows_by_id.values())
-        self.border_title = f"Servers: {running} running · 1-7 presets · a add"
+        if self._netbench.read_only:
+            self.border_title = f"Servers: {len(self.rows_by_id)} recorded (read-only)"
+        else:
+            self.border_title = f"Servers: {running} running · 1-7 presets · a add"
         self._sync_highlight()
 
     def _cursor_server(self) -> int | None:
