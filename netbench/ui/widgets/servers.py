@@ -179,20 +179,19 @@ class ServersPanel(DataTable[Text]):
             return
         for server in reader.servers():
             url = server_url(server.kind, server.transport, server.address)
-            row = ServerRow(server.id, server.kind, server.address, url, None, "stopped")
-            self.rows_by_id[server.id] = row
+            self.rows_by_id[server.id] = ServerRow(
+                server.id, server.kind, server.address, url, None, "stopped"
+            )
         for conn in reader.connections():
-            row = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None
-            if row is not None:
-                row.total += 1
-                row.bytes_in += conn.bytes_in or 0
-                row.bytes_out += conn.bytes_out or 0
+            owner = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None
+            if owner is not None:
+                owner.total += 1
+                owner.bytes_in += conn.bytes_in or 0
+                owner.bytes_out += conn.bytes_out or 0
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A recorded session cannot start or stop anything: hide those keys.
-        if self._netbench.read_only and action != "copy_url":
-            return False
-        return True
+        return not (self._netbench.read_only and action != "copy_url")
 
     def on_unmount(self) -> None:
         self._netbench.hub.unregister(self)
