@@ -110,6 +110,8 @@ async def test_bytes_tab_shows_the_exact_request_and_the_response(running: Runni
     assert f"Host: 127.0.0.1:{running.port}␍␊" in text
     assert "HTTP/1.1 404 Not Found␍␊" in text
     await running.pilot.press("right_square_bracket", "c")  # select chunk #0, copy it
+    assert running.app.clipboard.startswith("GET /hello HTTP/1.1␍␊\nHost: ")  # as shown
+    await running.pilot.press("x", "c")  # back to hex: the same chunk as hex
     assert running.app.clipboard == request.encode().hex(" ")
 
 

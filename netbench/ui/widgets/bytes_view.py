@@ -453,12 +453,15 @@ class BytesView(ScrollView, can_focus=True):
             self.selected_chunk = None if index == self.selected_chunk else index
 
     def action_copy(self) -> None:
-        """Copy the selected chunk as hex, or the whole stream as a hex dump."""
+        """Copy the selected chunk or the stream: as hex, or as escaped text in text mode."""
+        as_text = self.text_only
         if self.selected_chunk is not None and self.selected_chunk < len(self.chunks):
             meta = self.chunks[self.selected_chunk]
             data = self._data(self.selected_chunk)
-            self.app.copy_to_clipboard(data.hex(" "))
-            self.notify(f"Copied chunk #{meta.seq} ({len(data)} bytes) as hex", timeout=3)
+            shown = visible(data, keep_newlines=True) if as_text else data.hex(" ")
+            self.app.copy_to_clipboard(shown)
+            how = "escaped text" if as_text else "hex"
+            self.notify(f"Copied chunk #{meta.seq} ({len(data)} bytes) as {how}", timeout=3)
             return
         out: list[str] = []
         copied = 0
@@ -466,9 +469,15 @@ class BytesView(ScrollView, can_focus=True):
             if copied >= COPY_LIMIT:
                 break
             data = self._data(index)[: COPY_LIMIT - copied]
-            out += [chunk_header(meta, self._t0), *hexdump_lines(data, meta.offset)]
+            body = (
+                [visible(data, keep_newlines=True)]
+                if as_text
+                else list(hexdump_lines(data, meta.offset))
+            )
+            out += [chunk_header(meta, self._t0), *body]
             copied += len(data)
         self.app.copy_to_clipboard("\n".join(out) + "\n")
         total = sum(m.length for m in self.chunks)
         note = "" if copied >= total else f" (the first {copied} of {total} bytes)"
-        self.notify(f"Copied the stream as a hex dump{note}", timeout=3)
+        how = "escaped text" if as_text else "a hex dump"
+        self.notify(f"Copied the stream as {how}{note}", timeout=3)
