@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from netbench.model import (
+    TcpPacket,
     Direction,
     Endpoint,
     EndReason,
@@ -141,6 +142,24 @@ class InterceptReleased:
     stopped)."""
 
 
+class PacketCaptured(NamedTuple):
+    """A TCP segment seen on the wire (only when capture runs: never invented)."""
+
+    packet: TcpPacket
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureStatus:
+    """Capture started, stopped, failed, or its kernel drop count changed."""
+
+    running: bool
+    t: float
+    detail: str
+    """What runs ("in-process on lo", "via capture agent") or why not, with the fix."""
+    dropped: int = 0
+    """Packets the kernel dropped so far (nothing is lost silently)."""
+
+
 Event = (
     ServerStarted
     | ServerStopped
@@ -152,4 +171,6 @@ Event = (
     | HttpResponseRecorded
     | InterceptHeld
     | InterceptReleased
+    | PacketCaptured
+    | CaptureStatus
 )

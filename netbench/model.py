@@ -87,6 +87,31 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+class TcpPacket(NamedTuple):
+    """One captured TCP segment, decoded (by netbench/capture) into plain data.
+
+    Built for every captured packet, hence a NamedTuple. `frame` keeps the
+    captured bytes (link layer included, cut at the snap length) so a session
+    can be exported as pcap; everything else is read from it once.
+    """
+
+    t: float
+    """Capture time from the kernel, Unix seconds."""
+    src: Endpoint
+    dst: Endpoint
+    flags: str
+    """Flag letters as tcpdump/scapy write them, in the order FSRPAUEC: "S", "SA", "PA", "FA", "R"..."""
+    seq: int
+    ack: int
+    window: int
+    payload_len: int
+    payload_head: bytes
+    """The first bytes of the payload (at most 32), for the ladder's labels."""
+    frame: bytes
+    linktype: int = 1
+    """pcap link type of `frame` (1: Ethernet, which Linux uses for lo too)."""
+
+
 def server_url(kind: str, transport: Transport, address: Endpoint) -> str:
     """How a server is named to users: http://127.0.0.1:8000/, tcp://..., udp://..."""
     if kind in ("http", "static"):
