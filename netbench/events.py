@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from netbench.model import (
-    TcpPacket,
     Direction,
     Endpoint,
     EndReason,
@@ -28,6 +27,7 @@ from netbench.model import (
     HttpResponse,
     Role,
     SocketEventKind,
+    TcpPacket,
     Transport,
 )
 

@@ -174,6 +174,14 @@ class NetbenchApp(App[int]):
         if settings.problem:
             self.notify(settings.problem, title="Settings", severity="warning", markup=False)
 
+    def server_or_page(self, server_id: int | None) -> RunningServer | None:
+        """Server `server_id`, or the page server when none is chosen (None: read-only)."""
+        if self.engine is None:
+            return None
+        if server_id is None:
+            return self.page_server
+        return self.engine.servers.get(server_id)
+
     # -- the session, read back -------------------------------------------------
 
     def reader(self) -> SessionReader | None:

@@ -99,12 +99,7 @@ class InterceptPane(Vertical):
     @property
     def target(self) -> RunningServer | None:
         """The server shown: `server_id`'s, else the page server (None: read-only)."""
-        app = self._app
-        if app.engine is None:
-            return None
-        if self.server_id is None:
-            return app.page_server
-        return app.engine.servers.get(self.server_id)
+        return self._app.server_or_page(self.server_id)
 
     @property
     def queue(self) -> InterceptQueue | None:

@@ -196,12 +196,7 @@ class RespondPane(Vertical):
     @property
     def target(self) -> RunningServer | None:
         """The server edited: `server_id`'s, else the page server (None: read-only)."""
-        app = self._app
-        if app.engine is None:
-            return None
-        if self.server_id is None:
-            return app.page_server
-        return app.engine.servers.get(self.server_id)
+        return self._app.server_or_page(self.server_id)
 
     def files_for(self, server_id: int) -> tuple[Path, Path]:
         """Where the editor saves this server's response and rules files."""
