@@ -286,7 +286,7 @@ def run_netbench() -> Callable[..., Completed]:
     return run
 
 
-_TOOLS_CI_INSTALLS = ("chromium", "curl")
+_TOOLS_CI_INSTALLS = ("chromium", "curl", "tshark", "libpcap")
 """System tools `.ci/run` installs: in CI a test skipped for lack of one is a failure."""
 
 

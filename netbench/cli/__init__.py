@@ -24,7 +24,7 @@ def fail(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import send, serve, session
+    from netbench.cli import capture_agent, send, serve, session
 
     parser = argparse.ArgumentParser(
         prog="netbench",
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     send.add_parser(sub)
     session.add_parser(sub)
+    capture_agent.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
         help="open a recorded session read-only in the terminal UI",
@@ -100,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import session
 
             return session.run(args)
+        if args.command == "capture-agent":
+            from netbench.cli import capture_agent
+
+            return capture_agent.run(args)
         if args.command == "open":
             return run_tui(args, open_path=args.path)
         return run_tui(args, open_path=None)

@@ -8,7 +8,12 @@ event, ts (unix seconds), server, conn, exchange, peer, local, role,
 transport, method, path, status, bytes_in, bytes_out, duration_ms, reason,
 detail, url, kind, session. For `exchange` lines bytes_in/bytes_out are the
 request and response body sizes; for `close` lines, every byte of the
-connection.
+connection. `packet` lines (capture on) carry conn (null when the packet
+matches no connection netbench saw: a refused connect), src, dst, flags
+(scapy's letters: S, SA, A, PA, FA, R...), seq, ack (raw, as on the wire) and
+len (payload bytes); their ts is the kernel's capture time, and they arrive
+in batches ~30 ms behind, so a connection's packets may follow its `close`
+line. `capture` lines carry running, detail and dropped.
 """
 
 from __future__ import annotations
@@ -19,17 +24,29 @@ import time
 from typing import IO, Any
 
 from netbench.events import (
+    CaptureStatus,
     ChunkRecorded,
     ConnectionClosed,
     ConnectionOpened,
     Event,
     HttpRequestRecorded,
     HttpResponseRecorded,
+    PacketCaptured,
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, HttpRequest, server_url
-from netbench.protocol.textsafe import visible, visible_latin1
+from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket, server_url
+from netbench.protocol.textsafe import visible, visible_latin1, visible_text
+
+_TUPLES_KEPT = 4096
+"""Connections whose 4-tuple stays known after they close: their last FIN or
+ACK may be published after ConnectionClosed (capture runs on its own clock)."""
+
+
+def _host(endpoint: Endpoint) -> tuple[str, int]:
+    # A dual-stack socket names an IPv4 peer "::ffff:127.0.0.1"; the wire says 127.0.0.1.
+    host = endpoint.host.removeprefix("::ffff:") if "." in endpoint.host else endpoint.host
+    return host, endpoint.port
 
 
 class EventPrinter:
@@ -48,12 +65,15 @@ class EventPrinter:
         self._offset = time.time() - time.monotonic()
         self._peers: dict[int, Endpoint] = {}
         self._requests: dict[int, HttpRequestRecorded] = {}
+        self._tuples: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
 
     def wall(self, t: float) -> float:
         return self._offset + t
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, ChunkRecorded):
+        if isinstance(event, PacketCaptured):
+            self._packet(event.packet)
+        elif isinstance(event, ChunkRecorded):
             if self.verbose:
                 self._chunk(event)
         elif isinstance(event, HttpRequestRecorded):
@@ -63,6 +83,7 @@ class EventPrinter:
             self._exchange(request, event)
         elif isinstance(event, ConnectionOpened):
             self._peers[event.conn_id] = event.peer
+            self._remember(event)
             self._emit(
                 "open",
                 event.t,
@@ -94,6 +115,45 @@ class EventPrinter:
             self._emit(
                 "stopped", event.t, f"server {event.server_id} stopped", server=event.server_id
             )
+        elif isinstance(event, CaptureStatus):
+            self._capture(event)
+
+    def _remember(self, event: ConnectionOpened) -> None:
+        local, peer = _host(event.local), _host(event.peer)
+        self._tuples[local, peer] = self._tuples[peer, local] = event.conn_id
+        while len(self._tuples) > 2 * _TUPLES_KEPT:
+            del self._tuples[next(iter(self._tuples))]  # the oldest first
+
+    def _packet(self, packet: TcpPacket) -> None:
+        conn = self._tuples.get((_host(packet.src), _host(packet.dst)))
+        where = f"#{conn}" if conn is not None else "#-"
+        self._emit_at(
+            "packet",
+            packet.t,
+            f"{where} {packet.src} > {packet.dst} [{packet.flags or '.'}] seq {packet.seq}"
+            f" ack {packet.ack} win {packet.window} len {packet.payload_len}",
+            conn=conn,
+            src=str(packet.src),
+            dst=str(packet.dst),
+            flags=packet.flags,
+            seq=packet.seq,
+            ack=packet.ack,
+            len=packet.payload_len,
+        )
+
+    def _capture(self, event: CaptureStatus) -> None:
+        detail = visible_text(event.detail)
+        # "capturing ...", "capture stopped" say it all; a reason needs the state.
+        text = detail if detail.startswith("captur") else f"capture off: {detail}"
+        drops = f" ({event.dropped} packets dropped by the kernel)" if event.dropped else ""
+        self._emit(
+            "capture",
+            event.t,
+            text + drops,
+            running=event.running,
+            detail=event.detail,
+            dropped=event.dropped,
+        )
 
     def message(self, event: str, text: str, **fields: Any) -> None:
         """A line that is not an engine event (recording stopped, warnings)."""
@@ -175,7 +235,10 @@ class EventPrinter:
         )
 
     def _emit(self, event: str, t: float, text: str, **fields: Any) -> None:
-        ts = self.wall(t)
+        self._emit_at(event, self.wall(t), text, **fields)
+
+    def _emit_at(self, event: str, ts: float, text: str, **fields: Any) -> None:
+        """A line stamped with unix time `ts`."""
         if self.json_lines:
             line = json.dumps({"event": event, "ts": round(ts, 6), **fields}, ensure_ascii=True)
         else:

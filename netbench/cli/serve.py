@@ -47,6 +47,18 @@ def add_parser(subparsers: Any) -> None:
         "--session", type=Path, metavar="PATH", help="session file (default: a new one)"
     )
     parser.add_argument("--no-record", action="store_true", help="do not record a session")
+    capture = parser.add_mutually_exclusive_group()
+    capture.add_argument(
+        "--capture",
+        dest="capture",
+        action="store_true",
+        default=None,
+        help="capture the server's TCP packets; fail if that is not possible "
+        "(default: capture when possible, else say why in one line)",
+    )
+    capture.add_argument(
+        "--no-capture", dest="capture", action="store_false", help="do not capture packets"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines with stable keys")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print every chunk")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the listening line")
@@ -115,9 +127,31 @@ def run(args: argparse.Namespace) -> int:
     return _serve(config, args, next_free=False)
 
 
+def _capture_plan(args: argparse.Namespace, config: Any) -> tuple[bool, Any, str | None]:
+    """(capture or not, the backend when already chosen, an error for `--capture`)."""
+    wanted = getattr(args, "capture", None)
+    if wanted is False:
+        return False, None, None
+    if config.kind == "udp-echo":
+        # Capture shows TCP; a UDP server has no handshake to show.
+        return False, None, "--capture shows TCP packets; udp-echo is UDP" if wanted else None
+    if wanted is None:
+        return True, None, None  # decided off the loop once the server listens
+    from netbench.capture import CaptureProblem, choose_backend
+
+    backend = choose_backend()
+    if isinstance(backend, CaptureProblem):
+        return False, None, f"cannot capture: {backend}"
+    return True, backend, None
+
+
 def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
     from netbench.cli import fail
     from netbench.store import SessionWriter, StoreError, new_session_path
+
+    capture, backend, problem = _capture_plan(args, config)
+    if problem:
+        return fail(problem)
 
     session_path = None if args.no_record else (args.session or new_session_path())
     printer = EventPrinter(
@@ -139,14 +173,22 @@ def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
         except StoreError as error:
             return fail(str(error))
     try:
-        return asyncio.run(_main(config, args, writer, printer, next_free=next_free))
+        return asyncio.run(
+            _main(config, args, writer, printer, next_free=next_free, capture=(capture, backend))
+        )
     finally:
         if writer is not None:
             writer.close()
 
 
 async def _main(
-    config: Any, args: argparse.Namespace, writer: Any, printer: EventPrinter, *, next_free: bool
+    config: Any,
+    args: argparse.Namespace,
+    writer: Any,
+    printer: EventPrinter,
+    *,
+    next_free: bool,
+    capture: tuple[bool, Any] = (False, None),
 ) -> int:
     from dataclasses import replace
 
@@ -166,10 +208,17 @@ async def _main(
     else:
         ctx.bus.subscribe(printer)
     engine = Engine(ctx)
+    # Before listening: a script may send SIGINT as soon as it reads the first line.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     attempts = 20 if next_free and config.port != 0 else 1
+    server = None
     for attempt in range(attempts):
         try:
-            await engine.start_server(
+            server = await engine.start_server(
                 replace(config, port=config.port + attempt if config.port else 0)
             )
             break
@@ -182,11 +231,16 @@ async def _main(
             f"warning: listening on {config.host}, beyond loopback: other machines can connect",
             detail="beyond-loopback",
         )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    handle = None
+    if capture[0] and server is not None:
+        from netbench.capture import start_capture
+
+        # Only this server's port: other loopback traffic is none of its business.
+        handle = start_capture(ctx, ports=(server.address.port,), backend=capture[1])
     await stop.wait()
     await engine.stop_all()
+    if handle is not None:
+        # The last FINs of the connections just closed are still on their way.
+        await asyncio.sleep(0.1)
+        handle.stop()
     return 0

@@ -1,4 +1,4 @@
-"""`netbench session list|show`: look at recorded sessions from the shell.
+"""`netbench session list|show|export`: look at recorded sessions from the shell.
 
 Everything printed that came from the network (bytes, HTTP fields, details,
 even file names) goes through `netbench.protocol.textsafe` first, so a
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from netbench.model import SocketEventKind
+from netbench.model import Role, SocketEventKind
 from netbench.protocol.hexdump import hexdump_lines, looks_binary
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 from netbench.store import (
@@ -41,7 +41,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "session", help="list and show recorded sessions", description="Recorded sessions."
     )
-    commands = parser.add_subparsers(dest="session_command", metavar="{list,show}", required=True)
+    commands = parser.add_subparsers(
+        dest="session_command", metavar="{list,show,export}", required=True
+    )
     list_parser = commands.add_parser("list", help="one line per session in a directory")
     list_parser.add_argument(
         "dir", nargs="?", type=Path, metavar="DIR", help="default: netbench's session directory"
@@ -51,6 +53,14 @@ def add_parser(subparsers: Any) -> None:
     show.add_argument(
         "--conn", type=int, metavar="N", help="show connection N: every chunk, hex and text"
     )
+    export = commands.add_parser("export", help="write captured packets as pcap, or curl commands")
+    export.add_argument("path", type=Path, metavar="PATH", help="a session file")
+    export.add_argument(
+        "--pcap", type=Path, metavar="OUT", help="write the captured packets to OUT (- for stdout)"
+    )
+    export.add_argument(
+        "--curl", action="store_true", help="print one curl command per recorded HTTP request"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.session_command == "list":
             return _list(args.dir)
+        if args.session_command == "export":
+            return _export(args)
         if args.conn is not None:
             return _show_connection(args.path, args.conn)
         return _show(args.path)
@@ -325,6 +337,89 @@ def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
         lines.pop()
     for line in lines:
         yield f"    | {line}"
+
+
+# -- export --------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.pcap is None and not args.curl:
+        print("netbench session export: error: give --pcap OUT, --curl, or both", file=sys.stderr)
+        return 2
+    with SessionReader(args.path) as reader:
+        if args.pcap is not None and (code := _export_pcap(reader, args.path, args.pcap)):
+            return code
+        if args.curl:
+            return _export_curl(reader, args.path)
+    return 0
+
+
+def _export_pcap(reader: SessionReader, path: Path, out: Path) -> int:
+    from netbench.capture.decode import original_length
+    from netbench.protocol.pcap import PcapRecord, pcap_stream
+    from netbench.store.packets import all_packets, capture_history, packet_count
+
+    if packet_count(reader) == 0:
+        failures = [row.detail for row in capture_history(reader) if not row.running]
+        why = f" (capture: {failures[-1]})" if failures else " (capture was off)"
+        return _error(f"no packets were captured in {path}{why}; nothing written")
+    first = next(all_packets(reader))
+    skipped = 0
+
+    def records() -> Iterator[PcapRecord]:
+        nonlocal skipped
+        for packet in all_packets(reader):
+            if packet.linktype != first.linktype:
+                skipped += 1  # classic pcap holds one link type per file
+                continue
+            yield PcapRecord(packet.t, packet.frame, original_length(packet.frame, packet.linktype))
+
+    written = _write_atomically(out, pcap_stream(records(), first.linktype))
+    if written is not None:
+        return _error(f"cannot write {out}: {written}")
+    count = packet_count(reader) - skipped
+    note = f", {skipped} of another link type left out" if skipped else ""
+    print(f"netbench: wrote {_plural(count, 'packet')} to {_path(out)}{note}", file=sys.stderr)
+    return 0
+
+
+def _write_atomically(out: Path, pieces: Iterable[bytes]) -> str | None:
+    """Write to OUT through a temporary file (a failure leaves no half file); the error."""
+    if str(out) == "-":
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+        return None
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as file:
+            for piece in pieces:
+                file.write(piece)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        return exc.strerror or str(exc)
+    return None
+
+
+def _export_curl(reader: SessionReader, path: Path) -> int:
+    from netbench.protocol.curl import curl_caveats, curl_command
+
+    connections = {conn.id: conn for conn in reader.connections()}
+    printed = 0
+    for exchange in reader.exchanges():
+        conn = connections.get(exchange.conn_id)
+        if exchange.request is None or conn is None:
+            continue
+        # The request went to the server: netbench's end for a server connection.
+        server = conn.local if conn.role is Role.SERVER else conn.peer
+        for caveat in curl_caveats(exchange.request):
+            print(f"# exchange {exchange.id}: {visible_text(caveat)}", file=sys.stderr)
+        print(curl_command(exchange.request, f"http://{server}"))
+        printed += 1
+    if not printed:
+        return _error(f"no HTTP requests were recorded in {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

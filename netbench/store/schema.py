@@ -150,7 +150,43 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1,)
+_V2 = """
+CREATE TABLE packets (
+    id           INTEGER PRIMARY KEY,
+    t            REAL NOT NULL,
+    src_host     TEXT NOT NULL,
+    src_port     INTEGER NOT NULL,
+    dst_host     TEXT NOT NULL,
+    dst_port     INTEGER NOT NULL,
+    flags        TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    ack          INTEGER NOT NULL,
+    window       INTEGER NOT NULL,
+    payload_len  INTEGER NOT NULL,
+    payload_head BLOB NOT NULL,
+    frame        BLOB NOT NULL,
+    linktype     INTEGER NOT NULL
+);
+CREATE INDEX packets_ports ON packets (src_port, dst_port, t);
+
+CREATE TABLE capture (
+    id      INTEGER PRIMARY KEY,
+    t       REAL NOT NULL,
+    running INTEGER NOT NULL,
+    detail  TEXT NOT NULL,
+    dropped INTEGER NOT NULL
+);
+"""
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Captured TCP packets, and what the capture did (started, failed, dropped)."""
+    for statement in _V2.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2)
 """`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,7 +16,8 @@ Rules:
   further events are dropped at the cost of one no-op call;
 - an event that breaks a constraint (a chunk for a connection the writer
   never saw opened) is skipped and counted, it does not stop the recording;
-- event types the store has no table for yet are ignored.
+- event types the store has no table for yet are ignored;
+- captured packets keep the kernel's unix timestamp (`TcpPacket.t`) as is.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from typing import Any
 
 import netbench
 from netbench.events import (
+    CaptureStatus,
     ChunkRecorded,
     ConnectionClosed,
     ConnectionOpened,
     HttpRequestRecorded,
     HttpResponseRecorded,
+    PacketCaptured,
     ServerStarted,
     ServerStopped,
     SocketEventRecorded,
@@ -56,6 +59,13 @@ def _headers_json(headers: Headers) -> str:
     return json.dumps(
         [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
     )
+
+
+def _packet_row(e: PacketCaptured) -> Row:
+    # The kernel stamped it in unix time already: no anchor to apply. After
+    # the endpoints, TcpPacket's fields are in the columns' order (flags...linktype).
+    p = e.packet
+    return (p.t, p.src.host, p.src.port, p.dst.host, p.dst.port, *p[3:])
 
 
 def _drop(event: object) -> None:
@@ -101,6 +111,8 @@ class SessionWriter:
             ConnectionClosed: (_CLOSE_CONNECTION, self._closed_row),
             HttpRequestRecorded: (_UPSERT_REQUEST, self._request_row),
             HttpResponseRecorded: (_UPSERT_RESPONSE, self._response_row),
+            PacketCaptured: (_INSERT_PACKET, _packet_row),
+            CaptureStatus: (_INSERT_CAPTURE, self._capture_row),
         }
 
     # -- the caller's side ---------------------------------------------------
@@ -307,6 +319,9 @@ class SessionWriter:
     def _closed_row(self, e: ConnectionClosed) -> Row:
         return (self._wall(e.t), e.reason.value, e.detail, e.bytes_in, e.bytes_out, e.conn_id)
 
+    def _capture_row(self, e: CaptureStatus) -> Row:
+        return (self._wall(e.t), int(e.running), e.detail, e.dropped)
+
     def _request_row(self, e: HttpRequestRecorded) -> Row:
         r = e.request
         return (
@@ -360,6 +375,11 @@ _INSERT_CONNECTION = (
 _INSERT_CHUNK = (
     "INSERT INTO chunks (conn_id, seq, direction, t, offset, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
+_INSERT_PACKET = (
+    "INSERT INTO packets (t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window,"
+    " payload_len, payload_head, frame, linktype) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CAPTURE = "INSERT INTO capture (t, running, detail, dropped) VALUES (?, ?, ?, ?)"
 _INSERT_SOCKET_EVENT = "INSERT INTO socket_events (conn_id, t, kind, detail) VALUES (?, ?, ?, ?)"
 _CLOSE_CONNECTION = (
     "UPDATE connections SET closed = ?, end_reason = ?, detail = ?, bytes_in = ?, bytes_out = ?"

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -29,6 +29,9 @@ from netbench.store import SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings
+
+if TYPE_CHECKING:
+    from netbench.capture import CaptureHandle
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class NetbenchApp(App[int]):
         self.page_server: RunningServer | None = None
         self.startup_error: str | None = None
         self._reader: SessionReader | None = None
+        self.capture: CaptureHandle | None = None
 
     @property
     def read_only(self) -> bool:
@@ -102,6 +106,11 @@ class NetbenchApp(App[int]):
         ctx.bus.subscribe(writer)
         ctx.bus.subscribe(self.hub)
         self.engine = Engine(ctx)
+        if self.config.capture:
+            from netbench.capture import start_capture
+
+            # Every port: servers come and go while the app runs.
+            self.capture = start_capture(ctx)
         config = default_config("http", host=self.config.host, port=self.config.port)
         for attempt in range(20 if config.port else 1):
             port = config.port + attempt if config.port else 0
@@ -132,6 +141,9 @@ class NetbenchApp(App[int]):
 
     async def shutdown(self) -> None:
         """Stop every server and client and flush the session (idempotent)."""
+        if self.capture is not None:
+            capture, self.capture = self.capture, None
+            capture.stop()
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await engine.stop_all()

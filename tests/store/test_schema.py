@@ -119,7 +119,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
     new_session(path)
 
     def broken(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE packets (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE future_table (id INTEGER PRIMARY KEY)")
         conn.execute("SELECT * FROM no_such_table")
 
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
@@ -127,7 +127,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
             migrate(conn, str(path), migrations=[*MIGRATIONS, broken])
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
-        assert "packets" not in tables
+        assert "future_table" not in tables
 
 
 @pytest.mark.parametrize("opener", OPENERS, ids=["writer", "reader"])

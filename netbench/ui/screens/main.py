@@ -19,6 +19,7 @@ from netbench.ui.widgets.intercept import InterceptPane
 from netbench.ui.widgets.respond import RespondPane
 from netbench.ui.widgets.servers import ServersPanel
 from netbench.ui.widgets.status import StatusBar
+from netbench.ui.widgets.tcp_ladder import TcpLadder
 from netbench.ui.widgets.traffic import TrafficList
 
 
@@ -30,6 +31,7 @@ class MainScreen(Screen[None]):
         Binding("C", "focus_clients", "Clients", id="main.clients"),
         Binding("b", "show_tab('bytes')", "Bytes", id="main.bytes"),
         Binding("h", "show_tab('http')", "HTTP", id="main.http"),
+        Binding("p", "show_tab('tcp')", "TCP", id="main.tcp"),
         Binding("r", "show_tab('respond')", "Respond", id="main.respond"),
         Binding("i", "show_tab('intercept')", "Intercept", id="main.intercept"),
         Binding("escape", "focus_traffic", "Back to traffic", show=False, id="main.escape"),
@@ -49,6 +51,8 @@ class MainScreen(Screen[None]):
                         yield BytesView(id="bytes-view")
                     with TabPane("HTTP", id="http"):
                         yield HttpView(id="http-view")
+                    with TabPane("TCP", id="tcp"):
+                        yield TcpLadder(id="tcp-ladder")
                     with TabPane("Respond", id="respond"):
                         yield RespondPane(id="respond-pane")
                     with TabPane("Intercept", id="intercept"):
@@ -58,6 +62,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(TrafficList).focus()
+        self.watch(self.query_one(BytesView), "selected_chunk", self._chunk_selected, init=False)
         error = getattr(self.app, "startup_error", None)
         if error:
             self.notify(error, title="Could not start", severity="error", timeout=30, markup=False)
@@ -73,6 +78,32 @@ class MainScreen(Screen[None]):
     def on_selection_changed(self, message: SelectionChanged) -> None:
         self.query_one(BytesView).show(message.selection)
         self.query_one(HttpView).show(message.selection)
+        self.query_one(TcpLadder).show(message.selection)
+
+    def _chunk_selected(self, index: int | None) -> None:
+        """Bytes tab -> TCP tab: highlight the segment(s) that carried the chunk."""
+        view = self.query_one(BytesView)
+        if index is not None and index < len(view.chunks):
+            meta = view.chunks[index]
+            end = meta.offset + meta.length
+            self.query_one(TcpLadder).highlight_offsets(meta.direction, meta.offset, end)
+
+    def on_tcp_ladder_segment_selected(self, message: TcpLadder.SegmentSelected) -> None:
+        """TCP tab -> Bytes tab: select the chunk that holds the segment's bytes."""
+        view = self.query_one(BytesView)
+        if view.selection is None or view.selection.conn_id != message.conn_id:
+            return
+        span = message.stream_offset_range
+        view.selected_chunk = next(
+            (
+                i
+                for i, meta in enumerate(view.chunks)
+                if meta.direction is message.direction
+                and meta.offset < span.stop
+                and span.start < meta.offset + meta.length
+            ),
+            view.selected_chunk,
+        )
 
     def on_servers_panel_highlighted(self, message: ServersPanel.Highlighted) -> None:
         self.query_one(RespondPane).server_id = message.server_id
@@ -86,7 +117,7 @@ class MainScreen(Screen[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#inspector", TabbedContent).active = tab
-        view = {"bytes": "#bytes-view", "http": "#http-view"}.get(tab)
+        view = {"bytes": "#bytes-view", "http": "#http-view", "tcp": "#tcp-ladder"}.get(tab)
         if view is not None:  # so the view's own keys (x, c, k...) work at once
             self.query_one(view).focus()
 

@@ -1,0 +1,151 @@
+"""What packet capture costs a server: requests/s of `netbench serve http`
+with `--no-capture` and with `--capture`, and the ratio.
+
+    python bench/capture_cost.py [--seconds 5] [--rounds 2]
+
+Two loads, because capture's cost depends on how many connections open, not
+on how many requests they carry:
+- keep-alive: wrk -t1 -c10 (FACTS' setup): ten connections, then only data,
+  which the control-packet filter never lets through to Python;
+- close: every request on a new connection (`Connection: close`): five
+  control packets per request reach the capture thread.
+Runs alternate (off, on, off, on...) and the median of each is reported, so
+drift on a busy machine hits both sides alike. Capture needs root (or the
+agent); without it `--capture` fails and the script says so.
+
+Uses wrk when /usr/bin/wrk exists, else a bounded asyncio load loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WRK = "/usr/bin/wrk"
+
+
+def start_server(capture: bool, data_dir: str) -> tuple[subprocess.Popen[str], int]:
+    flag = "--capture" if capture else "--no-capture"
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q", flag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NETBENCH_DATA_DIR": data_dir},
+    )
+    assert popen.stdout is not None
+    line = popen.stdout.readline()
+    if not line:
+        popen.wait(10)
+        sys.exit(f"netbench serve {flag} failed: {popen.stderr.read() if popen.stderr else ''}")
+    port = int(json.loads(line)["port"])
+    time.sleep(1.0)  # capture opens on a thread once the server listens
+    return popen, port
+
+
+def stop_server(popen: subprocess.Popen[str]) -> None:
+    popen.send_signal(2)
+    try:
+        popen.wait(15)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait(5)
+
+
+def wrk(port: int, seconds: float, close: bool) -> float:
+    command = [WRK, "-t1", "-c10", f"-d{max(1, round(seconds))}s"]
+    if close:
+        command += ["-H", "Connection: close"]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    return float(match.group(1))
+
+
+async def _worker(port: int, deadline: float, close: bool, counts: list[int]) -> None:
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\n" + (b"Connection: close\r\n" if close else b"")
+    request += b"\r\n"
+    reader = writer = None
+    while time.monotonic() < deadline:
+        if writer is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert reader is not None
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+        await asyncio.wait_for(reader.readexactly(length), 10)
+        counts[0] += 1
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+def asyncio_load(port: int, seconds: float, close: bool) -> float:
+    counts = [0]
+
+    async def main() -> None:
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_worker(port, deadline, close, counts) for _ in range(10)))
+
+    start = time.monotonic()
+    asyncio.run(main())
+    return counts[0] / (time.monotonic() - start)
+
+
+def measure(capture: bool, seconds: float, close: bool, data_dir: str) -> float:
+    popen, port = start_server(capture, data_dir)
+    try:
+        if os.path.exists(WRK):
+            return wrk(port, seconds, close)
+        return asyncio_load(port, seconds, close)
+    finally:
+        stop_server(popen)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per run (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each mode (default 2)")
+    args = parser.parse_args()
+    tool = "wrk -t1 -c10" if os.path.exists(WRK) else "asyncio load loop, 10 connections"
+    print(f"netbench serve http, {tool}, {args.seconds:g} s x {args.rounds} runs each")
+    data_dir = tempfile.mkdtemp(prefix="netbench-bench-")
+    try:
+        for close in (False, True):
+            results: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(args.rounds):
+                for capture in (False, True):
+                    results[capture].append(measure(capture, args.seconds, close, data_dir))
+            off = statistics.median(results[False])
+            on = statistics.median(results[True])
+            load = "new connection per request" if close else "keep-alive"
+            print(
+                f"{load:27}  --no-capture {off:9.0f} req/s   --capture {on:9.0f} req/s"
+                f"   ratio {on / off:.3f}"
+            )
+    finally:
+        shutil.rmtree(Path(data_dir), ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""`netbench capture-agent`: the privileged helper, in the spirit of dumpcap.
+
+Rules:
+- it is the only part of netbench meant to run as root, and it does one
+  thing: capture TCP control packets (SYN, FIN, RST) on a loopback interface
+  and hand them to netbench processes of one user. Its filter is fixed (no
+  data segments, no other protocol, no other interface), and it forwards
+  headers only, never payload bytes. Once its capture socket is open it
+  drops root for the invoking user's identity;
+- the user is the one who ran sudo (`SUDO_UID`), else the agent's own user.
+  The socket file belongs to that user, mode 0600, in their runtime
+  directory, and every client's SO_PEERCRED must be that user (or root);
+- a slow or vanished client never stops the agent or the others: each has a
+  bounded queue, overflow is counted as drops in its status records;
+- Ctrl+C (SIGINT) or SIGTERM stops it cleanly and removes the socket file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import stat
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netbench.capture import wire
+from netbench.capture.decode import headers_only
+from netbench.capture.frames import CONTROL_FILTER, FrameSniffer
+
+__all__ = ["AgentError", "CaptureAgent", "run_agent"]
+
+QUEUE_LIMIT = 65536
+"""Records one client may fall behind by before the agent drops for it."""
+_ARPHRD_LOOPBACK = 772
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+class AgentError(Exception):
+    """A one-line reason the agent cannot start."""
+
+
+def is_loopback(interface: str) -> bool:
+    try:
+        kind = Path("/sys/class/net", interface, "type").read_text().strip()
+    except OSError:
+        return False
+    return kind == str(_ARPHRD_LOOPBACK)
+
+
+def invoking_user() -> tuple[int, int]:
+    """(uid, gid) of the user the agent serves: whoever ran sudo, else itself."""
+    try:
+        if os.geteuid() == 0 and "SUDO_UID" in os.environ:
+            return int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", "-1"))
+    except ValueError:
+        pass
+    return os.getuid(), os.getgid()
+
+
+@dataclass(eq=False)
+class _Client:
+    writer: asyncio.StreamWriter
+    uid: int
+    queue: deque[bytes] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    dropped: int = 0
+
+
+class CaptureAgent:
+    """Capture control packets on `interface` and serve them on a Unix socket."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        interface: str = "lo",
+        uid: int | None = None,
+        gid: int = -1,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.interface = interface
+        self.uid = os.getuid() if uid is None else uid
+        self.gid = gid
+        self.clients: set[_Client] = set()
+        self._log = log or _print
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._pending: deque[bytes] = deque()
+        self._armed = False
+        self._sniffer = FrameSniffer(
+            interface, f"inbound and tcp and {CONTROL_FILTER}", self._on_frame
+        )
+
+    async def start(self) -> None:
+        """Check, bind the socket, open the capture. Raises AgentError."""
+        if not is_loopback(self.interface):
+            raise AgentError(
+                f"{self.interface!r} is not a loopback interface: the agent only captures loopback"
+            )
+        self._loop = asyncio.get_running_loop()
+        await self._claim_path()
+        old_umask = os.umask(0o177)  # the socket file is born 0600
+        try:
+            self._server = await asyncio.start_unix_server(self._accept, str(self.path))
+        finally:
+            os.umask(old_umask)
+        try:
+            os.chown(self.path, self.uid, self.gid, follow_symlinks=False)
+            await asyncio.wait_for(asyncio.to_thread(self._sniffer.open), 15.0)
+            self._drop_root()
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, PermissionError):
+                raise AgentError("the capture agent needs root: run it with sudo") from exc
+            if isinstance(exc, Exception):
+                raise AgentError(f"cannot capture on {self.interface}: {exc}") from exc
+            raise
+
+    def _drop_root(self) -> None:
+        """Become the served user once the capture socket is open (as dumpcap does).
+
+        The open socket keeps working; everything else the agent does (serve
+        the user's own socket file, remove it at exit) needs no privilege.
+        """
+        if os.geteuid() != 0 or self.uid == 0:
+            return
+        os.setgroups([])
+        if self.gid >= 0:
+            os.setgid(self.gid)
+        os.setuid(self.uid)  # glibc applies it to every thread, the sniffer's too
+
+    async def _claim_path(self) -> None:
+        """Take over a stale socket file; refuse anything else at that path."""
+        try:
+            info = self.path.lstat()
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(info.st_mode):
+            raise AgentError(f"{self.path} exists and is not a socket: remove it or pick --socket")
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.path)), 1.0
+            )
+        except (OSError, TimeoutError):
+            self.path.unlink(missing_ok=True)  # nobody listens: a leftover
+            return
+        writer.close()
+        raise AgentError(f"another capture agent already serves {self.path}")
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then stop everything."""
+        kernel_drops, last_status = 0, 0.0
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                dropped = self._sniffer.read_drops()
+                now = time.monotonic()
+                if dropped != kernel_drops or now - last_status >= wire.HEARTBEAT:
+                    kernel_drops, last_status = dropped, now
+                    for client in list(self.clients):
+                        self._send_status(client, dropped)
+                if not self._sniffer.alive:
+                    self._log("netbench capture-agent: the capture socket failed; stopping")
+                    break
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Close the server, the clients and the capture; remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        await asyncio.to_thread(self._sniffer.close)
+        for client in list(self.clients):
+            self._drop(client)
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(self.path.lstat().st_mode):
+                self.path.unlink()
+
+    # -- clients -----------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uid = wire.peer_uid(writer.get_extra_info("socket"))
+        if uid is None or uid not in (self.uid, 0):
+            self._log(f"netbench capture-agent: refused a client of uid {uid}")
+            writer.close()
+            return
+        client = _Client(writer, uid)
+        self.clients.add(client)
+        client.queue.append(wire.HELLO)
+        self._send_status(client, self._sniffer.dropped)
+        self._log(f"netbench capture-agent: client connected ({len(self.clients)} now)")
+        try:
+            await self._pump(client)
+        except (OSError, TimeoutError):
+            pass  # the client went away or stopped reading: its loss only
+        finally:
+            self._drop(client)
+
+    async def _pump(self, client: _Client) -> None:
+        writer = client.writer
+        while not writer.is_closing():
+            await client.wake.wait()
+            client.wake.clear()
+            while client.queue:
+                batch = [client.queue.popleft() for _ in range(min(len(client.queue), 4096))]
+                writer.write(b"".join(batch))
+                await asyncio.wait_for(writer.drain(), 10.0)
+
+    def _drop(self, client: _Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            client.writer.close()
+            client.wake.set()
+            self._log(f"netbench capture-agent: client left ({len(self.clients)} now)")
+
+    def _send_status(self, client: _Client, kernel_drops: int) -> None:
+        detail = f"agent capturing TCP control packets on {self.interface}"
+        client.queue.append(wire.encode_status(time.time(), kernel_drops + client.dropped, detail))
+        client.wake.set()
+
+    # -- packets -------------------------------------------------------------------
+
+    def _on_frame(self, t: float, linktype: int, frame: bytes) -> None:
+        """Sniffer thread: strip the payload, queue, make sure a flush is coming."""
+        headers = headers_only(frame, linktype)
+        if headers is None:
+            return
+        self._pending.append(wire.encode_packet(t, linktype, headers))
+        if not self._armed and self._loop is not None:
+            self._armed = True
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        assert self._loop is not None
+        self._loop.call_later(0.02, self._flush)
+
+    def _flush(self) -> None:
+        self._armed = False
+        pending = self._pending
+        records = [pending.popleft() for _ in range(len(pending))]
+        if not records:
+            return
+        for client in self.clients:
+            room = QUEUE_LIMIT - len(client.queue)
+            if room < len(records):
+                client.dropped += len(records) - max(room, 0)
+            client.queue.extend(records[: max(room, 0)])
+            client.wake.set()
+
+
+def run_agent(path: Path | None = None, interface: str = "lo") -> int:
+    """The command: run until Ctrl+C. The exit code (1 with one line on failure)."""
+    uid, gid = invoking_user()
+    path = wire.agent_socket_path(uid) if path is None else path
+    agent = CaptureAgent(path, interface=interface, uid=uid, gid=gid)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await agent.start()
+        except AgentError as error:
+            print(f"netbench capture-agent: error: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"netbench capture-agent: capturing TCP control packets on {interface} "
+            f"for uid {uid}, serving {path} (Ctrl+C stops)",
+            flush=True,
+        )
+        await agent.serve(stop)
+        print("netbench capture-agent: stopped", flush=True)
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130

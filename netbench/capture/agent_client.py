@@ -1,0 +1,142 @@
+"""Packets from the capture agent, for a netbench that may not capture itself.
+
+Runs as one task on the engine's loop (no thread): it connects to the agent's
+Unix socket, checks that root (or this user) is at the other end, reads
+records, decodes them and publishes `PacketCaptured` / `CaptureStatus` like
+`LoopbackCapture` does. If the agent is not there or goes away, it says so
+once and tries again every `retry` seconds, so starting the agent later, or
+restarting it, needs nothing on this side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from netbench.capture import wire
+from netbench.capture.decode import decode
+from netbench.capture.frames import DEFAULT_SNAP
+from netbench.capture.sniffer import Publisher
+from netbench.events import CaptureStatus, PacketCaptured
+
+__all__ = ["AgentClient"]
+
+_FIX = "start it with `sudo netbench capture-agent` in another terminal"
+
+
+class AgentClient:
+    """Receive TCP control packets from `netbench capture-agent`."""
+
+    def __init__(
+        self,
+        ctx: Publisher,
+        *,
+        path: Path | None = None,
+        ports: Iterable[int] = (),
+        retry: float = 2.0,
+        connect_timeout: float = 2.0,
+    ) -> None:
+        self.path = wire.agent_socket_path() if path is None else path
+        self.ports = frozenset(ports)
+        self.retry = retry
+        self.connect_timeout = connect_timeout
+        self.running = False
+        self.dropped = 0
+        self._ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+        self._said: str | None = None
+
+    @property
+    def detail(self) -> str:
+        return f"capturing TCP control packets via the capture agent at {self.path}"
+
+    def start(self) -> None:
+        """Start the client task on the running loop; returns at once."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="netbench-capture-agent-client"
+            )
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop reading (the task is cancelled); publishes the final status. Idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        if self.running:
+            self.running = False
+            self._ctx.publish(
+                CaptureStatus(False, time.monotonic(), "capture stopped", self.dropped)
+            )
+
+    def _status(self, running: bool, detail: str) -> None:
+        # Say each new state once: a retry loop must not print a line every 2 s.
+        if running == self.running and detail == self._said:
+            return
+        self.running, self._said = running, detail
+        self._ctx.publish(CaptureStatus(running, time.monotonic(), detail, self.dropped))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, EOFError, ValueError, TimeoutError) as exc:
+                self._status(False, self._why(exc))
+            await asyncio.sleep(self.retry)
+
+    def _why(self, exc: BaseException) -> str:
+        if isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+            return f"no capture agent at {self.path}: {_FIX}"
+        if isinstance(exc, PermissionError):
+            return f"not allowed to reach the capture agent at {self.path} (another user's?)"
+        if isinstance(exc, asyncio.IncompleteReadError | EOFError):
+            return f"the capture agent at {self.path} went away: {_FIX}"
+        if isinstance(exc, TimeoutError):
+            return f"the capture agent at {self.path} does not answer: restart it"
+        return f"capture agent at {self.path}: {exc}"
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(self.path)), self.connect_timeout
+        )
+        try:
+            uid = wire.peer_uid(writer.get_extra_info("socket"))
+            if uid not in (0, os.getuid()):
+                raise ValueError(f"{self.path} is served by uid {uid}, not root: refusing it")
+            hello = await asyncio.wait_for(reader.readexactly(len(wire.HELLO)), 5.0)
+            if hello != wire.HELLO:
+                raise ValueError(f"{self.path} does not speak the capture agent's protocol")
+            self._status(True, self.detail)
+            while True:
+                # The agent sends a status at least every HEARTBEAT seconds.
+                body = await asyncio.wait_for(self._read(reader), 3 * wire.HEARTBEAT)
+                self._handle(wire.parse_record(body))
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader) -> bytes:
+        length = wire.record_length(await reader.readexactly(4))
+        return await reader.readexactly(length)
+
+    def _handle(self, record: wire.Record | None) -> None:
+        if record is None:
+            return
+        if record.kind == "status":
+            if record.dropped != self.dropped:
+                self.dropped = record.dropped
+                self._ctx.publish(CaptureStatus(True, time.monotonic(), self.detail, self.dropped))
+            return
+        packet = decode(record.frame, record.t, record.linktype, DEFAULT_SNAP)
+        if packet is None:
+            return
+        if self.ports and packet.src.port not in self.ports and packet.dst.port not in self.ports:
+            return
+        self._ctx.publish(PacketCaptured(packet))

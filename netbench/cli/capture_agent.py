@@ -1,0 +1,51 @@
+"""`netbench capture-agent`: the privileged capture helper (run it with sudo).
+
+It captures TCP control packets on loopback and serves them, headers only,
+to the invoking user's netbench processes over a Unix socket, so the TUI and
+`netbench serve` never need root themselves. See netbench/capture/agent.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `capture-agent` on the main parser's subparsers."""
+    parser = subparsers.add_parser(
+        "capture-agent",
+        help="privileged helper: capture TCP handshakes on loopback for your netbench (sudo)",
+        description="Capture TCP control packets (SYN, FIN, RST; headers only) on a loopback "
+        "interface and serve them to the netbench processes of the user who ran sudo, over "
+        "a Unix socket. Run `sudo netbench capture-agent` in another terminal; Ctrl+C stops it.",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="Unix socket to serve on (default: $XDG_RUNTIME_DIR or /run/user/UID, "
+        "else /tmp/netbench-capture-UID.sock)",
+    )
+    parser.add_argument(
+        "--interface", default="lo", metavar="IFACE", help="loopback interface (default lo)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from netbench.capture.agent import run_agent
+
+    return run_agent(args.socket, args.interface)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command alone: `python -m netbench.cli.capture_agent`."""
+    parser = argparse.ArgumentParser(prog="netbench")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(["capture-agent", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Captured TCP packets and capture status, read back from a session.
+
+Packets are not linked to connections in the file: they are matched by their
+4-tuple and time, as Wireshark does, because capture runs beside the engine
+(possibly in another process, the capture agent) and sees packets for
+connections the engine never accepted (a refused connect, a SYN flood).
+
+Sessions of schema version 1 have no packet tables: every function here
+reads them as empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from netbench.model import Endpoint, TcpPacket
+from netbench.store.reader import SessionReader
+
+__all__ = ["CaptureRow", "all_packets", "capture_history", "packet_count", "packets_between"]
+
+_COLUMNS = (
+    "t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window,"
+    " payload_len, payload_head, frame, linktype"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    """One `CaptureStatus`: capture started, stopped, failed, or counted drops."""
+
+    t: float
+    running: bool
+    detail: str
+    dropped: int
+
+
+def _packet(row: tuple[Any, ...]) -> TcpPacket:
+    t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window = row[:9]
+    payload_len, payload_head, frame, linktype = row[9:]
+    return TcpPacket(
+        t=t,
+        src=Endpoint(src_host, src_port),
+        dst=Endpoint(dst_host, dst_port),
+        flags=flags,
+        seq=seq,
+        ack=ack,
+        window=window,
+        payload_len=payload_len,
+        payload_head=bytes(payload_head),
+        frame=bytes(frame),
+        linktype=linktype,
+    )
+
+
+def _wire_host(host: str) -> str:
+    # A dual-stack socket names an IPv4 peer "::ffff:127.0.0.1"; the wire says 127.0.0.1.
+    return host.removeprefix("::ffff:") if "." in host else host
+
+
+def _has_packets(reader: SessionReader) -> bool:
+    return reader.schema_version >= 2
+
+
+def packets_between(
+    reader: SessionReader, a: Endpoint, b: Endpoint, t_from: float, t_to: float
+) -> list[TcpPacket]:
+    """Packets from a to b and from b to a with `t_from <= t <= t_to`, by time.
+
+    The time window tells apart connections that reused the same 4-tuple.
+    Endpoints as a dual-stack socket names them (::ffff:127.0.0.1) match the
+    IPv4 addresses on the wire.
+    """
+    if not _has_packets(reader):
+        return []
+    # One index range per direction: (src_port, dst_port) equal, t between.
+    one_way = "(src_port = :{0}p AND dst_port = :{1}p AND t BETWEEN :t0 AND :t1"
+    one_way += " AND src_host = :{0}h AND dst_host = :{1}h)"
+    rows = reader._query(
+        f"SELECT {_COLUMNS} FROM packets WHERE {one_way.format('a', 'b')}"
+        f" OR {one_way.format('b', 'a')} ORDER BY t, id",
+        {
+            "t0": t_from,
+            "t1": t_to,
+            "ap": a.port,
+            "bp": b.port,
+            "ah": _wire_host(a.host),
+            "bh": _wire_host(b.host),
+        },
+    )
+    return [_packet(row) for row in rows]
+
+
+def all_packets(reader: SessionReader) -> Iterator[TcpPacket]:
+    """Every packet in capture order, fetched as iterated."""
+    if not _has_packets(reader):
+        return
+    for row in reader._query(f"SELECT {_COLUMNS} FROM packets ORDER BY t, id"):
+        yield _packet(row)
+
+
+def packet_count(reader: SessionReader) -> int:
+    if not _has_packets(reader):
+        return 0
+    return int(reader._query("SELECT count(*) FROM packets").fetchone()[0])
+
+
+def capture_history(reader: SessionReader) -> list[CaptureRow]:
+    """Every recorded capture status, oldest first (why there are no packets, drops)."""
+    if not _has_packets(reader):
+        return []
+    rows = reader._query("SELECT t, running, detail, dropped FROM capture ORDER BY t, id")
+    return [CaptureRow(t, bool(running), detail, dropped) for t, running, detail, dropped in rows]

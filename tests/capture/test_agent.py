@@ -1,0 +1,259 @@
+"""The capture agent (`netbench capture-agent`) and its client, for real.
+
+The agent must run as root; its clients run here both as root and, in a
+child process, as an unprivileged user (65534), the case it exists for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from capturekit import PRIVILEGED, Recorder
+
+from netbench.capture import AgentClient
+from netbench.capture.wire import HELLO
+from netbench.events import CaptureStatus
+
+pytestmark = PRIVILEGED
+
+NOBODY = 65534
+
+
+class Agent:
+    def __init__(self, popen: subprocess.Popen[str], path: Path) -> None:
+        self.popen = popen
+        self.path = path
+
+    def line(self, timeout: float = 10.0) -> str:
+        """The agent's next stdout line (bounded wait)."""
+        assert self.popen.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.popen.stdout.readline()
+            if line:
+                return line.rstrip("\n")
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.01)
+        raise AssertionError(f"no line from the agent; stderr: {self.stderr()}")
+
+    def stderr(self) -> str:
+        if self.popen.poll() is None:
+            return "(running)"
+        assert self.popen.stderr is not None
+        return self.popen.stderr.read()
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+        try:
+            return self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            raise
+
+
+def spawn_agent(path: Path, *args: str, env: dict[str, str] | None = None) -> Agent:
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "netbench.cli.capture_agent", "--socket", str(path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    return Agent(popen, path)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """User 65534's private directory, like /run/user/UID (tmp_path is root's)."""
+    path = Path(tempfile.mkdtemp(prefix="netbench-agent-", dir="/tmp"))
+    os.chown(path, NOBODY, NOBODY)
+    yield path
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+
+
+@pytest.fixture
+def agent(shared_dir: Path) -> Iterator[Agent]:
+    running = spawn_agent(shared_dir / "agent.sock")
+    first = running.line()
+    assert "serving" in first, first
+    yield running
+    running.stop()
+
+
+async def talk(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"hi")
+    await writer.drain()
+    await asyncio.wait_for(reader.read(), 5.0)
+    writer.close()
+
+
+async def test_client_gets_control_packets_headers_only(agent: Agent, recorder: Recorder) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(2)
+        writer.write(b"secret payload")
+        writer.write_eof()  # FIN+data may share a segment: the agent must strip it
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AgentClient(recorder, path=agent.path, ports=(port,))
+    client.start()
+    try:
+        await recorder.until(lambda: any(s.running for s in recorder.of(CaptureStatus)))
+        await talk(port)
+        await recorder.until(lambda: sum("F" in p.flags for p in recorder.packets) >= 2)
+    finally:
+        client.stop()
+        server.close()
+    flags = [p.flags for p in recorder.packets]
+    assert flags[:2] == ["S", "SA"]
+    assert all(set(flag) & set("SFR") for flag in flags), flags
+    assert all(p.payload_head == b"" for p in recorder.packets)
+    assert all(b"secret" not in p.frame for p in recorder.packets)
+    assert "via the capture agent" in recorder.of(CaptureStatus)[0].detail
+
+
+async def test_a_client_leaving_does_not_stop_the_agent(agent: Agent, recorder: Recorder) -> None:
+    for _ in range(3):  # rude clients: read the greeting and hang up
+        reader, writer = await asyncio.open_unix_connection(str(agent.path))
+        assert await asyncio.wait_for(reader.readexactly(len(HELLO)), 5.0) == HELLO
+        writer.close()
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AgentClient(recorder, path=agent.path, ports=(port,))
+    client.start()
+    try:
+        await recorder.until(lambda: any(s.running for s in recorder.of(CaptureStatus)))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await recorder.until(lambda: any(p.flags == "S" for p in recorder.packets))
+    finally:
+        client.stop()
+        server.close()
+    assert agent.popen.poll() is None
+
+
+async def test_client_reports_a_missing_agent_with_the_fix(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    client = AgentClient(recorder, path=tmp_path / "none.sock", retry=0.05)
+    client.start()
+    try:
+        await recorder.until(lambda: recorder.of(CaptureStatus))
+        await asyncio.sleep(0.3)  # several retries...
+    finally:
+        client.stop()
+    statuses = recorder.of(CaptureStatus)
+    assert len(statuses) == 1  # ...said once
+    assert not statuses[0].running
+    assert "sudo netbench capture-agent" in statuses[0].detail
+
+
+def test_unprivileged_user_captures_through_the_agent(shared_dir: Path) -> None:
+    path = shared_dir / "agent.sock"
+    agent = spawn_agent(path, env={"SUDO_UID": str(NOBODY), "SUDO_GID": str(NOBODY)})
+    try:
+        assert f"for uid {NOBODY}" in agent.line()
+        info = path.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (NOBODY, 0o600)
+        # With its capture socket open, the agent runs as the user it serves.
+        status = Path(f"/proc/{agent.popen.pid}/status").read_text()
+        assert f"Uid:\t{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}" in status
+        child = textwrap.dedent(
+            f"""
+            import asyncio, json, os
+            from pathlib import Path
+            import scapy  # found before the user change: /root is not readable after
+            import netbench.capture, netbench.capture.agent_client, netbench.events
+            os.setgid({NOBODY}); os.setuid({NOBODY})
+            from netbench.capture.preflight import preflight
+            assert preflight("lo").kind == "no-privilege"
+
+            class Ctx:
+                events = []
+                def publish(self, event): self.events.append(event)
+
+            async def main():
+                ctx = Ctx()
+                server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+                port = server.sockets[0].getsockname()[1]
+                client = netbench.capture.AgentClient(ctx, path=Path({str(path)!r}), ports=(port,))
+                client.start()
+                await asyncio.sleep(0.5)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                await reader.read()
+                writer.close()
+                await asyncio.sleep(0.5)
+                client.stop()
+                print(json.dumps([getattr(e, "packet", e)[3] if hasattr(e, "packet")
+                                  else e.detail for e in ctx.events]))
+
+            asyncio.run(main())
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        seen = json.loads(result.stdout)
+        assert seen[0].startswith("capturing TCP control packets via the capture agent")
+        assert seen[1:3] == ["S", "SA"]
+        assert seen.count("S") == 1
+    finally:
+        assert agent.stop() == 0
+    assert not path.exists()
+
+
+def test_ctrl_c_stops_cleanly_and_removes_the_socket(agent: Agent) -> None:
+    assert agent.path.exists()
+    assert agent.stop() == 0
+    assert agent.line() == "netbench capture-agent: stopped"
+    assert not agent.path.exists()
+
+
+def test_a_second_agent_on_the_same_socket_is_refused(agent: Agent) -> None:
+    second = spawn_agent(agent.path)
+    assert second.popen.wait(15) == 1
+    assert "another capture agent already serves" in second.stderr()
+    assert agent.popen.poll() is None
+
+
+def test_only_loopback_interfaces(shared_dir: Path) -> None:
+    others = [p.name for p in Path("/sys/class/net").iterdir() if p.name != "lo"]
+    if not others:
+        pytest.skip("this machine has no interface besides lo")
+    refused = spawn_agent(shared_dir / "agent.sock", "--interface", others[0])
+    assert refused.popen.wait(15) == 1
+    assert "is not a loopback interface" in refused.stderr()
+    assert not (shared_dir / "agent.sock").exists()
+
+
+def test_a_stale_socket_file_is_taken_over(shared_dir: Path) -> None:
+    import socket
+
+    path = shared_dir / "agent.sock"
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(path))  # bound, never listening: what a killed agent leaves
+    agent = spawn_agent(path)
+    try:
+        assert "serving" in agent.line()
+    finally:
+        assert agent.stop() == 0
