@@ -68,6 +68,11 @@ async def main(out: Path) -> None:
             await pilot.press("escape", "end", "enter", "b")  # the echo connection
             await pilot.pause(0.4)
             app.save_screenshot("echo-bytes.svg", str(out))
+            await pilot.press("escape", "home", "enter", "p")  # the browser-like GET /
+            await pilot.pause(0.5)
+            await pilot.press("down")
+            await pilot.pause(0.2)
+            app.save_screenshot("tcp-ladder.svg", str(out))
             await pilot.press("f1")
             await pilot.pause(0.3)
             app.save_screenshot("help.svg", str(out))
