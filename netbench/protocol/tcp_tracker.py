@@ -87,7 +87,8 @@ class Side(enum.Enum):
 class Step(NamedTuple):
     """One packet of the connection, read in context."""
 
-    index: int  # type: ignore[assignment]  # shadows tuple.index, never called on a step
+    number: int
+    """Position among the connection's steps, from 0."""
     """Position in `TcpTracker.steps`, from 0."""
     packet: TcpPacket
     sender: Side
@@ -161,7 +162,7 @@ class TcpTracker:
                     half.state = "?"
         step = self._read(sender, packet, self._t0)
         self.steps.append(step)
-        self._recent.append((packet.t, _copy_key(sender, packet), step.index))
+        self._recent.append((packet.t, _copy_key(sender, packet), step.number))
         return step
 
     def _is_copy(self, sender: Side, packet: TcpPacket) -> bool:

@@ -191,7 +191,7 @@ def test_steps(rows: list[Row]) -> None:
     steps = track(packets(script(rows)), CLIENT, SERVER)
     got = [(s.client_state, s.server_state, s.rel_seq, s.rel_ack, set(s.marks)) for s in steps]
     assert got == [(*row[1:5], set(row[5].split())) for row in rows]
-    assert [s.index for s in steps] == list(range(len(rows)))
+    assert [s.number for s in steps] == list(range(len(rows)))
     assert [s.sender.value[0] for s in steps] == [row[0].who for row in rows]
 
 
