@@ -37,10 +37,17 @@ __all__ = ["CONTROL_FILTER", "FrameCallback", "FrameSniffer", "bpf_filter"]
 FrameCallback = Callable[[float, int, bytes], None]
 
 CONTROL_FILTER = (
-    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip6 and ip6[6] == 6 and ip6[53] & 7 != 0))"
+    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0"
+    " or (tcp[tcpflags] == tcp-ack and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) == 0)"
+    " or (ip6 and ip6[6] == 6 and (ip6[53] & 7 != 0"
+    " or (ip6[53] == 0x10 and ip6[4:2] - ((ip6[52] & 0xf0) >> 2) == 0))))"
 )
-"""SYN, FIN or RST set. libpcap's `tcp[]` only reads IPv4, hence the ip6 clause
-(byte 13 of a TCP header right after the fixed 40-byte IPv6 header)."""
+"""SYN, FIN or RST set, or a bare ACK (no payload): the handshake's third
+packet, the teardown's last one, and the acknowledgements of data. Under
+keep-alive load bare ACKs are rare (replies and next requests carry them);
+a new connection adds two. libpcap's `tcp[]` only reads IPv4, hence the ip6
+clauses (TCP right after the fixed 40-byte IPv6 header: flags at byte 53,
+data offset at 52, payload length at 4)."""
 
 DEFAULT_SNAP = 256
 """Bytes kept per frame: every header (14 + 60 + 60 at most) and the start of

@@ -124,8 +124,8 @@ async def test_client_gets_control_packets_headers_only(agent: Agent, recorder: 
         client.stop()
         server.close()
     flags = [p.flags for p in recorder.packets]
-    assert flags[:2] == ["S", "SA"]
-    assert all(set(flag) & set("SFR") for flag in flags), flags
+    assert flags[:3] == ["S", "SA", "A"]
+    assert all(set(flag) & set("SFR") or flag == "A" for flag in flags), flags
     assert all(p.payload_head == b"" for p in recorder.packets)
     assert all(b"secret" not in p.frame for p in recorder.packets)
     assert "via the capture agent" in recorder.of(CaptureStatus)[0].detail

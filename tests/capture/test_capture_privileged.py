@@ -108,9 +108,12 @@ async def test_control_packets_only_by_default(
     await recorder.until(both_fins_seen(recorder, http_port, 1))
     await asyncio.sleep(0.1)  # anything else would have arrived by now
     ladder = by_connection(recorder.packets, http_port)[client_port]
-    assert [p.flags for p in ladder][:2] == ["S", "SA"]
-    assert all(set(p.flags) & set("SFR") for p in ladder), [p.flags for p in ladder]
-    assert not any(p.payload_len for p in ladder if "F" not in p.flags)
+    assert [p.flags for p in ladder][:3] == ["S", "SA", "A"]  # the whole handshake
+    assert all(set(p.flags) & set("SFR") or p.flags == "A" for p in ladder), [
+        p.flags for p in ladder
+    ]
+    assert not any(p.payload_len for p in ladder if "F" not in p.flags)  # no data segments
+    assert ladder[-1].flags == "A"  # the teardown's last ACK
 
 
 async def test_refused_connection_is_syn_then_rst(capture: Starter, recorder: Recorder) -> None:
