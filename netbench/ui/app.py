@@ -182,7 +182,11 @@ class NetbenchApp(App[int]):
             if settings.theme in self.available_themes:
                 self.theme = settings.theme
             else:
-                self.notify(f"Unknown theme {settings.theme!r} in settings", severity="warning")
+                self.notify(
+                    f"Unknown theme {settings.theme!r} in settings",
+                    severity="warning",
+                    markup=False,
+                )
         if settings.problem:
             self.notify(settings.problem, title="Settings", severity="warning", markup=False)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sessionkit import record
 
 import netbench
 from netbench.events import (
@@ -41,15 +42,6 @@ WaitUntil = Callable[..., float]
 
 LOCAL = Endpoint("127.0.0.1", 8000)
 PEER = Endpoint("127.0.0.1", 40000)
-
-
-def record(path: Path, events: list[Event], **options: object) -> SessionWriter:
-    writer = SessionWriter(path, **options)  # type: ignore[arg-type]
-    writer.open()
-    for event in events:
-        writer(event)
-    writer.close()
-    return writer
 
 
 def client_exchange(t0: float, *, conn_id: int, exchange_id: int) -> tuple[Event, ...]:

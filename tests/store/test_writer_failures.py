@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sessionkit import record
 
 from netbench.events import ChunkRecorded, ConnectionOpened, Event, ServerStarted
 from netbench.model import Direction, Endpoint, Role, Transport
@@ -25,15 +26,6 @@ WaitUntil = Callable[..., float]
 
 LOCAL = Endpoint("127.0.0.1", 8000)
 PEER = Endpoint("127.0.0.1", 40000)
-
-
-def record(path: Path, events: list[Event], **options: object) -> SessionWriter:
-    writer = SessionWriter(path, **options)  # type: ignore[arg-type]
-    writer.open()
-    for event in events:
-        writer(event)
-    writer.close()
-    return writer
 
 
 @pytest.mark.parametrize("layout", ["parent-is-a-file", "path-is-a-directory"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sessionkit import record
+
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -22,7 +24,6 @@ from netbench.events import (
 from netbench.model import Direction, Endpoint, EndReason, Role, SocketEventKind, Transport
 from netbench.protocol.http_parse import ParsedRequest, RequestReader, describe_response
 from netbench.protocol.pages import SEED_PAGE
-from netbench.store import SessionWriter
 
 WALL = 1795341600.0  # 2026-11-22 10:00:00 UTC
 MONO = 1000.0
@@ -159,9 +160,5 @@ def write_demo_session(path: Path, jpeg: bytes) -> Path:
         echo.chunk(Direction.IN, data, 30)
         echo.chunk(Direction.OUT, data, 0.2)
     echo.close(EndReason.RST_PEER, 15)
-    writer = SessionWriter(path, argv=["netbench"], anchors=(MONO, WALL))
-    writer.open()
-    for event in r.events:
-        writer(event)
-    writer.close()
+    record(path, r.events, argv=["netbench"], anchors=(MONO, WALL))
     return path

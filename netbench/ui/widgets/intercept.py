@@ -125,10 +125,12 @@ class InterceptPane(Vertical):
         if running is None:
             label.update("Read-only session: nothing to intercept.")
         elif queue is None:
-            label.update(f"{running.url} is not an HTTP server: nothing to intercept.")
+            label.update(
+                f"{visible_text(running.url)} is not an HTTP server: nothing to intercept."
+            )
         else:
             state = "on: requests wait here" if queue.on else "off (o turns it on)"
-            label.update(f"intercept requests on {running.url} · {state}")
+            label.update(f"intercept requests on {visible_text(running.url)} · {state}")
         self.refresh_queue()
 
     def refresh_queue(self) -> None:
