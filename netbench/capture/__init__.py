@@ -6,10 +6,12 @@ scapy is imported on a worker thread when a capture actually opens.
 `start_capture(ctx)` picks the way to capture, in this order:
 1. in-process (`LoopbackCapture`), when this process may capture itself;
 2. the capture agent (`AgentClient`), when its socket exists: the privileged
-   helper `sudo netbench capture-agent` serves control packets to this user;
+   helper `sudo netbench capture-agent` serves packet headers to this user;
 3. none: one `CaptureStatus(running=False)` saying why and how to enable it.
-Either way it returns at once with a handle whose `stop()` ends it; its
-progress and failures arrive on the bus as `CaptureStatus` events.
+Either way it returns at once with a handle whose `watch(ports)` says which
+ports' young data segments to capture (netbench's servers, as they start and
+stop) and whose `stop()` ends it; its progress and failures arrive on the bus
+as `CaptureStatus` events.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from typing import Literal, Protocol
 from netbench.capture.agent_client import AgentClient
 from netbench.capture.preflight import CaptureProblem
 from netbench.capture.sniffer import LoopbackCapture, Publisher
-from netbench.events import CaptureStatus
+from netbench.events import CaptureStatus, Event, ServerStarted, ServerStopped
+from netbench.model import Transport
 
 __all__ = [
     "AgentClient",
     "CaptureHandle",
     "CaptureProblem",
     "LoopbackCapture",
+    "ServerPorts",
     "choose_backend",
     "start_capture",
 ]
@@ -39,6 +43,9 @@ Backend = Literal["in-process", "agent"]
 
 
 class CaptureHandle(Protocol):
+    def watch(self, ports: Iterable[int]) -> None:
+        """Capture the young data segments of these ports from now on (loop thread)."""
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop capturing; bounded, idempotent, callable on the loop thread."""
 
@@ -75,13 +82,13 @@ class _Starter:
         *,
         interface: str,
         ports: tuple[int, ...],
-        capture_data: bool,
+        data_ports: tuple[int, ...] | None,
         backend: Backend | CaptureProblem | None,
     ) -> None:
         self._ctx = ctx
         self._interface = interface
         self._ports = ports
-        self._capture_data = capture_data
+        self._data_ports = data_ports
         self._inner: CaptureHandle | None = None
         self._stopped = False
         self._loop = asyncio.get_running_loop()
@@ -108,15 +115,17 @@ class _Starter:
         inner: LoopbackCapture | AgentClient
         if backend == "in-process":
             inner = LoopbackCapture(
-                self._ctx,
-                interface=self._interface,
-                ports=self._ports,
-                capture_data=self._capture_data,
+                self._ctx, interface=self._interface, ports=self._ports, data_ports=self._data_ports
             )
         else:
-            inner = AgentClient(self._ctx, ports=self._ports)
+            inner = AgentClient(self._ctx, ports=self._ports, data_ports=self._data_ports)
         self._inner = inner
         inner.start()
+
+    def watch(self, ports: Iterable[int]) -> None:
+        self._data_ports = tuple(ports)
+        if self._inner is not None:
+            self._inner.watch(self._data_ports)
 
     def stop(self, timeout: float = 2.0) -> None:
         # A preflight still running is not waited for: its answer is ignored.
@@ -129,21 +138,46 @@ def start_capture(
     ctx: Publisher,
     *,
     ports: Iterable[int] = (),
-    capture_data: bool = False,
+    data_ports: Iterable[int] | None = None,
     interface: str = "lo",
     backend: Backend | CaptureProblem | None = None,
 ) -> CaptureHandle:
     """Start capturing for the engine `ctx` (call on its loop); returns at once.
 
     `ports` restricts capture to netbench's server ports (empty: every TCP
-    connection on the interface); `capture_data` adds their data segments
-    (in-process only: the agent forwards control packets only). `backend`, from
-    `choose_backend`, skips the decision when the caller already made it.
+    connection on the interface); the young data segments of `data_ports`
+    (default: `ports`) are captured too, headers only through the agent.
+    `backend`, from `choose_backend`, skips the decision when the caller
+    already made it.
     """
     return _Starter(
         ctx,
         interface=interface,
         ports=tuple(ports),
-        capture_data=capture_data,
+        data_ports=None if data_ports is None else tuple(data_ports),
         backend=backend,
     )
+
+
+class ServerPorts:
+    """A bus subscriber telling a capture which TCP ports netbench serves, as they change.
+
+    Those are the ports whose young connections' data segments are captured:
+    the user's own servers, not every program on the machine.
+    """
+
+    def __init__(self, capture: CaptureHandle) -> None:
+        self._capture = capture
+        self._ports: dict[int, int] = {}
+
+    def __call__(self, event: Event) -> None:
+        kind = type(event)
+        if kind is ServerStarted:
+            assert isinstance(event, ServerStarted)
+            if event.transport is Transport.TCP:
+                self._ports[event.server_id] = event.address.port
+                self._capture.watch(self._ports.values())
+        elif kind is ServerStopped:
+            assert isinstance(event, ServerStopped)
+            if self._ports.pop(event.server_id, None) is not None:
+                self._capture.watch(self._ports.values())

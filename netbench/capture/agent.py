@@ -2,9 +2,11 @@
 
 Rules:
 - it is the only part of netbench meant to run as root, and it does one
-  thing: capture TCP control packets (SYN, FIN, RST) on a loopback interface
-  and hand them to netbench processes of one user. Its filter is fixed (no
-  data segments, no other protocol, no other interface), and it forwards
+  thing: capture TCP packet headers on a loopback interface and hand them to
+  netbench processes of one user. It captures control packets (SYN, FIN,
+  RST, bare ACKs) of every connection, and the data segments of young
+  connections to the ports its clients name (window.py: the first 32, within
+  a budget) - no other protocol, no other interface - and it forwards
   headers only, never payload bytes. Once its capture socket is open it
   drops root for the invoking user's identity;
 - the user is the one who ran sudo (`SUDO_UID`), else the agent's own user.
@@ -30,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netbench.capture import wire
-from netbench.capture.decode import headers_only
-from netbench.capture.frames import CONTROL_FILTER, FrameSniffer
+from netbench.capture.decode import decode, headers_only
+from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
+from netbench.capture.window import DataWindow
 
 __all__ = ["AgentError", "CaptureAgent", "run_agent"]
 
@@ -73,10 +76,12 @@ class _Client:
     queue: deque[bytes] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+    ports: tuple[int, ...] = ()
+    """The ports whose young data segments this client asked for."""
 
 
 class CaptureAgent:
-    """Capture control packets on `interface` and serve them on a Unix socket."""
+    """Capture packet headers on `interface` and serve them on a Unix socket."""
 
     def __init__(
         self,
@@ -97,9 +102,11 @@ class CaptureAgent:
         self._server: asyncio.AbstractServer | None = None
         self._pending: deque[bytes] = deque()
         self._armed = False
+        window = DataWindow()
         self._sniffer = FrameSniffer(
-            interface, f"inbound and tcp and {CONTROL_FILTER}", self._on_frame
+            interface, window.filter(), self._on_frame, on_batch=self._after_batch
         )
+        self._filter = WindowedFilter(self._sniffer, window)
 
     async def start(self) -> None:
         """Check, bind the socket, open the capture. Raises AgentError."""
@@ -166,6 +173,8 @@ class CaptureAgent:
                     await asyncio.wait_for(stop.wait(), 0.5)
                 dropped = self._sniffer.read_drops()
                 now = time.monotonic()
+                if self._filter.tick():
+                    last_status = 0.0  # the pause changed: say so now
                 if dropped != kernel_drops or now - last_status >= wire.HEARTBEAT:
                     kernel_drops, last_status = dropped, now
                     for client in list(self.clients):
@@ -201,12 +210,35 @@ class CaptureAgent:
         client.queue.append(wire.HELLO)
         self._send_status(client, self._sniffer.dropped)
         self._log(f"netbench capture-agent: client connected ({len(self.clients)} now)")
+        listening = asyncio.get_running_loop().create_task(self._listen(client, reader))
         try:
             await self._pump(client)
         except (OSError, TimeoutError):
             pass  # the client went away or stopped reading: its loss only
         finally:
+            listening.cancel()
             self._drop(client)
+
+    async def _listen(self, client: _Client, reader: asyncio.StreamReader) -> None:
+        """Read the client's watch records; anything else ends the client."""
+        try:
+            while True:
+                length = wire.record_length(await reader.readexactly(4))
+                record = wire.parse_record(await reader.readexactly(length))
+                if record is None or record.kind != "watch":
+                    raise ValueError("a client may only send watch records")
+                client.ports = record.ports
+                self._watch()
+                client.queue.append(wire.encode_watch(record.ports, kind=b"A"))
+                client.wake.set()
+        except (OSError, EOFError, ValueError):
+            self._drop(client)
+
+    def _watch(self) -> None:
+        ports = {port for client in self.clients for port in client.ports}
+        self._filter.watch(ports)
+        for client in list(self.clients):
+            self._send_status(client, self._sniffer.dropped)
 
     async def _pump(self, client: _Client) -> None:
         writer = client.writer
@@ -224,9 +256,13 @@ class CaptureAgent:
             client.writer.close()
             client.wake.set()
             self._log(f"netbench capture-agent: client left ({len(self.clients)} now)")
+            if client.ports:
+                self._watch()
 
     def _send_status(self, client: _Client, kernel_drops: int) -> None:
-        detail = f"agent capturing TCP control packets on {self.interface}"
+        detail = f"agent capturing TCP packet headers on {self.interface}"
+        if self._filter.paused:
+            detail += f"{wire.PAUSED}{self._filter.paused}"
         client.queue.append(wire.encode_status(time.time(), kernel_drops + client.dropped, detail))
         client.wake.set()
 
@@ -237,11 +273,19 @@ class CaptureAgent:
         headers = headers_only(frame, linktype)
         if headers is None:
             return
+        if self._filter.window.data_ports:
+            packet = decode(frame, t, linktype, DEFAULT_SNAP)
+            if packet is not None:
+                self._filter.observe(packet)
         self._pending.append(wire.encode_packet(t, linktype, headers))
         if not self._armed and self._loop is not None:
             self._armed = True
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._arm)
+
+    def _after_batch(self) -> None:
+        """Sniffer thread: follow the data window; a pause is said in the next status."""
+        self._filter.apply()
 
     def _arm(self) -> None:
         assert self._loop is not None
@@ -279,7 +323,7 @@ def run_agent(path: Path | None = None, interface: str = "lo") -> int:
             print(f"netbench capture-agent: error: {error}", file=sys.stderr)
             return 1
         print(
-            f"netbench capture-agent: capturing TCP control packets on {interface} "
+            f"netbench capture-agent: capturing TCP packet headers on {interface} "
             f"for uid {uid}, serving {path} (Ctrl+C stops)",
             flush=True,
         )

@@ -29,7 +29,14 @@ _FIX = "start it with `sudo netbench capture-agent` in another terminal"
 
 
 class AgentClient:
-    """Receive TCP control packets from `netbench capture-agent`."""
+    """Receive TCP packet headers from `netbench capture-agent`.
+
+    Control packets of every connection come unasked; the data segments of
+    young connections to `data_ports` (default `ports`) come once the agent
+    was told those ports, which happens at each (re)connection and whenever
+    `watch` changes them. The agent sends headers only: the ladder takes the
+    payload's first bytes from the session, which holds them anyway.
+    """
 
     def __init__(
         self,
@@ -37,11 +44,16 @@ class AgentClient:
         *,
         path: Path | None = None,
         ports: Iterable[int] = (),
+        data_ports: Iterable[int] | None = None,
         retry: float = 2.0,
         connect_timeout: float = 2.0,
     ) -> None:
         self.path = wire.agent_socket_path() if path is None else path
         self.ports = frozenset(ports)
+        self.data_ports = tuple(sorted(self.ports if data_ports is None else set(data_ports)))
+        self.paused = ""
+        """Why the agent's data capture is paused ("" when it is not)."""
+        self._writer: asyncio.StreamWriter | None = None
         self.retry = retry
         self.connect_timeout = connect_timeout
         self.running = False
@@ -52,7 +64,21 @@ class AgentClient:
 
     @property
     def detail(self) -> str:
-        return f"capturing TCP control packets via the capture agent at {self.path}"
+        what = "capturing TCP control packets"
+        if self.data_ports:
+            what += " and young data segments (headers) of port " + ", ".join(
+                map(str, self.data_ports)
+            )
+        if self.paused:
+            what += f" (data paused: {self.paused})"
+        return f"{what} via the capture agent at {self.path}"
+
+    def watch(self, ports: Iterable[int]) -> None:
+        """Ask the agent for the young data segments of these ports (loop thread)."""
+        self.data_ports = tuple(sorted(set(ports)))
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(wire.encode_watch(self.data_ports))
+        # The status follows when the agent acknowledges.
 
     def start(self) -> None:
         """Start the client task on the running loop; returns at once."""
@@ -111,12 +137,14 @@ class AgentClient:
             hello = await asyncio.wait_for(reader.readexactly(len(wire.HELLO)), 5.0)
             if hello != wire.HELLO:
                 raise ValueError(f"{self.path} does not speak the capture agent's protocol")
-            self._status(True, self.detail)
+            writer.write(wire.encode_watch(self.data_ports))
+            self._writer = writer
             while True:
                 # The agent sends a status at least every HEARTBEAT seconds.
                 body = await asyncio.wait_for(self._read(reader), 3 * wire.HEARTBEAT)
                 self._handle(wire.parse_record(body))
         finally:
+            self._writer = None
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -129,9 +157,13 @@ class AgentClient:
     def _handle(self, record: wire.Record | None) -> None:
         if record is None:
             return
+        if record.kind == "watching":
+            self._status(True, self.detail)
+            return
         if record.kind == "status":
-            if record.dropped != self.dropped:
-                self.dropped = record.dropped
+            paused = record.detail.partition(wire.PAUSED)[2]
+            if record.dropped != self.dropped or paused != self.paused:
+                self.dropped, self.paused = record.dropped, paused
                 self._ctx.publish(CaptureStatus(True, time.monotonic(), self.detail, self.dropped))
             return
         packet = decode(record.frame, record.t, record.linktype, DEFAULT_SNAP)

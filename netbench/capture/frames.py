@@ -31,23 +31,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from netbench.capture.ring import PacketRing
+from netbench.capture.window import DataWindow
+from netbench.model import TcpPacket
 
-__all__ = ["CONTROL_FILTER", "FrameCallback", "FrameSniffer", "bpf_filter"]
+__all__ = ["FrameCallback", "FrameSniffer", "WindowedFilter"]
 
 FrameCallback = Callable[[float, int, bytes], None]
-
-CONTROL_FILTER = (
-    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0"
-    " or (tcp[tcpflags] == tcp-ack and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) == 0)"
-    " or (ip6 and ip6[6] == 6 and (ip6[53] & 7 != 0"
-    " or (ip6[53] == 0x10 and ip6[4:2] - ((ip6[52] & 0xf0) >> 2) == 0))))"
-)
-"""SYN, FIN or RST set, or a bare ACK (no payload): the handshake's third
-packet, the teardown's last one, and the acknowledgements of data. Under
-keep-alive load bare ACKs are rare (replies and next requests carry them);
-a new connection adds two. libpcap's `tcp[]` only reads IPv4, hence the ip6
-clauses (TCP right after the fixed 40-byte IPv6 header: flags at byte 53,
-data offset at 52, payload length at 4)."""
 
 DEFAULT_SNAP = 256
 """Bytes kept per frame: every header (14 + 60 + 60 at most) and the start of
@@ -79,24 +68,6 @@ _LINGER = 0.01
 is read in batches (the ring batches by itself)."""
 
 
-def bpf_filter(ports: Iterable[int] = (), *, capture_data: bool = False) -> str:
-    """The capture filter: TCP control packets, and data segments when asked.
-
-    `inbound` keeps one copy of each loopback packet (lo shows each twice).
-    Data segments are only ever captured for the given ports.
-    """
-    wanted = sorted({int(port) for port in ports})
-    for port in wanted:
-        if not 0 < port < 65536:
-            raise ValueError(f"not a TCP port: {port}")
-    on_ports = " or ".join(f"port {port}" for port in wanted)
-    if not wanted:
-        return f"inbound and tcp and {CONTROL_FILTER}"
-    if capture_data:
-        return f"inbound and tcp and ({on_ports})"
-    return f"inbound and tcp and ({on_ports}) and {CONTROL_FILTER}"
-
-
 def _attach_snapped_filter(ins: Any, bpf: str, linktype: int, snap: int) -> None:
     """Replace the socket's filter by the same one returning `snap` (the kernel's cut)."""
     from scapy.arch.common import compile_filter, free_filter
@@ -125,7 +96,13 @@ class FrameSniffer:
     """
 
     def __init__(
-        self, interface: str, bpf: str, on_frame: FrameCallback, *, snap: int = DEFAULT_SNAP
+        self,
+        interface: str,
+        bpf: str,
+        on_frame: FrameCallback,
+        *,
+        snap: int = DEFAULT_SNAP,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self.interface = interface
         self.bpf = bpf
@@ -140,6 +117,8 @@ class FrameSniffer:
         self.errors = 0
         """Frames `on_frame` failed on (bugs: counted rather than fatal)."""
         self._on_frame = on_frame
+        self._on_batch = on_batch
+        self._opening_bpf = bpf
         self._sockets: list[Any] = []
         self._rings: list[PacketRing] = []
         self._sniffer: Any = None
@@ -150,7 +129,7 @@ class FrameSniffer:
         import scapy.layers.l2  # noqa: F401
         from scapy.arch.linux import L2ListenSocket
 
-        return L2ListenSocket(iface=self.interface, type=protocol, filter=self.bpf)
+        return L2ListenSocket(iface=self.interface, type=protocol, filter=self._opening_bpf)
 
     def open(self) -> None:
         """Open the sockets and start sniffing. Blocking (imports scapy): call off the loop.
@@ -164,6 +143,7 @@ class FrameSniffer:
 
         sockets: list[Any] = []
         rings: list[PacketRing] = []
+        self._opening_bpf = bpf = self.bpf
         try:
             readers: dict[int, Callable[[], int]] = {}
             for protocol in _PROTOCOLS:
@@ -172,20 +152,23 @@ class FrameSniffer:
                 ins = sock.ins
                 self.linktype = int(ARPHRD_TO_DLT.get(ins.getsockname()[3], 1))
                 with contextlib.suppress(OSError, ImportError):
-                    _attach_snapped_filter(ins, self.bpf, self.linktype, self.snap)
+                    _attach_snapped_filter(ins, bpf, self.linktype, self.snap)
                 ring = self._attach_ring(ins)
                 if ring is not None:
                     rings.append(ring)
                 readers[ins.fileno()] = ring.read if ring is not None else self._reader(ins)
             linger = not rings
+            after = self._after_batch
 
             class DrainSession(DefaultSession):
                 # scapy's loop does one select() and one dissection per packet;
                 # this reads every frame waiting at each wakeup and hands it on
                 # as bytes, yielding nothing for scapy to process.
                 def recv(self, sock: Any) -> Iterator[Any]:
-                    if readers[sock.fileno()]() and linger:
-                        time.sleep(_LINGER)
+                    if readers[sock.fileno()]():
+                        after()
+                        if linger:
+                            time.sleep(_LINGER)
                     yield from ()
 
             started = threading.Event()
@@ -207,6 +190,9 @@ class FrameSniffer:
             raise
         with self._lock:
             self._sockets, self._rings, self._sniffer = sockets, rings, sniffer
+            changed = self.bpf != bpf
+        if changed:  # set_filter() ran while the sockets were opening
+            self.set_filter(self.bpf)
 
     def _deliver(self) -> Callable[[float, bytes], None]:
         on_frame, linktype = self._on_frame, self.linktype
@@ -219,6 +205,29 @@ class FrameSniffer:
                 self.errors += 1
 
         return deliver
+
+    def _after_batch(self) -> None:
+        if self._on_batch is not None:
+            try:
+                self._on_batch()
+            except Exception:
+                self.errors += 1
+
+    def set_filter(self, bpf: str) -> bool:
+        """Swap the filter of the open sockets (any thread; atomic in the kernel).
+
+        False if libpcap could not compile it: the old filter stays.
+        """
+        with self._lock:
+            sockets = list(self._sockets)
+            try:
+                for sock in sockets:
+                    _attach_snapped_filter(sock.ins, bpf, self.linktype, self.snap)
+            except Exception:  # scapy raises its own Scapy_Exception for a bad filter
+                self.errors += 1
+                return False
+            self.bpf = bpf
+            return True
 
     def _attach_ring(self, ins: Any) -> PacketRing | None:
         ring = PacketRing(ins, self._deliver())
@@ -299,3 +308,43 @@ class FrameSniffer:
         for sock in sockets:
             with contextlib.suppress(Exception):
                 sock.close()
+
+
+class WindowedFilter:
+    """Keeps a sniffer's filter in step with a `DataWindow` (see window.py).
+
+    The capture thread calls `observe` for each decoded packet and `apply`
+    after each batch; the loop calls `watch` and `tick`. One lock serialises
+    them, so a filter swap never races another.
+    """
+
+    def __init__(self, sniffer: FrameSniffer, window: DataWindow) -> None:
+        self.sniffer = sniffer
+        self.window = window
+        self.paused = window.paused
+        """Why data capture is paused, as of the last `apply` ("" if it is not)."""
+        self._lock = threading.Lock()
+
+    def observe(self, packet: TcpPacket) -> None:
+        with self._lock:
+            self.window.observe(packet, packet.t)
+
+    def apply(self) -> bool:
+        """Swap the filter if the window changed; True if `paused` changed with it."""
+        with self._lock:
+            bpf = self.window.change()
+            if bpf is not None:
+                self.sniffer.set_filter(bpf)
+            paused, changed = self.window.paused, self.window.paused != self.paused
+            self.paused = paused
+            return changed
+
+    def watch(self, ports: Iterable[int]) -> bool:
+        with self._lock:
+            self.window.watch(ports)
+        return self.apply()
+
+    def tick(self) -> bool:
+        with self._lock:
+            self.window.tick(time.time())
+        return self.apply()

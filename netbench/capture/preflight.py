@@ -117,7 +117,7 @@ def preflight(interface: str = "lo") -> CaptureProblem | None:
 
 def _probe(interface: str) -> CaptureProblem | None:
     """Compile the filter, then open the capture socket and close it again."""
-    from netbench.capture.frames import CONTROL_FILTER
+    from netbench.capture.window import CONTROL_FILTER
 
     bpf = f"inbound and tcp and {CONTROL_FILTER}"
     try:

@@ -1,31 +1,29 @@
 """In-process capture on loopback: packets become `PacketCaptured` events.
 
-The filter, and what it costs (FACTS: Python decodes ~3.5-7.5k packets/s and
-sniffing all of a port's traffic halves a server's throughput while losing
-most packets, whereas a SYN/FIN/RST filter costs nothing measurable):
+What the filter lets through, and what it costs (FACTS: Python decodes
+~3.5-7.5k packets/s and sniffing all of a port's traffic halves a server's
+throughput while losing most packets, whereas a control-packet filter costs
+nothing measurable):
 
-    inbound and tcp and [(port A or port B) and] (SYN|FIN|RST set)
-
-- control packets only, by default. A connection costs 4-5 packets whatever
-  it carries (SYN, SYN-ACK, FIN, FIN or RST), so keep-alive traffic costs
-  nothing and up to ~1,000 new connections/s are captured without loss;
+- control packets (SYN, FIN, RST, bare ACKs) of `ports` (empty: of every TCP
+  connection on the interface). A connection costs ~7 packets whatever it
+  carries, so keep-alive traffic costs nothing and up to ~1,000 new
+  connections/s are captured without loss;
+- data segments of `data_ports` (by default `ports`) while a connection is
+  young: its first 32 data segments, within a budget (window.py has the
+  rule and its reasons). A browser's or curl's exchanges are shown whole; a
+  load test's connections turn old at once and cost nothing after;
 - `inbound` because `lo` shows each packet twice (leaving and arriving) to a
   socket that listens to every protocol. The sockets here are bound to IPv4
   and IPv6 and see arrivals only (see frames.py); `inbound` states the same
   in the filter, so the copies could never reach Python either way;
-- `capture_data=True` adds the data segments and pure ACKs of netbench's own
-  server ports (never of anything else): the ladder then shows every segment,
-  at ~6 µs of the GIL per segment (ring read and decode) on a thread shared
-  with the servers. Use it to teach, not under load;
 - frames are cut at 256 bytes (every header and the payload's first bytes);
 - the kernel's drop counter is read twice a second and published as
-  `CaptureStatus(dropped=N)` whenever it changes: nothing is lost silently.
+  `CaptureStatus(dropped=N)` whenever it changes: nothing is lost silently,
+  and a pause of data capture is published the same way, with its reason.
 
-Measured (bench/capture_cost.py, 2 cores, wrk -t1 -c10, recording on):
-keep-alive 0.96-0.99x the capture-off requests/s (run-to-run noise); a new
-connection per request at ~3,300/s, three times the design point, 0.75-0.89x.
-At 1,000 new connections/s all 5,000 SYNs of a 5 s run were captured, none
-dropped, for +9 points of server CPU (38% -> 47%).
+Measured (bench/capture_cost.py, 2 cores, wrk -t1 -c10, recording on): see
+docs/performance.md for the current figures.
 
 Threads: the sniffer thread decodes and queues; the event loop publishes. One
 callback is scheduled per ~20 ms batch, so a burst costs a few loop wakeups,
@@ -43,7 +41,8 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from netbench.capture.decode import decode
-from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, bpf_filter
+from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
+from netbench.capture.window import YOUNG_SEGMENTS, DataWindow
 from netbench.events import CaptureStatus, Event, PacketCaptured
 
 __all__ = ["LoopbackCapture", "Publisher"]
@@ -70,13 +69,12 @@ class LoopbackCapture:
         loop: asyncio.AbstractEventLoop | None = None,
         interface: str = "lo",
         ports: Iterable[int] = (),
-        capture_data: bool = False,
+        data_ports: Iterable[int] | None = None,
         snap: int = DEFAULT_SNAP,
         batch_interval: float = 0.02,
         stats_interval: float = 0.5,
     ) -> None:
         self.ports = tuple(sorted(set(ports)))
-        self.capture_data = capture_data and bool(self.ports)
         self.interface = interface
         self.batch_interval = batch_interval
         self.stats_interval = stats_interval
@@ -91,21 +89,24 @@ class LoopbackCapture:
         self._lock = threading.Lock()
         self._opener: threading.Thread | None = None
         self._stats: asyncio.TimerHandle | None = None
+        window = DataWindow(self.ports, self.ports if data_ports is None else data_ports)
         self._sniffer = FrameSniffer(
-            interface,
-            bpf_filter(self.ports, capture_data=self.capture_data),
-            self._on_frame,
-            snap=snap,
+            interface, window.filter(), self._on_frame, snap=snap, on_batch=self._after_batch
         )
+        self._filter = WindowedFilter(self._sniffer, window)
 
     @property
     def detail(self) -> str:
-        what = "TCP control packets (SYN/FIN/RST)"
-        if self.capture_data:
-            what += " and every segment of port " + ", ".join(map(str, self.ports))
-        elif self.ports:
-            what += " of port " + ", ".join(map(str, self.ports))
-        return f"capturing {what} on {self.interface}, in-process"
+        return f"{capturing(self.ports, self._filter)} on {self.interface}, in-process"
+
+    def watch(self, ports: Iterable[int]) -> None:
+        """Capture the young data segments of these ports from now on (loop thread)."""
+        self._filter.watch(ports)
+        self._say()  # the status names the watched ports
+
+    def _say(self) -> None:
+        if self.running and not self._stopped:
+            self._ctx.publish(CaptureStatus(True, time.monotonic(), self.detail, self.dropped))
 
     # -- the loop's side -----------------------------------------------------
 
@@ -159,6 +160,8 @@ class LoopbackCapture:
         if self._stopped:
             return
         dropped = self._sniffer.read_drops()
+        if self._filter.tick():
+            self._say()
         if not self._sniffer.alive:
             self._flush()
             self._failed(f"capture stopped: the packet socket on {self.interface} failed")
@@ -199,6 +202,11 @@ class LoopbackCapture:
             return
         self._call(self._started)
 
+    def _after_batch(self) -> None:
+        """Sniffer thread, after each batch: follow the window; say when data pauses."""
+        if self._filter.apply():
+            self._call(self._say)
+
     def _call(self, callback: object, *args: object) -> None:
         assert self._loop is not None and callable(callback)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
@@ -209,7 +217,24 @@ class LoopbackCapture:
         packet = decode(frame, t, linktype, self._snap)
         if packet is None:
             return
+        self._filter.observe(packet)
         self._pending.append(PacketCaptured(packet))
         if not self._armed:
             self._armed = True
             self._call(self._arm)
+
+
+def capturing(ports: Iterable[int], window: WindowedFilter) -> str:
+    """What a capture captures, in words, for its status line."""
+    ports, data = tuple(ports), window.window.data_ports
+    what = "capturing TCP control packets"
+    if ports:
+        what += " of port " + ", ".join(map(str, ports))
+    if data:
+        what += (
+            f" and the first {YOUNG_SEGMENTS} data segments of each connection to port "
+            + ", ".join(map(str, data))
+        )
+        if window.paused:
+            what += f" (data paused: {window.paused})"
+    return what

@@ -5,7 +5,13 @@ Rules:
   big-endian length followed by that many bytes: a kind byte, then
     b"P": t (float64, unix seconds), linktype (uint16), the frame;
     b"S": t, dropped (uint64, the kernel's count so far), a UTF-8 detail;
-  the client never sends anything;
+  the client may send one kind of record, as often as its servers change:
+    b"W": the ports (uint16 each, at most `MAX_WATCH`) whose young
+    connections' data segment headers it wants (see window.py);
+  which the agent acknowledges, once its filter is in place, with
+    b"A": the same ports;
+  a client sends its ports right after connecting and counts itself running
+  at the first acknowledgement, so "running" means the filter is in place;
 - a status record also serves as a heartbeat, at least every `HEARTBEAT`
   seconds, so a client can tell a silent agent from a dead one;
 - the socket lives where only its user can reach it (see `agent_socket_path`)
@@ -28,6 +34,7 @@ __all__ = [
     "agent_socket_path",
     "encode_packet",
     "encode_status",
+    "encode_watch",
     "parse_record",
     "peer_uid",
 ]
@@ -36,6 +43,10 @@ HELLO = b"NBCAP1\n"
 """The agent's first bytes: names the protocol and its version."""
 HEARTBEAT = 5.0
 """Seconds between the agent's status records when nothing changes."""
+PAUSED = "; data paused: "
+"""Ends a status detail when the agent's data capture is paused, before why."""
+MAX_WATCH = 64
+"""Ports one client may ask the agent to watch."""
 MAX_RECORD = 1 << 20
 """A longer length prefix means the stream is corrupt (frames are cut at 256 B)."""
 
@@ -51,12 +62,13 @@ _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 class Record(NamedTuple):
     kind: str
-    """"packet" or "status"."""
+    """"packet", "status", "watch" or "watching" (its acknowledgement)."""
     t: float
     linktype: int = 0
     frame: bytes = b""
     dropped: int = 0
     detail: str = ""
+    ports: tuple[int, ...] = ()
 
 
 def _frame(body: bytes) -> bytes:
@@ -69,6 +81,12 @@ def encode_packet(t: float, linktype: int, frame: bytes) -> bytes:
 
 def encode_status(t: float, dropped: int, detail: str) -> bytes:
     return _frame(b"S" + _STATUS.pack(t, dropped) + detail.encode("utf-8", "replace"))
+
+
+def encode_watch(ports: tuple[int, ...], *, kind: bytes = b"W") -> bytes:
+    """A watch record (`kind` b"W") or its acknowledgement (b"A")."""
+    wanted = sorted({port for port in ports if 0 < port < 65536})[:MAX_WATCH]
+    return _frame(kind + struct.pack(f"!{len(wanted)}H", *wanted))
 
 
 def record_length(prefix: bytes) -> int:
@@ -89,6 +107,10 @@ def parse_record(body: bytes) -> Record | None:
         t, dropped = _STATUS.unpack_from(rest)
         detail = rest[_STATUS.size :].decode("utf-8", "replace")
         return Record("status", t, dropped=dropped, detail=detail)
+    if kind in (b"W", b"A") and len(rest) % 2 == 0 and len(rest) <= 2 * MAX_WATCH:
+        ports = struct.unpack(f"!{len(rest) // 2}H", rest)
+        name = "watch" if kind == b"W" else "watching"
+        return Record(name, 0.0, ports=tuple(port for port in ports if port))
     return None
 
 

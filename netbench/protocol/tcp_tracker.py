@@ -88,8 +88,7 @@ class Step(NamedTuple):
     """One packet of the connection, read in context."""
 
     number: int
-    """Position among the connection's steps, from 0."""
-    """Position in `TcpTracker.steps`, from 0."""
+    """Position among the connection's steps (in `TcpTracker.steps`), from 0."""
     packet: TcpPacket
     sender: Side
     rel_seq: int

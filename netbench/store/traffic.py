@@ -149,6 +149,27 @@ def chunk_data(reader: SessionReader, conn_id: int, seq: int) -> bytes:
     return b"" if row is None else bytes(row[0])
 
 
+def stream_bytes(
+    reader: SessionReader, conn_id: int, direction: Direction, start: int, size: int
+) -> bytes:
+    """Bytes [start, start + size) of one direction of a connection, as recorded.
+
+    Shorter when the stream is (still) shorter. The ladder uses it to show a
+    data segment's first bytes when only its headers were captured.
+    """
+    rows = reader._query(
+        "SELECT offset, data FROM chunks WHERE conn_id = ? AND direction = ?"
+        " AND offset < ? AND offset + length(data) > ? ORDER BY offset",
+        (conn_id, direction.value, start + size, start),
+    )
+    found = bytearray()
+    for offset, data in rows:
+        if offset > start + len(found):
+            break  # a gap: never show bytes out of place
+        found += bytes(data)[start + len(found) - offset : start + size - offset]
+    return bytes(found)
+
+
 def traffic_keys(reader: SessionReader) -> list[int]:
     """Every row's key in time order (for a session opened read-only)."""
     rows = reader._query(

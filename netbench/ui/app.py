@@ -107,10 +107,12 @@ class NetbenchApp(App[int]):
         ctx.bus.subscribe(self.hub)
         self.engine = Engine(ctx)
         if self.config.capture:
-            from netbench.capture import start_capture
+            from netbench.capture import ServerPorts, start_capture
 
-            # Every port: servers come and go while the app runs.
-            self.capture = start_capture(ctx)
+            # Control packets of every port; data of the servers' young
+            # connections, following the servers as they come and go.
+            self.capture = start_capture(ctx, data_ports=())
+            ctx.bus.subscribe(ServerPorts(self.capture))
         config = default_config("http", host=self.config.host, port=self.config.port)
         for attempt in range(20 if config.port else 1):
             port = config.port + attempt if config.port else 0

@@ -14,7 +14,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -32,6 +32,11 @@ DT, STATE = 9, 13
 FIXED = DT + 1 + STATE + 1 + 1 + 1 + STATE
 """Cells around the arrows: Δt, client state, two lane bars, server state."""
 MIN_ARROW = 30
+HEAD = 32
+"""Payload bytes shown for a data segment."""
+
+StreamBytes = Callable[[Direction, int, int], bytes]
+"""(direction from netbench, start offset, size) -> the recorded stream bytes."""
 
 _FLAGS = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("U", "URG"))
 _FLAGS_LAST = (("E", "ECE"), ("C", "CWR"), ("A", "ACK"))
@@ -90,8 +95,13 @@ class Ladder:
         packets: Sequence[TcpPacket],
         socket_events: Sequence[SocketEventLike],
         chunks: Sequence[ChunkLike],
+        stream: StreamBytes | None = None,
     ) -> Ladder:
-        """Packets with the socket events between them; without packets, inferred steps."""
+        """Packets with the socket events between them; without packets, inferred steps.
+
+        `stream(direction, start, size)` returns recorded stream bytes: it fills
+        the first bytes of data segments captured headers only (the agent's).
+        """
         steps = track(packets, client, server) if packets else []
         notes = infer_steps(role, socket_events, () if steps else chunks)
         rows = [Row(note.t, "note", n) for n, note in enumerate(notes)]
@@ -103,7 +113,21 @@ class Ladder:
             shown = (left, right)
         rows.sort(key=lambda row: (row.t, row.kind != "packet", row.ref))
         t0 = steps[0].packet.t if steps else rows[0].t if rows else 0.0
-        return cls(role, client, server, steps, notes, rows, t0)
+        ladder = cls(role, client, server, steps, notes, rows, t0)
+        if stream is not None:
+            ladder._fill_heads(stream)
+        return ladder
+
+    def _fill_heads(self, stream: StreamBytes) -> None:
+        for n, step in enumerate(self.steps):
+            packet = step.packet
+            if not packet.payload_len or packet.payload_head or step.rel_seq < 1:
+                continue
+            direction = self._direction(step.sender is Side.CLIENT)
+            size = min(packet.payload_len, HEAD)
+            head = stream(direction, step.rel_seq - 1, size)
+            if head:
+                self.steps[n] = step._replace(packet=packet._replace(payload_head=head))
 
     @property
     def inferred(self) -> bool:

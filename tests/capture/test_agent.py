@@ -105,7 +105,7 @@ async def talk(port: int) -> None:
     writer.close()
 
 
-async def test_client_gets_control_packets_headers_only(agent: Agent, recorder: Recorder) -> None:
+async def test_client_gets_packet_headers_only(agent: Agent, recorder: Recorder) -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(2)
         writer.write(b"secret payload")
@@ -125,10 +125,37 @@ async def test_client_gets_control_packets_headers_only(agent: Agent, recorder: 
         server.close()
     flags = [p.flags for p in recorder.packets]
     assert flags[:3] == ["S", "SA", "A"]
-    assert all(set(flag) & set("SFR") or flag == "A" for flag in flags), flags
+    # The young connection's data segments come too: their lengths, never their bytes.
+    lengths = sorted(p.payload_len for p in recorder.packets if p.payload_len)
+    assert lengths == [2, 14], flags
     assert all(p.payload_head == b"" for p in recorder.packets)
     assert all(b"secret" not in p.frame for p in recorder.packets)
-    assert "via the capture agent" in recorder.of(CaptureStatus)[0].detail
+    assert f"young data segments (headers) of port {port} via the capture agent" in (
+        recorder.of(CaptureStatus)[0].detail
+    )
+
+
+async def test_a_client_watching_no_port_gets_control_packets_only(
+    agent: Agent, recorder: Recorder
+) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(2))
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AgentClient(recorder, path=agent.path, ports=(port,), data_ports=())
+    client.start()
+    try:
+        await recorder.until(lambda: any(s.running for s in recorder.of(CaptureStatus)))
+        await talk(port)
+        await recorder.until(lambda: sum("F" in p.flags for p in recorder.packets) >= 2)
+    finally:
+        client.stop()
+        server.close()
+    flags = [p.flags for p in recorder.packets]
+    assert all(set(flag) & set("SFR") or flag == "A" for flag in flags), flags
+    assert not any(p.payload_len for p in recorder.packets)
 
 
 async def test_a_client_leaving_does_not_stop_the_agent(agent: Agent, recorder: Recorder) -> None:
@@ -214,7 +241,8 @@ def test_unprivileged_user_captures_through_the_agent(shared_dir: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         seen = json.loads(result.stdout)
-        assert seen[0].startswith("capturing TCP control packets via the capture agent")
+        assert seen[0].startswith("capturing TCP control packets and young data segments")
+        assert seen[0].endswith(f"via the capture agent at {path}")
         assert seen[1:3] == ["S", "SA"]
         assert seen.count("S") == 1
     finally:

@@ -31,7 +31,7 @@ Starter = Callable[..., Any]
 
 @pytest.fixture
 async def capture(engine: Engine, recorder: Recorder) -> AsyncIterator[Starter]:
-    """`await capture(ports=(p,), capture_data=True)`: a running LoopbackCapture."""
+    """`await capture(ports=(p,))`: a running LoopbackCapture."""
     started: list[LoopbackCapture] = []
 
     async def start(**options: Any) -> LoopbackCapture:
@@ -82,28 +82,34 @@ def both_fins_seen(recorder: Recorder, port: int, count: int) -> Callable[[], bo
 async def test_handshake_data_and_teardown(
     capture: Starter, recorder: Recorder, http_port: int
 ) -> None:
-    await capture(ports=(http_port,), capture_data=True)
+    await capture(ports=(http_port,))
     clients = [await fetch(http_port) for _ in range(3)]
     await recorder.until(both_fins_seen(recorder, http_port, 3))
     ladders = by_connection(recorder.packets, http_port)
     assert sorted(ladders) == sorted(port for port, _ in clients)
     for client_port, ladder in ladders.items():
         flags = [p.flags for p in ladder]
-        assert flags[:3] == ["S", "SA", "A"], flags
+        # SYN, SYN-ACK, ACK, the request, the response, FIN/ACKs, the last ACK.
+        assert flags[:4] == ["S", "SA", "A", "PA"], flags
         assert flags.count("S") == 1, flags  # loopback duplicates removed
-        request = next(p for p in ladder if p.payload_len and p.src.port == client_port)
+        request, response = [p for p in ladder if p.payload_len][:2]
+        assert request.src.port == client_port
         assert request.payload_head.startswith(b"GET / HTTP/1.1\r\n")
+        assert response.src.port == http_port
+        assert response.payload_head.startswith(b"HTTP/1.1 200 OK\r\n")
         assert {p.src.port for p in ladder if "F" in p.flags} == {client_port, http_port}
+        assert ladder.index(response) < min(n for n, p in enumerate(ladder) if "F" in p.flags)
+        assert flags[-1] == "A"  # the teardown's last ACK
         # The handshake's numbers, as the ladder will show them.
         syn, syn_ack, ack = ladder[:3]
         assert syn_ack.ack == (syn.seq + 1) % 2**32
         assert ack.ack == (syn_ack.seq + 1) % 2**32
 
 
-async def test_control_packets_only_by_default(
+async def test_control_packets_only_without_data_ports(
     capture: Starter, recorder: Recorder, http_port: int
 ) -> None:
-    await capture(ports=(http_port,))
+    await capture(ports=(http_port,), data_ports=())
     client_port, _ = await fetch(http_port)
     await recorder.until(both_fins_seen(recorder, http_port, 1))
     await asyncio.sleep(0.1)  # anything else would have arrived by now
@@ -114,6 +120,34 @@ async def test_control_packets_only_by_default(
     ]
     assert not any(p.payload_len for p in ladder if "F" not in p.flags)  # no data segments
     assert ladder[-1].flags == "A"  # the teardown's last ACK
+
+
+async def test_an_old_connections_data_is_no_longer_captured(
+    capture: Starter, recorder: Recorder, http_port: int
+) -> None:
+    from netbench.capture.window import YOUNG_SEGMENTS
+
+    await capture(ports=(http_port,))
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    client_port = writer.get_extra_info("sockname")[1]
+
+    async def exchange(count: int) -> None:
+        for _ in range(count):
+            writer.write(b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            await reader.readuntil(b"</html>")
+
+    def data_segments() -> int:
+        ladder = by_connection(recorder.packets, http_port)[client_port]
+        return sum(1 for p in ladder if p.payload_len)
+
+    await exchange(YOUNG_SEGMENTS)  # twice as many segments: it turns old on the way
+    await recorder.until(lambda: data_segments() >= YOUNG_SEGMENTS)
+    await asyncio.sleep(0.1)  # the filter swap lands within one ring wakeup
+    young = data_segments()
+    await exchange(20)
+    writer.close()
+    await recorder.until(both_fins_seen(recorder, http_port, 1))
+    assert data_segments() == young  # none of the 40 later segments reached Python
 
 
 async def test_refused_connection_is_syn_then_rst(capture: Starter, recorder: Recorder) -> None:
@@ -182,7 +216,7 @@ async def test_exported_pcap_has_every_packet_for_tshark(
     writer = SessionWriter(session)
     writer.open()
     engine.ctx.bus.subscribe(writer)
-    running = await capture(ports=(http_port,), capture_data=True)
+    running = await capture(ports=(http_port,))
     for path in ("/", "/test.jpg", "/missing"):
         await fetch(http_port, path)
     await recorder.until(both_fins_seen(recorder, http_port, 3))
@@ -232,7 +266,7 @@ async def test_without_the_ring_frames_come_by_recvmsg(
 async def test_frames_are_cut_at_the_snap_length_by_the_kernel(
     capture: Starter, recorder: Recorder, http_port: int
 ) -> None:
-    running = await capture(ports=(http_port,), capture_data=True)
+    running = await capture(ports=(http_port,))
     assert running._sniffer.ring
     await fetch(http_port, "/test.jpg")  # a response of ~14 kB
     await recorder.until(both_fins_seen(recorder, http_port, 1))

@@ -1,4 +1,4 @@
-"""Pure parts of capture: the filter, the agent's wire format and socket path,
+"""Pure parts of capture: the agent's wire format and socket path,
 which backend start_capture picks, and that importing capture loads no scapy."""
 
 from __future__ import annotations
@@ -15,37 +15,8 @@ from capturekit import Recorder
 import netbench.capture as capture
 import netbench.capture.preflight as preflight_module
 from netbench.capture import wire
-from netbench.capture.frames import CONTROL_FILTER, bpf_filter
 from netbench.capture.preflight import no_interface, no_privilege
 from netbench.events import CaptureStatus
-
-
-@pytest.mark.parametrize(
-    ("ports", "data", "expected"),
-    [
-        ((), False, f"inbound and tcp and {CONTROL_FILTER}"),
-        ((), True, f"inbound and tcp and {CONTROL_FILTER}"),  # data only for named ports
-        ((8000,), False, f"inbound and tcp and (port 8000) and {CONTROL_FILTER}"),
-        ((9000, 8000, 8000), True, "inbound and tcp and (port 8000 or port 9000)"),
-    ],
-)
-def test_filter(ports: tuple[int, ...], data: bool, expected: str) -> None:
-    assert bpf_filter(ports, capture_data=data) == expected
-
-
-@pytest.mark.parametrize("port", [0, 65536, -1])
-def test_filter_refuses_bad_ports(port: int) -> None:
-    with pytest.raises(ValueError, match="not a TCP port"):
-        bpf_filter((port,))
-
-
-def test_filters_compile_with_libpcap() -> None:
-    compiler = pytest.importorskip("scapy.arch.common")
-    try:
-        for bpf in (bpf_filter(()), bpf_filter((8000, 9000), capture_data=True)):
-            compiler.free_filter(compiler.compile_filter(bpf, linktype=1))
-    except ImportError:
-        pytest.skip("libpcap is not installed (apt-get install libpcap0.8)")
 
 
 def test_wire_records_round_trip() -> None:
@@ -58,6 +29,14 @@ def test_wire_records_round_trip() -> None:
     assert wire.parse_record(status[4:]) == wire.Record(
         "status", 1700000001.5, dropped=7, detail="agent capturing on lo ✓"
     )
+
+
+def test_watch_records_round_trip_and_are_bounded() -> None:
+    record = wire.encode_watch((9000, 8000, 8000, 0, 70000))
+    assert wire.parse_record(record[4:]) == wire.Record("watch", 0.0, ports=(8000, 9000))
+    many = wire.encode_watch(tuple(range(1, 1000)))
+    assert len(wire.parse_record(many[4:]).ports) == wire.MAX_WATCH  # type: ignore[union-attr]
+    assert wire.parse_record(b"W\x01") is None  # an odd length is not a port list
     assert wire.parse_record(b"Z-future-kind") is None
     assert wire.parse_record(b"P") is None  # too short to be a packet
 

@@ -35,6 +35,7 @@ from netbench.model import (
     Transport,
 )
 from netbench.store import SCHEMA_VERSION, SessionReader, SessionWriter
+from netbench.store.traffic import stream_bytes
 
 E = TypeVar("E")
 MakeEvents = Callable[..., list[Event]]
@@ -173,6 +174,24 @@ def test_chunk_data_is_byte_exact(session_path: Path, data: bytes) -> None:
             "blob",
             len(data),
         )
+
+
+def test_stream_bytes_reads_across_chunks_and_stops_at_a_gap(session_path: Path) -> None:
+    t0 = time.monotonic()
+    opened = ConnectionOpened(1, None, Role.SERVER, Transport.TCP, LOCAL, PEER, t0)
+    chunks = [
+        ChunkRecorded(1, 0, Direction.IN, 0, b"GET / HT", t0),
+        ChunkRecorded(1, 1, Direction.OUT, 0, b"HTTP/1.1 200", t0),
+        ChunkRecorded(1, 2, Direction.IN, 8, b"TP/1.1\r\n", t0),
+        ChunkRecorded(1, 3, Direction.IN, 100, b"later", t0),  # bytes 16-99 never recorded
+    ]
+    record(session_path, [opened, *chunks])
+    with SessionReader(session_path) as reader:
+        assert stream_bytes(reader, 1, Direction.IN, 4, 8) == b"/ HTTP/1"
+        assert stream_bytes(reader, 1, Direction.OUT, 5, 100) == b"1.1 200"
+        assert stream_bytes(reader, 1, Direction.IN, 10, 200) == b"/1.1\r\n"  # not "later"
+        assert stream_bytes(reader, 1, Direction.IN, 100, 3) == b"lat"
+        assert stream_bytes(reader, 2, Direction.IN, 0, 3) == b""
 
 
 def test_http_fields_are_lossless_latin1_text(session_path: Path) -> None:

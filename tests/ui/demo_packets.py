@@ -105,10 +105,15 @@ def page_fetch_events() -> list[SocketEventRow]:
 
 
 def write_capture_session(
-    path: Path, *, packets: bool = True, status: CaptureStatus | None = None
+    path: Path,
+    *,
+    packets: bool = True,
+    status: CaptureStatus | None = None,
+    headers_only: bool = False,
 ) -> Path:
     """A session holding `page_fetch` as connection 1: its packets unless `packets` is
-    false, its socket events and chunks, and `status` as the capture's status."""
+    false (without payload bytes if `headers_only`, as the capture agent sends them),
+    its socket events and chunks, and `status` as the capture's status."""
 
     def mono(ms: float) -> float:  # the engine's clock, `ms` after the SYN
         return MONO + (T0 - WALL) + ms / 1000
@@ -123,7 +128,10 @@ def write_capture_session(
     events += [SocketEventRecorded(1, kind, mono(ms)) for ms, kind in _SOCKET_EVENTS[1:]]
     events.append(ConnectionClosed(1, EndReason.FIN_PEER, mono(1.24), len(REQUEST), len(RESPONSE)))
     if packets:
-        events += [PacketCaptured(packet) for packet in page_fetch()]
+        captured = page_fetch()
+        if headers_only:
+            captured = [packet._replace(payload_head=b"") for packet in captured]
+        events += [PacketCaptured(packet) for packet in captured]
     writer = SessionWriter(path, argv=["netbench"], anchors=(MONO, WALL))
     writer.open()
     for event in events:

@@ -267,6 +267,20 @@ async def test_a_recorded_capture_is_drawn_from_the_session(tmp_path: Path) -> N
         assert len(from_store) == 1 + 10 + 3  # header, packets, socket events
 
 
+async def test_headers_only_segments_show_their_bytes_from_the_session(tmp_path: Path) -> None:
+    full = write_capture_session(tmp_path / "full.sqlite")
+    bare = write_capture_session(tmp_path / "bare.sqlite", headers_only=True)
+    drawn = []
+    for session in (full, bare):
+        async with opened(session) as bench:
+            bench.ladder.show(Selection(1))
+            await bench.pilot.pause(0.3)
+            drawn.append(bench.lines())
+    assert any('"GET / HTTP/1.1␍␊Host' in line for line in drawn[1])
+    assert any('"HTTP/1.1 200 OK␍␊' in line for line in drawn[1])
+    assert drawn[0] == drawn[1]
+
+
 async def test_live_packets_refresh_the_ladder(
     bench: Bench, monkeypatch: pytest.MonkeyPatch
 ) -> None:

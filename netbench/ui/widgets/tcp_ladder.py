@@ -52,6 +52,7 @@ from netbench.protocol.tcp_inferred import ChunkLike, SocketEventLike
 from netbench.protocol.textsafe import visible_text
 from netbench.store import StoreError, chunk_index
 from netbench.store.packets import CaptureRow, capture_history, packets_between
+from netbench.store.traffic import stream_bytes
 from netbench.ui.ladder_model import FIXED, MIN_ARROW, Ladder, Row
 from netbench.ui.messages import EventsArrived, Selection
 
@@ -277,7 +278,14 @@ class TcpLadder(Widget, can_focus=True):
         client, server = conn.local, conn.peer
         if conn.role is Role.SERVER:
             client, server = server, client
-        ladder = Ladder.build(conn.role, client, server, packets, socket_events, chunks)
+
+        def stream(direction: Direction, start: int, size: int) -> bytes:
+            try:
+                return stream_bytes(reader, conn_id, direction, start, size)
+            except StoreError:
+                return b""
+
+        ladder = Ladder.build(conn.role, client, server, packets, socket_events, chunks, stream)
         self._show(ladder, keep)
         self._cost = time.monotonic() - self._last_refresh
 
