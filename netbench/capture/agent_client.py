@@ -52,7 +52,7 @@ class AgentClient:
         self.ports = frozenset(ports)
         self.data_ports = tuple(sorted(self.ports if data_ports is None else set(data_ports)))
         self.paused = ""
-        """Why the agent's data capture is paused ("" when it is not)."""
+        """What the agent's capture has paused and why ("" when nothing)."""
         self._writer: asyncio.StreamWriter | None = None
         self.retry = retry
         self.connect_timeout = connect_timeout
@@ -70,7 +70,7 @@ class AgentClient:
                 map(str, self.data_ports)
             )
         if self.paused:
-            what += f" (data paused: {self.paused})"
+            what += f" ({self.paused})"
         return f"{what} via the capture agent at {self.path}"
 
     def watch(self, ports: Iterable[int]) -> None:

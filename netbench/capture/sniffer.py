@@ -236,5 +236,5 @@ def capturing(ports: Iterable[int], window: WindowedFilter) -> str:
             + ", ".join(map(str, data))
         )
         if window.paused:
-            what += f" (data paused: {window.paused})"
+            what += f" ({window.paused})"
     return what

@@ -17,9 +17,15 @@ The rule, decided here and enforced by the kernel's filter:
   connections, a 100 MB body) pauses data capture for `COOLDOWN` seconds, and
   more than `MAX_OLD` old connections at once pauses it until some close,
   because libpcap's optimiser is quadratic in the number of clauses (32
-  ports: 6 ms, 64: 41 ms). While paused only control packets pass, and
-  `paused` says why, for the status line. Nothing is invented: a gap in the
-  ladder's data is a gap the status explains.
+  ports: 6 ms, 64: 41 ms). While paused only control packets pass;
+- a second budget for floods of new connections: each costs ~8 packets of
+  which half are bare ACKs, and every packet that reaches Python costs the
+  servers' GIL ~8 µs. Up to `CONNECTION_BUDGET` SYNs per `WINDOW` (1,280
+  new connections/s, above the 1,000/s at which every handshake and teardown
+  must be captured) everything passes; above it the bare ACKs pause too, for
+  `COOLDOWN`, and SYN, SYN-ACK, FIN and RST still show every connection.
+`paused` says what is paused and why, for the status line. Nothing is
+invented: a gap in the ladder is a gap the status explains.
 
 BPF cannot keep per-connection state, so the window is kept in Python, on the
 capture thread, from the packets the filter already passed: a young
@@ -41,20 +47,33 @@ from collections.abc import Iterable
 
 from netbench.model import TcpPacket
 
-__all__ = ["BUDGET", "CONTROL_FILTER", "COOLDOWN", "MAX_OLD", "YOUNG_SEGMENTS", "DataWindow"]
+__all__ = [
+    "BARE_ACK",
+    "BUDGET",
+    "CONNECTION_BUDGET",
+    "CONTROL_FILTER",
+    "COOLDOWN",
+    "MAX_OLD",
+    "OPEN_CLOSE",
+    "YOUNG_SEGMENTS",
+    "DataWindow",
+]
 
-CONTROL_FILTER = (
-    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0"
-    " or (tcp[tcpflags] == tcp-ack and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) == 0)"
-    " or (ip6 and ip6[6] == 6 and (ip6[53] & 7 != 0"
-    " or (ip6[53] == 0x10 and ip6[4:2] - ((ip6[52] & 0xf0) >> 2) == 0))))"
+OPEN_CLOSE = (
+    "(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0 or (ip6 and ip6[6] == 6 and ip6[53] & 7 != 0))"
 )
-"""SYN, FIN or RST set, or a bare ACK (no payload): the handshake's third
-packet, the teardown's last one, and the acknowledgements of data. Under
-keep-alive load bare ACKs are rare (replies and next requests carry them);
-a new connection adds two. libpcap's `tcp[]` only reads IPv4, hence the ip6
-clauses (TCP right after the fixed 40-byte IPv6 header: flags at byte 53,
-data offset at 52, payload length at 4)."""
+"""SYN, FIN or RST set. libpcap's `tcp[]` only reads IPv4, hence the ip6
+clause (TCP right after the fixed 40-byte IPv6 header: flags at byte 53)."""
+BARE_ACK = (
+    "((tcp[tcpflags] == tcp-ack and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) == 0)"
+    " or (ip6 and ip6[6] == 6 and ip6[53] == 0x10 and ip6[4:2] - ((ip6[52] & 0xf0) >> 2) == 0))"
+)
+"""Only ACK set and no payload: the handshake's third packet, the teardown's
+last one, and the acknowledgements of data. Under keep-alive load they are
+rare (replies and next requests carry the ACKs); a new connection adds two to
+four (IPv6: payload length at byte 4, data offset at 52)."""
+CONTROL_FILTER = f"({OPEN_CLOSE} or {BARE_ACK})"
+"""Every control packet: what the ladder needs to draw a handshake and a teardown."""
 
 YOUNG_SEGMENTS = 32
 """Data segments a connection may carry before its data stops being captured."""
@@ -63,8 +82,10 @@ MAX_OLD = 24
 BUDGET = 400
 WINDOW = 0.25
 """At most BUDGET data segments per WINDOW seconds (1,600/s) reach Python."""
+CONNECTION_BUDGET = 320
+"""New connections (SYNs) per WINDOW (1,280/s) above which bare ACKs pause too."""
 COOLDOWN = 2.0
-"""Seconds data capture stays paused after the budget was exceeded."""
+"""Seconds a paused part of the capture stays paused once over its budget."""
 _TRACKED = 4096
 """Young connections counted at most (their counts are forgotten beyond)."""
 
@@ -98,6 +119,7 @@ class DataWindow:
         young_segments: int | None = YOUNG_SEGMENTS,
         max_old: int = MAX_OLD,
         budget: int = BUDGET,
+        connection_budget: int = CONNECTION_BUDGET,
         window: float = WINDOW,
         cooldown: float = COOLDOWN,
     ) -> None:
@@ -106,33 +128,37 @@ class DataWindow:
         self.young_segments = young_segments
         self.max_old = max_old
         self.budget = budget
+        self.connection_budget = connection_budget
         self.window = window
         self.cooldown = cooldown
         self._counts: dict[tuple[int, int], int] = {}
         self._old: set[tuple[int, int]] = set()
-        self._window_start = 0.0
-        self._in_window = 0
-        self._paused_until = 0.0
+        self._data = _Budget(budget, window, cooldown)
+        self._syns = _Budget(connection_budget, window, cooldown)
         self._shown = self.filter()
 
     # -- what the filter is --------------------------------------------------
 
     @property
     def paused(self) -> str:
-        """Why data segments are not captured right now ("" when they are)."""
-        if not self.data_ports:
-            return ""
-        if self._paused_until:
-            return f"over {self.budget * (1 / self.window):,.0f} data segments/s"
-        if len(self._old) > self.max_old:
-            return f"over {self.max_old} long-lived connections"
-        return ""
+        """What is not captured right now and why ("" when everything is)."""
+        reasons = []
+        if self._syns.over:
+            rate = self.connection_budget / self.window
+            reasons.append(f"bare ACKs and data paused: over {rate:,.0f} new connections/s")
+        elif self.data_ports and self._data.over:
+            rate = self.budget / self.window
+            reasons.append(f"data paused: over {rate:,.0f} data segments/s")
+        elif self.data_ports and len(self._old) > self.max_old:
+            reasons.append(f"data paused: over {self.max_old} long-lived connections")
+        return "; ".join(reasons)
 
     def filter(self) -> str:
         """The BPF filter for the window as it stands."""
-        control = f"inbound and tcp and {CONTROL_FILTER}"
+        wanted = OPEN_CLOSE if self._syns.over else CONTROL_FILTER
+        control = f"inbound and tcp and {wanted}"
         if self.control_ports:
-            control = f"inbound and tcp and ({_any_port(self.control_ports)}) and {CONTROL_FILTER}"
+            control = f"inbound and tcp and ({_any_port(self.control_ports)}) and {wanted}"
         if not self.data_ports or self.paused:
             return control
         data = f"({_any_port(self.data_ports)})"
@@ -159,6 +185,8 @@ class DataWindow:
 
     def observe(self, packet: TcpPacket, now: float) -> None:
         """Count one packet the filter passed (capture thread, or tests)."""
+        if packet.flags == "S":
+            self._syns.spend(now)
         key = self._key(packet)
         if key is None:
             return
@@ -169,7 +197,7 @@ class DataWindow:
             return
         if not packet.payload_len:
             return
-        self._spend(now)
+        self._data.spend(now)
         if self.young_segments is None or key in self._old:
             return
         count = self._counts.get(key, 0) + 1
@@ -183,17 +211,8 @@ class DataWindow:
 
     def tick(self, now: float) -> None:
         """Let time pass: ends a pause whose cooldown is over."""
-        if self._paused_until and now >= self._paused_until:
-            self._paused_until = 0.0
-            self._window_start, self._in_window = now, 0
-
-    def _spend(self, now: float) -> None:
-        self.tick(now)
-        if now - self._window_start >= self.window:
-            self._window_start, self._in_window = now, 0
-        self._in_window += 1
-        if self._in_window > self.budget and not self._paused_until:
-            self._paused_until = now + self.cooldown
+        self._data.tick(now)
+        self._syns.tick(now)
 
     def _key(self, packet: TcpPacket) -> tuple[int, int] | None:
         """(server port, client port) if the packet belongs to a watched port."""
@@ -202,3 +221,30 @@ class DataWindow:
         if packet.src.port in self.data_ports:
             return packet.src.port, packet.dst.port
         return None
+
+
+class _Budget:
+    """At most `limit` events per `window` seconds; over it, `over` for `cooldown` s."""
+
+    __slots__ = ("_count", "_start", "_until", "cooldown", "limit", "window")
+
+    def __init__(self, limit: int, window: float, cooldown: float) -> None:
+        self.limit, self.window, self.cooldown = limit, window, cooldown
+        self._start, self._count, self._until = 0.0, 0, 0.0
+
+    @property
+    def over(self) -> bool:
+        return bool(self._until)
+
+    def spend(self, now: float) -> None:
+        self.tick(now)
+        if now - self._start >= self.window:
+            self._start, self._count = now, 0
+        self._count += 1
+        if self._count > self.limit and not self._until:
+            self._until = now + self.cooldown
+
+    def tick(self, now: float) -> None:
+        if self._until and now >= self._until:
+            self._until = 0.0
+            self._start, self._count = now, 0

@@ -43,8 +43,8 @@ HELLO = b"NBCAP1\n"
 """The agent's first bytes: names the protocol and its version."""
 HEARTBEAT = 5.0
 """Seconds between the agent's status records when nothing changes."""
-PAUSED = "; data paused: "
-"""Ends a status detail when the agent's data capture is paused, before why."""
+PAUSED = "; paused: "
+"""Ends a status detail when part of the agent's capture is paused, before what and why."""
 MAX_WATCH = 64
 """Ports one client may ask the agent to watch."""
 MAX_RECORD = 1 << 20

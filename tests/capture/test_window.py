@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netbench.capture.window import CONTROL_FILTER, DataWindow
+from netbench.capture.window import BARE_ACK, CONTROL_FILTER, OPEN_CLOSE, DataWindow
 from netbench.model import Endpoint, TcpPacket
 
 CONTROL = f"inbound and tcp and {CONTROL_FILTER}"
@@ -74,7 +74,7 @@ def test_over_budget_data_pauses_until_the_cooldown_ends() -> None:
     window = DataWindow((), (8000,), budget=5, window=1.0, cooldown=2.0)
     for n in range(6):
         window.observe(segment(50000 + n, 8000), 0.1 * n)
-    assert window.paused == "over 5 data segments/s"
+    assert window.paused == "data paused: over 5 data segments/s"
     assert window.change() == CONTROL
     window.tick(1.0)
     assert window.paused  # still cooling down
@@ -94,11 +94,24 @@ def test_too_many_old_connections_pause_data_until_some_close() -> None:
     window = DataWindow((), (8000,), young_segments=1, max_old=3)
     for n in range(4):
         window.observe(segment(51000 + n, 8000), 0.0)
-    assert window.paused == "over 3 long-lived connections"
+    assert window.paused == "data paused: over 3 long-lived connections"
     assert window.filter() == CONTROL
     window.observe(segment(51000, 8000, flags="FA", length=0), 0.1)
     assert window.paused == ""
     assert "not (port 51001 or port 51002 or port 51003)" in window.filter()
+
+
+def test_a_flood_of_new_connections_pauses_bare_acks_but_never_syn_fin_rst() -> None:
+    window = DataWindow((), (8000,), connection_budget=4, window=1.0, cooldown=2.0)
+    for n in range(4):
+        window.observe(segment(50000 + n, 8000, flags="S", length=0), 0.1 * n)
+    assert window.paused == ""
+    window.observe(segment(50004, 8000, flags="S", length=0), 0.5)
+    assert window.paused == "bare ACKs and data paused: over 4 new connections/s"
+    assert window.change() == f"inbound and tcp and {OPEN_CLOSE}"
+    assert OPEN_CLOSE in DataWindow().filter() and BARE_ACK in DataWindow().filter()
+    window.tick(2.6)
+    assert window.change() == f"{CONTROL} or (inbound and tcp and (port 8000))"
 
 
 def test_young_segments_none_captures_every_data_segment() -> None:
