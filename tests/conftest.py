@@ -244,9 +244,7 @@ def _reap(popen: subprocess.Popen[str], pumps: list[threading.Thread]) -> None:
             stream.close()
 
 
-@pytest.fixture
-def start_serve() -> Iterator[Callable[..., ServeProcess]]:
-    """`start_serve("echo", "--idle-timeout", "1")`: a `netbench serve` child on a free port."""
+def _serve_starter() -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
     def start(*args: str) -> ServeProcess:
@@ -257,6 +255,30 @@ def start_serve() -> Iterator[Callable[..., ServeProcess]]:
     yield start
     for process in started:
         _reap(process.popen, process.pumps)
+
+
+@pytest.fixture
+def start_serve() -> Iterator[Callable[..., ServeProcess]]:
+    """`start_serve("echo", "--idle-timeout", "1")`: a `netbench serve` child on a free port."""
+    yield from _serve_starter()
+
+
+@pytest.fixture(scope="module")
+def start_module_serve() -> Iterator[Callable[..., ServeProcess]]:
+    """`start_serve` for a server every test of a module shares.
+
+    Pass `--session PATH` (or `--no-record`): it starts before the per-test
+    `netbench_env` exists, so it would otherwise record in the user's data dir.
+    """
+    starter = _serve_starter()
+    start = next(starter)
+
+    def start_elsewhere(*args: str) -> ServeProcess:
+        assert "--session" in args or "--no-record" in args, "name the session file"
+        return start(*args)
+
+    yield start_elsewhere
+    next(starter, None)  # stop every server it started
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
     """The terminal UI; bare `netbench` also starts the page server on 8000."""
+    from netbench.cli.serve import check_numbers, limits_from
+
+    problem = check_numbers(args)
+    if problem:
+        print(f"netbench: error: {problem}", file=sys.stderr)
+        return 2
     if open_path is not None:
         from netbench.store import SessionReader, StoreError
 
@@ -65,6 +71,7 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
     from netbench.ui.app import AppConfig, NetbenchApp
 
     config = AppConfig(
+        limits=limits_from(args),
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 8000),
         session=getattr(args, "session", None),

@@ -27,6 +27,7 @@ def add_default_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-capture", action="store_true", help="do not capture packets (the TCP view infers)"
     )
+    add_limit_options(parser)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -82,9 +83,71 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--raw", action="store_true", help="http: send response files byte for byte, unfixed"
     )
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="static: serve symlinks that lead outside --root (refused by default)",
+    )
+    add_limit_options(parser)
 
 
-def _check_numbers(args: argparse.Namespace) -> str | None:
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """What a client may send; the refusal pages name these options (docs/security.md)."""
+    from netbench.protocol.limits import OPTION, HttpLimits
+
+    defaults = HttpLimits()
+    group = parser.add_argument_group("limits (http, static; --max-connections: every TCP kind)")
+    for name, kind, metavar, what in (
+        ("max_request_line", int, "BYTES", "request target; longer gets 414"),
+        ("max_header_bytes", int, "BYTES", "all header fields; more gets 431"),
+        ("max_header_fields", int, "N", "header fields; more get 431"),
+        ("max_body", int, "BYTES", "request body; larger gets 413"),
+        ("header_timeout", float, "SECONDS", "to send a request head; slower gets 408"),
+        ("max_connections", int, "N", "open at once; one more gets 503 and is closed"),
+    ):
+        default = getattr(defaults, name)
+        group.add_argument(
+            OPTION[name], type=kind, metavar=metavar, help=f"{what} (default {default})"
+        )
+    group.add_argument(
+        OPTION["allowed_hosts"],
+        dest="allow_host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host (repeatable; default: loopback names "
+        "and the bound address, against DNS rebinding)",
+    )
+    group.add_argument(
+        OPTION["any_host"], action="store_true", help="answer whatever Host a request names"
+    )
+
+
+def limits_from(args: argparse.Namespace) -> Any:
+    """The HttpLimits the options ask for (defaults for those not given)."""
+    from dataclasses import replace
+
+    from netbench.protocol.limits import HttpLimits
+
+    given = {
+        name: getattr(args, name)
+        for name in (
+            "max_request_line",
+            "max_header_bytes",
+            "max_header_fields",
+            "max_body",
+            "header_timeout",
+            "max_connections",
+        )
+        if getattr(args, name, None) is not None
+    }
+    hosts = tuple(name.strip().lower().rstrip(".") for name in getattr(args, "allow_host", []))
+    return replace(
+        HttpLimits(), **given, allowed_hosts=hosts, any_host=getattr(args, "any_host", False)
+    )
+
+
+def check_numbers(args: argparse.Namespace) -> str | None:
     if args.port is not None and not 0 <= args.port <= 65535:
         return f"--port must be 0-65535, got {args.port}"
     if getattr(args, "backlog", None) is not None and args.backlog < 0:
@@ -93,6 +156,14 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
         return "--recv-size must be between 1 and 16777216"
     if getattr(args, "idle_timeout", None) is not None and args.idle_timeout < 0:
         return "--idle-timeout must be >= 0"
+    for name in ("max_request_line", "max_header_bytes", "max_header_fields", "max_body"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            return f"--{name.replace('_', '-')} must be >= 1"
+    for name in ("header_timeout", "max_connections"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            return f"--{name.replace('_', '-')} must be >= 0 (0: no limit)"
     return None
 
 
@@ -100,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from netbench.cli import fail
     from netbench.engine.config import default_config
 
-    problem = _check_numbers(args)
+    problem = check_numbers(args)
     if problem:
         print(f"netbench serve: error: {problem}", file=sys.stderr)
         return 2
@@ -123,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         response_file=args.response,
         rules_file=args.rules,
         raw=args.raw or None,
+        follow_symlinks=args.follow_symlinks or None,
+        limits=limits_from(args),
     )
     return _serve(config, args, next_free=False)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from netbench.model import SERVER_KINDS
+from netbench.protocol.limits import HttpLimits
 
 SEED_PORTS: dict[str, int] = {
     "http": 8000,  # seeds 000, 003, 004
@@ -52,6 +53,10 @@ class ServerConfig:
     """http: TOML rules mapping method + path to response files (reloaded)."""
     raw: bool = False
     """http: send response files byte for byte (no CRLF or Content-Length fixes)."""
+    follow_symlinks: bool = False
+    """static: serve symlinks that lead outside the root."""
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    """What a client may send (HTTP kinds) and how many may connect (every TCP kind)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def options(self) -> dict[str, object]:
@@ -63,10 +68,14 @@ class ServerConfig:
         }
         if self.kind in ("http", "static"):
             values["keep_alive"] = self.keep_alive
+            values.update(self.limits.options())
+        elif self.kind != "udp-echo":
+            values["max_connections"] = self.limits.max_connections
         if self.kind == "reply":
             values["text"] = self.text
         if self.kind == "static" and self.root is not None:
             values["root"] = str(self.root)
+            values["follow_symlinks"] = self.follow_symlinks
         if self.kind == "http":
             for name in ("response_file", "rules_file"):
                 value = getattr(self, name)

@@ -30,6 +30,7 @@ from netbench.engine.static import StaticSite
 from netbench.engine.stream import RecordedStream, endpoint
 from netbench.engine.tcp_kinds import (
     EchoConnection,
+    OverCapacity,
     PrefixEchoConnection,
     ReplyConnection,
     TimeConnection,
@@ -183,6 +184,8 @@ class Engine:
                     ctx,
                     handler,
                     keep_alive=config.keep_alive,
+                    limits=config.limits,
+                    bound_host=config.host,
                     **common,  # type: ignore[arg-type]
                 )
         else:
@@ -200,7 +203,14 @@ class Engine:
                     connection.reply = reply_text
                 return connection
 
+        cap = config.limits.max_connections
+        http = config.kind in ("http", "static")
+
         def tracked() -> RecordedStream:
+            if cap and len(running.connections) >= cap:
+                # Accepted (the kernel already finished the handshake), answered
+                # and closed at once; recorded like any connection.
+                return OverCapacity(ctx, cap=cap, http=http, **common)
             connection = make()
             running.connections.add(connection)
             connection.on_closed_hooks.append(lambda: running.connections.discard(connection))
@@ -219,7 +229,7 @@ class Engine:
             root = config.root or Path.cwd()
             if not root.is_dir():
                 raise EngineError(f"static root {root} is not a directory")
-            site = StaticSite(root)
+            site = StaticSite(root, follow_symlinks=config.follow_symlinks)
         else:
             if self._jpeg is None:
                 self._jpeg = load_test_jpeg()

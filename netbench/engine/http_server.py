@@ -10,8 +10,11 @@ Rules:
   (pauses, file slices, hang-ups) runs in a task that also drains;
 - malformed bytes get a 400 page and the connection is closed: HTTP/1
   framing cannot be trusted after a parse error. The bytes stay recorded;
-- limits and timeouts (the hardening issue) hook in at `on_data` and
-  `on_idle`; the handler never sees a connection, only a request and a context.
+- limits (protocol/limits.py) are enforced by the reader and here: a request
+  over one, a head slower than the header timeout, a Host that is not ours
+  (DNS rebinding) gets its error page, recorded as an exchange like any other;
+- a request cut short by a close or reset is recorded with its error and no
+  response; the handler never sees a connection, only a request and a context.
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netbench.engine.context import EngineContext
 from netbench.engine.stream import RecordedStream
 from netbench.events import HttpRequestRecorded, HttpResponseRecorded
 from netbench.model import Endpoint, EndReason, HttpRequest
-from netbench.protocol.http_parse import ParsedRequest, ParseFailure, RequestReader
+from netbench.protocol.http_parse import (
+    HTTP09_ERROR,
+    ParsedRequest,
+    ParseFailure,
+    RequestReader,
+)
+from netbench.protocol.limits import OPTION, HttpLimits, host_allowed, host_name
 from netbench.protocol.responses import (
     FileSlice,
     Hangup,
@@ -69,11 +78,18 @@ class HttpServerConnection(RecordedStream):
         recv_size: int,
         idle_timeout: float,
         keep_alive: bool,
+        limits: HttpLimits | None = None,
+        bound_host: str = "127.0.0.1",
     ) -> None:
         super().__init__(ctx, server_id=server_id, recv_size=recv_size, idle_timeout=idle_timeout)
         self.handler = handler
         self.keep_alive = keep_alive
-        self.reader = RequestReader()
+        self.limits = limits or HttpLimits()
+        self.bound_host = bound_host
+        self.reader = RequestReader(limits=self.limits)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._accepted_host = b""
+        """The last Host value that passed the check (most connections repeat one)."""
         self._index = 0
         self._queue: deque[tuple[int, bool, Reply | Awaitable[Reply]]] = deque()
         self._pump: asyncio.Task[None] | None = None
@@ -82,13 +98,27 @@ class HttpServerConnection(RecordedStream):
     def on_data(self, data: bytes, seq: int, t: float) -> None:
         if self._closing_after_reply:
             return  # bytes after a "close" reply or a parse error are recorded, not parsed
-        for item in self.reader.feed(data, seq, t):
+        reader = self.reader
+        for item in reader.feed(data, seq, t):
             if isinstance(item, ParsedRequest):
                 self._on_request(item)
             else:
                 self._on_failure(item)
             if self._closing_after_reply:
                 break
+        if reader.head_pending:
+            if self._header_timer is None and self.limits.header_timeout > 0:
+                self._header_timer = asyncio.get_running_loop().call_later(
+                    self.limits.header_timeout, self._head_too_slow
+                )
+        elif self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._header_timer = None
+        if self.reader.head_pending and not self.is_closing and not self._closing_after_reply:
+            self._on_failure(self.reader.time_out())
 
     def on_idle(self) -> None:
         # A held (intercepted), delayed or dripping reply is not idleness: wait
@@ -104,6 +134,12 @@ class HttpServerConnection(RecordedStream):
         return bool(self._queue or self._pump is not None)
 
     def on_closed(self, reason: EndReason) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        how = "reset" if reason in (EndReason.RST_PEER, EndReason.RST_LOCAL) else "closed"
+        cut_short = None if self._closing_after_reply else self.reader.feed_eof(how)
+        if cut_short is not None:  # recorded with its error; there is no one left to answer
+            self._publish_request(self.ctx.next_exchange_id(), cut_short)
         if self._pump is not None:
             self._pump.cancel()
         for _exchange_id, _keep, pending in self._queue:
@@ -116,8 +152,22 @@ class HttpServerConnection(RecordedStream):
     # -- requests ------------------------------------------------------------------------
 
     def _on_request(self, parsed: ParsedRequest) -> None:
-        exchange_id = self.ctx.next_exchange_id()
         request = parsed.request
+        refusal = self._refusal(request)
+        if refusal is not None:
+            status, error = refusal
+            failed = ParseFailure(
+                error,
+                request,
+                parsed.first_chunk,
+                parsed.last_chunk,
+                parsed.t_start,
+                parsed.t_end,
+                status,
+            )
+            self._on_failure(failed)
+            return
+        exchange_id = self.ctx.next_exchange_id()
         self.ctx.publish(
             HttpRequestRecorded(
                 exchange_id,
@@ -157,8 +207,36 @@ class HttpServerConnection(RecordedStream):
         if self._pump is None:
             self._pump = self.ctx.tasks.spawn(self._run_queue(), f"http-conn-{self.conn_id}")
 
-    def _on_failure(self, failure: ParseFailure) -> None:
-        exchange_id = self.ctx.next_exchange_id()
+    def _refusal(self, request: HttpRequest) -> tuple[int, str] | None:
+        """(status, why) when a well-formed request is still not served."""
+        if request.version == "0.9":
+            return 505, HTTP09_ERROR
+        target = request.target
+        if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+            value = target.split(b"://", 1)[1].split(b"/", 1)[0]
+        else:
+            value = b""
+            for field, header_value in request.headers:
+                if len(field) == 4 and field.lower() == b"host":
+                    value = header_value
+                    break
+            else:
+                if request.version == "1.1":
+                    return 400, "HTTP/1.1 requests must carry a Host header (RFC 9112 §3.2)"
+                return None
+        if value == self._accepted_host:
+            return None
+        name = host_name(value)
+        if not host_allowed(name, self.bound_host, self.limits):
+            return 403, (
+                f"Host {name!r} is not a name of this server: a page on another site may be "
+                f"reaching it through DNS rebinding. If you trust that name, start the "
+                f"server with {OPTION['allowed_hosts']} {name} (or {OPTION['any_host']})."
+            )
+        self._accepted_host = value
+        return None
+
+    def _publish_request(self, exchange_id: int, failure: ParseFailure) -> None:
         self.ctx.publish(
             HttpRequestRecorded(
                 exchange_id,
@@ -172,8 +250,16 @@ class HttpServerConnection(RecordedStream):
             )
         )
         self._index += 1
+
+    def _on_failure(self, failure: ParseFailure) -> None:
+        exchange_id = self.ctx.next_exchange_id()
+        request = failure.request
+        if request.error is None:  # refused after parsing: the record says why
+            request = request._replace(error=failure.error)
+        self._publish_request(exchange_id, replace(failure, request=request))
         self._closing_after_reply = True
-        reply = error_page(400, f"Malformed request: {failure.error}", date=_DATE.at(time.time()))
+        why = "Malformed request: " if failure.status == 400 else ""
+        reply = error_page(failure.status, why + failure.error, date=_DATE.at(time.time()))
         if not self._queue and self._pump is None:
             data = reply.simple
             assert data is not None

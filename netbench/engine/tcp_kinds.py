@@ -12,9 +12,12 @@ seed's buffer sizes and backlog as defaults (see engine/config.py):
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from netbench.engine.stream import RecordedStream
 from netbench.model import EndReason
+from netbench.protocol.limits import OPTION
+from netbench.protocol.responses import error_page
 
 
 class EchoConnection(RecordedStream):
@@ -57,3 +60,30 @@ class TimeConnection(RecordedStream):
         now = datetime.datetime.now().astimezone()
         self.write(now.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)\r\n").encode())
         self.close()
+
+
+class OverCapacity(RecordedStream):
+    """A connection past the server's --max-connections: answered at once and closed.
+
+    HTTP servers send a 503 page naming the option (a browser shows why);
+    the plain TCP kinds have no way to say it on the wire and just close.
+    The connection is recorded like any other, with the reason in its detail.
+    """
+
+    def __init__(self, *args: Any, cap: int, http: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cap = cap
+        self.http = http
+
+    def on_open(self) -> None:
+        detail = f"over {OPTION['max_connections']} {self.cap}"
+        if self.http:
+            page = error_page(
+                503,
+                f"This server already has {self.cap} open connections, its limit "
+                f"({OPTION['max_connections']} raises it). Try again when one closes.",
+                headers=((b"Retry-After", b"1"),),
+            )
+            if page.simple is not None:
+                self.write(page.simple)
+        self.close(detail=detail)

@@ -12,7 +12,11 @@ Rules:
 - header fields stay (name, value) byte pairs in wire order and case;
 - bodies are kept up to `body_limit` bytes (the rest is counted, not kept):
   the chunks hold every byte, this is only the parsed reading of them;
-- after an error the reader stops: HTTP/1 framing cannot be recovered.
+- after an error the reader stops: HTTP/1 framing cannot be recovered;
+- with `limits`, a request over one of them fails with the status that names
+  it (414, 431, 413), checked in the callbacks as llhttp reports the bytes, so
+  an endless header is refused without being held; HTTP/0.9 and the HTTP/2
+  preface fail at once (505) instead of waiting for a head that never comes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import NamedTuple
 import httptools
 
 from netbench.model import HttpRequest, HttpResponse
+from netbench.protocol.limits import OPTION, HttpLimits
 
 DEFAULT_BODY_LIMIT = 1 << 20
 
@@ -47,6 +52,31 @@ class ParseFailure:
     last_chunk: int
     t_start: float
     t_end: float
+    status: int = 400
+    """The answer it deserves: 400, or 408/413/414/431/505 for a limit or a version."""
+
+
+class _Refused(Exception):
+    """Raised inside an httptools callback to stop at a limit."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+def _over(limit: str, what: str, value: int) -> str:
+    return f"{what} over the limit of {value} ({OPTION[limit]} raises it)"
+
+
+H2_PREFACE_ERROR = (
+    "this is the HTTP/2 connection preface; netbench speaks HTTP/1.1 (and 1.0): "
+    "send HTTP/1.1, e.g. curl --http1.1"
+)
+HTTP09_ERROR = (
+    "HTTP/0.9 request (a request line without a version); netbench speaks HTTP/1.x: "
+    "send e.g. `GET / HTTP/1.1` and a Host header"
+)
 
 
 def _error_text(error: Exception) -> str:
@@ -111,9 +141,15 @@ class RequestReader:
     buffers until a body arrives).
     """
 
-    def __init__(self, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+    def __init__(
+        self, body_limit: int = DEFAULT_BODY_LIMIT, limits: HttpLimits | None = None
+    ) -> None:
         self._parser = httptools.HttpRequestParser(self)
         self._body_limit = body_limit
+        self._limits = limits
+        self._head_bytes = 0
+        self._head_fed_since = -1
+        """The seq of the chunk the unfinished head began in (-1: none pending)."""
         self._out: list[ParsedRequest | ParseFailure] = []
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -126,6 +162,7 @@ class RequestReader:
         self._t_start = 0.0
         self._seq = -1
         self._t = 0.0
+        self._data = b""
         self.failed = False
         self.upgraded = False
 
@@ -133,7 +170,7 @@ class RequestReader:
         """Feed one chunk; returns the requests it completed (or the failure)."""
         if self.failed or self.upgraded:
             return []
-        self._seq, self._t = seq, t
+        self._seq, self._t, self._data = seq, t, data
         out = self._out = []
         try:
             self._parser.feed_data(data)
@@ -141,16 +178,76 @@ class RequestReader:
             self.upgraded = True
             if out and isinstance(out[-1], ParsedRequest):
                 out[-1] = out[-1]._replace(upgrade=True)
+        except httptools.HttpParserCallbackError as error:
+            refused = error.__context__
+            self.failed = True
+            if isinstance(refused, _Refused):
+                out.append(self._failure(refused.error, refused.status))
+            else:
+                out.append(self._failure(_error_text(error)))
         except httptools.HttpParserError as error:
             self.failed = True
-            out.append(self._failure(_error_text(error)))
+            text = _error_text(error)
+            if text.startswith("Pause on PRI"):
+                out.append(self._failure(H2_PREFACE_ERROR, 505))
+            else:
+                out.append(self._failure(text))
+        else:
+            if self._started and not self._headers_done:
+                self._check_pending_head(data, seq)
         return out
+
+    @property
+    def head_pending(self) -> bool:
+        """A request has begun and its head is not complete yet (the header timer runs)."""
+        return self._started and not self._headers_done and not self.failed
+
+    def time_out(self) -> ParseFailure:
+        """The head did not arrive within the header timeout: 408, and the reader stops."""
+        self.failed = True
+        limit = self._limits.header_timeout if self._limits else 0.0
+        return self._failure(
+            f"request head not complete within {limit:g} s ({OPTION['header_timeout']})", 408
+        )
+
+    def feed_eof(self, how: str) -> ParseFailure | None:
+        """The stream ended (`how`: "closed", "reset"); a request cut short, if one was."""
+        if self.failed or self.upgraded or not self._started:
+            return None
+        self.failed = True
+        part = "body" if self._headers_done else "head"
+        return self._failure(f"connection {how} before the request {part} was complete")
+
+    def _check_pending_head(self, data: bytes, seq: int) -> None:
+        """An unfinished head: HTTP/0.9, or growing past the limits without a header end."""
+        # A line end after the target while llhttp still has no version: the
+        # request line was `GET /` alone (llhttp would wait for headers forever).
+        version_missing = self._url and b"\n" in data and not self._headers
+        if version_missing and self._parser.get_http_version() == "0.0":
+            self.failed = True
+            self._out.append(self._failure(HTTP09_ERROR, 505))
+            return
+        limits = self._limits
+        if limits is None:
+            return
+        # Bytes of an unfinished head that llhttp holds but has not reported
+        # yet (a header still being read): count whole chunks after the first.
+        if self._head_fed_since == -1:
+            self._head_fed_since = seq
+        elif self._head_fed_since != seq:
+            self._head_bytes += len(data)
+        if self._head_bytes > limits.max_header_bytes:
+            self.failed = True
+            error = _over("max_header_bytes", "request head", limits.max_header_bytes)
+            self._out.append(self._failure(error, 431))
 
     # -- httptools callbacks -------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._head_bytes = 0
+        self._head_fed_since = -1
         self._started = True
         self._headers_done = False
         self._first_chunk = self._seq
@@ -158,14 +255,40 @@ class RequestReader:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        limits = self._limits
+        if limits is not None and len(self._url) > limits.max_request_line:
+            size = limits.max_request_line
+            raise _Refused(414, _over("max_request_line", "request target", size))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        limits = self._limits
+        if limits is not None:
+            self._head_bytes += len(name) + len(value) + 4
+            if len(self._headers) > limits.max_header_fields:
+                count = limits.max_header_fields
+                raise _Refused(431, _over("max_header_fields", "header fields", count))
+            if self._head_bytes > limits.max_header_bytes:
+                size = limits.max_header_bytes
+                raise _Refused(431, _over("max_header_bytes", "request head", size))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        limits = self._limits
+        if limits is not None and self._announced_length() > limits.max_body:
+            raise _Refused(413, _over("max_body", "announced body", limits.max_body))
+
+    def _announced_length(self) -> int:
+        # llhttp has already refused a duplicate, negative or non-numeric value.
+        for name, value in self._headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                return int(value)
+        return 0
 
     def on_body(self, body: bytes) -> None:
+        limits = self._limits
+        if limits is not None and self._body_len + len(body) > limits.max_body:
+            raise _Refused(413, _over("max_body", "request body", limits.max_body))
         room = self._body_limit - self._body_kept
         if room > 0:
             kept = body[:room]
@@ -195,7 +318,7 @@ class RequestReader:
             ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
         )
 
-    def _failure(self, error: str) -> ParseFailure:
+    def _failure(self, error: str, status: int = 400) -> ParseFailure:
         try:
             # llhttp reports DELETE (method 0) until it has read one: ask only once
             # the URL or the headers show the method was complete.
@@ -203,9 +326,14 @@ class RequestReader:
         except httptools.HttpParserError:
             method = b""
         body = b"".join(self._body)
+        target = self._url
+        if not target and not self._headers_done:
+            # llhttp gave up inside the request line: keep what the client sent
+            # there (shown escaped), so the record says more than "?".
+            target = self._data.split(b"\n", 1)[0].rstrip(b"\r")[:256]
         request = HttpRequest(
             method,
-            self._url,
+            target,
             "",
             tuple(self._headers),
             body,
@@ -216,7 +344,7 @@ class RequestReader:
         )
         first = self._first_chunk if self._started else self._seq
         t_start = self._t_start if self._started else self._t
-        return ParseFailure(error, request, first, self._seq, t_start, self._t)
+        return ParseFailure(error, request, first, self._seq, t_start, self._t, status)
 
 
 class ResponseReader:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -25,6 +25,7 @@ from textual.screen import Screen
 from netbench.engine.config import default_config
 from netbench.engine.context import EngineContext
 from netbench.engine.engine import Engine, EngineError, RunningServer
+from netbench.protocol.limits import HttpLimits
 from netbench.store import SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
@@ -45,6 +46,8 @@ class AppConfig:
     """Open this session read-only instead of running servers."""
     capture: bool = True
     keymap_path: Path | None = None
+    limits: HttpLimits = field(default_factory=HttpLimits)
+    """The page server's limits and Host check (`--allow-host`, `--max-body` ...)."""
 
 
 class NetbenchApp(App[int]):
@@ -113,7 +116,9 @@ class NetbenchApp(App[int]):
             # connections, following the servers as they come and go.
             self.capture = start_capture(ctx, data_ports=())
             ctx.bus.subscribe(ServerPorts(self.capture))
-        config = default_config("http", host=self.config.host, port=self.config.port)
+        config = default_config(
+            "http", host=self.config.host, port=self.config.port, limits=self.config.limits
+        )
         for attempt in range(20 if config.port else 1):
             port = config.port + attempt if config.port else 0
             try:

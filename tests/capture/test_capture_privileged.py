@@ -50,7 +50,7 @@ async def fetch(port: int, path: str = "/") -> tuple[int, bytes]:
     """One HTTP/1.1 request with `Connection: close`; (client port, response)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     client_port = writer.get_extra_info("sockname")[1]
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
     response = await asyncio.wait_for(reader.read(), 5.0)
     writer.close()

@@ -56,7 +56,7 @@ def tcp(src: Endpoint, dst: Endpoint, flags: str, t: float, data: bytes = b"") -
 LADDER = [
     tcp(PEER, SERVER, "S", T0),
     tcp(SERVER, PEER, "SA", T0 + 0.0001),
-    tcp(PEER, SERVER, "PA", T0 + 0.0002, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    tcp(PEER, SERVER, "PA", T0 + 0.0002, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
     tcp(PEER, SERVER, "FA", T0 + 0.0003),
     tcp(SERVER, PEER, "FA", T0 + 0.0004),
 ]

@@ -31,7 +31,7 @@ def raw_exchange(address: tuple[str, int], request: bytes) -> bytes:
 
 
 def get_close(path: str = "/") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode()
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
 
 
 def split_response(data: bytes) -> tuple[list[bytes], bytes]:
@@ -112,7 +112,7 @@ def test_raw_mode_sends_the_file_byte_for_byte(start_serve, tmp_path: Path) -> N
     response_file.write_bytes(crafted)
     server = start_serve("http", "--response", str(response_file), "--raw")
 
-    received = raw_exchange(server.address, b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    received = raw_exchange(server.address, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 
     assert received == crafted
     exchange = server.events(lambda e: e["event"] == "exchange")[-1]

@@ -39,7 +39,7 @@ from netbench.store import SessionWriter
 # clear screen, set the window title (OSC 0), write the clipboard (OSC 52), a
 # C1 CSI in UTF-8, and a bidi override that reorders what follows.
 EVIL = b"\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\xc2\x9b31m\xe2\x80\xaeevil"
-REQUEST = b"GET /\x1b[2J HTTP/1.1\r\nHost: x\r\nX-Evil: \x1b]0;t\x07\r\n\r\n"
+REQUEST = b"GET /\x1b[2J HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Evil: \x1b]0;t\x07\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 \x1b[31mOK\r\nContent-Length: 30\r\n\r\n" + EVIL
 
 SERVER = Endpoint("127.0.0.1", 8000)

@@ -132,8 +132,8 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
     data = await raw(
         engine,
         page,
-        b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /test.jpg HTTP/1.1\r\nHost: a\r\n\r\n"
-        b"HEAD /missing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /test.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        b"HEAD /missing HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     assert data.count(b"HTTP/1.1 ") == 3
     first, _second, third = (m.start() for m in re.finditer(rb"HTTP/1\.1 \d{3}", data))
@@ -150,7 +150,9 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
 
 async def test_keep_alive_off_closes_after_each_response(engine: Engine, events: Events) -> None:
     server = await engine.start_server(default_config("http", keep_alive=False))
-    data = await raw(engine, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+    data = await raw(
+        engine, server, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+    )
     assert data.count(b"HTTP/1.1 200") == 1 and b"Connection: close\r\n" in data
     closed = await events.wait_for(ConnectionClosed, lambda e: e.reason is EndReason.FIN_LOCAL)
     assert closed.bytes_out == len(data)
@@ -176,7 +178,7 @@ async def test_malformed_request_gets_400_and_is_recorded(
 async def test_request_then_half_close_is_still_answered(
     engine: Engine, page: RunningServer
 ) -> None:
-    data = await raw(engine, page, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", half_close=True)
+    data = await raw(engine, page, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", half_close=True)
     assert data.startswith(b"HTTP/1.1 200 OK")
 
 
@@ -187,7 +189,7 @@ async def test_chunked_request_body_is_decoded(
     data = await raw(
         engine,
         page,
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         + body,
     )
     assert data.startswith(b"HTTP/1.1 200")
@@ -197,7 +199,7 @@ async def test_chunked_request_body_is_decoded(
 
 async def test_one_byte_at_a_time(engine: Engine, page: RunningServer, events: Events) -> None:
     client = await open_tcp(engine.ctx, "127.0.0.1", page.address.port)
-    for byte in b"GET /test.jpg HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n":
+    for byte in b"GET /test.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n":
         client.send(bytes([byte]))
         await asyncio.sleep(0)
     data = b"".join(await client.recv_all(timeout=3))
@@ -211,7 +213,7 @@ async def test_one_byte_at_a_time(engine: Engine, page: RunningServer, events: E
 async def test_http_client_records_the_exchange(
     engine: Engine, page: RunningServer, events: Events
 ) -> None:
-    request_bytes = b"GET /test.jpg HTTP/1.1\r\nHost: x\r\n\r\n"
+    request_bytes = b"GET /test.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     result = await http_exchange(engine.ctx, "127.0.0.1", page.address.port, request_bytes)
     assert result.response is not None and result.response.status == 200
     assert is_complete_jpeg(result.response.body)
@@ -268,10 +270,14 @@ async def test_static_redirects_directories_to_a_local_path(
     static: RunningServer, engine: Engine
 ) -> None:
     data = await raw(
-        engine, static, b"GET //evil.example/sub HTTP/1.1\r\nConnection: close\r\n\r\n"
+        engine,
+        static,
+        b"GET //evil.example/sub HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     assert data.startswith(b"HTTP/1.1 ")
-    data = await raw(engine, static, b"GET /sub HTTP/1.1\r\nConnection: close\r\n\r\n")
+    data = await raw(
+        engine, static, b"GET /sub HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
     assert data.startswith(b"HTTP/1.1 301") and b"\r\nLocation: /sub/\r\n" in data
 
 
@@ -281,7 +287,11 @@ async def test_static_redirects_directories_to_a_local_path(
 async def test_static_never_serves_outside_its_root(
     static: RunningServer, engine: Engine, target: bytes
 ) -> None:
-    data = await raw(engine, static, b"GET " + target + b" HTTP/1.1\r\nConnection: close\r\n\r\n")
+    data = await raw(
+        engine,
+        static,
+        b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
     assert data.split(b"\r\n", 1)[0] in (
         b"HTTP/1.1 403 Forbidden",
         b"HTTP/1.1 404 Not Found",

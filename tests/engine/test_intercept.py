@@ -18,8 +18,8 @@ from netbench.protocol.images import is_complete_jpeg
 
 Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-GET = b"GET /%s HTTP/1.1\r\nHost: t\r\n\r\n"
-GET_CLOSE = b"GET /%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+GET = b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+GET_CLOSE = b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ REQUESTS = 2000
 def flood(port: int) -> int:
     """Pipelined keep-alive GETs on a few connections; returns responses read."""
     answered = 0
-    request = b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /flood HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     for _connection in range(4):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             batch = REQUESTS // 4

@@ -176,7 +176,7 @@ async def test_markup_in_a_request_is_shown_literally(running: Running) -> None:
 async def test_escape_sequences_are_shown_as_symbols(running: Running) -> None:
     # http.client refuses control bytes: these go out raw. The parser rejects
     # both requests; the error is shown first, the bytes stay visible.
-    await send_raw(running, b"GET /\x1b]0;pwned\x07 HTTP/1.1\r\nHost: x\r\n\r\n")
+    await send_raw(running, b"GET /\x1b]0;pwned\x07 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     await send_raw(running, b"GET / HTTP/1.1\r\nX-Evil: \x1b]0;pwned\x07\r\n\r\n")
     for index, raw in ((0, "GET /␛]0;pwned␇ HTTP/1.1␍␊"), (1, "X-Evil: ␛]0;pwned␇␍␊")):
         document, stream = await inspect(running, index)

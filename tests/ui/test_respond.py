@@ -25,7 +25,7 @@ def raw_exchange(port: int, request: bytes) -> bytes:
         return b"".join(parts)
 
 
-GET_CLOSE = b"GET /held HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+GET_CLOSE = b"GET /held HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 async def open_respond(running: Running) -> TextArea:

@@ -26,10 +26,10 @@ fcntl = pytest.importorskip("fcntl")
 termios = pytest.importorskip("termios")
 
 HOSTILE = [
-    b"GET /\x1b]0;pwned\x07 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Title: \x1b]0;pwned-header\x07\r\n\r\n",
-    b"GET /\xc2\x9b31mred HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    b"GET /[bold]x[/][@click=app.quit]y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /\x1b]0;pwned\x07 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    b"GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Title: \x1b]0;pwned-header\x07\r\n\r\n",
+    b"GET /\xc2\x9b31mred HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    b"GET /[bold]x[/][@click=app.quit]y HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
 ]
 
 

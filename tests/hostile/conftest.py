@@ -1,0 +1,93 @@
+"""Real `netbench serve` servers for the hostile suite, and the check after every case.
+
+Every test here attacks a real server child on 127.0.0.1. Whatever the case
+did, `survives` then asks each server the test used for a normal page: it
+must answer within 2 s (issue 5: nothing the network sends takes a server
+down).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rawclient import SECRET, still_answers
+
+LIMITS = (
+    "--max-body", "4096",
+    "--header-timeout", "1",
+    "--idle-timeout", "2",
+    "--max-connections", "300",
+)  # fmt: skip
+"""Small limits so that each case hits one quickly; the rest stay at their defaults."""
+
+SERVER_FIXTURES = ("http_server", "static_server")
+
+
+@pytest.fixture(scope="module")
+def http_server(start_module_serve, tmp_path_factory) -> Any:  # type: ignore[no-untyped-def]
+    session = tmp_path_factory.mktemp("hostile") / "http.netbench.sqlite"
+    return start_module_serve("http", "--no-capture", "--session", str(session), *LIMITS)
+
+
+@pytest.fixture(scope="module")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """root/ with tricky names, a big file and a symlink out; secret.txt beside it."""
+    base = tmp_path_factory.mktemp("static")
+    (base / "secret.txt").write_bytes(SECRET)
+    root = base / "root"
+    (root / "docs").mkdir(parents=True)
+    (root / "hello.txt").write_text("hello\n")
+    (root / "<img src=x onerror=alert(1)>.txt").write_text("x")
+    (root / "a\"b'c&d.txt").write_text("x")
+    (root / "big.bin").write_bytes(os.urandom(1 << 16) * 128)  # 8 MiB, streamed
+    os.symlink(base / "secret.txt", root / "escape.txt")
+    os.symlink(base, root / "up")
+    return root
+
+
+@pytest.fixture(scope="module")
+def static_server(start_module_serve, static_root: Path) -> Any:  # type: ignore[no-untyped-def]
+    session = static_root.parent / "static.netbench.sqlite"
+    return start_module_serve(
+        "static", "--root", str(static_root), "--no-capture", "--session", str(session), *LIMITS
+    )
+
+
+@pytest.fixture(autouse=True)
+def survives(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the case: every shared server it attacked still answers a normal request."""
+    yield
+    for name in SERVER_FIXTURES:
+        if name in request.fixturenames:
+            server = request.getfixturevalue(name)
+            assert server.popen.poll() is None, f"{name} exited: {server.stderr[-2000:]}"
+            assert still_answers(server.port, timeout=2.0) == 200
+
+
+def recorded(session: Path, where: str, *args: object, timeout: float = 2.0) -> list[tuple]:
+    """Rows of the session's `exchanges` matching `where`, waiting (bounded) for one.
+
+    Recording is committed within ~100 ms, so a refused request is readable by
+    another process almost at once; `timeout` only absorbs a busy machine.
+    """
+    deadline = time.monotonic() + timeout
+    query = f"SELECT status, target, req_error FROM exchanges WHERE {where}"
+    while True:
+        with sqlite3.connect(f"file:{session}?mode=ro", uri=True, timeout=1.0) as db:
+            rows = db.execute(query, args).fetchall()
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def recorded_in(http_server) -> Callable[..., list[tuple]]:  # type: ignore[no-untyped-def]
+    """`recorded_in("status = ?", 414)`: exchanges the shared HTTP server recorded."""
+    assert http_server.session is not None
+    return lambda where, *args: recorded(http_server.session, where, *args)

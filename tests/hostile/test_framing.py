@@ -1,0 +1,64 @@
+"""Ambiguous or broken HTTP framing is refused at once; sound framing is honoured.
+
+A request whose end cannot be known for sure (RFC 9112 §6.1, request
+smuggling) gets 400 and the connection is closed. Versions netbench does not
+speak get an answer, never a wait.
+"""
+
+from __future__ import annotations
+
+import pytest
+from payloads import H2_PREFACE, HOST, HTTP09, REFUSED_WITH_400
+from rawclient import only_response, responses, talk
+
+
+@pytest.mark.parametrize("request_bytes", REFUSED_WITH_400.values(), ids=REFUSED_WITH_400.keys())
+def test_broken_framing_gets_400_and_close(http_server, request_bytes: bytes) -> None:
+    reply = talk(http_server.port, request_bytes)
+    response = only_response(reply)
+    assert response.status == 400, response
+    assert reply.closed, "a connection whose framing is lost must be closed"
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_both_length_headers_are_explained(http_server, recorded_in) -> None:
+    reply = talk(http_server.port, REFUSED_WITH_400["content-length-and-transfer-encoding"])
+    assert b"Transfer-Encoding" in only_response(reply).body
+    assert recorded_in("status = 400 AND target = '/smuggle'")
+
+
+def test_http_0_9_gets_an_answer_not_a_hang(http_server) -> None:
+    reply = talk(http_server.port, HTTP09)
+    assert reply.closed and reply.seconds < 2
+    assert b"HTTP/0.9" in reply.data and b"GET / HTTP/1.1" in reply.data
+
+
+def test_an_http2_preface_gets_505(http_server) -> None:
+    reply = talk(http_server.port, H2_PREFACE)
+    response = only_response(reply)
+    assert response.status == 505 and reply.closed and reply.seconds < 2
+    assert b"HTTP/1.1" in response.body
+
+
+def test_pipelined_requests_are_answered_in_order(http_server) -> None:
+    pipeline = (
+        b"GET / HTTP/1.1\r\n" + HOST + b"\r\n"
+        b"GET /not-here HTTP/1.1\r\n" + HOST + b"\r\n"
+        b"POST /?third HTTP/1.1\r\n" + HOST + b"Content-Length: 3\r\n\r\nabc"
+        b"GET /last HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+    )
+    reply = talk(http_server.port, pipeline)
+    assert [r.status for r in responses(reply.data)] == [200, 404, 200, 404]
+    assert reply.closed  # after the request that asked for it
+
+
+def test_a_request_then_half_close_is_still_answered(http_server) -> None:
+    reply = talk(http_server.port, b"GET / HTTP/1.1\r\n" + HOST + b"\r\n", half_close=True)
+    assert [r.status for r in responses(reply.data)] == [200]
+    assert reply.closed and reply.seconds < 2
+
+
+def test_a_request_split_into_single_bytes_is_answered(http_server) -> None:
+    request = b"GET /drip HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+    reply = talk(http_server.port, [request[i : i + 1] for i in range(len(request))])
+    assert [r.status for r in responses(reply.data)] == [404]
