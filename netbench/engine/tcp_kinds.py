@@ -67,23 +67,36 @@ class OverCapacity(RecordedStream):
 
     HTTP servers send a 503 page naming the option (a browser shows why);
     the plain TCP kinds have no way to say it on the wire and just close.
-    The connection is recorded like any other, with the reason in its detail.
+    After the page, a lingering close: FIN, then whatever the client still
+    sends is read (and recorded) for up to a second, so a request already on
+    its way does not turn our close into a RST that would destroy the page
+    before the client reads it. Recorded like any connection, the reason in
+    its close detail.
     """
+
+    LINGER = 1.0
 
     def __init__(self, *args: Any, cap: int, http: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cap = cap
         self.http = http
+        self.idle_timeout = self.LINGER
+        self.detail = f"over {OPTION['max_connections']} {cap}"
+        self._end_detail = self.detail  # however it ends, the record says why
 
     def on_open(self) -> None:
-        detail = f"over {OPTION['max_connections']} {self.cap}"
-        if self.http:
-            page = error_page(
-                503,
-                f"This server already has {self.cap} open connections, its limit "
-                f"({OPTION['max_connections']} raises it). Try again when one closes.",
-                headers=((b"Retry-After", b"1"),),
-            )
-            if page.simple is not None:
-                self.write(page.simple)
-        self.close(detail=detail)
+        if not self.http:
+            self.close(detail=self.detail)
+            return
+        page = error_page(
+            503,
+            f"This server already has {self.cap} open connections, its limit "
+            f"({OPTION['max_connections']} raises it). Try again when one closes.",
+            headers=((b"Retry-After", b"1"),),
+        )
+        if page.simple is not None:
+            self.write(page.simple)
+        self.shutdown_write()
+
+    def on_idle(self) -> None:
+        self.close(detail=self.detail)

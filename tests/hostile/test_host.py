@@ -50,3 +50,12 @@ def test_allow_host_and_any_host(start_serve) -> None:
     assert only_response(talk(allowed.port, get(b"Host: other.test\r\n"))).status in (403, 421)
     anything = start_serve("http", "--no-capture", "--no-record", "--any-host")
     assert only_response(talk(anything.port, get(b"Host: other.test\r\n"))).status == 200
+
+
+def test_binding_beyond_loopback_warns(start_serve) -> None:
+    server = start_serve("http", "--host", "0.0.0.0", "--no-capture", "--no-record")
+    warning = server.wait_for(lambda event: event.get("event") == "warning")
+    assert warning is not None and warning["detail"] == "beyond-loopback"
+    # Bound to every address, any IP literal is one of ours; names still are not.
+    assert only_response(talk(server.port, get(b"Host: 10.1.2.3\r\n"))).status == 200
+    assert only_response(talk(server.port, get(b"Host: evil.example\r\n"))).status == 403

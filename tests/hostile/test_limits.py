@@ -80,6 +80,10 @@ def test_past_the_connection_cap_a_503_then_room_again(start_serve) -> None:
         response = only_response(reply)
         assert response.status == 503 and reply.closed
         assert b"--max-connections" in response.body
+        # A browser sends its request at once: the page still arrives whole
+        # (a lingering close, not a RST on the unread request).
+        busy = talk(server.port, b"POST /x HTTP/1.1\r\n" + HOST + b"Content-Length: 3\r\n\r\nabc")
+        assert only_response(busy).status == 503 and busy.closed
         held.pop().close()
         deadline = time.monotonic() + 2
         while True:  # the server notices the close on its own schedule
