@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 from netbench.engine.bus import EventBus, Subscriber
 from netbench.engine.tasks import TaskSet
+from netbench.protocol.textsafe import visible_text
 
 
 def _report(what: str, error: BaseException) -> None:
     # Last-resort reporting for engine bugs; user-facing errors never come here.
-    print(f"netbench: internal error in {what}: {error!r}", file=sys.stderr)
+    # An exception may quote network bytes: the terminal gets them as symbols.
+    print(visible_text(f"netbench: internal error in {what}: {error!r}"), file=sys.stderr)
 
 
 class EngineContext:
