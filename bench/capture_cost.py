@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -38,7 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
-WRK = "/usr/bin/wrk"
+sys.path.insert(0, str(Path(__file__).parent))
+from load import describe, run_load
 
 
 def start_server(capture: bool, data_dir: str) -> tuple[subprocess.Popen[str], int]:
@@ -69,61 +69,10 @@ def stop_server(popen: subprocess.Popen[str]) -> None:
         popen.wait(5)
 
 
-def wrk(port: int, seconds: float, close: bool) -> float:
-    command = [WRK, "-t1", "-c10", f"-d{max(1, round(seconds))}s"]
-    if close:
-        command += ["-H", "Connection: close"]
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}/"],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None:
-        raise RuntimeError(f"cannot read wrk's output:\n{output}")
-    return float(match.group(1))
-
-
-async def _worker(port: int, deadline: float, close: bool, counts: list[int]) -> None:
-    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"Connection: close\r\n" if close else b"")
-    request += b"\r\n"
-    reader = writer = None
-    while time.monotonic() < deadline:
-        if writer is None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        assert reader is not None
-        writer.write(request)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
-        await asyncio.wait_for(reader.readexactly(length), 10)
-        counts[0] += 1
-        if close:
-            writer.close()
-            reader = writer = None
-    if writer is not None:
-        writer.close()
-
-
-def asyncio_load(port: int, seconds: float, close: bool) -> float:
-    counts = [0]
-
-    async def main() -> None:
-        deadline = time.monotonic() + seconds
-        await asyncio.gather(*(_worker(port, deadline, close, counts) for _ in range(10)))
-
-    start = time.monotonic()
-    asyncio.run(main())
-    return counts[0] / (time.monotonic() - start)
-
-
 def measure(capture: bool, seconds: float, close: bool, data_dir: str) -> float:
     popen, port = start_server(capture, data_dir)
     try:
-        if os.path.exists(WRK):
-            return wrk(port, seconds, close)
-        return asyncio_load(port, seconds, close)
+        return run_load(port, seconds, close=close)[0]
     finally:
         stop_server(popen)
 
@@ -207,7 +156,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.paced:
         return paced(args.paced, args.count)
-    tool = "wrk -t1 -c10" if os.path.exists(WRK) else "asyncio load loop, 10 connections"
+    tool = describe()
     print(f"netbench serve http, {tool}, {args.seconds:g} s x {args.rounds} runs each")
     data_dir = tempfile.mkdtemp(prefix="netbench-bench-")
     try:

@@ -1,0 +1,86 @@
+"""Load generators for the benchmarks: wrk when installed, else a bounded asyncio loop.
+
+Both drive ten connections for a fixed time against 127.0.0.1 and return
+(requests/s, p99 latency in ms). `close=True` sends `Connection: close`, so
+every request opens a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import time
+
+WRK = "/usr/bin/wrk"
+CONNECTIONS = 10
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def have_wrk() -> bool:
+    return os.path.exists(WRK)
+
+
+def describe() -> str:
+    return f"wrk -t1 -c{CONNECTIONS}" if have_wrk() else f"asyncio loop, {CONNECTIONS} connections"
+
+
+def run_load(port: int, seconds: float, *, close: bool, path: str = "/") -> tuple[float, float]:
+    if have_wrk():
+        return _wrk(port, seconds, close, path)
+    return asyncio.run(_asyncio_load(port, seconds, close, path))
+
+
+def _wrk(port: int, seconds: float, close: bool, path: str) -> tuple[float, float]:
+    command = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if close:
+        command += ["-H", "Connection: close"]
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    if rps is None or p99 is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    return float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)]
+
+
+async def _worker(
+    port: int, deadline: float, close: bool, path: str, latencies: list[float]
+) -> None:
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+    request += b"Connection: close\r\n\r\n" if close else b"\r\n"
+    reader = writer = None
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        if writer is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert reader is not None
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        await asyncio.wait_for(reader.readexactly(int(match.group(1)) if match else 0), 10)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if close:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def _asyncio_load(port: int, seconds: float, close: bool, path: str) -> tuple[float, float]:
+    latencies: list[float] = []
+    start = time.monotonic()
+    deadline = start + seconds
+    await asyncio.gather(
+        *(_worker(port, deadline, close, path, latencies) for _ in range(CONNECTIONS))
+    )
+    elapsed = time.monotonic() - start
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+    return len(latencies) / elapsed, p99

@@ -1,0 +1,230 @@
+"""netbench against the Python limit and its peers, in one run.
+
+    python bench/run.py [--seconds 5] [--smoke]
+
+Starts each server as its own process, drives it with the same load
+(bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
+loop), keep-alive and then `Connection: close`, and prints requests/s, p99
+latency and the ratio to (a), the bare asyncio server:
+
+  (a) a bare `asyncio.Protocol` answering a fixed response (the limit)
+  (b) `python -m http.server` (HTTP/1.0: it closes after every response)
+  (c) `netbench serve http`, recording every byte to a session
+  (d) the same with `--capture` (only when privileged: root or CAP_NET_RAW)
+  (e) the TUI, headless, serving, recording and updating its widgets; also
+      the time from a key press to the screen showing it, during the load
+
+then the startup time of `netbench`'s first full screen against a minimal
+Textual app's. `--smoke` runs everything for a fraction of a second: the
+suite uses it to prove the benchmark runs (timings belong here, never in
+tests). docs/performance.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from load import describe, run_load  # noqa: E402
+from peers import PAGE  # noqa: E402
+
+BENCH = Path(__file__).parent
+PY = sys.executable
+
+
+@dataclass
+class Row:
+    name: str
+    keep_alive: tuple[float, float] | None = None
+    close: tuple[float, float] | None = None
+    note: str = ""
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], ready: str = "port") -> Iterator[int]:
+    """Start a server process; yields its port once it prints the ready line."""
+    popen = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert popen.stdout is not None and popen.stdin is not None
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            line = popen.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{command[2:]} exited: {popen.stderr.read()}")  # type: ignore[union-attr]
+            if ready == "port" and line.startswith("{"):
+                port = int(json.loads(line)["port"])
+            elif ready == "http.server" and "port" in line:
+                port = int(line.split("port ")[1].split()[0])
+        if port is None:
+            raise RuntimeError(f"{command} printed no port")
+        time.sleep(0.3)  # let it settle (capture opens on a thread after listening)
+        yield port
+    finally:
+        popen.stdin.close()  # the peers stop when stdin closes
+        popen.send_signal(2)
+        try:
+            popen.wait(15)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+
+
+def measure(port: int, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    return run_load(port, seconds, close=False), run_load(port, seconds, close=True)
+
+
+def can_capture() -> bool:
+    from netbench.capture import CaptureProblem, choose_backend
+
+    return not isinstance(choose_backend(), CaptureProblem)
+
+
+def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
+    env = {"NETBENCH_DATA_DIR": data_dir}
+    rows = []
+    with process([PY, str(BENCH / "peers.py"), "bare"], env) as port:
+        rows.append(Row("(a) bare asyncio.Protocol", *measure(port, seconds)))
+    site = Path(data_dir) / "site"
+    site.mkdir()
+    (site / "index.html").write_bytes(PAGE)
+    server = [PY, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)]
+    with process(server, env, ready="http.server") as port:
+        rows.append(Row("(b) python -m http.server", *measure(port, seconds), "HTTP/1.0"))
+    serve = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q"]
+    with process([*serve, "--no-capture"], env) as port:
+        rows.append(Row("(c) netbench serve http", *measure(port, seconds), "recording"))
+    if can_capture():
+        with process([*serve, "--capture"], env) as port:
+            rows.append(Row("(d) ... --capture", *measure(port, seconds), "recording"))
+    else:
+        rows.append(Row("(d) ... --capture", note="skipped: capture needs root or CAP_NET_RAW"))
+    session = Path(data_dir) / "tui.netbench.sqlite"
+    key_ms: list[float] = []
+    tui = subprocess.Popen(
+        [PY, str(BENCH / "peers.py"), "tui", str(session)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert tui.stdout is not None and tui.stdin is not None
+    try:
+        port = int(json.loads(tui.stdout.readline())["port"])
+        measured = measure(port, seconds)
+        tui.stdin.close()
+        for line in tui.stdout:
+            if line.startswith('{"key_ms"'):
+                key_ms = json.loads(line)["key_ms"]
+    finally:
+        tui.wait(30)
+    rows.append(Row("(e) netbench TUI, headless", *measured, "recording, widgets live"))
+    return rows, key_ms
+
+
+STARTUP = """
+import sys, time
+started = float(sys.argv[1])
+{make_app}
+async def ready(pilot):
+    await pilot.pause()
+    {wait}
+    print(time.time() - started, flush=True)
+    app.exit()
+app.run(headless=True, size=(160, 50), auto_pilot=ready)
+"""
+MINIMAL = """
+from textual.app import App
+from textual.widgets import Footer, Header, Static
+class Minimal(App):
+    def compose(self):
+        yield Header(); yield Static("hello"); yield Footer()
+app = Minimal()
+"""
+NETBENCH = """
+from pathlib import Path
+from netbench.ui.app import AppConfig, NetbenchApp
+app = NetbenchApp(AppConfig(port=0, session=Path(sys.argv[2]), capture=False))
+"""
+NETBENCH_WAIT = "while app.page_server is None: await pilot.pause(0.005)"
+
+
+def startup(runs: int, data_dir: str) -> tuple[float, float]:
+    """Median seconds from process start to the first full screen: minimal app, netbench."""
+
+    def once(make_app: str, wait: str, index: int) -> float:
+        session = str(Path(data_dir) / f"startup-{index}.netbench.sqlite")
+        script = STARTUP.format(make_app=make_app, wait=wait or "pass")
+        output = subprocess.run(
+            [PY, "-c", script, repr(time.time()), session],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "NETBENCH_DATA_DIR": data_dir},
+        ).stdout
+        return float(output.strip().splitlines()[-1])
+
+    minimal, netbench = [], []
+    for index in range(runs):  # alternate, so drift on a busy machine hits both
+        minimal.append(once(MINIMAL, "", index))
+        netbench.append(once(NETBENCH, NETBENCH_WAIT, index))
+    return statistics.median(minimal), statistics.median(netbench)
+
+
+def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None) -> str:
+    if result is None:
+        return f"{'—':>28}"
+    ratio = f"{result[0] / limit[0]:.2f}x" if limit else ""
+    return f"{result[0]:9.0f} {result[1]:7.2f} ms {ratio:>7}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
+    parser.add_argument("--startup-runs", type=int, default=5, help="(default 5)")
+    parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
+    args = parser.parse_args()
+    seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
+    print(f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
+        rows, key_ms = servers(seconds, data_dir)
+        limit = rows[0]
+        print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
+        for row in rows:
+            cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
+            print(f"{row.name:32} {cells}   {row.note}")
+        if key_ms:
+            print(
+                f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
+                f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
+            )
+        minimal, netbench = startup(runs, data_dir)
+        print(
+            f"startup to first full screen: minimal Textual app {minimal:.3f} s, "
+            f"netbench {netbench:.3f} s ({netbench / minimal:.2f}x)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
