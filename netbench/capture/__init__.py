@@ -6,7 +6,7 @@ scapy is imported on a worker thread when a capture actually opens.
 `start_capture(ctx)` picks the way to capture, in this order:
 1. in-process (`LoopbackCapture`), when this process may capture itself;
 2. the capture agent (`AgentClient`), when its socket exists: the privileged
-   helper `sudo netbench capture-agent` serves packet headers to this user;
+   helper `sudo $(command -v netbench) capture-agent` serves packet headers to this user;
 3. none: one `CaptureStatus(running=False)` saying why and how to enable it.
 Either way it returns at once with a handle whose `watch(ports)` says which
 ports' young data segments to capture (netbench's servers, as they start and
@@ -111,7 +111,12 @@ class _Starter:
             return
         if isinstance(backend, CaptureProblem):
             self._ctx.publish(CaptureStatus(False, time.monotonic(), str(backend)))
-            return
+            if backend.kind == "no-interface" or self._interface != "lo":
+                return
+            # Not privileged here, and no agent yet: wait for one. The agent
+            # client retries every few seconds, so `sudo ... capture-agent`
+            # started after netbench needs no restart.
+            backend = "agent"
         inner: LoopbackCapture | AgentClient
         if backend == "in-process":
             inner = LoopbackCapture(

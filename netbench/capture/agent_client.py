@@ -25,7 +25,7 @@ from netbench.events import CaptureStatus, PacketCaptured
 
 __all__ = ["AgentClient"]
 
-_FIX = "start it with `sudo netbench capture-agent` in another terminal"
+_FIX = "start `sudo $(command -v netbench) capture-agent` in another terminal (netbench connects as soon as it runs)"
 
 
 class AgentClient:

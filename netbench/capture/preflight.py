@@ -26,7 +26,8 @@ _CAP_NET_RAW = 13
 """Bit of CAP_NET_RAW in the capability sets (linux/capability.h)."""
 
 _PRIVILEGE_FIX = (
-    "run `sudo netbench capture-agent` in another terminal, or give Python CAP_NET_RAW: "
+    "run `sudo $(command -v netbench) capture-agent` in another terminal (netbench connects "
+    "as soon as it runs), or give the Python interpreter CAP_NET_RAW, for every program it runs: "
     "sudo setcap cap_net_raw+eip $(readlink -f $(which python3))"
 )
 _LIBPCAP_FIX = "sudo apt-get install libpcap0.8"

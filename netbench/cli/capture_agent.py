@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
         help="privileged helper: capture TCP handshakes on loopback for your netbench (sudo)",
         description="Capture TCP control packets (SYN, FIN, RST; headers only) on a loopback "
         "interface and serve them to the netbench processes of the user who ran sudo, over "
-        "a Unix socket. Run `sudo netbench capture-agent` in another terminal; Ctrl+C stops it.",
+        "a Unix socket. Run `sudo $(command -v netbench) capture-agent` in another terminal; Ctrl+C stops it.",
     )
     parser.add_argument(
         "--socket",

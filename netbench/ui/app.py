@@ -111,10 +111,14 @@ class NetbenchApp(App[int]):
         self.engine = Engine(ctx)
         if self.config.capture:
             from netbench.capture import ServerPorts, start_capture
+            from netbench.capture.scope import OwnPackets
 
-            # Control packets of every port; data of the servers' young
-            # connections, following the servers as they come and go.
-            self.capture = start_capture(ctx, data_ports=())
+            # Control packets of every port (netbench's clients may aim
+            # anywhere), kept only for netbench's own connections; data of
+            # the servers' young connections, following the servers.
+            own = OwnPackets(ctx)
+            ctx.bus.subscribe(own)
+            self.capture = start_capture(own, data_ports=())
             ctx.bus.subscribe(ServerPorts(self.capture))
         config = default_config(
             "http", host=self.config.host, port=self.config.port, limits=self.config.limits

@@ -191,7 +191,33 @@ async def test_client_reports_a_missing_agent_with_the_fix(
     statuses = recorder.of(CaptureStatus)
     assert len(statuses) == 1  # ...said once
     assert not statuses[0].running
-    assert "sudo netbench capture-agent" in statuses[0].detail
+    assert "sudo $(command -v netbench) capture-agent" in statuses[0].detail
+
+
+async def test_an_agent_started_after_netbench_is_used_without_a_restart(
+    shared_dir: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import netbench.capture as capture
+    import netbench.capture.preflight as preflight_module
+    from netbench.capture import wire
+    from netbench.capture.preflight import no_privilege
+
+    path = shared_dir / "agent.sock"
+    monkeypatch.setattr(preflight_module, "preflight", lambda interface: no_privilege())
+    monkeypatch.setattr(wire, "agent_socket_path", lambda uid=None: path)
+    handle = capture.start_capture(recorder)  # no privilege, no agent yet
+    try:
+        await recorder.until(lambda: recorder.of(CaptureStatus))
+        assert not recorder.of(CaptureStatus)[0].running
+        running = spawn_agent(path)
+        try:
+            assert "serving" in running.line()
+            await recorder.until(lambda: any(s.running for s in recorder.of(CaptureStatus)), 10)
+        finally:
+            handle.stop()
+            running.stop()
+    finally:
+        handle.stop()
 
 
 def test_unprivileged_user_captures_through_the_agent(shared_dir: Path) -> None:

@@ -18,7 +18,8 @@ import pytest
 from netbench.capture.preflight import CaptureProblem, has_net_raw, preflight
 
 PRIVILEGE_FIX = (
-    "run `sudo netbench capture-agent` in another terminal, or give Python CAP_NET_RAW: "
+    "run `sudo $(command -v netbench) capture-agent` in another terminal (netbench connects "
+    "as soon as it runs), or give the Python interpreter CAP_NET_RAW, for every program it runs: "
     "sudo setcap cap_net_raw+eip $(readlink -f $(which python3))"
 )
 NOBODY = 65534
