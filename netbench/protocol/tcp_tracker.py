@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from netbench.model import Endpoint, TcpPacket
+from netbench.protocol.tcp_order import causal_order
 
 # fmt: off
 TcpState = Literal[
@@ -280,9 +281,9 @@ def _advance(
 
 
 def track(packets: Iterable[TcpPacket], client: Endpoint, server: Endpoint) -> list[Step]:
-    """The steps of one connection, from its packets in capture order."""
+    """The steps of one connection, from its packets in capture order (made causal first)."""
     tracker = TcpTracker(client, server)
-    for packet in packets:
+    for packet in causal_order(packets):
         tracker.feed(packet)
     return tracker.steps
 

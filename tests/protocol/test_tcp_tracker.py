@@ -360,3 +360,33 @@ def test_explain_is_specific_to_the_numbers() -> None:
         explain(step)
         == "Data: the server sends 34 bytes (seq 1-34); the client will acknowledge 35."
     )
+
+
+# -- capture order vs causal order ------------------------------------------------------
+
+TEARDOWN_LISTED_EARLY = [
+    P("c", "S", CI, t=0.0),
+    P("s", "SA", SI, CI + 1, t=0.001),
+    P("c", "A", CI + 1, SI + 1, t=0.002),
+    P("c", "FA", CI + 1, SI + 1, t=0.010),
+    P("c", "A", CI + 2, SI + 2, t=0.020000),  # the ACK of the server's FIN, listed first...
+    P("s", "FA", SI + 1, CI + 2, t=0.020007),  # ...7 µs before the FIN it acknowledges
+]
+
+
+def test_an_ack_listed_before_what_it_acknowledges_is_put_after_it() -> None:
+    steps = track(packets(TEARDOWN_LISTED_EARLY), CLIENT, SERVER)
+    assert [(s.sender.value, s.packet.flags) for s in steps][-2:] == [
+        ("server", "FA"),
+        ("client", "A"),
+    ]
+    assert (steps[-1].client_state, steps[-1].server_state) == ("TIME_WAIT", "CLOSED")
+    assert "acknowledges the server's FIN" in explain(steps[-1], steps[:-1])
+
+
+def test_an_ack_of_bytes_never_captured_stays_where_it_is() -> None:
+    # The server's data segment was lost by the capture: nothing later sends it.
+    script = [*TEARDOWN_LISTED_EARLY[:3], P("c", "A", CI + 1, SI + 501, t=0.010)]
+    steps = track(packets(script), CLIENT, SERVER)
+    assert [s.packet.flags for s in steps] == ["S", "SA", "A", "A"]
+    assert steps[-1].rel_ack == 501

@@ -154,6 +154,27 @@ async def test_selecting_the_syn_ack_explains_it(bench: Bench) -> None:
     assert bench.text("#tcp-explain").startswith("SYN: the client asks")
 
 
+async def test_the_selected_step_stays_on_screen_when_its_explanation_grows(
+    demo: Path,
+) -> None:
+    app = NetbenchApp(AppConfig(open_path=demo))
+    async with app.run_test(size=(100, 16)) as pilot:  # a short terminal: the ladder scrolls
+        await pilot.pause()
+        screen = LadderScreen()
+        await app.push_screen(screen)
+        ladder = screen.query_one(TcpLadder)
+        ladder.focus()
+        ladder.show_packets(CLIENT, SERVER, page_fetch(), page_fetch_events(), conn_id=1)
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        await pilot.pause()
+        view = ladder.query_one(LadderLines)
+        top, height = round(view.scroll_y), view.scrollable_content_region.height - 1
+        assert ladder.cursor == len(ladder.rows) - 1
+        assert top <= ladder.cursor < top + height, (top, height, ladder.cursor)
+
+
 async def test_payload_bytes_are_escaped_and_marks_shown(bench: Bench) -> None:
     bench.ladder.show_packets(CLIENT, SERVER, escaped_echo(), conn_id=4)
     await bench.pilot.pause()

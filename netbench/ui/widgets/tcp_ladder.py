@@ -415,6 +415,10 @@ class TcpLadder(Widget, can_focus=True):
         elif self.rows:
             text = "↑/↓ select a step to see what it means."
         self.query_one("#tcp-explain", Static).update(text)
+        if self.cursor >= 0:
+            # A longer explanation shrinks the ladder: keep the step on screen
+            # once the new layout is in place.
+            self.call_after_refresh(self._lines.show_row, self.cursor)
 
     # -- actions ---------------------------------------------------------------------
 
