@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import describe, run_load  # noqa: E402
-from peers import PAGE  # noqa: E402
+from load import describe, run_load
+from peers import PAGE
 
 BENCH = Path(__file__).parent
 PY = sys.executable
@@ -53,12 +53,17 @@ class Row:
 
 @contextmanager
 def process(command: list[str], env: dict[str, str], ready: str = "port") -> Iterator[int]:
-    """Start a server process; yields its port once it prints the ready line."""
+    """Start a server process; yields its port once it prints the ready line.
+
+    Its stderr goes to a file, never a pipe nobody reads: http.server logs
+    every request there, and a full pipe would stall it (and the figures).
+    """
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
     popen = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
         env={**os.environ, **env},
     )
@@ -69,7 +74,8 @@ def process(command: list[str], env: dict[str, str], ready: str = "port") -> Ite
         while port is None and time.monotonic() < deadline:
             line = popen.stdout.readline()
             if not line:
-                raise RuntimeError(f"{command[2:]} exited: {popen.stderr.read()}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise RuntimeError(f"{command[2:]} exited: {log.read()[-2000:]}")
             if ready == "port" and line.startswith("{"):
                 port = int(json.loads(line)["port"])
             elif ready == "http.server" and "port" in line:
@@ -86,6 +92,7 @@ def process(command: list[str], env: dict[str, str], ready: str = "port") -> Ite
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait(5)
+        log.close()
 
 
 def measure(port: int, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -123,7 +130,7 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
         [PY, str(BENCH / "peers.py"), "tui", str(session)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env={**os.environ, **env},
     )
@@ -205,7 +212,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
-    print(f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    print(
+        f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
+    )
     with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
         rows, key_ms = servers(seconds, data_dir)
         limit = rows[0]

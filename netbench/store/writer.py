@@ -250,8 +250,12 @@ class SessionWriter:
         conn.execute("COMMIT")
 
     def _write(self, conn: sqlite3.Connection, batch: list[object]) -> None:
-        # Runs of one event type become one executemany; the runs stay in
-        # order, so a connection's row exists before its chunks.
+        # One executemany per event type: traffic interleaves chunks, requests
+        # and responses, so runs in arrival order would be one row each. The
+        # types go in the order the tables depend on each other (a connection
+        # before its chunks, before it is closed); the sort is stable, so each
+        # type's rows keep their order.
+        batch.sort(key=_write_rank)
         for kind, run in groupby(batch, key=type):
             entry = self._sql.get(kind)
             if entry is not None:
@@ -408,6 +412,25 @@ def _upsert(columns: str) -> str:
         f"INSERT INTO exchanges (id, conn_id, {columns}) VALUES ({marks})"
         f" ON CONFLICT (id) DO UPDATE SET {updates}"
     )
+
+
+_WRITE_ORDER = (
+    ServerStarted,
+    ConnectionOpened,
+    ChunkRecorded,
+    SocketEventRecorded,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    PacketCaptured,
+    CaptureStatus,
+    ConnectionClosed,
+    ServerStopped,
+)
+_RANK = {kind: rank for rank, kind in enumerate(_WRITE_ORDER)}
+
+
+def _write_rank(event: object) -> int:
+    return _RANK.get(type(event), len(_RANK))
 
 
 _UPSERT_REQUEST = _upsert(_REQUEST_COLUMNS)
