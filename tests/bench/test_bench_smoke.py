@@ -1,0 +1,33 @@
+"""The benchmark runs and prints every row (timings belong to bench/, never to tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(240)
+def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        env={**os.environ, "NETBENCH_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for row in ("(a) bare", "(b) python -m http.server", "(c) netbench serve", "(d)", "(e)"):
+        assert row in out, out
+    assert "key press to screen" in out and "startup to first full screen" in out
+    # Every measured row has a throughput and a ratio to the bare server.
+    measured = [line for line in out.splitlines() if line.startswith(("(a)", "(b)", "(c)", "(e)"))]
+    assert len(measured) == 4
+    assert all(len(re.findall(r"\d+\.\d\dx", line)) == 2 for line in measured), measured
