@@ -27,54 +27,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import describe, run_load
+from load import describe, process, run_load
 
 
-def start_server(capture: bool, data_dir: str) -> tuple[subprocess.Popen[str], int]:
+def serve(capture: bool, data_dir: str) -> Any:
+    """`netbench serve http` with capture on or off; yields its port."""
     flag = "--capture" if capture else "--no-capture"
-    popen = subprocess.Popen(
-        [sys.executable, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q", flag],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NETBENCH_DATA_DIR": data_dir},
-    )
-    assert popen.stdout is not None
-    line = popen.stdout.readline()
-    if not line:
-        popen.wait(10)
-        sys.exit(f"netbench serve {flag} failed: {popen.stderr.read() if popen.stderr else ''}")
-    port = int(json.loads(line)["port"])
-    time.sleep(1.0)  # capture opens on a thread once the server listens
-    return popen, port
-
-
-def stop_server(popen: subprocess.Popen[str]) -> None:
-    popen.send_signal(2)
-    try:
-        popen.wait(15)
-    except subprocess.TimeoutExpired:
-        popen.kill()
-        popen.wait(5)
+    command = [sys.executable, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q"]
+    # Capture opens on a thread once the server listens: give it a second.
+    return process([*command, flag], {"NETBENCH_DATA_DIR": data_dir}, settle=1.0)
 
 
 def measure(capture: bool, seconds: float, close: bool, data_dir: str) -> float:
-    popen, port = start_server(capture, data_dir)
-    try:
+    with serve(capture, data_dir) as port:
         return run_load(port, seconds, close=close)[0]
-    finally:
-        stop_server(popen)
 
 
 async def _paced_connections(port: int, rate: float, count: int) -> int:
@@ -107,14 +82,11 @@ def paced(rate: float, count: int) -> int:
 
     data_dir = tempfile.mkdtemp(prefix="netbench-bench-")
     try:
-        popen, port = start_server(True, data_dir)
-        try:
+        with serve(True, data_dir) as port:
             started = time.monotonic()
             answered = asyncio.run(_paced_connections(port, rate, count))
             achieved = count / (time.monotonic() - started)
             time.sleep(1.0)  # the last FINs and the writer's last batch
-        finally:
-            stop_server(popen)
         (session,) = Path(data_dir).rglob("*.netbench.sqlite")
         with sqlite3.connect(session) as db:
             flags = dict(

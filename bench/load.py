@@ -1,4 +1,5 @@
-"""Load generators for the benchmarks: wrk when installed, else a bounded asyncio loop.
+"""Load generators for the benchmarks (wrk when installed, else a bounded asyncio
+loop), and the server processes they drive.
 
 Both drive ten connections for a fixed time against 127.0.0.1 and return
 (requests/s, p99 latency in ms). `close=True` sends `Connection: close`, so
@@ -8,10 +9,14 @@ every request opens a new connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 WRK = "/usr/bin/wrk"
 CONNECTIONS = 10
@@ -84,3 +89,49 @@ async def _asyncio_load(port: int, seconds: float, close: bool, path: str) -> tu
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
     return len(latencies) / elapsed, p99
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], ready: str = "port", settle: float = 0.3
+) -> Iterator[int]:
+    """Start a server process; yields its port once it prints the ready line.
+
+    Its stderr goes to a file, never a pipe nobody reads: http.server logs
+    every request there, and a full pipe would stall it (and the figures).
+    """
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
+    popen = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert popen.stdout is not None and popen.stdin is not None
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            line = popen.stdout.readline()
+            if not line:
+                log.seek(0)
+                raise RuntimeError(f"{command[2:]} exited: {log.read()[-2000:]}")
+            if ready == "port" and line.startswith("{"):
+                port = int(json.loads(line)["port"])
+            elif ready == "http.server" and "port" in line:
+                port = int(line.split("port ")[1].split()[0])
+        if port is None:
+            raise RuntimeError(f"{command} printed no port")
+        time.sleep(settle)  # let it settle (capture opens on a thread after listening)
+        yield port
+    finally:
+        popen.stdin.close()  # the peers stop when stdin closes
+        popen.send_signal(2)
+        try:
+            popen.wait(15)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+        log.close()

@@ -30,13 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import describe, run_load
+from load import describe, process, run_load
 from peers import PAGE
 
 BENCH = Path(__file__).parent
@@ -49,50 +47,6 @@ class Row:
     keep_alive: tuple[float, float] | None = None
     close: tuple[float, float] | None = None
     note: str = ""
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], ready: str = "port") -> Iterator[int]:
-    """Start a server process; yields its port once it prints the ready line.
-
-    Its stderr goes to a file, never a pipe nobody reads: http.server logs
-    every request there, and a full pipe would stall it (and the figures).
-    """
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
-    popen = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert popen.stdout is not None and popen.stdin is not None
-    try:
-        port = None
-        deadline = time.monotonic() + 30
-        while port is None and time.monotonic() < deadline:
-            line = popen.stdout.readline()
-            if not line:
-                log.seek(0)
-                raise RuntimeError(f"{command[2:]} exited: {log.read()[-2000:]}")
-            if ready == "port" and line.startswith("{"):
-                port = int(json.loads(line)["port"])
-            elif ready == "http.server" and "port" in line:
-                port = int(line.split("port ")[1].split()[0])
-        if port is None:
-            raise RuntimeError(f"{command} printed no port")
-        time.sleep(0.3)  # let it settle (capture opens on a thread after listening)
-        yield port
-    finally:
-        popen.stdin.close()  # the peers stop when stdin closes
-        popen.send_signal(2)
-        try:
-            popen.wait(15)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(5)
-        log.close()
 
 
 def measure(port: int, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:

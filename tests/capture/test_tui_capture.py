@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import socket
 import sqlite3
 from contextlib import closing
@@ -11,21 +10,11 @@ from pathlib import Path
 
 import pytest
 from capturekit import PRIVILEGED
+from httpkit import status_of
 
 from netbench.ui.app import AppConfig, NetbenchApp
 
 pytestmark = PRIVILEGED
-
-
-def get(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
 
 
 def capturing(session: Path) -> bool:
@@ -56,7 +45,7 @@ async def test_the_session_keeps_netbench_packets_and_not_the_machine_s(tmp_path
                 await pilot.pause(0.05)
         port = app.page_server.address.port
         other = await asyncio.to_thread(foreign_connection)
-        assert await asyncio.to_thread(get, port) == 200
+        assert await asyncio.to_thread(status_of, port) == 200
         await pilot.pause(1.0)  # the last FIN/ACKs and the writer's batch
     with closing(sqlite3.connect(session)) as db:
         ports = db.execute("SELECT src_port, dst_port, flags FROM packets").fetchall()

@@ -9,7 +9,6 @@ at.
 
 from __future__ import annotations
 
-import http.client
 import socket
 import struct
 import time
@@ -17,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httptools
+from httpkit import status_of
 
 SECRET = b"TOP-SECRET-CONTENT"
 """In a file beside the static server's root: no request may ever read it."""
@@ -149,11 +149,4 @@ def only_response(reply: Reply) -> Response:
 
 def still_answers(port: int, path: str = "/", timeout: float = 2.0) -> int:
     """A normal request, as any client sends it; its status (fails past `timeout`)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+    return status_of(port, path, timeout)

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from httpkit import status_of
 
 from netbench.ui.app import AppConfig, NetbenchApp
-
-
-def get(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
 
 
 @pytest.mark.timeout(30)
@@ -31,11 +20,11 @@ async def test_a_broken_session_is_shown_and_the_server_keeps_serving(tmp_path: 
     async with app.run_test(size=(160, 50)) as pilot:
         assert app.page_server is not None
         port = app.page_server.address.port
-        assert await asyncio.to_thread(get, port, "/") == 200
+        assert await asyncio.to_thread(status_of, port, "/") == 200
         # Someone breaks the file under the writer: the next batch fails for real.
         with closing(sqlite3.connect(session, isolation_level=None, timeout=5)) as other:
             other.execute("DROP TABLE chunks")
-        assert await asyncio.to_thread(get, port, "/after") == 404
+        assert await asyncio.to_thread(status_of, port, "/after") == 404
 
         def stopped() -> list[str]:
             return [
@@ -47,5 +36,5 @@ async def test_a_broken_session_is_shown_and_the_server_keeps_serving(tmp_path: 
                 await pilot.pause(0.05)
         (message,) = stopped()
         assert str(session) in message and "Servers keep serving" in message
-        assert await asyncio.to_thread(get, port, "/still") == 404  # still serving
+        assert await asyncio.to_thread(status_of, port, "/still") == 404  # still serving
         assert app.is_running
