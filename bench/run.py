@@ -91,11 +91,16 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
     assert tui.stdout is not None and tui.stdin is not None
     try:
         port = int(json.loads(tui.stdout.readline())["port"])
+        load_started = time.time()
         measured = measure(port, seconds)
+        load_ended = time.time()
         tui.stdin.close()
         for line in tui.stdout:
             if line.startswith('{"key_ms"'):
-                key_ms = json.loads(line)["key_ms"]
+                # Only the presses made while the load ran.
+                key_ms = [
+                    ms for at, ms in json.loads(line)["key_ms"] if load_started <= at <= load_ended
+                ]
     finally:
         tui.wait(30)
     rows.append(Row("(e) netbench TUI, headless", *measured, "recording, widgets live"))
