@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netbench.capture import wire
-from netbench.capture.decode import decode, headers_only
 from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
 from netbench.capture.window import DataWindow
+from netbench.protocol.tcp_decode import decode, headers_only
 
 __all__ = ["AgentError", "CaptureAgent", "run_agent"]
 

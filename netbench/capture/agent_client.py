@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from netbench.capture import wire
-from netbench.capture.decode import decode
 from netbench.capture.frames import DEFAULT_SNAP
 from netbench.capture.sniffer import Publisher
 from netbench.events import CaptureStatus, PacketCaptured
+from netbench.protocol.tcp_decode import decode
 
 __all__ = ["AgentClient"]
 

@@ -40,10 +40,10 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from netbench.capture.decode import decode
 from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
 from netbench.capture.window import YOUNG_SEGMENTS, DataWindow
 from netbench.events import CaptureStatus, Event, PacketCaptured
+from netbench.protocol.tcp_decode import decode
 
 __all__ = ["LoopbackCapture", "Publisher"]
 

@@ -355,8 +355,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _export_pcap(reader: SessionReader, path: Path, out: Path) -> int:
-    from netbench.capture.decode import original_length
     from netbench.protocol.pcap import PcapRecord, pcap_stream
+    from netbench.protocol.tcp_decode import original_length
     from netbench.store.packets import all_packets, capture_history, packet_count
 
     if packet_count(reader) == 0:

@@ -31,8 +31,11 @@ decodes packets and matches them to connections; this module only reads them.
 # - Loopback: an unfiltered capture on `lo` sees every packet twice. A packet
 #   equal in direction, flags, seq, ack, window and length to one seen within
 #   1 ms is that copy: dropped, and the original step is marked `duplicate`.
-# - Not modelled: simultaneous open, window scaling (windows are the raw field),
-#   SACK. A SYN with a new ISN (port reuse) starts the tracking over.
+# - Window scaling (RFC 7323): a side's window field is shifted by the scale its
+#   own SYN announced, only when both SYNs carried the option; never in a SYN.
+#   Marks compare raw fields. Without both SYNs seen, windows stay raw.
+# - Not modelled: simultaneous open, SACK. A SYN with a new ISN (port reuse)
+#   starts the tracking over.
 
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from netbench.model import Endpoint, TcpPacket
+from netbench.protocol.tcp_decode import window_scale
 from netbench.protocol.tcp_order import causal_order
 
 # fmt: off
@@ -104,6 +108,9 @@ class Step(NamedTuple):
     server_state: TcpState
     duplicate: bool = False
     """A loopback copy of this packet was seen and dropped."""
+    window: int = 0
+    """The receive window in bytes: the raw field, shifted by the sender's window
+    scale once both SYNs agreed on scaling (RFC 7323), as Wireshark shows it."""
 
 
 @dataclass(slots=True)
@@ -121,6 +128,8 @@ class _Half:
     """(rel_seq, rel_ack, window) of this side's previous packet."""
     holes: list[tuple[int, int]] = field(default_factory=list)
     """Relative ranges skipped by a later segment, not seen yet."""
+    wscale: int | None = None
+    """The window scale shift its SYN announced; None: no option (or no SYN seen)."""
 
 
 def _fresh() -> dict[Side, _Half]:
@@ -192,6 +201,11 @@ class TcpTracker:
                 peer.isn = (packet.ack - 1) % _MOD
             rel_ack = (packet.ack - peer.isn) % _MOD
 
+        if syn:
+            me.wscale = window_scale(packet.frame, packet.linktype)
+        window = packet.window
+        if not syn and me.wscale is not None and peer.wscale is not None:
+            window <<= me.wscale
         marks = _marks(me, peer, packet, rel_seq, rel_ack)
         new_fin = fin and me.fin_rel is None
         if new_fin:
@@ -206,7 +220,9 @@ class TcpTracker:
         states = self._halves[Side.CLIENT].state, self._halves[Side.SERVER].state
         dt = packet.t - t0
         index = len(self.steps)
-        return Step(index, packet, sender, rel_seq, rel_ack, dt, frozenset(marks), *states)
+        return Step(
+            index, packet, sender, rel_seq, rel_ack, dt, frozenset(marks), *states, False, window
+        )
 
 
 def _copy_key(sender: Side, packet: TcpPacket) -> tuple[object, ...]:

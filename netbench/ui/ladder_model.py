@@ -231,7 +231,7 @@ class Ladder:
         ack = "" if step.rel_ack is None else f" ack={step.rel_ack}"
         label = [
             Segment(flag_label(packet.flags), _RST if rst else colour + _BOLD),
-            Segment(f" seq={step.rel_seq}{ack} win={packet.window} len={packet.payload_len}"),
+            Segment(f" seq={step.rel_seq}{ack} win={step.window} len={packet.payload_len}"),
         ]
         others = sorted(str(mark) for mark in step.marks if mark not in _MARKS)
         for mark in (*(m for m in _MARKS if m in step.marks), *others):

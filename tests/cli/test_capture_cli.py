@@ -22,7 +22,6 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import rdpcap
 
-from netbench.capture.decode import decode
 from netbench.cli.printer import EventPrinter
 from netbench.events import (
     CaptureStatus,
@@ -34,6 +33,7 @@ from netbench.events import (
     ServerStarted,
 )
 from netbench.model import Endpoint, EndReason, HttpRequest, Role, TcpPacket, Transport
+from netbench.protocol.tcp_decode import decode
 from netbench.store import SessionWriter
 
 SERVER = Endpoint("127.0.0.1", 8000)

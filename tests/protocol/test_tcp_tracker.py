@@ -390,3 +390,50 @@ def test_an_ack_of_bytes_never_captured_stays_where_it_is() -> None:
     steps = track(packets(script), CLIENT, SERVER)
     assert [s.packet.flags for s in steps] == ["S", "SA", "A", "A"]
     assert steps[-1].rel_ack == 501
+
+
+# -- window scaling -----------------------------------------------------------------------
+
+
+def with_options(p: P, t: float, options: list[tuple[str, object]]) -> TcpPacket:
+    src, dst = (CLIENT, SERVER) if p.who == "c" else (SERVER, CLIENT)
+    frame = (
+        Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00")
+        / IP(src=src.host, dst=dst.host)
+        / TCP(sport=src.port, dport=dst.port, flags=p.flags, seq=p.seq, ack=p.ack,
+              window=p.window, options=options)
+    )  # fmt: skip
+    return to_tcp_packet(Ether(bytes(frame)), t)
+
+
+def handshake(client_scale: int | None, server_scale: int | None) -> list[TcpPacket]:
+    def opts(scale: int | None) -> list[tuple[str, object]]:
+        return [("MSS", 65495), ("NOP", None), ("WScale", scale)] if scale is not None else []
+
+    return [
+        with_options(P("c", "S", CI, window=65495), 0.0, opts(client_scale)),
+        with_options(P("s", "SA", SI, CI + 1, window=65483), 0.001, opts(server_scale)),
+        build(P("c", "A", CI + 1, SI + 1, window=512), 0.002),
+        build(P("s", "PA", SI + 1, CI + 1, b"hi", window=510), 0.003),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scales", "windows"),
+    [
+        ((7, 7), [65495, 65483, 512 << 7, 510 << 7]),  # Linux on loopback: what tshark shows
+        ((7, 2), [65495, 65483, 512 << 7, 510 << 2]),  # each side shifts by its own scale
+        ((7, None), [65495, 65483, 512, 510]),  # the server did not agree: no scaling at all
+        ((None, None), [65495, 65483, 512, 510]),
+    ],
+)
+def test_windows_are_scaled_as_both_syns_agreed(
+    scales: tuple[int | None, int | None], windows: list[int]
+) -> None:
+    steps = track(handshake(*scales), CLIENT, SERVER)
+    assert [step.window for step in steps] == windows
+
+
+def test_a_capture_that_missed_the_syns_shows_raw_windows() -> None:
+    steps = track(handshake(7, 7)[2:], CLIENT, SERVER)
+    assert [step.window for step in steps] == [512, 510]

@@ -10,8 +10,8 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.packet import Raw
 
-from netbench.capture.decode import decode, headers_only, original_length
 from netbench.model import Endpoint
+from netbench.protocol.tcp_decode import decode, headers_only, original_length, window_scale
 
 T = 1_700_000_000.25
 
@@ -126,3 +126,26 @@ def test_headers_only_strips_the_payload() -> None:
     assert (packet.payload_len, packet.payload_head) == (6, b"")
     assert original_length(stripped, 1) == len(frame)
     assert headers_only(_ether(IP() / UDP()), 1) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "scale"),
+    [
+        ([("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)], 7),
+        ([("WScale", 0)], 0),
+        ([("WScale", 20)], 14),  # RFC 7323: more than 14 is read as 14
+        ([("MSS", 1460)], None),
+        ([], None),
+    ],
+)
+def test_window_scale_option(options: list[tuple[str, object]], scale: int | None) -> None:
+    frame = bytes(Ether() / IP() / TCP(flags="S", options=options))
+    assert window_scale(frame) == scale
+
+
+def test_window_scale_survives_garbage_options() -> None:
+    frame = bytearray(bytes(Ether() / IP() / TCP(flags="S", options=[("WScale", 7)])))
+    at = 14 + 20
+    frame[at + 20 : at + 24] = b"\x03\x00\x07\x00"  # a zero option length
+    assert window_scale(bytes(frame)) is None
+    assert window_scale(b"\x00" * 10) is None

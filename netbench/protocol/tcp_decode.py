@@ -20,7 +20,7 @@ import struct
 
 from netbench.model import Endpoint, TcpPacket
 
-__all__ = ["LINKTYPE_ETHERNET", "decode", "headers_only", "original_length"]
+__all__ = ["LINKTYPE_ETHERNET", "decode", "headers_only", "original_length", "window_scale"]
 
 LINKTYPE_ETHERNET = 1
 """pcap link type of Ethernet frames, also what Linux gives for `lo`."""
@@ -192,3 +192,32 @@ def headers_only(frame: bytes, linktype: int) -> bytes | None:
         return None
     at = located[2]
     return frame[: at + (frame[at + 12] >> 4) * 4]
+
+
+_OPTION_END, _OPTION_NOP, _OPTION_WSCALE = 0, 1, 3
+_MAX_WSCALE = 14
+"""RFC 7323 §2.3: a larger shift is read as 14."""
+
+
+def window_scale(frame: bytes, linktype: int = LINKTYPE_ETHERNET) -> int | None:
+    """The window scale shift a SYN or SYN-ACK announces, or None without the option."""
+    located = _locate(frame, linktype)
+    if located is None or len(frame) < located[2] + 20:
+        return None
+    at = located[2]
+    end = min(len(frame), at + (frame[at + 12] >> 4) * 4)
+    index = at + 20
+    while index < end:  # options come from the network: every length is checked
+        kind = frame[index]
+        if kind == _OPTION_END:
+            break
+        if kind == _OPTION_NOP:
+            index += 1
+            continue
+        if index + 1 >= end or frame[index + 1] < 2:
+            break
+        length = frame[index + 1]
+        if kind == _OPTION_WSCALE and length == 3 and index + 2 < end:
+            return min(frame[index + 2], _MAX_WSCALE)
+        index += length
+    return None
