@@ -305,9 +305,14 @@ class CaptureAgent:
             client.wake.set()
 
 
-def run_agent(path: Path | None = None, interface: str = "lo") -> int:
-    """The command: run until Ctrl+C. The exit code (1 with one line on failure)."""
-    uid, gid = invoking_user()
+def run_agent(
+    path: Path | None = None, interface: str = "lo", *, user: tuple[int, int] | None = None
+) -> int:
+    """The command: run until Ctrl+C. The exit code (1 with one line on failure).
+
+    `user` (uid, gid) is whom it serves; by default whoever ran sudo.
+    """
+    uid, gid = invoking_user() if user is None else user
     path = wire.agent_socket_path(uid) if path is None else path
     agent = CaptureAgent(path, interface=interface, uid=uid, gid=gid)
 

@@ -32,12 +32,28 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--interface", default="lo", metavar="IFACE", help="loopback interface (default lo)"
     )
+    parser.add_argument(
+        "--user",
+        metavar="NAME|UID",
+        help="the user whose netbench it serves (default: whoever ran sudo; "
+        "for root without sudo, name the user here)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from netbench.capture.agent import run_agent
 
-    return run_agent(args.socket, args.interface)
+    user = None
+    if args.user is not None:
+        import pwd
+
+        try:
+            entry = pwd.getpwuid(int(args.user)) if args.user.isdigit() else pwd.getpwnam(args.user)
+        except (KeyError, ValueError):
+            print(f"netbench capture-agent: error: no such user {args.user!r}", file=sys.stderr)
+            return 2
+        user = entry.pw_uid, entry.pw_gid
+    return run_agent(args.socket, args.interface, user=user)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -311,3 +311,15 @@ def test_a_stale_socket_file_is_taken_over(shared_dir: Path) -> None:
         assert "serving" in agent.line()
     finally:
         assert agent.stop() == 0
+
+
+def test_root_without_sudo_names_the_user_to_serve(shared_dir: Path) -> None:
+    running = spawn_agent(shared_dir / "agent.sock", "--user", str(NOBODY))
+    try:
+        assert f"for uid {NOBODY}," in running.line()
+        assert (shared_dir / "agent.sock").stat().st_uid == NOBODY
+    finally:
+        running.stop()
+    unknown = spawn_agent(shared_dir / "other.sock", "--user", "no-such-user-here")
+    assert unknown.popen.wait(10) == 2
+    assert "no such user 'no-such-user-here'" in unknown.stderr()
