@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from netbench.cli.printer import EventPrinter
-from netbench.engine.config import LOOPBACK_HOSTS, SEED_PORTS
+from netbench.engine.config import SEED_PORTS, is_loopback_host
 from netbench.model import SERVER_KINDS
 
 
@@ -92,7 +92,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
-    """What a client may send; the refusal pages name these options (docs/security.md)."""
+    """What a client may send; the refusal pages name these options (docs/security.md).
+
+    Defaults are suppressed (readers use `getattr` with the default), so the
+    `serve` subparser never overwrites a value given before the subcommand.
+    """
     from netbench.protocol.limits import OPTION, HttpLimits
 
     defaults = HttpLimits()
@@ -107,19 +111,26 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     ):
         default = getattr(defaults, name)
         group.add_argument(
-            OPTION[name], type=kind, metavar=metavar, help=f"{what} (default {default})"
+            OPTION[name],
+            type=kind,
+            metavar=metavar,
+            default=argparse.SUPPRESS,
+            help=f"{what} (default {default})",
         )
     group.add_argument(
         OPTION["allowed_hosts"],
         dest="allow_host",
         action="append",
-        default=[],
+        default=argparse.SUPPRESS,
         metavar="NAME",
         help="also answer requests for this Host (repeatable; default: loopback names "
         "and the bound address, against DNS rebinding)",
     )
     group.add_argument(
-        OPTION["any_host"], action="store_true", help="answer whatever Host a request names"
+        OPTION["any_host"],
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="answer whatever Host a request names",
     )
 
 
@@ -298,7 +309,7 @@ async def _main(
         except EngineError as error:
             if attempt == attempts - 1 or not error.port_in_use:
                 return fail(str(error))
-    if config.host not in LOOPBACK_HOSTS:
+    if not is_loopback_host(config.host):
         printer.message(
             "warning",
             f"warning: listening on {config.host}, beyond loopback: other machines can connect",

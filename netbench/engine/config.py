@@ -8,6 +8,7 @@ program it reproduces.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,8 +26,19 @@ SEED_PORTS: dict[str, int] = {
 }
 """Each kind's default port: the one its seed program used."""
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-"""Hosts that keep a server private to this machine (anything else warns)."""
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding `host` keeps a server private to this machine (else: warn).
+
+    `localhost` and every loopback address (127.0.0.0/8, ::1) are; names other
+    than localhost are not trusted to resolve to loopback.
+    """
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

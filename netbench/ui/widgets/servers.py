@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from netbench.engine.config import LOOPBACK_HOSTS, SEED_PORTS, ServerConfig, default_config
+from netbench.engine.config import SEED_PORTS, ServerConfig, default_config, is_loopback_host
 from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
 from netbench.events import (
     ChunkRecorded,
@@ -53,7 +53,6 @@ PRESETS: tuple[tuple[str, int, str], ...] = (
 )
 """Keys 1-7: (kind, its seed port, what the footer and help call it)."""
 
-LOOPBACK = LOOPBACK_HOSTS
 
 State = Literal["running", "stopped", "failed"]
 _STATE_STYLE: dict[str, str] = {"running": "green", "stopped": "dim", "failed": "bold red"}
@@ -326,7 +325,7 @@ class ServersPanel(DataTable[Text]):
             self.rows_by_id = dict(items)
         self._render_rows()
         self.move_cursor(row=list(self.rows_by_id).index(running.server_id), animate=False)
-        if running.config.host not in LOOPBACK:
+        if not is_loopback_host(running.config.host):
             warning = f"Listening on {running.config.host}, beyond loopback: others can connect."
             self._say(warning, severity="warning", timeout=10)
 
