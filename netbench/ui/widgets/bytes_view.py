@@ -461,7 +461,9 @@ class BytesView(ScrollView, can_focus=True):
             shown = visible(data, keep_newlines=True) if as_text else data.hex(" ")
             self.app.copy_to_clipboard(shown)
             how = "escaped text" if as_text else "hex"
-            self.notify(f"Copied chunk #{meta.seq} ({len(data)} bytes) as {how}", timeout=3)
+            self.notify(
+                f"Copied chunk #{meta.seq} ({len(data)} bytes) as {how}", timeout=3, markup=False
+            )
             return
         out: list[str] = []
         copied = 0
@@ -480,4 +482,4 @@ class BytesView(ScrollView, can_focus=True):
         total = sum(m.length for m in self.chunks)
         note = "" if copied >= total else f" (the first {copied} of {total} bytes)"
         how = "escaped text" if as_text else "a hex dump"
-        self.notify(f"Copied the stream as {how}{note}", timeout=3)
+        self.notify(f"Copied the stream as {how}{note}", timeout=3, markup=False)

@@ -313,10 +313,12 @@ class RespondPane(Vertical):
                 self._status(f"Saved {response_file.name}: " + self._where(running))
                 self._check_directives(data)
         except RulesError as error:
-            self.notify(f"Not saved: {error}", title="Rules", severity="error", markup=False)
+            message = visible_text(f"Not saved: {error}")  # it may quote the file
+            self.notify(message, title="Rules", severity="error", markup=False)
             return
         except (OSError, EngineError) as error:
-            self.notify(f"Not saved: {error}", title="Respond", severity="error", markup=False)
+            message = visible_text(f"Not saved: {error}")
+            self.notify(message, title="Respond", severity="error", markup=False)
             return
         self._drafts.pop((running.server_id, self.mode), None)
         self._show_rules(running)
