@@ -148,6 +148,9 @@ class RequestReader:
         self._body_limit = body_limit
         self._limits = limits
         self._head_bytes = 0
+        """Bytes of the header fields llhttp has reported for this request."""
+        self._raw_head_bytes = 0
+        """Bytes fed while this request's head is unfinished, after its first chunk."""
         self._head_fed_since = -1
         """The seq of the chunk the unfinished head began in (-1: none pending)."""
         self._out: list[ParsedRequest | ParseFailure] = []
@@ -230,13 +233,14 @@ class RequestReader:
         limits = self._limits
         if limits is None:
             return
-        # Bytes of an unfinished head that llhttp holds but has not reported
-        # yet (a header still being read): count whole chunks after the first.
+        # A header llhttp is still reading is not reported yet: bound the raw
+        # bytes too (whole chunks after the first; the request line and line
+        # ends count here, so the bound is the head's limit plus the line's).
         if self._head_fed_since == -1:
             self._head_fed_since = seq
         elif self._head_fed_since != seq:
-            self._head_bytes += len(data)
-        if self._head_bytes > limits.max_header_bytes:
+            self._raw_head_bytes += len(data)
+        if self._raw_head_bytes > limits.max_header_bytes + limits.max_request_line:
             self.failed = True
             error = _over("max_header_bytes", "request head", limits.max_header_bytes)
             self._out.append(self._failure(error, 431))
@@ -246,7 +250,7 @@ class RequestReader:
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
-        self._head_bytes = 0
+        self._head_bytes = self._raw_head_bytes = 0
         self._head_fed_since = -1
         self._started = True
         self._headers_done = False

@@ -77,6 +77,21 @@ def test_an_endless_header_is_refused_before_its_end_arrives() -> None:
     assert seq * 16 < 2 * LIMITS.max_header_bytes  # refused near the limit, not held
 
 
+def test_a_big_head_under_the_limit_passes_however_it_is_split() -> None:
+    # Each field is counted once, whether llhttp reported it or it is still arriving.
+    head = (
+        b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"F%d: %s\r\n" % (n, b"v" * 40) for n in range(4))
+    )
+    limits = HttpLimits(max_header_bytes=len(head) + 16, max_header_fields=10)
+    for size in (1, 7, 64, len(head) + 2):
+        reader = RequestReader(limits=limits)
+        data = head + b"\r\n"
+        out = []
+        for seq, start in enumerate(range(0, len(data), size)):
+            out += reader.feed(data[start : start + size], seq, 0.0)
+        assert [type(item) for item in out] == [ParsedRequest], (size, out)
+
+
 def test_requests_at_the_limits_pass() -> None:
     body = b"b" * 16
     data = (
