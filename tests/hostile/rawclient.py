@@ -9,6 +9,7 @@ at.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -76,7 +77,10 @@ def talk(
             except (BrokenPipeError, ConnectionResetError):
                 break  # the server gave up on us: read what it said
         if half_close:
-            sock.shutdown(socket.SHUT_WR)
+            # The server may have answered and reset already (bytes after a
+            # 400 are refused): then there is nothing left to half-close.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
         reply = read_until_closed(sock, timeout)
     reply.seconds = time.monotonic() - started
     return reply
