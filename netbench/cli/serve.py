@@ -91,6 +91,18 @@ def add_parser(subparsers: Any) -> None:
     add_limit_options(parser)
 
 
+_NUMERIC_LIMITS: tuple[tuple[str, type, str, int, str], ...] = (
+    # (HttpLimits field, type, metavar, smallest value, help)
+    ("max_request_line", int, "BYTES", 1, "request target; longer gets 414"),
+    ("max_header_bytes", int, "BYTES", 1, "all header fields; more gets 431"),
+    ("max_header_fields", int, "N", 1, "header fields; more get 431"),
+    ("max_body", int, "BYTES", 1, "request body; larger gets 413"),
+    ("header_timeout", float, "SECONDS", 0, "to send a request head; slower gets 408 (0: none)"),
+    ("max_connections", int, "N", 0, "open at once; one more gets 503 and is closed (0: none)"),
+)
+"""The numeric limits: their options, their checks and `limits_from` all read this."""
+
+
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     """What a client may send; the refusal pages name these options (docs/security.md).
 
@@ -101,21 +113,13 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
 
     defaults = HttpLimits()
     group = parser.add_argument_group("limits (http, static; --max-connections: every TCP kind)")
-    for name, kind, metavar, what in (
-        ("max_request_line", int, "BYTES", "request target; longer gets 414"),
-        ("max_header_bytes", int, "BYTES", "all header fields; more gets 431"),
-        ("max_header_fields", int, "N", "header fields; more get 431"),
-        ("max_body", int, "BYTES", "request body; larger gets 413"),
-        ("header_timeout", float, "SECONDS", "to send a request head; slower gets 408"),
-        ("max_connections", int, "N", "open at once; one more gets 503 and is closed"),
-    ):
-        default = getattr(defaults, name)
+    for name, kind, metavar, _least, what in _NUMERIC_LIMITS:
         group.add_argument(
             OPTION[name],
             type=kind,
             metavar=metavar,
             default=argparse.SUPPRESS,
-            help=f"{what} (default {default})",
+            help=f"{what} (default {getattr(defaults, name)})",
         )
     group.add_argument(
         OPTION["allowed_hosts"],
@@ -140,18 +144,7 @@ def limits_from(args: argparse.Namespace) -> Any:
 
     from netbench.protocol.limits import HttpLimits
 
-    given = {
-        name: getattr(args, name)
-        for name in (
-            "max_request_line",
-            "max_header_bytes",
-            "max_header_fields",
-            "max_body",
-            "header_timeout",
-            "max_connections",
-        )
-        if getattr(args, name, None) is not None
-    }
+    given = {row[0]: getattr(args, row[0]) for row in _NUMERIC_LIMITS if hasattr(args, row[0])}
     hosts = tuple(name.strip().lower().rstrip(".") for name in getattr(args, "allow_host", []))
     return replace(
         HttpLimits(), **given, allowed_hosts=hosts, any_host=getattr(args, "any_host", False)
@@ -167,14 +160,12 @@ def check_numbers(args: argparse.Namespace) -> str | None:
         return "--recv-size must be between 1 and 16777216"
     if getattr(args, "idle_timeout", None) is not None and args.idle_timeout < 0:
         return "--idle-timeout must be >= 0"
-    for name in ("max_request_line", "max_header_bytes", "max_header_fields", "max_body"):
+    for name, _kind, _metavar, least, _what in _NUMERIC_LIMITS:
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            return f"--{name.replace('_', '-')} must be >= 1"
-    for name in ("header_timeout", "max_connections"):
-        value = getattr(args, name, None)
-        if value is not None and value < 0:
-            return f"--{name.replace('_', '-')} must be >= 0 (0: no limit)"
+        if value is not None and value < least:
+            return f"--{name.replace('_', '-')} must be >= {least}" + (
+                " (0: no limit)" * (least == 0)
+            )
     return None
 
 

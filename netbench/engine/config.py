@@ -8,12 +8,11 @@ program it reproduces.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from netbench.model import SERVER_KINDS
-from netbench.protocol.limits import HttpLimits
+from netbench.protocol.limits import HttpLimits, is_loopback
 
 SEED_PORTS: dict[str, int] = {
     "http": 8000,  # seeds 000, 003, 004
@@ -28,17 +27,8 @@ SEED_PORTS: dict[str, int] = {
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether binding `host` keeps a server private to this machine (else: warn).
-
-    `localhost` and every loopback address (127.0.0.0/8, ::1) are; names other
-    than localhost are not trusted to resolve to loopback.
-    """
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """Whether binding `host` keeps a server private to this machine (else: warn)."""
+    return is_loopback(host.strip("[]").lower().rstrip("."))
 
 
 @dataclass(frozen=True, slots=True)

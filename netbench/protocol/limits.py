@@ -89,6 +89,14 @@ def _is_ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def is_loopback(name: str) -> bool:
+    """`localhost`, a `*.localhost` name (RFC 6761) or a loopback address (127/8, ::1)."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address = _is_ip(name)
+    return address is not None and address.is_loopback
+
+
 def host_allowed(name: str, bound: str, limits: HttpLimits) -> bool:
     """Whether a request naming host `name` may be served by a server bound to `bound`.
 
@@ -96,15 +104,11 @@ def host_allowed(name: str, bound: str, limits: HttpLimits) -> bool:
     loopback names and addresses and the bound address are safe; when bound
     to every address (0.0.0.0), any IP literal is one of ours by definition.
     """
-    if limits.any_host or name in limits.allowed_hosts:
-        return True
-    if name == "localhost" or name.endswith(".localhost"):
+    if limits.any_host or name in limits.allowed_hosts or is_loopback(name):
         return True
     address = _is_ip(name)
     if address is None:
         return name == bound.lower()
-    if address.is_loopback:
-        return True
     if bound in _WILDCARDS:
         return True
     bound_address = _is_ip(bound)
