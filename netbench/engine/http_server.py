@@ -168,19 +168,7 @@ class HttpServerConnection(RecordedStream):
             self._on_failure(failed)
             return
         exchange_id = self.ctx.next_exchange_id()
-        self.ctx.publish(
-            HttpRequestRecorded(
-                exchange_id,
-                self.conn_id,
-                self._index,
-                request,
-                parsed.first_chunk,
-                parsed.last_chunk,
-                parsed.t_start,
-                parsed.t_end,
-            )
-        )
-        self._index += 1
+        self._publish_request(exchange_id, parsed)
         keep = self.keep_alive and request.keep_alive and not parsed.upgrade
         context = RequestContext(
             exchange_id,
@@ -236,17 +224,18 @@ class HttpServerConnection(RecordedStream):
         self._accepted_host = value
         return None
 
-    def _publish_request(self, exchange_id: int, failure: ParseFailure) -> None:
+    def _publish_request(self, exchange_id: int, read: ParsedRequest | ParseFailure) -> None:
+        """The request as read (or as far as it could be), in its place on the connection."""
         self.ctx.publish(
             HttpRequestRecorded(
                 exchange_id,
                 self.conn_id,
                 self._index,
-                failure.request,
-                failure.first_chunk,
-                failure.last_chunk,
-                failure.t_start,
-                failure.t_end,
+                read.request,
+                read.first_chunk,
+                read.last_chunk,
+                read.t_start,
+                read.t_end,
             )
         )
         self._index += 1
