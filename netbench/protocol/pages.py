@@ -54,6 +54,11 @@ class PageSite:
     def __init__(self, jpeg: bytes) -> None:
         self.jpeg = jpeg
         self.page = SEED_PAGE.encode()
+        self._page_replies: dict[tuple[bool, bool], Reply] = {}
+        """The page's replies for the current Date (keep-alive, head only): it
+        is the request every load test and browser sends, and the same bytes
+        for a whole second."""
+        self._page_date = b""
 
     def respond(self, request: HttpRequest, *, keep_alive: bool, date: bytes) -> Reply:
         method = request.method
@@ -61,14 +66,7 @@ class PageSite:
         head_only = method == b"HEAD"
         if path in _PAGE_PATHS:
             if method in (b"GET", b"HEAD"):
-                return build_response(
-                    200,
-                    self.page,
-                    keep_alive=keep_alive,
-                    head_only=head_only,
-                    date=date,
-                    source="page",
-                )
+                return self._page_reply(keep_alive, head_only, date)
             if method in _BODY_METHODS:
                 body = self.page + _echo_section(request).encode()
                 return build_response(200, body, keep_alive=keep_alive, date=date, source="page")
@@ -110,6 +108,18 @@ class PageSite:
             date=date,
             source="page",
         )
+
+    def _page_reply(self, keep_alive: bool, head_only: bool, date: bytes) -> Reply:
+        if date != self._page_date:
+            self._page_date = date
+            self._page_replies.clear()
+        key = (keep_alive, head_only)
+        reply = self._page_replies.get(key)
+        if reply is None:
+            reply = self._page_replies[key] = build_response(
+                200, self.page, keep_alive=keep_alive, head_only=head_only, date=date, source="page"
+            )
+        return reply
 
 
 def _echo_section(request: HttpRequest) -> str:

@@ -28,6 +28,7 @@ from netbench.model import (
     Transport,
 )
 from netbench.store import schema
+from netbench.store.chunk_blocks import ChunkTables
 from netbench.store.errors import StoreError, one_line
 
 
@@ -177,6 +178,12 @@ class SessionReader:
         except BaseException:
             self._conn.close()
             raise
+        self.chunk_tables = ChunkTables(self._query, self.schema_version)
+        """Where this file keeps its chunks (rows, blocks or both)."""
+        self._connection_select = self._CONNECTION_SELECT.format(
+            bytes_in=self.chunk_tables.byte_count_sql("in"),
+            bytes_out=self.chunk_tables.byte_count_sql("out"),
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -213,11 +220,13 @@ class SessionReader:
         )
 
     def counts(self) -> SessionCounts:
-        row = self._query(
+        servers, connections, exchanges = self._query(
             "SELECT (SELECT count(*) FROM servers), (SELECT count(*) FROM connections),"
-            " (SELECT count(*) FROM chunks), (SELECT count(*) FROM exchanges)"
+            " (SELECT count(*) FROM exchanges)"
         ).fetchone()
-        return SessionCounts(*(int(value) for value in row))
+        return SessionCounts(
+            int(servers), int(connections), self.chunk_tables.count(), int(exchanges)
+        )
 
     def servers(self) -> list[ServerRow]:
         rows = self._query(
@@ -243,10 +252,7 @@ class SessionReader:
     _CONNECTION_SELECT = (
         "SELECT id, server_id, role, transport, local_host, local_port, peer_host, peer_port,"
         " opened, closed, end_reason, detail,"
-        " coalesce(bytes_in, (SELECT coalesce(sum(length(data)), 0) FROM chunks"
-        "   WHERE conn_id = connections.id AND direction = 'in')),"
-        " coalesce(bytes_out, (SELECT coalesce(sum(length(data)), 0) FROM chunks"
-        "   WHERE conn_id = connections.id AND direction = 'out'))"
+        " coalesce(bytes_in, {bytes_in}), coalesce(bytes_out, {bytes_out})"
         " FROM connections"
     )
 
@@ -270,24 +276,18 @@ class SessionReader:
         )
 
     def connections(self) -> list[ConnectionRow]:
-        rows = self._query(self._CONNECTION_SELECT + " ORDER BY id").fetchall()
+        rows = self._query(self._connection_select + " ORDER BY id").fetchall()
         return [self._connection(row) for row in rows]
 
     def connection(self, conn_id: int) -> ConnectionRow | None:
-        row = self._query(self._CONNECTION_SELECT + " WHERE id = ?", (conn_id,)).fetchone()
+        row = self._query(self._connection_select + " WHERE id = ?", (conn_id,)).fetchone()
         return None if row is None else self._connection(row)
 
     def chunks(self, conn_id: int) -> Iterator[ChunkRow]:
         """A connection's chunks by seq, fetched as iterated (bodies can be large)."""
-        cursor = self._query(
-            "SELECT seq, direction, t, offset, data FROM chunks WHERE conn_id = ? ORDER BY seq",
-            (conn_id,),
-        )
         where = str(self.path)
-        for seq, direction, t, offset, data in cursor:
-            yield ChunkRow(
-                conn_id, seq, _enum_value(Direction, direction, where), t, offset, bytes(data)
-            )
+        for seq, direction, t, offset, data in self.chunk_tables.chunks(conn_id):
+            yield ChunkRow(conn_id, seq, _enum_value(Direction, direction, where), t, offset, data)
 
     def socket_events(self, conn_id: int) -> list[SocketEventRow]:
         rows = self._query(

@@ -112,7 +112,7 @@ def traffic_search(reader: SessionReader, text: str) -> set[int]:
     conn_rows = reader._query(
         "SELECT c.id FROM connections c WHERE NOT EXISTS"
         " (SELECT 1 FROM exchanges e WHERE e.conn_id = c.id) AND c.id IN"
-        " (SELECT conn_id FROM chunks WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\')",
+        f" ({reader.chunk_tables.matching_connections_sql()})",
         params,
     )
     keys.update(-row[0] for row in conn_rows)
@@ -132,21 +132,14 @@ class ChunkMeta:
 
 def chunk_index(reader: SessionReader, conn_id: int) -> list[ChunkMeta]:
     where = str(reader.path)
-    rows = reader._query(
-        "SELECT seq, direction, t, offset, length(data) FROM chunks WHERE conn_id = ? ORDER BY seq",
-        (conn_id,),
-    )
     return [
         ChunkMeta(seq, _enum_value(Direction, direction, where), t, offset, length)
-        for seq, direction, t, offset, length in rows
+        for seq, direction, t, offset, length in reader.chunk_tables.index(conn_id)
     ]
 
 
 def chunk_data(reader: SessionReader, conn_id: int, seq: int) -> bytes:
-    row = reader._query(
-        "SELECT data FROM chunks WHERE conn_id = ? AND seq = ?", (conn_id, seq)
-    ).fetchone()
-    return b"" if row is None else bytes(row[0])
+    return reader.chunk_tables.data(conn_id, seq) or b""
 
 
 def stream_bytes(
@@ -157,16 +150,16 @@ def stream_bytes(
     Shorter when the stream is (still) shorter. The ladder uses it to show a
     data segment's first bytes when only its headers were captured.
     """
-    rows = reader._query(
-        "SELECT offset, data FROM chunks WHERE conn_id = ? AND direction = ?"
-        " AND offset < ? AND offset + length(data) > ? ORDER BY offset",
-        (conn_id, direction.value, start + size, start),
-    )
+    wanted = direction.value
+    end = start + size
     found = bytearray()
-    for offset, data in rows:
-        if offset > start + len(found):
-            break  # a gap: never show bytes out of place
-        found += bytes(data)[start + len(found) - offset : start + size - offset]
+    for seq, chunk_direction, _t, offset, length in reader.chunk_tables.index(conn_id):
+        if chunk_direction != wanted or offset + length <= start:
+            continue
+        if offset >= end or offset > start + len(found):
+            break  # past the range, or a gap: never show bytes out of place
+        data = reader.chunk_tables.data(conn_id, seq) or b""
+        found += data[start + len(found) - offset : end - offset]
     return bytes(found)
 
 

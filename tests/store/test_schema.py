@@ -19,7 +19,8 @@ DOCUMENTED_COLUMNS = {
         "id server_id role transport local_host local_port peer_host peer_port"
         " opened closed end_reason detail bytes_in bytes_out"
     ),
-    "chunks": "id conn_id seq direction t offset data",
+    "chunks": "conn_id seq direction t offset data",
+    "chunk_blocks": "id conn_id first_seq last_seq meta data",
     "socket_events": "id conn_id t kind detail",
     "exchanges": (
         "id conn_id idx method target http_version req_headers req_body req_body_len"

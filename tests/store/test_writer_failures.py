@@ -76,7 +76,7 @@ def test_sqlite_failure_stops_recording_and_reports_once(
     # Someone else breaks the file under the writer: a real SQLite error on
     # the next batch ("no such table").
     with closing(sqlite3.connect(session_path, isolation_level=None)) as other:
-        other.execute("DROP TABLE chunks")
+        other.execute("DROP TABLE chunk_blocks")
     for event in events[2:]:
         writer(event)
     assert reported.wait(2.0)
