@@ -23,7 +23,7 @@ async def test_a_broken_session_is_shown_and_the_server_keeps_serving(tmp_path: 
         assert await asyncio.to_thread(status_of, port, "/") == 200
         # Someone breaks the file under the writer: the next batch fails for real.
         with closing(sqlite3.connect(session, isolation_level=None, timeout=5)) as other:
-            other.execute("DROP TABLE chunks")
+            other.execute("DROP TABLE chunk_blocks")
         assert await asyncio.to_thread(status_of, port, "/after") == 404
 
         def stopped() -> list[str]:

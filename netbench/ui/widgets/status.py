@@ -18,6 +18,8 @@ class StatusBar(Horizontal):
     StatusBar > Sparkline { width: 1fr; height: 1; margin: 0 1; }
     """
 
+    _shown_length = -1
+
     def compose(self) -> ComposeResult:
         yield Static(id="counters", markup=False)
         yield Sparkline([0.0], summary_function=max, id="rate")
@@ -33,5 +35,9 @@ class StatusBar(Horizontal):
             f"requests {counters.requests_total} ({counters.requests_per_second:.0f}/s)  "
             f"in {human_bytes(counters.bytes_in)}  out {human_bytes(counters.bytes_out)}"
         )
-        self.query_one("#counters", Static).update(text)
+        # Its width follows the text: a layout only when the text's length
+        # changed (a layout repaints the whole screen).
+        resized = len(text) != self._shown_length
+        self._shown_length = len(text)
+        self.query_one("#counters", Static).update(text, layout=resized)
         self.query_one(Sparkline).data = list(counters.history)

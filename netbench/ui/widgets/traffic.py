@@ -173,7 +173,17 @@ class TrafficList(ScrollView, can_focus=True):
 
     def _refresh_size(self) -> None:
         count = len(self.model)
-        self.virtual_size = Size(self.size.width, count)
+        size = Size(self.size.width, count)
+        height = self.scrollable_content_region.height
+        old = self.virtual_size
+        if old.width == size.width and (old.height > height) == (count > height):
+            # Rows came and the scrollbar stays as it was: no layout needed.
+            # Setting `virtual_size` would reflow and repaint the whole screen,
+            # ten times a second under load (most of the UI's cost).
+            self.set_reactive(TrafficList.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if self.follow and count:
             self.cursor = count - 1
         self.refresh()
