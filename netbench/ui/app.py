@@ -158,7 +158,7 @@ class NetbenchApp(App[int]):
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await engine.stop_all()
-        self.hub.flush()
+        self.hub.flush(force=True)
         if self.writer is not None:
             self.writer.close()
         if self._reader is not None:

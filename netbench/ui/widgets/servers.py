@@ -14,6 +14,7 @@ Rules of this module:
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -23,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import DataTable
 
 from netbench.engine.config import SEED_PORTS, ServerConfig, default_config, is_loopback_host
@@ -152,6 +154,8 @@ class ServersPanel(DataTable[Text]):
         self._forgotten: set[int] = set()
         self._shown_order: list[int] = []
         self._shown_cells: dict[int, tuple[str, ...]] = {}
+        self._counts_timer: Timer | None = None
+        self._counts_shown_at = 0.0
 
     @property
     def _netbench(self) -> NetbenchApp:
@@ -199,7 +203,7 @@ class ServersPanel(DataTable[Text]):
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         rows, conns = self.rows_by_id, self._conn_server
-        changed = False
+        changed = started = False
         for event in message.events:
             if isinstance(event, ChunkRecorded):
                 row = rows.get(conns.get(event.conn_id, -1))
@@ -223,15 +227,30 @@ class ServersPanel(DataTable[Text]):
                     row.open = max(0, row.open - 1)
                     changed = True
             elif isinstance(event, ServerStarted):
-                changed |= self._server_started(event)
+                started |= self._server_started(event)
             elif isinstance(event, ServerStopped):
                 row = rows.get(event.server_id)
                 if row is not None and row.state == "running":
                     row.state = "failed" if event.error else "stopped"
                     row.error = event.error
-                    changed = True
-        if changed:
+                    started = True
+        if started:
             self._render_rows()
+        elif changed:
+            self._render_counts_soon()
+
+    COUNTS_INTERVAL = 0.5
+    """Seconds between repaints for counts alone: under load they change with
+    every batch, and each repaint of the table costs the loop ~10 ms."""
+
+    def _render_counts_soon(self) -> None:
+        if self._counts_timer is not None:
+            return  # already due
+        wait = self._counts_shown_at + self.COUNTS_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._render_rows()
+        else:
+            self._counts_timer = self.set_timer(wait, self._render_rows)
 
     def _server_started(self, event: ServerStarted) -> bool:
         if event.server_id in self.rows_by_id or event.server_id in self._forgotten:
@@ -249,6 +268,10 @@ class ServersPanel(DataTable[Text]):
     # -- rendering ------------------------------------------------------------------
 
     def _render_rows(self) -> None:
+        if self._counts_timer is not None:
+            self._counts_timer.stop()
+            self._counts_timer = None
+        self._counts_shown_at = time.monotonic()
         order = list(self.rows_by_id)
         if order != self._shown_order:
             keep = self.highlighted_server

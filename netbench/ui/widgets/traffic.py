@@ -121,6 +121,7 @@ class TrafficList(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     TrafficList {
         height: 1fr;
+        overflow-x: hidden;  /* rows are cut to the width; no scrollbar flip-flop per batch */
         border-title-align: left;
         border-title-color: $text-muted;
         border-title-style: bold;
