@@ -171,6 +171,9 @@ class ServerPorts:
     the user's own servers, not every program on the machine.
     """
 
+    FOLLOWS = (ServerStarted, ServerStopped)
+    """The only events it needs (subscribe with `kinds=FOLLOWS`)."""
+
     def __init__(self, capture: CaptureHandle) -> None:
         self._capture = capture
         self._ports: dict[int, int] = {}

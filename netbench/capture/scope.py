@@ -32,6 +32,10 @@ MAX_WAITING = 4096
 class OwnPackets:
     """A Publisher for the capture and a subscriber of the bus (both on the loop)."""
 
+    FOLLOWS = (ServerStarted, ConnectionOpened)
+    """The engine events it needs (subscribe with `kinds=FOLLOWS`): the ports
+    of netbench's servers and clients."""
+
     def __init__(self, bus: Publisher) -> None:
         self._bus = bus
         self.ports: set[int] = set()

@@ -277,9 +277,7 @@ async def _main(
     if args.quiet:
         from netbench.events import ServerStarted
 
-        ctx.bus.subscribe(
-            lambda event: printer(event) if isinstance(event, ServerStarted) else None
-        )
+        ctx.bus.subscribe(printer, kinds=(ServerStarted,))
     else:
         ctx.bus.subscribe(printer)
     engine = Engine(ctx)

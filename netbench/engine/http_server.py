@@ -263,7 +263,7 @@ class HttpServerConnection(RecordedStream):
 
     def _send_simple(self, exchange_id: int, keep: bool, reply: Reply, data: bytes) -> None:
         t = time.monotonic()
-        seq = self.write(data)
+        seq = self.write(data, t)
         if seq >= 0:
             self.ctx.publish(
                 HttpResponseRecorded(exchange_id, self.conn_id, reply.response, seq, seq, t, t)

@@ -205,18 +205,22 @@ class RecordedStream(asyncio.BufferedProtocol):
     def is_closing(self) -> bool:
         return self._closed or self.transport is None or self.transport.is_closing()
 
-    def write(self, data: bytes) -> int:
-        """Send bytes as one recorded chunk; returns the chunk's seq (-1 if closed)."""
-        if not data or self.is_closing:
+    def write(self, data: bytes, t: float | None = None) -> int:
+        """Send bytes as one recorded chunk; returns the chunk's seq (-1 if closed).
+
+        `t` is when, if the caller just read the clock (this runs per response)."""
+        transport = self.transport
+        if not data or self._closed or transport is None or transport.is_closing():
             return -1
-        assert self.transport is not None
         seq = self._seq
         self._seq = seq + 1
         self.ctx.publish(
-            ChunkRecorded(self.conn_id, seq, _OUT, self.bytes_out, data, time.monotonic())
+            ChunkRecorded(
+                self.conn_id, seq, _OUT, self.bytes_out, data, time.monotonic() if t is None else t
+            )
         )
         self.bytes_out += len(data)
-        self.transport.write(data)
+        transport.write(data)
         return seq
 
     async def drain(self, timeout: float = 30.0) -> None:

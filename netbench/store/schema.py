@@ -196,6 +196,7 @@ CREATE TABLE chunk_blocks (
     conn_id   INTEGER NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
     first_seq INTEGER NOT NULL,
     last_seq  INTEGER NOT NULL,
+    t0        REAL NOT NULL,
     meta      TEXT NOT NULL,
     data      BLOB NOT NULL
 );
@@ -208,7 +209,7 @@ SELECT
     b.conn_id                                AS conn_id,
     b.first_seq + j.key                      AS seq,
     json_extract(j.value, '$[0]')            AS direction,
-    json_extract(j.value, '$[1]')            AS t,
+    b.t0 + json_extract(j.value, '$[1]') / 1e9 AS t,
     json_extract(j.value, '$[2]')            AS offset,
     -- substr of an empty BLOB is NULL, and a datagram can be empty
     coalesce(substr(b.data, json_extract(j.value, '$[3]') + 1, json_extract(j.value, '$[4]')),

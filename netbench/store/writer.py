@@ -30,7 +30,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -274,29 +273,44 @@ class SessionWriter:
         # One executemany per event type: traffic interleaves chunks, requests
         # and responses, so runs in arrival order would be one row each. The
         # types go in the order the tables depend on each other (a connection
-        # before its chunks, before it is closed); the sort is stable, so each
-        # type's rows keep their order.
-        batch.sort(key=_write_rank)
-        requests: list[Any] = []
-        for kind, run in groupby(batch, key=type):
+        # before its chunks, before it is closed), each keeping its order.
+        by_kind: dict[type, list[Any]] = {}
+        for event in batch:
+            kind = type(event)
+            same = by_kind.get(kind)
+            if same is None:
+                by_kind[kind] = [event]
+            else:
+                same.append(event)
+        for kind in _WRITE_ORDER:
+            events = by_kind.get(kind)
+            if events is None:
+                continue
             if kind is ChunkRecorded:
-                chunks: list[Any] = list(run)
                 conn.executemany(
-                    INSERT_BLOCK, pack_blocks(chunks, self._mono_anchor, self._wall_anchor)
+                    INSERT_BLOCK, pack_blocks(events, self._mono_anchor, self._wall_anchor)
                 )
             elif kind is HttpRequestRecorded:
-                requests = list(run)  # HttpResponseRecorded comes next: see _write_exchanges
+                pass  # with the responses, next: see _write_exchanges
             elif kind is HttpResponseRecorded:
-                responses: list[Any] = list(run)
-                self._write_exchanges(conn, requests, responses)
-                requests = []
+                self._write_exchanges(conn, by_kind.get(HttpRequestRecorded, []), events)
             else:
-                entry = self._sql.get(kind)
-                if entry is not None:
-                    sql, to_row = entry
-                    conn.executemany(sql, [to_row(event) for event in run])
-        if requests:
-            self._write_exchanges(conn, requests, [])
+                sql, to_row = self._sql[kind]
+                conn.executemany(sql, [to_row(event) for event in events])
+        if HttpRequestRecorded in by_kind and HttpResponseRecorded not in by_kind:
+            self._write_exchanges(conn, by_kind[HttpRequestRecorded], [])
+
+    def _write_one_by_one(self, conn: sqlite3.Connection, batch: list[object]) -> None:
+        batch.sort(key=_write_rank)  # stable: each type keeps its order
+        for event in batch:
+            entry = self._sql.get(type(event))
+            if entry is None:
+                continue
+            sql, to_row = entry
+            try:
+                conn.execute(sql, to_row(event))
+            except sqlite3.IntegrityError:
+                self.skipped += 1
 
     def _write_exchanges(
         self,
@@ -322,17 +336,6 @@ class SessionWriter:
             conn.executemany(_UPSERT_REQUEST, halves)
         if answered:
             conn.executemany(_UPSERT_RESPONSE, [self._response_row(r) for r in answered.values()])
-
-    def _write_one_by_one(self, conn: sqlite3.Connection, batch: list[object]) -> None:
-        for event in batch:
-            entry = self._sql.get(type(event))
-            if entry is None:
-                continue
-            sql, to_row = entry
-            try:
-                conn.execute(sql, to_row(event))
-            except sqlite3.IntegrityError:
-                self.skipped += 1
 
     def _fail(self, exc: BaseException) -> None:
         self._push = _drop
@@ -388,44 +391,51 @@ class SessionWriter:
     def _capture_row(self, e: CaptureStatus) -> Row:
         return (self._wall(e.t), int(e.running), e.detail, e.dropped)
 
+    # The two below run for every exchange: fields are unpacked as tuples
+    # (a NamedTuple's attribute is a descriptor call) and times converted inline.
+
     def _request_row(self, e: HttpRequestRecorded) -> Row:
-        r = e.request
+        exchange_id, conn_id, position, request, first, last, t_start, t_end = e
+        method, target, version, headers, body, body_len, truncated, keep_alive, error = request
+        wall, mono = self._wall_anchor, self._mono_anchor
         return (
-            e.exchange_id,
-            e.conn_id,
-            e.position,
-            r.method.decode("latin-1"),
-            r.target.decode("latin-1"),
-            r.version,
-            self._headers_text(r.headers),
-            r.body,
-            r.body_len,
-            int(r.body_truncated),
-            int(r.keep_alive),
-            r.error,
-            e.first_chunk,
-            e.last_chunk,
-            self._wall(e.t_start),
-            self._wall(e.t_end),
+            exchange_id,
+            conn_id,
+            position,
+            method.decode("latin-1"),
+            target.decode("latin-1"),
+            version,
+            self._headers_text(headers),
+            body,
+            body_len,
+            int(truncated),
+            int(keep_alive),
+            error,
+            first,
+            last,
+            wall + (t_start - mono),
+            wall + (t_end - mono),
         )
 
     def _response_row(self, e: HttpResponseRecorded) -> Row:
-        r = e.response
+        exchange_id, conn_id, response, first, last, t_start, t_end = e
+        status, reason, version, headers, body, body_len, truncated, error = response
+        wall, mono = self._wall_anchor, self._mono_anchor
         return (
-            e.exchange_id,
-            e.conn_id,
-            r.status,
-            r.reason.decode("latin-1"),
-            r.version,
-            self._headers_text(r.headers),
-            r.body,
-            r.body_len,
-            int(r.body_truncated),
-            r.error,
-            e.first_chunk,
-            e.last_chunk,
-            self._wall(e.t_start),
-            self._wall(e.t_end),
+            exchange_id,
+            conn_id,
+            status,
+            reason.decode("latin-1"),
+            version,
+            self._headers_text(headers),
+            body,
+            body_len,
+            int(truncated),
+            error,
+            first,
+            last,
+            wall + (t_start - mono),
+            wall + (t_end - mono),
         )
 
 

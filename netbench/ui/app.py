@@ -117,9 +117,9 @@ class NetbenchApp(App[int]):
             # anywhere), kept only for netbench's own connections; data of
             # the servers' young connections, following the servers.
             own = OwnPackets(ctx)
-            ctx.bus.subscribe(own)
+            ctx.bus.subscribe(own, kinds=OwnPackets.FOLLOWS)
             self.capture = start_capture(own, data_ports=())
-            ctx.bus.subscribe(ServerPorts(self.capture))
+            ctx.bus.subscribe(ServerPorts(self.capture), kinds=ServerPorts.FOLLOWS)
         config = default_config(
             "http", host=self.config.host, port=self.config.port, limits=self.config.limits
         )

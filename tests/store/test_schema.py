@@ -20,7 +20,7 @@ DOCUMENTED_COLUMNS = {
         " opened closed end_reason detail bytes_in bytes_out"
     ),
     "chunks": "conn_id seq direction t offset data",
-    "chunk_blocks": "id conn_id first_seq last_seq meta data",
+    "chunk_blocks": "id conn_id first_seq last_seq t0 meta data",
     "socket_events": "id conn_id t kind detail",
     "exchanges": (
         "id conn_id idx method target http_version req_headers req_body req_body_len"
