@@ -31,7 +31,7 @@ from netbench.events import (
     ServerStopped,
 )
 from netbench.model import Direction
-from netbench.ui.messages import EventsArrived
+from netbench.ui.messages import EventBatch, EventsArrived
 
 _SERVER_EVENTS = (ServerStarted, ServerStopped)
 
@@ -96,9 +96,10 @@ class EventHub:
         self._hold_until = now + self.flood_interval if len(batch) > self.FLOOD else 0.0
         if batch:
             self._count(batch)
+            shared = EventBatch(batch)
             for widget in list(self._widgets):
                 if widget.is_attached:
-                    widget.post_message(EventsArrived(batch))
+                    widget.post_message(EventsArrived(shared))
         self._tick()
 
     def _count(self, batch: list[Event]) -> None:

@@ -9,6 +9,10 @@ Rules:
   `recent_limit`, older ones are read back from the session file a page at a
   time as they scroll into view (docs/performance.md: bodies and history
   live in SQLite, memory stays flat);
+- a recent row is a plain list of `TrafficRow`'s fields, updated in place as
+  its response and close arrive, and made a `TrafficRow` only when shown:
+  under a flood thousands arrive per batch and some fifty are on screen
+  (a frozen dataclass built and replaced three times cost ~10 µs an event);
 - a filter keeps its own key array, built once from a SQL search of the
   session plus an in-memory check of rows that arrive while it is set.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections import OrderedDict
-from dataclasses import replace
+from typing import cast
 
 from netbench.events import (
     ChunkRecorded,
@@ -40,6 +44,11 @@ from netbench.store import (
 )
 
 HTTP_KINDS = frozenset({"http", "static"})
+
+Live = list[object]
+"""A recent row: TrafficRow's fields, in order, mutable."""
+_STATUS, _BYTES_IN, _BYTES_OUT, _DURATION, _END, _ERROR = 10, 11, 12, 13, 14, 15
+_T = 5
 _SEARCH_BODY_BYTES = 65536
 
 
@@ -66,7 +75,7 @@ class TrafficModel:
         self.filter_text = ""
         self.visible: array[int] = self.keys
         self._visible_set: set[int] = set()
-        self._recent: OrderedDict[int, TrafficRow] = OrderedDict()
+        self._recent: OrderedDict[int, Live] = OrderedDict()
         self._cache: OrderedDict[int, TrafficRow] = OrderedDict()
         self._page_cache = page_cache
         self._server_kinds: dict[int, str] = {}
@@ -119,26 +128,23 @@ class TrafficModel:
             self._conn_bytes[event.conn_id] = [0, 0]
             self._add_row(self._connection_row(event))
 
-    def _connection_row(self, opened: ConnectionOpened) -> TrafficRow:
-        return TrafficRow(
-            key=-opened.conn_id, conn_id=opened.conn_id, exchange_id=None,
-            server_id=opened.server_id, role=opened.role, t=self._offset + opened.t,
-            peer=opened.peer, local=opened.local, method=None, target=None, status=None,
-            bytes_in=0, bytes_out=0, duration=None, end_reason=None, error=None,
-        )  # fmt: skip
+    def _connection_row(self, opened: ConnectionOpened) -> Live:
+        return [
+            -opened.conn_id, opened.conn_id, None, opened.server_id, opened.role,
+            self._offset + opened.t, opened.peer, opened.local, None, None, None,
+            0, 0, None, None, None,
+        ]  # fmt: skip
 
     def _add_exchange(self, event: HttpRequestRecorded) -> None:
         opened = self._open.get(event.conn_id)
         if opened is None:
             return
         request = event.request
-        row = TrafficRow(
-            key=event.exchange_id, conn_id=event.conn_id, exchange_id=event.exchange_id,
-            server_id=opened.server_id, role=opened.role, t=self._offset + event.t_start,
-            peer=opened.peer, local=opened.local, method=request.method, target=request.target,
-            status=None, bytes_in=request.body_len, bytes_out=None, duration=None,
-            end_reason=None, error=request.error,
-        )  # fmt: skip
+        row: Live = [
+            event.exchange_id, event.conn_id, event.exchange_id, opened.server_id, opened.role,
+            self._offset + event.t_start, opened.peer, opened.local, request.method,
+            request.target, None, request.body_len, None, None, None, request.error,
+        ]  # fmt: skip
         self._requests[event.exchange_id] = request
         self._add_row(row, request)
 
@@ -148,20 +154,17 @@ class TrafficModel:
         if row is None:
             return False
         response = event.response
-        updated = replace(
-            row,
-            status=response.status,
-            bytes_out=response.body_len,
-            duration=self._offset + event.t_end - row.t,
-            error=row.error or response.error,
-        )
-        self._recent[row.key] = updated
+        row[_STATUS] = response.status
+        row[_BYTES_OUT] = response.body_len
+        row[_DURATION] = self._offset + event.t_end - row[_T]  # type: ignore[operator]
+        row[_ERROR] = row[_ERROR] or response.error
+        key = event.exchange_id
         if (
             self.filter_text
-            and row.key not in self._visible_set
-            and matches(self.filter_text, updated, request, response)
+            and key not in self._visible_set
+            and matches(self.filter_text, _shown(row), request, response)
         ):
-            self._show(row.key)
+            self._show(key)
         return True
 
     def _closed(self, event: ConnectionClosed) -> bool:
@@ -177,25 +180,26 @@ class TrafficModel:
             if row is None:
                 continue
             if key < 0:
-                row = replace(
-                    row, bytes_in=event.bytes_in, bytes_out=event.bytes_out,
-                    duration=self._offset + event.t - row.t, error=event.detail,
-                )  # fmt: skip
-            self._recent[key] = replace(row, end_reason=event.reason)
+                row[_BYTES_IN] = event.bytes_in
+                row[_BYTES_OUT] = event.bytes_out
+                row[_DURATION] = self._offset + event.t - row[_T]  # type: ignore[operator]
+                row[_ERROR] = event.detail
+            row[_END] = event.reason
         return True
 
-    def _add_row(self, row: TrafficRow, request: HttpRequest | None = None) -> int:
-        self.keys.append(row.key)
-        self._recent[row.key] = row
-        conn_keys = self._conn_keys.get(row.conn_id)
+    def _add_row(self, row: Live, request: HttpRequest | None = None) -> int:
+        key = cast(int, row[0])
+        self.keys.append(key)
+        self._recent[key] = row
+        conn_keys = self._conn_keys.get(cast(int, row[1]))
         if conn_keys is not None:
-            conn_keys.append(row.key)
-        if self.filter_text and matches(self.filter_text, row, request, None):
-            self._show(row.key)
+            conn_keys.append(key)
+        if self.filter_text and matches(self.filter_text, _shown(row), request, None):
+            self._show(key)
         while len(self._recent) > self.recent_limit:
             old_key, _row = self._recent.popitem(last=False)
             self._requests.pop(old_key, None)
-        return row.key
+        return key
 
     def load(self, reader: SessionReader) -> None:
         """Show a recorded session: every key now, rows as they scroll into view."""
@@ -207,12 +211,12 @@ class TrafficModel:
         if not 0 <= index < len(self.visible):
             return None
         key = self.visible[index]
-        row = self._recent.get(key)
-        if row is not None:
-            counts = self._conn_bytes.get(row.conn_id) if key < 0 else None
+        live = self._recent.get(key)
+        if live is not None:
+            counts = self._conn_bytes.get(-key) if key < 0 else None
             if counts is not None:
-                return replace(row, bytes_in=counts[0], bytes_out=counts[1])
-            return row
+                return _shown(live, counts)
+            return _shown(live)
         row = self._cache.get(key)
         if row is None and reader is not None:
             self._fetch_page(index, reader)
@@ -250,8 +254,8 @@ class TrafficModel:
                 found = traffic_search(reader, text)
             except StoreError:
                 found = set()
-        for key, row in self._recent.items():
-            if key not in found and matches(text, row, self._requests.get(key), None):
+        for key, live in self._recent.items():
+            if key not in found and matches(text, _shown(live), self._requests.get(key), None):
                 found.add(key)
         self.visible = array("q", (key for key in self.keys if key in found))
         self._visible_set = found
@@ -261,3 +265,11 @@ class TrafficModel:
             return
         self.visible.append(key)
         self._visible_set.add(key)
+
+
+def _shown(live: Live, counts: list[int] | None = None) -> TrafficRow:
+    """The row as it stands now (`counts`: a connection row's live bytes in and out)."""
+    if counts is not None:
+        live = [*live]
+        live[_BYTES_IN], live[_BYTES_OUT] = counts
+    return TrafficRow(*live)  # type: ignore[arg-type]

@@ -361,8 +361,8 @@ class BytesView(ScrollView, can_focus=True):
         if self.selection is None or self._timer is not None:
             return
         conn_id = self.selection.conn_id
-        for event in message.events:
-            if isinstance(event, ChunkRecorded | ConnectionClosed) and event.conn_id == conn_id:
+        for event in message.batch.of_conn(conn_id):
+            if isinstance(event, ChunkRecorded | ConnectionClosed):
                 delay = max(REFRESH_DELAY, self._last_refresh + REFRESH_GAP - time.monotonic())
                 self._timer = self.set_timer(delay, self._refresh_index)
                 return

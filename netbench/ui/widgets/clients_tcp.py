@@ -213,8 +213,8 @@ class TcpClientPane(Vertical):
     # -- engine events ------------------------------------------------------------------
 
     def on_events_arrived(self, message: EventsArrived) -> None:
-        for event in message.events:
-            if isinstance(event, ConnectionClosed) and event.conn_id in self._mine:
+        for event in message.batch.of(ConnectionClosed):
+            if event.conn_id in self._mine:
                 self._mine.discard(event.conn_id)
                 text = CLOSED_TEXT.get(event.reason, f"closed: {event.reason.value}")
                 if event.detail and event.reason is EndReason.ERROR:
@@ -223,8 +223,9 @@ class TcpClientPane(Vertical):
                 if self.client is not None and self.client.conn_id == event.conn_id:
                     self.state = text
                     self.connected = False
-            elif isinstance(event, ServerStarted) and event.kind == "echo":
-                self._default_target(str(event.address))
+        for started in message.batch.of(ServerStarted):
+            if started.kind == "echo":
+                self._default_target(str(started.address))
 
     @on(Input.Changed, "#tcp-target")
     def _target_changed(self, event: Input.Changed) -> None:

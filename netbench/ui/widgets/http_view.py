@@ -305,8 +305,8 @@ class HttpView(VerticalScroll, can_focus=True):
         if self.selection is None or self._timer is not None:
             return
         conn_id, exchange_id = self.selection.conn_id, self.selection.exchange_id
-        for event in message.events:
-            if not isinstance(event, _LIVE_EVENTS) or event.conn_id != conn_id:
+        for event in message.batch.of_conn(conn_id):
+            if not isinstance(event, _LIVE_EVENTS):
                 continue
             # An exchange changes only by its own events (a busy keep-alive
             # connection must not reload it ten times a second).

@@ -109,7 +109,8 @@ class InterceptPane(Vertical):
         return engine.intercepts(running.server_id)
 
     def on_events_arrived(self, message: EventsArrived) -> None:
-        if any(isinstance(e, InterceptHeld | InterceptReleased) for e in message.events):
+        held, released = message.batch.of(InterceptHeld), message.batch.of(InterceptReleased)
+        if held or released:
             self.refresh_queue()
 
     # -- rendering ----------------------------------------------------------------------

@@ -337,23 +337,21 @@ class TcpLadder(Widget, can_focus=True):
     def on_events_arrived(self, message: EventsArrived) -> None:
         if self.selection is None or self._timer is not None:
             return
-        ladder = self.ladder
+        ladder, batch = self.ladder, message.batch
         ends = set() if ladder is None else {(ladder.client, ladder.server)}
         ends |= {(b, a) for a, b in ends}
-        for event in message.events:
-            if isinstance(event, CaptureStatus):
-                due = self.inferred
-            elif isinstance(event, PacketCaptured):
-                due = (event.packet.src, event.packet.dst) in ends
-            elif isinstance(event, ChunkRecorded | SocketEventRecorded | ConnectionClosed):
-                due = event.conn_id == self.selection.conn_id
-            else:
-                continue
-            if due:
-                gap = max(REFRESH_GAP, 4 * self._cost)
-                delay = max(REFRESH_DELAY, self._last_refresh + gap - time.monotonic())
-                self._timer = self.set_timer(delay, self._reload)
-                return
+        due = (
+            (self.inferred and bool(batch.of(CaptureStatus)))
+            or any((e.packet.src, e.packet.dst) in ends for e in batch.of(PacketCaptured))
+            or any(
+                isinstance(event, ChunkRecorded | SocketEventRecorded | ConnectionClosed)
+                for event in batch.of_conn(self.selection.conn_id)
+            )
+        )
+        if due:
+            gap = max(REFRESH_GAP, 4 * self._cost)
+            delay = max(REFRESH_DELAY, self._last_refresh + gap - time.monotonic())
+            self._timer = self.set_timer(delay, self._reload)
 
     # -- selection and cross-highlighting -------------------------------------------
 
