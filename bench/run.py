@@ -1,6 +1,6 @@
 """netbench against the Python limit and its peers, in one run.
 
-    python bench/run.py [--seconds 5] [--smoke]
+    python bench/run.py [--seconds 5] [--smoke] [--only startup]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -134,8 +134,8 @@ app = NetbenchApp(AppConfig(port=0, session=Path(sys.argv[2]), capture=False))
 NETBENCH_WAIT = "while app.page_server is None: await pilot.pause(0.005)"
 
 
-def startup(runs: int, data_dir: str) -> tuple[float, float]:
-    """Median seconds from process start to the first full screen: minimal app, netbench."""
+def startup(runs: int, data_dir: str) -> tuple[list[float], list[float]]:
+    """Seconds from process start to the first full screen, each run: minimal app, netbench."""
 
     def once(make_app: str, wait: str, index: int) -> float:
         session = str(Path(data_dir) / f"startup-{index}.netbench.sqlite")
@@ -154,7 +154,7 @@ def startup(runs: int, data_dir: str) -> tuple[float, float]:
     for index in range(runs):  # alternate, so drift on a busy machine hits both
         minimal.append(once(MINIMAL, "", index))
         netbench.append(once(NETBENCH, NETBENCH_WAIT, index))
-    return statistics.median(minimal), statistics.median(netbench)
+    return minimal, netbench
 
 
 def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None) -> str:
@@ -164,32 +164,43 @@ def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None)
     return f"{result[0]:9.0f} {result[1]:7.2f} ms {ratio:>7}"
 
 
+def loads(seconds: float, data_dir: str) -> None:
+    rows, key_ms = servers(seconds, data_dir)
+    limit = rows[0]
+    print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
+    for row in rows:
+        cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
+        print(f"{row.name:32} {cells}   {row.note}")
+    if key_ms:
+        print(
+            f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
+            f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
     parser.add_argument("--startup-runs", type=int, default=5, help="(default 5)")
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
+    parser.add_argument(
+        "--only", choices=["startup"], help="run only this part (startup: no server loads)"
+    )
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
     print(
         f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
-        rows, key_ms = servers(seconds, data_dir)
-        limit = rows[0]
-        print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
-        for row in rows:
-            cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
-            print(f"{row.name:32} {cells}   {row.note}")
-        if key_ms:
-            print(
-                f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
-                f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
-            )
-        minimal, netbench = startup(runs, data_dir)
+        if args.only != "startup":
+            loads(seconds, data_dir)
+        minimal_runs, netbench_runs = startup(runs, data_dir)
+        minimal, netbench = statistics.median(minimal_runs), statistics.median(netbench_runs)
         print(
             f"startup to first full screen: minimal Textual app {minimal:.3f} s, "
-            f"netbench {netbench:.3f} s ({netbench / minimal:.2f}x)"
+            f"netbench {netbench:.3f} s ({netbench / minimal:.2f}x, medians of {runs} alternating"
+            f" runs: {' '.join(f'{t:.2f}' for t in minimal_runs)} /"
+            f" {' '.join(f'{t:.2f}' for t in netbench_runs)})"
         )
     return 0
 
