@@ -15,7 +15,7 @@ latency and the ratio to (a), the bare asyncio server:
       the time from a key press to the screen showing it, during the load
 
 then the startup time of `netbench`'s first full screen against a minimal
-Textual app's. `--smoke` runs everything for a fraction of a second: the
+Textual app's (bench/startup.py; `--only startup` runs just that). `--smoke` runs everything for a fraction of a second: the
 suite uses it to prove the benchmark runs (timings belong here, never in
 tests). docs/performance.md explains each figure.
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from load import describe, process, run_load
 from peers import PAGE
+from startup import startup
 
 BENCH = Path(__file__).parent
 PY = sys.executable
@@ -107,56 +108,6 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
     return rows, key_ms
 
 
-STARTUP = """
-import sys, time
-started = float(sys.argv[1])
-{make_app}
-async def ready(pilot):
-    await pilot.pause()
-    {wait}
-    print(time.time() - started, flush=True)
-    app.exit()
-app.run(headless=True, size=(160, 50), auto_pilot=ready)
-"""
-MINIMAL = """
-from textual.app import App
-from textual.widgets import Footer, Header, Static
-class Minimal(App):
-    def compose(self):
-        yield Header(); yield Static("hello"); yield Footer()
-app = Minimal()
-"""
-NETBENCH = """
-from pathlib import Path
-from netbench.ui.app import AppConfig, NetbenchApp
-app = NetbenchApp(AppConfig(port=0, session=Path(sys.argv[2]), capture=False))
-"""
-NETBENCH_WAIT = "while app.page_server is None: await pilot.pause(0.005)"
-
-
-def startup(runs: int, data_dir: str) -> tuple[list[float], list[float]]:
-    """Seconds from process start to the first full screen, each run: minimal app, netbench."""
-
-    def once(make_app: str, wait: str, index: int) -> float:
-        session = str(Path(data_dir) / f"startup-{index}.netbench.sqlite")
-        script = STARTUP.format(make_app=make_app, wait=wait or "pass")
-        output = subprocess.run(
-            [PY, "-c", script, repr(time.time()), session],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env={**os.environ, "NETBENCH_DATA_DIR": data_dir},
-        ).stdout
-        return float(output.strip().splitlines()[-1])
-
-    minimal, netbench = [], []
-    for index in range(runs):  # alternate, so drift on a busy machine hits both
-        minimal.append(once(MINIMAL, "", index))
-        netbench.append(once(NETBENCH, NETBENCH_WAIT, index))
-    return minimal, netbench
-
-
 def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None) -> str:
     if result is None:
         return f"{'—':>28}"
@@ -194,14 +145,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
         if args.only != "startup":
             loads(seconds, data_dir)
-        minimal_runs, netbench_runs = startup(runs, data_dir)
-        minimal, netbench = statistics.median(minimal_runs), statistics.median(netbench_runs)
-        print(
-            f"startup to first full screen: minimal Textual app {minimal:.3f} s, "
-            f"netbench {netbench:.3f} s ({netbench / minimal:.2f}x, medians of {runs} alternating"
-            f" runs: {' '.join(f'{t:.2f}' for t in minimal_runs)} /"
-            f" {' '.join(f'{t:.2f}' for t in netbench_runs)})"
-        )
+        print(startup(runs, data_dir).report())
     return 0
 
 
