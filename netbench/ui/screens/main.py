@@ -18,13 +18,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import Header, Input, TabbedContent, TabPane
 
 from netbench.ui.messages import Selection, SelectionChanged
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.clients import ClientsPanel
+from netbench.ui.widgets.footer import KeysFooter
 from netbench.ui.widgets.servers import ServersPanel
 from netbench.ui.widgets.status import StatusBar
 from netbench.ui.widgets.traffic import TrafficList
@@ -79,7 +79,7 @@ class MainScreen(Screen[None]):
                     for label, tab in HIDDEN_TABS:
                         yield TabPane(label, id=tab)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,19 +113,17 @@ class MainScreen(Screen[None]):
         for (_label, tab), pane in zip(HIDDEN_TABS, hidden, strict=True):
             await self.query_one(f"#{tab}", TabPane).mount(pane)
         self.hidden = hidden
-        try:
-            if self._server_id is not None:
-                self._set_server(self._server_id)
-            if self._selection is not None:
-                self._show(self._selection)
-                self._chunk_selected(self.query_one(BytesView).selected_chunk)
-            if self._focus_when_mounted is not None:
-                self.query_one(self._focus_when_mounted).focus()
-        except NoMatches:
-            # Quit while the panes mounted: Textual ends their mount without
-            # composing them, so there is nothing left to bring up to date.
-            if self.app.return_code is None:
-                raise
+        if not self.app.is_running:
+            # Shut down while the panes mounted: Textual ends their mount
+            # without composing them, so there is nothing to bring up to date.
+            return
+        if self._server_id is not None:
+            self._set_server(self._server_id)
+        if self._selection is not None:
+            self._show(self._selection)
+            self._chunk_selected(self.query_one(BytesView).selected_chunk)
+        if self._focus_when_mounted is not None:
+            self.query_one(self._focus_when_mounted).focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
