@@ -1,6 +1,6 @@
 """netbench against the Python limit and its peers, in one run.
 
-    python bench/run.py [--seconds 5] [--smoke]
+    python bench/run.py [--seconds 5] [--smoke] [--only startup]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -15,7 +15,7 @@ latency and the ratio to (a), the bare asyncio server:
       the time from a key press to the screen showing it, during the load
 
 then the startup time of `netbench`'s first full screen against a minimal
-Textual app's. `--smoke` runs everything for a fraction of a second: the
+Textual app's (bench/startup.py; `--only startup` runs just that). `--smoke` runs everything for a fraction of a second: the
 suite uses it to prove the benchmark runs (timings belong here, never in
 tests). docs/performance.md explains each figure.
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from load import describe, process, run_load
 from peers import PAGE
+from startup import startup
 
 BENCH = Path(__file__).parent
 PY = sys.executable
@@ -107,56 +108,6 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
     return rows, key_ms
 
 
-STARTUP = """
-import sys, time
-started = float(sys.argv[1])
-{make_app}
-async def ready(pilot):
-    await pilot.pause()
-    {wait}
-    print(time.time() - started, flush=True)
-    app.exit()
-app.run(headless=True, size=(160, 50), auto_pilot=ready)
-"""
-MINIMAL = """
-from textual.app import App
-from textual.widgets import Footer, Header, Static
-class Minimal(App):
-    def compose(self):
-        yield Header(); yield Static("hello"); yield Footer()
-app = Minimal()
-"""
-NETBENCH = """
-from pathlib import Path
-from netbench.ui.app import AppConfig, NetbenchApp
-app = NetbenchApp(AppConfig(port=0, session=Path(sys.argv[2]), capture=False))
-"""
-NETBENCH_WAIT = "while app.page_server is None: await pilot.pause(0.005)"
-
-
-def startup(runs: int, data_dir: str) -> tuple[float, float]:
-    """Median seconds from process start to the first full screen: minimal app, netbench."""
-
-    def once(make_app: str, wait: str, index: int) -> float:
-        session = str(Path(data_dir) / f"startup-{index}.netbench.sqlite")
-        script = STARTUP.format(make_app=make_app, wait=wait or "pass")
-        output = subprocess.run(
-            [PY, "-c", script, repr(time.time()), session],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env={**os.environ, "NETBENCH_DATA_DIR": data_dir},
-        ).stdout
-        return float(output.strip().splitlines()[-1])
-
-    minimal, netbench = [], []
-    for index in range(runs):  # alternate, so drift on a busy machine hits both
-        minimal.append(once(MINIMAL, "", index))
-        netbench.append(once(NETBENCH, NETBENCH_WAIT, index))
-    return statistics.median(minimal), statistics.median(netbench)
-
-
 def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None) -> str:
     if result is None:
         return f"{'—':>28}"
@@ -164,33 +115,37 @@ def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None)
     return f"{result[0]:9.0f} {result[1]:7.2f} ms {ratio:>7}"
 
 
+def loads(seconds: float, data_dir: str) -> None:
+    rows, key_ms = servers(seconds, data_dir)
+    limit = rows[0]
+    print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
+    for row in rows:
+        cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
+        print(f"{row.name:32} {cells}   {row.note}")
+    if key_ms:
+        print(
+            f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
+            f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
     parser.add_argument("--startup-runs", type=int, default=5, help="(default 5)")
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
+    parser.add_argument(
+        "--only", choices=["startup"], help="run only this part (startup: no server loads)"
+    )
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
     print(
         f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
-        rows, key_ms = servers(seconds, data_dir)
-        limit = rows[0]
-        print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
-        for row in rows:
-            cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
-            print(f"{row.name:32} {cells}   {row.note}")
-        if key_ms:
-            print(
-                f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
-                f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
-            )
-        minimal, netbench = startup(runs, data_dir)
-        print(
-            f"startup to first full screen: minimal Textual app {minimal:.3f} s, "
-            f"netbench {netbench:.3f} s ({netbench / minimal:.2f}x)"
-        )
+        if args.only != "startup":
+            loads(seconds, data_dir)
+        print(startup(runs, data_dir).report())
     return 0
 
 

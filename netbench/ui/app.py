@@ -7,10 +7,16 @@ share it, and the engine reaches widgets only through the `EventHub`
 
 `netbench open PATH` runs the same app read-only: no engine, no writer, the
 same screens fed from the session file.
+
+Startup puts the first frame first (issue 6): `on_mount` pushes the main
+screen and returns; after that frame, `_finish_start` opens the session,
+starts the engine, capture and the page server (the header then names its
+URL) and mounts the panes hidden behind tabs; `started` is set at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ from netbench.ui.settings import load_settings
 
 if TYPE_CHECKING:
     from netbench.capture import CaptureHandle
+    from netbench.ui.screens.main import MainScreen
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,9 @@ class NetbenchApp(App[int]):
         self.startup_error: str | None = None
         self._reader: SessionReader | None = None
         self.capture: CaptureHandle | None = None
+        self.started = asyncio.Event()
+        """Set once startup is over: the page server listening (or `startup_error`
+        said why not) and every pane mounted. The first frame comes before."""
 
     @property
     def read_only(self) -> bool:
@@ -86,9 +96,36 @@ class NetbenchApp(App[int]):
             assert self.config.open_path is not None
             self.sub_title = f"{self.config.open_path.name}  ·  read-only"
         else:
-            await self._start_engine()
+            self.sub_title = "starting the page server…"
         self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")
-        await self.push_screen(MainScreen())
+        main = MainScreen()
+        await self.push_screen(main)
+        # Posted now, run by the screen once `on_mount` (and the batch that
+        # holds the first frame back) is over: after the first frame.
+        self.call_after_refresh(self._finish_start, main)
+
+    async def _finish_start(self, main: MainScreen) -> None:
+        """After the first frame: the session, the engine, the page server, the hidden panes.
+
+        The widgets learn of the page server from its `ServerStarted` event,
+        as of any server started later.
+        """
+        try:
+            if not self.read_only:
+                await self._start_engine()
+                if self.page_server is None:
+                    self.sub_title = ""
+                if self.startup_error:
+                    self.notify(
+                        self.startup_error,
+                        title="Could not start",
+                        severity="error",
+                        timeout=30,
+                        markup=False,
+                    )
+            await main.mount_hidden()
+        finally:
+            self.started.set()
 
     async def _start_engine(self) -> None:
         from netbench.store import new_session_path

@@ -39,6 +39,7 @@ async def test_the_session_keeps_netbench_packets_and_not_the_machine_s(tmp_path
     session = tmp_path / "tui.netbench.sqlite"
     app = NetbenchApp(AppConfig(port=0, session=session))
     async with app.run_test(size=(160, 50)) as pilot:
+        await asyncio.wait_for(app.started.wait(), 10)  # the engine starts after the first frame
         assert app.page_server is not None
         async with asyncio.timeout(10):  # the session records when capture runs
             while not capturing(session):

@@ -38,6 +38,7 @@ RAW_CONTROLS = frozenset("\x1b\x07\x9b\x00\x7f\r")
 async def app(tmp_path: Path) -> AsyncIterator[tuple[NetbenchApp, Pilot[int]]]:
     app = NetbenchApp(AppConfig(port=0, session=tmp_path / "hostile.netbench.sqlite"))
     async with app.run_test(size=(160, 50)) as pilot:
+        await asyncio.wait_for(app.started.wait(), 10)  # the engine starts after the first frame
         await pilot.pause()
         yield app, pilot
 

@@ -11,8 +11,8 @@ from uikit import Running
 from netbench.engine.config import default_config
 from netbench.engine.engine import RunningServer
 from netbench.model import Role
-from netbench.ui.widgets.clients import ClientsPanel, HttpClientPane, TcpClientPane
-from netbench.ui.widgets.clients_http import parse_headers, raw_lines
+from netbench.ui.widgets.clients import ClientsPanel, TcpClientPane
+from netbench.ui.widgets.clients_http import HttpClientPane, parse_headers, raw_lines
 from netbench.ui.widgets.clients_tcp import chunk_line, encode_data, parse_target
 from netbench.ui.widgets.traffic import TrafficList
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from uikit import Running
+from uikit import Running, started
 
 from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.commands import bound_actions
@@ -56,6 +56,7 @@ async def test_a_broken_settings_file_is_reported_not_fatal(
     monkeypatch.setenv("NETBENCH_CONFIG_DIR", str(tmp_path))
     app = NetbenchApp(AppConfig(port=0, session=tmp_path / "s.netbench.sqlite"))
     async with app.run_test(size=(160, 50)) as pilot:
+        await started(app)
         await pilot.pause()
         assert app.is_running
         assert any("config.toml" in n.message for n in app._notifications)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from demo_session import write_demo_session
+from textual.pilot import Pilot
+from uikit import started
 
 from netbench.engine.engine import load_test_jpeg
 from netbench.ui.app import AppConfig, NetbenchApp
@@ -69,4 +71,8 @@ async def test_open_shows_the_recorded_traffic_read_only(demo: Path) -> None:
 )
 def test_snapshot(snap_compare, utc: None, demo: Path, name: str, keys: list[str]) -> None:  # type: ignore[no-untyped-def]
     app = NetbenchApp(AppConfig(open_path=demo))
-    assert snap_compare(app, terminal_size=SIZE, press=keys)
+
+    async def startup_over(pilot: Pilot[int]) -> None:
+        await started(app)
+
+    assert snap_compare(app, terminal_size=SIZE, press=keys, run_before=startup_over)

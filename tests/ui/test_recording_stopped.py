@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from httpkit import status_of
+from uikit import started
 
 from netbench.ui.app import AppConfig, NetbenchApp
 
@@ -18,6 +19,7 @@ async def test_a_broken_session_is_shown_and_the_server_keeps_serving(tmp_path: 
     session = tmp_path / "broken.netbench.sqlite"
     app = NetbenchApp(AppConfig(port=0, session=session, capture=False))
     async with app.run_test(size=(160, 50)) as pilot:
+        await started(app)
         assert app.page_server is not None
         port = app.page_server.address.port
         assert await asyncio.to_thread(status_of, port, "/") == 200

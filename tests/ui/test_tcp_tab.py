@@ -34,6 +34,7 @@ from textual.app import ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Static
+from uikit import started
 
 from netbench.capture.preflight import no_privilege
 from netbench.engine.engine import load_test_jpeg
@@ -93,6 +94,7 @@ async def opened(session: Path) -> AsyncIterator[Bench]:
     """The app on `session`, read-only, with the ladder on top and focused."""
     app = NetbenchApp(AppConfig(open_path=session))
     async with app.run_test(size=SIZE) as pilot:
+        await started(app)
         await pilot.pause()
         screen = LadderScreen()
         await app.push_screen(screen)

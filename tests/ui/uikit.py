@@ -12,6 +12,12 @@ from textual.pilot import Pilot
 from netbench.ui.app import NetbenchApp
 
 
+async def started(app: NetbenchApp, timeout: float = 10.0) -> None:
+    """Wait for the end of the app's startup, which goes on after its first frame."""
+    async with asyncio.timeout(timeout):
+        await app.started.wait()
+
+
 @dataclass
 class Running:
     app: NetbenchApp

@@ -1,26 +1,53 @@
-"""The workstation: servers and clients beside live traffic and the inspector."""
+"""The workstation: servers and clients beside live traffic and the inspector.
+
+Rules of the startup (issue 6: the first full screen as soon as a minimal
+Textual app's):
+- `compose` builds what the first frame shows; the panes hidden behind a
+  tab (HTTP, TCP, Respond, Intercept, the HTTP client) start empty and
+  `mount_hidden` fills them once that frame is on screen;
+- until then every handler treats an absent pane as "nothing to update":
+  the screen keeps what a pane must know (the selection, the chosen
+  server) and hands it over when the pane mounts.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import Header, Input, TabbedContent, TabPane
 
-from netbench.ui.messages import SelectionChanged
+from netbench.ui.messages import Selection, SelectionChanged
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.clients import ClientsPanel
-from netbench.ui.widgets.http_view import HttpView
-from netbench.ui.widgets.intercept import InterceptPane
-from netbench.ui.widgets.respond import RespondPane
+from netbench.ui.widgets.footer import KeysFooter
 from netbench.ui.widgets.servers import ServersPanel
 from netbench.ui.widgets.status import StatusBar
-from netbench.ui.widgets.tcp_ladder import TcpLadder
 from netbench.ui.widgets.traffic import TrafficList
+
+if TYPE_CHECKING:
+    # Imported by `mount_hidden`, after the first frame.
+    from netbench.ui.widgets.http_view import HttpView
+    from netbench.ui.widgets.intercept import InterceptPane
+    from netbench.ui.widgets.respond import RespondPane
+    from netbench.ui.widgets.tcp_ladder import TcpLadder
+
+
+class Hidden(NamedTuple):
+    """The panes of the inspector's hidden tabs, in HIDDEN_TABS order."""
+
+    http: HttpView
+    tcp: TcpLadder
+    respond: RespondPane
+    intercept: InterceptPane
+
+
+HIDDEN_TABS = [("HTTP", "http"), ("TCP", "tcp"), ("Respond", "respond"), ("Intercept", "intercept")]
+"""The inspector's tabs behind Bytes: (label, id), filled by `mount_hidden`."""
 
 
 class MainScreen(Screen[None]):
@@ -49,23 +76,54 @@ class MainScreen(Screen[None]):
                 with TabbedContent(id="inspector", initial="bytes"):
                     with TabPane("Bytes", id="bytes"):
                         yield BytesView(id="bytes-view")
-                    with TabPane("HTTP", id="http"):
-                        yield HttpView(id="http-view")
-                    with TabPane("TCP", id="tcp"):
-                        yield TcpLadder(id="tcp-ladder")
-                    with TabPane("Respond", id="respond"):
-                        yield RespondPane(id="respond-pane")
-                    with TabPane("Intercept", id="intercept"):
-                        yield InterceptPane(id="intercept-pane")
+                    for label, tab in HIDDEN_TABS:
+                        yield TabPane(label, id=tab)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeysFooter()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._selection: Selection | None = None
+        self._server_id: int | None = None
+        self._focus_when_mounted: str | None = None
+        self.hidden: Hidden | None = None
+        """The panes of the hidden tabs, once `mount_hidden` has mounted them."""
 
     def on_mount(self) -> None:
         self.query_one(TrafficList).focus()
         self.watch(self.query_one(BytesView), "selected_chunk", self._chunk_selected, init=False)
-        error = getattr(self.app, "startup_error", None)
-        if error:
-            self.notify(error, title="Could not start", severity="error", timeout=30, markup=False)
+
+    async def mount_hidden(self) -> None:
+        """Fill the hidden tabs (after the first frame) and bring them up to date."""
+        if self.hidden is not None:
+            return
+        # Imported here, not at the top: loading their modules is part of what waits.
+        from netbench.ui.widgets.http_view import HttpView
+        from netbench.ui.widgets.intercept import InterceptPane
+        from netbench.ui.widgets.respond import RespondPane
+        from netbench.ui.widgets.tcp_ladder import TcpLadder
+
+        await self.query_one(ClientsPanel).mount_hidden()
+        hidden = Hidden(
+            HttpView(id="http-view"),
+            TcpLadder(id="tcp-ladder"),
+            RespondPane(id="respond-pane"),
+            InterceptPane(id="intercept-pane"),
+        )
+        for (_label, tab), pane in zip(HIDDEN_TABS, hidden, strict=True):
+            await self.query_one(f"#{tab}", TabPane).mount(pane)
+        self.hidden = hidden
+        if not self.app.is_running:
+            # Shut down while the panes mounted: Textual ends their mount
+            # without composing them, so there is nothing to bring up to date.
+            return
+        if self._server_id is not None:
+            self._set_server(self._server_id)
+        if self._selection is not None:
+            self._show(self._selection)
+            self._chunk_selected(self.query_one(BytesView).selected_chunk)
+        if self._focus_when_mounted is not None:
+            self.query_one(self._focus_when_mounted).focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -76,17 +134,22 @@ class MainScreen(Screen[None]):
         self.query_one(TrafficList).focus()
 
     def on_selection_changed(self, message: SelectionChanged) -> None:
-        self.query_one(BytesView).show(message.selection)
-        self.query_one(HttpView).show(message.selection)
-        self.query_one(TcpLadder).show(message.selection)
+        self._selection = message.selection
+        self._show(message.selection)
+
+    def _show(self, selection: Selection | None) -> None:
+        self.query_one(BytesView).show(selection)
+        if self.hidden is not None:
+            self.hidden.http.show(selection)
+            self.hidden.tcp.show(selection)
 
     def _chunk_selected(self, index: int | None) -> None:
         """Bytes tab -> TCP tab: highlight the segment(s) that carried the chunk."""
         view = self.query_one(BytesView)
-        if index is not None and index < len(view.chunks):
+        if self.hidden is not None and index is not None and index < len(view.chunks):
             meta = view.chunks[index]
             end = meta.offset + meta.length
-            self.query_one(TcpLadder).highlight_offsets(meta.direction, meta.offset, end)
+            self.hidden.tcp.highlight_offsets(meta.direction, meta.offset, end)
 
     def on_tcp_ladder_segment_selected(self, message: TcpLadder.SegmentSelected) -> None:
         """TCP tab -> Bytes tab: select the chunk that holds the segment's bytes."""
@@ -106,8 +169,13 @@ class MainScreen(Screen[None]):
         )
 
     def on_servers_panel_highlighted(self, message: ServersPanel.Highlighted) -> None:
-        self.query_one(RespondPane).server_id = message.server_id
-        self.query_one(InterceptPane).server_id = message.server_id
+        self._server_id = message.server_id
+        self._set_server(message.server_id)
+
+    def _set_server(self, server_id: int | None) -> None:
+        if self.hidden is not None:
+            self.hidden.respond.server_id = server_id
+            self.hidden.intercept.server_id = server_id
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
@@ -118,8 +186,13 @@ class MainScreen(Screen[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#inspector", TabbedContent).active = tab
         view = {"bytes": "#bytes-view", "http": "#http-view", "tcp": "#tcp-ladder"}.get(tab)
-        if view is not None:  # so the view's own keys (x, c, k...) work at once
+        if view is None:
+            return
+        # Focus so the view's own keys (x, c, k...) work at once.
+        if self.hidden is not None or view == "#bytes-view":
             self.query_one(view).focus()
+        else:
+            self._focus_when_mounted = view
 
     def action_focus_servers(self) -> None:
         self.query_one(ServersPanel).focus()
@@ -127,5 +200,6 @@ class MainScreen(Screen[None]):
     def action_focus_clients(self) -> None:
         tabs = self.query_one("#client-tabs", TabbedContent)
         pane = tabs.active_pane
-        if pane is not None:
-            pane.query(Input).first().focus()
+        inputs = pane.query(Input) if pane is not None else None
+        if inputs:  # the HTTP client's pane is empty until `mount_hidden`
+            inputs.first().focus()

@@ -15,10 +15,9 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import TabbedContent, TabPane
 
-from netbench.ui.widgets.clients_http import HttpClientPane
 from netbench.ui.widgets.clients_tcp import TcpClientPane
 
-__all__ = ["ClientsPanel", "HttpClientPane", "TcpClientPane"]
+__all__ = ["ClientsPanel", "TcpClientPane"]
 
 
 class ClientsPanel(Vertical):
@@ -47,8 +46,17 @@ class ClientsPanel(Vertical):
         with TabbedContent(initial="client-tcp", id="client-tabs"):
             with TabPane("TCP client", id="client-tcp"):
                 yield TcpClientPane(id="tcp-client")
-            with TabPane("HTTP client", id="client-http"):
-                yield HttpClientPane(id="http-client")
+            # Filled by `mount_hidden` once the first frame is on screen: the
+            # HTTP client (and its module) cost a first start ~0.1 s unseen.
+            yield TabPane("HTTP client", id="client-http")
+
+    async def mount_hidden(self) -> None:
+        """Mount the HTTP client, which is hidden at first (idempotent)."""
+        from netbench.ui.widgets.clients_http import HttpClientPane
+
+        pane = self.query_one("#client-http", TabPane)
+        if not pane.children:
+            await pane.mount(HttpClientPane(id="http-client"))
 
     def on_mount(self) -> None:
         if getattr(self.app, "read_only", False):

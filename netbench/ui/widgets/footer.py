@@ -1,0 +1,50 @@
+"""The key bar: Textual's Footer, rebuilt only when the keys it shows change."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from textual.widgets import Footer
+
+
+class KeysFooter(Footer):
+    """Textual's `Footer`, skipping the rebuilds that would show the same keys.
+
+    Textual's Footer recomposes after every change of focus or bindings. At
+    startup the focus settles several times over the same keys, and each
+    rebuild mounts and restyles every key again (~50 ms here); a rebuild now
+    happens only when what it would show differs from what it shows.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: Hashable | None = None
+
+    def _keys(self) -> Hashable:
+        """Everything `Footer.compose` reads to draw the keys, as one value."""
+        app = self.app
+        return (
+            self.show_command_palette,
+            app.ENABLE_COMMAND_PALETTE,
+            tuple(
+                (
+                    key,
+                    binding.action,
+                    binding.description,
+                    binding.show,
+                    binding.group,
+                    binding.tooltip,
+                    app.get_key_display(binding),
+                    enabled,
+                    tooltip,
+                )
+                for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            ),
+        )
+
+    async def recompose(self) -> None:
+        keys = self._keys()
+        if keys == self._shown:
+            return
+        self._shown = keys
+        await super().recompose()
