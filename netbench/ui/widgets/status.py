@@ -35,9 +35,10 @@ class StatusBar(Horizontal):
             f"requests {counters.requests_total} ({counters.requests_per_second:.0f}/s)  "
             f"in {human_bytes(counters.bytes_in)}  out {human_bytes(counters.bytes_out)}"
         )
-        # Its width follows the text: a layout only when the text's length
-        # changed (a layout repaints the whole screen).
-        resized = len(text) != self._shown_length
-        self._shown_length = len(text)
-        self.query_one("#counters", Static).update(text, layout=resized)
+        # Its width follows the text, and a layout repaints the whole screen:
+        # the text is padded to the widest it has been, so it lays out only
+        # when it grows past that (counts gain digits rarely).
+        resized = len(text) > self._shown_length
+        self._shown_length = max(self._shown_length, len(text))
+        self.query_one("#counters", Static).update(text.ljust(self._shown_length), layout=resized)
         self.query_one(Sparkline).data = list(counters.history)
