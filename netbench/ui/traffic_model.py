@@ -9,6 +9,10 @@ Rules:
   `recent_limit`, older ones are read back from the session file a page at a
   time as they scroll into view (docs/performance.md: bodies and history
   live in SQLite, memory stays flat);
+- per open connection, the keys of its rows still among the recent ones
+  (to mark them when it closes): a row leaving the recent ones leaves its
+  connection's deque too, so a keep-alive client sending a million requests
+  on one connection costs no more than one sending twenty;
 - a filter keeps its own key array, built once from a SQL search of the
   session plus an in-memory check of rows that arrive while it is set.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import replace
 
 from netbench.events import (
@@ -71,7 +75,9 @@ class TrafficModel:
         self._page_cache = page_cache
         self._server_kinds: dict[int, str] = {}
         self._open: dict[int, ConnectionOpened] = {}
-        self._conn_keys: dict[int, list[int]] = {}
+        self._conn_keys: dict[int, deque[int]] = {}
+        """Open connection -> its rows' keys still in `_recent` (at least its last one,
+        which tells a connection that carried requests from one that never did)."""
         self._conn_bytes: dict[int, list[int]] = {}
         self._requests: dict[int, HttpRequest] = {}
         self._offset = time.time() - time.monotonic()
@@ -113,7 +119,7 @@ class TrafficModel:
 
     def _opened(self, event: ConnectionOpened) -> None:
         self._open[event.conn_id] = event
-        self._conn_keys[event.conn_id] = []
+        self._conn_keys[event.conn_id] = deque()
         kind = self._server_kinds.get(event.server_id) if event.server_id is not None else None
         if kind not in HTTP_KINDS:
             self._conn_bytes[event.conn_id] = [0, 0]
@@ -166,12 +172,12 @@ class TrafficModel:
 
     def _closed(self, event: ConnectionClosed) -> bool:
         opened = self._open.pop(event.conn_id, None)
-        keys = self._conn_keys.pop(event.conn_id, [])
+        keys = self._conn_keys.pop(event.conn_id, deque())
         self._conn_bytes.pop(event.conn_id, None)
         if opened is None:
             return False
         if not keys:  # an HTTP connection that never carried a request
-            keys = [self._add_row(self._connection_row(opened))]
+            keys = deque([self._add_row(self._connection_row(opened))])
         for key in keys:
             row = self._recent.get(key)
             if row is None:
@@ -193,8 +199,13 @@ class TrafficModel:
         if self.filter_text and matches(self.filter_text, row, request, None):
             self._show(row.key)
         while len(self._recent) > self.recent_limit:
-            old_key, _row = self._recent.popitem(last=False)
+            old_key, old_row = self._recent.popitem(last=False)
             self._requests.pop(old_key, None)
+            # `_recent` keeps insertion order: a connection's keys leave it
+            # oldest first, from the left of its deque.
+            old_keys = self._conn_keys.get(old_row.conn_id)
+            while old_keys is not None and len(old_keys) > 1 and old_keys[0] not in self._recent:
+                old_keys.popleft()
         return row.key
 
     def load(self, reader: SessionReader) -> None:
