@@ -3,7 +3,8 @@ loop), and the server processes they drive.
 
 Both drive ten connections for a fixed time against 127.0.0.1 and return
 (requests/s, p99 latency in ms). `close=True` sends `Connection: close`, so
-every request opens a new connection.
+every request opens a new connection. `CountedLoad` sends a number of
+requests instead (the memory rows count exchanges, not seconds).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 WRK = "/usr/bin/wrk"
 CONNECTIONS = 10
@@ -91,11 +95,118 @@ async def _asyncio_load(port: int, seconds: float, close: bool, path: str) -> tu
     return len(latencies) / elapsed, p99
 
 
+BUDGET_LUA = """
+local budget = tonumber(os.getenv("NETBENCH_BUDGET"))
+local answered = 0
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= budget then wrk.thread:stop() end
+end
+"""
+"""wrk has no request count: its thread stops itself at the budget (the
+process itself only exits at -d or SIGINT, so the caller watches for the end)."""
+
+
+class CountedLoad:
+    """`count` keep-alive GETs on ten connections, paused and resumed at will.
+
+    wrk with a budget script (up to ten more requests, those in flight at the
+    budget), paused with SIGSTOP so its connections stay open, as a client's
+    would; without wrk, the asyncio loop on a thread, pausing between requests.
+    Use it as a context manager; it starts paused.
+    """
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port, self.count = port, count
+        self._folder = tempfile.TemporaryDirectory(prefix="netbench-wrk-")
+        self._wrk: subprocess.Popen[bytes] | None = None
+        self._gate = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> CountedLoad:
+        if have_wrk():
+            script = Path(self._folder.name) / "budget.lua"
+            script.write_text(BUDGET_LUA)
+            self._wrk = subprocess.Popen(
+                [WRK, "-t1", f"-c{CONNECTIONS}", "-d24h", "-s", str(script),
+                 f"http://127.0.0.1:{self.port}/"],
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, "NETBENCH_BUDGET": str(self.count)},
+            )  # fmt: skip
+            self._wrk.send_signal(signal.SIGSTOP)
+        else:
+            self._thread = threading.Thread(
+                target=asyncio.run, args=(_asyncio_budget(self.port, self.count, self._gate),)
+            )
+            self._thread.start()
+        return self
+
+    def resume(self) -> None:
+        if self._wrk is not None:
+            self._wrk.send_signal(signal.SIGCONT)
+        self._gate.set()
+
+    def pause(self) -> None:
+        if self._wrk is not None:
+            self._wrk.send_signal(signal.SIGSTOP)
+        self._gate.clear()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._wrk is not None:
+            self._wrk.send_signal(signal.SIGCONT)
+            self._wrk.send_signal(signal.SIGINT)  # wrk prints its summary and exits
+            try:
+                self._wrk.wait(10)
+            except subprocess.TimeoutExpired:
+                self._wrk.kill()
+                self._wrk.wait(5)
+        if self._thread is not None:
+            self._gate.set()
+            self._thread.join(30)
+        self._folder.cleanup()
+
+
+async def _asyncio_budget(port: int, count: int, gate: threading.Event) -> None:
+    left = [count]
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left[0] > 0:
+            while not gate.is_set():  # noqa: ASYNC110 (a thread's event, polled)
+                await asyncio.sleep(0.01)
+            left[0] -= 1
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            match = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            await asyncio.wait_for(reader.readexactly(int(match.group(1)) if match else 0), 10)
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(min(CONNECTIONS, count))))
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident set (or with "VmHWM" its peak) from /proc, in MB (10^6 bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
 @contextmanager
 def process(
     command: list[str], env: dict[str, str], ready: str = "port", settle: float = 0.3
 ) -> Iterator[int]:
-    """Start a server process; yields its port once it prints the ready line.
+    """Start a server process; yields its port once it prints the ready line."""
+    with server_process(command, env, ready, settle) as (port, _popen):
+        yield port
+
+
+@contextmanager
+def server_process(
+    command: list[str], env: dict[str, str], ready: str = "port", settle: float = 0.3
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """Start a server process; yields its port (and the process) once it prints the ready line.
 
     Its stderr goes to a file, never a pipe nobody reads: http.server logs
     every request there, and a full pipe would stall it (and the figures).
@@ -125,7 +236,7 @@ def process(
         if port is None:
             raise RuntimeError(f"{command} printed no port")
         time.sleep(settle)  # let it settle (capture opens on a thread after listening)
-        yield port
+        yield port, popen
     finally:
         popen.stdin.close()  # the peers stop when stdin closes
         popen.send_signal(2)

@@ -1,6 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
-    python bench/run.py [--seconds 5] [--smoke] [--only startup]
+    python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
+                        [--smoke] [--only startup|loads|memory]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -15,9 +16,14 @@ latency and the ratio to (a), the bare asyncio server:
       the time from a key press to the screen showing it, during the load
 
 then the startup time of `netbench`'s first full screen against a minimal
-Textual app's (bench/startup.py; `--only startup` runs just that). `--smoke` runs everything for a fraction of a second: the
-suite uses it to prove the benchmark runs (timings belong here, never in
-tests). docs/performance.md explains each figure.
+Textual app's (bench/startup.py); then memory over a long session: the resident set of (c)
+without capture and of the TUI after 100,000 and after 1,000,000 recorded
+exchanges (keep-alive requests sent by count, counted in the session file);
+then, in that same TUI, a 100 MB response recorded and the time from the
+Bytes view's `end` key to the screen showing the stream's last line.
+`--smoke` runs everything for a fraction of a second (and counts and sizes
+tiny): the suite uses it to prove the benchmark runs (timings belong here,
+never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
 
 from __future__ import annotations
@@ -25,16 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import describe, process, run_load
+from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
 from startup import startup
 
@@ -108,6 +116,91 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
     return rows, key_ms
 
 
+@dataclass
+class Memory:
+    name: str
+    marks: list[tuple[int, float]]
+    """(exchanges recorded, resident MB) at each mark."""
+    peak: float
+    """The highest RSS in MB up to the last mark (VmHWM)."""
+
+
+def recorded(session: Path) -> int:
+    """Exchanges in the session so far (read-only; max(id) is one index lookup)."""
+    with closing(sqlite3.connect(session.resolve().as_uri() + "?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT coalesce(max(id), 0) FROM exchanges").fetchone()[0])
+
+
+def _memory_marks(
+    port: int, pid: int, session: Path, marks: list[int]
+) -> tuple[list[tuple[int, float]], float]:
+    """Load up to each mark, pause the client (its connections stay open), read RSS;
+    the peak RSS too (a writer falling behind holds its backlog in memory)."""
+    measured = []
+    already = recorded(session) if session.exists() else 0
+    # A few more than needed: the marks are read from the session, not from wrk.
+    with CountedLoad(port, marks[-1] - already + 100) as load:
+        for mark in marks:
+            load.resume()
+            deadline = time.monotonic() + max(60.0, mark / 300)
+            while not (session.exists() and recorded(session) >= mark):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{mark} exchanges not recorded in time")
+                time.sleep(0.05)
+            load.pause()
+            settled = recorded(session)
+            while True:  # the writer's backlog, then the UI's last batch and repaint
+                time.sleep(0.25)
+                now, settled = settled, recorded(session)
+                if now == settled:
+                    break
+            time.sleep(0.25)
+            measured.append((settled, rss_mb(pid)))
+        peak = rss_mb(pid, "VmHWM")
+    return measured, peak
+
+
+def memory(
+    marks: list[int], body_bytes: int, data_dir: str
+) -> tuple[list[Memory], dict[str, object]]:
+    """RSS of (c) and of the TUI at each mark; then the TUI's big body and end key."""
+    env = {"NETBENCH_DATA_DIR": data_dir}
+    rows = []
+    session = Path(data_dir) / "serve-long.netbench.sqlite"
+    serve = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q"]
+    with server_process([*serve, "--no-capture", "--session", str(session)], env) as (port, popen):
+        rows.append(
+            Memory("(c) serve http --no-capture", *_memory_marks(port, popen.pid, session, marks))
+        )
+    session = Path(data_dir) / "tui-long.netbench.sqlite"
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
+    tui = subprocess.Popen(
+        [PY, str(BENCH / "peers.py"), "long", str(session)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert tui.stdout is not None and tui.stdin is not None
+    try:
+        port = int(json.loads(tui.stdout.readline())["port"])
+        rows.append(Memory("(e) the TUI, headless", *_memory_marks(port, tui.pid, session, marks)))
+        tui.stdin.write(f"body {body_bytes}\n")
+        tui.stdin.flush()
+        line = tui.stdout.readline()
+        if not line.startswith('{"body"'):
+            log.seek(0)
+            raise RuntimeError(f"the TUI peer's big body failed: {line!r} {log.read()[-3000:]}")
+        body = json.loads(line)["body"]
+        body["rss_mb"] = rss_mb(tui.pid)
+    finally:
+        tui.stdin.close()
+        tui.wait(30)
+        log.close()
+    return rows, body
+
+
 def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None) -> str:
     if result is None:
         return f"{'—':>28}"
@@ -129,23 +222,49 @@ def loads(seconds: float, data_dir: str) -> None:
         )
 
 
+def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:
+    rss, body = memory(marks, body_bytes, data_dir)
+    for row in rss:
+        at = ", ".join(f"{mb:.1f} MB at {count:,} exchanges" for count, mb in row.marks)
+        growth = row.marks[-1][1] - row.marks[0][1]
+        print(f"memory {row.name}: {at}: growth {growth:+.1f} MB (peak {row.peak:.1f} MB)")
+    warm = statistics.median(body["warm_ms"])  # type: ignore[arg-type]
+    print(
+        f"{body['bytes'] / 1e6:g} MB body: recorded in {body['recorded_s']:.2f} s"
+        f" ({body['chunks']} chunks); Bytes view end key to screen {body['jump_ms']:.1f} ms"
+        f" (again: median {warm:.1f} ms); TUI RSS then {body['rss_mb']:.1f} MB"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
     parser.add_argument("--startup-runs", type=int, default=5, help="(default 5)")
-    parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
-        "--only", choices=["startup"], help="run only this part (startup: no server loads)"
+        "--memory-exchanges",
+        default="100000,1000000",
+        metavar="N,M",
+        help="exchanges at which to read RSS (default 100000,1000000)",
     )
+    parser.add_argument(
+        "--body-mb", type=float, default=100.0, help="the big body's size in MB (default 100)"
+    )
+    parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
+    parser.add_argument("--only", choices=["loads", "startup", "memory"], help="run only this part")
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
+    marks = [200, 2000] if args.smoke else [int(n) for n in args.memory_exchanges.split(",")]
+    body_bytes = 2_000_000 if args.smoke else round(args.body_mb * 1_000_000)
     print(
         f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory(prefix="netbench-bench-") as data_dir:
-        if args.only != "startup":
+        if args.only in (None, "loads"):
             loads(seconds, data_dir)
-        print(startup(runs, data_dir).report())
+        if args.only in (None, "startup"):
+            print(startup(runs, data_dir).report())
+        if args.only in (None, "memory"):
+            long_session(marks, body_bytes, data_dir)
     return 0
 
 

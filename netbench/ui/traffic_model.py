@@ -13,6 +13,10 @@ Rules:
   its response and close arrive, and made a `TrafficRow` only when shown:
   under a flood thousands arrive per batch and some fifty are on screen
   (a frozen dataclass built and replaced three times cost ~10 µs an event);
+- per open connection, the keys of its rows still among the recent ones
+  (to mark them when it closes): a row leaving the recent ones leaves its
+  connection's deque too, so a keep-alive client sending a million requests
+  on one connection costs no more than one sending twenty;
 - a filter keeps its own key array, built once from a SQL search of the
   session plus an in-memory check of rows that arrive while it is set.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import cast
 
 from netbench.events import (
@@ -80,7 +84,9 @@ class TrafficModel:
         self._page_cache = page_cache
         self._server_kinds: dict[int, str] = {}
         self._open: dict[int, ConnectionOpened] = {}
-        self._conn_keys: dict[int, list[int]] = {}
+        self._conn_keys: dict[int, deque[int]] = {}
+        """Open connection -> its rows' keys still in `_recent` (at least its last one,
+        which tells a connection that carried requests from one that never did)."""
         self._conn_bytes: dict[int, list[int]] = {}
         self._requests: dict[int, HttpRequest] = {}
         self._offset = time.time() - time.monotonic()
@@ -122,7 +128,7 @@ class TrafficModel:
 
     def _opened(self, event: ConnectionOpened) -> None:
         self._open[event.conn_id] = event
-        self._conn_keys[event.conn_id] = []
+        self._conn_keys[event.conn_id] = deque()
         kind = self._server_kinds.get(event.server_id) if event.server_id is not None else None
         if kind not in HTTP_KINDS:
             self._conn_bytes[event.conn_id] = [0, 0]
@@ -169,12 +175,12 @@ class TrafficModel:
 
     def _closed(self, event: ConnectionClosed) -> bool:
         opened = self._open.pop(event.conn_id, None)
-        keys = self._conn_keys.pop(event.conn_id, [])
+        keys = self._conn_keys.pop(event.conn_id, deque())
         self._conn_bytes.pop(event.conn_id, None)
         if opened is None:
             return False
         if not keys:  # an HTTP connection that never carried a request
-            keys = [self._add_row(self._connection_row(opened))]
+            keys = deque([self._add_row(self._connection_row(opened))])
         for key in keys:
             row = self._recent.get(key)
             if row is None:
@@ -197,8 +203,13 @@ class TrafficModel:
         if self.filter_text and matches(self.filter_text, _shown(row), request, None):
             self._show(key)
         while len(self._recent) > self.recent_limit:
-            old_key, _row = self._recent.popitem(last=False)
+            old_key, old_row = self._recent.popitem(last=False)
             self._requests.pop(old_key, None)
+            # `_recent` keeps insertion order: a connection's keys leave it
+            # oldest first, from the left of its deque.
+            old_keys = self._conn_keys.get(cast(int, old_row[1]))
+            while old_keys is not None and len(old_keys) > 1 and old_keys[0] not in self._recent:
+                old_keys.popleft()
         return key
 
     def load(self, reader: SessionReader) -> None:

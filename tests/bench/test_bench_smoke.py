@@ -31,3 +31,16 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     measured = [line for line in out.splitlines() if line.startswith(("(a)", "(b)", "(c)", "(e)"))]
     assert len(measured) == 4
     assert all(len(re.findall(r"\d+\.\d\dx", line)) == 2 for line in measured), measured
+    # Memory over a long session: RSS at both marks and the growth, for serve and the TUI.
+    memory = [line for line in out.splitlines() if line.startswith("memory ")]
+    assert [line.split(":")[0] for line in memory] == [
+        "memory (c) serve http --no-capture",
+        "memory (e) the TUI, headless",
+    ], out
+    mark = r"\d+\.\d MB at [\d,]+ exchanges"
+    assert all(
+        re.search(rf"{mark}, {mark}: growth [+-]\d+\.\d MB \(peak \d+\.\d MB\)$", line)
+        for line in memory
+    )
+    # The big body, recorded, and the Bytes view's end key timed to the screen.
+    assert re.search(r"^2 MB body: recorded in .* end key to screen \d+\.\d ms", out, re.M), out

@@ -1,0 +1,85 @@
+"""The traffic model keeps what it holds per connection bounded by its recent rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from netbench.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    Event,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    ServerStarted,
+)
+from netbench.model import Endpoint, EndReason, HttpRequest, HttpResponse, Role, Transport
+from netbench.ui.traffic_model import TrafficModel
+
+LOCAL = Endpoint("127.0.0.1", 8000)
+REQUEST = HttpRequest(b"GET", b"/", "1.1", (), b"", 0)
+RESPONSE = HttpResponse(200, b"OK", "1.1", (), b"", 0)
+
+
+def opened(conn_id: int) -> ConnectionOpened:
+    peer = Endpoint("127.0.0.1", 50000 + conn_id)
+    return ConnectionOpened(conn_id, 1, Role.SERVER, Transport.TCP, LOCAL, peer, 0.0)
+
+
+def exchange(exchange_id: int, conn_id: int) -> list[Event]:
+    t = exchange_id / 1000
+    return [
+        HttpRequestRecorded(exchange_id, conn_id, exchange_id, REQUEST, 0, 0, t, t),
+        HttpResponseRecorded(exchange_id, conn_id, RESPONSE, 0, 0, t, t),
+    ]
+
+
+def tracked(model: TrafficModel) -> int:
+    return sum(len(keys) for keys in model._conn_keys.values())
+
+
+@pytest.mark.parametrize(
+    ("requests", "recent_limit"),
+    [(5, 100), (100, 100), (101, 100), (10_000, 100), (10_000, 1)],
+)
+def test_a_long_keep_alive_connection_tracks_only_its_recent_rows(
+    requests: int, recent_limit: int
+) -> None:
+    model = TrafficModel(recent_limit=recent_limit)
+    model.apply([ServerStarted(1, "http", Transport.TCP, LOCAL, 0.0), opened(1)])
+    for exchange_id in range(1, requests + 1):
+        model.apply(exchange(exchange_id, 1))
+    assert tracked(model) <= recent_limit + 1
+
+    model.apply([ConnectionClosed(1, EndReason.FIN_PEER, 99.0, 0, 0)])
+    # Every row is an exchange: closing added no "(no HTTP)" connection row.
+    assert list(model.keys) == list(range(1, requests + 1))
+    newest = model.row_at(requests - 1, None)
+    assert newest is not None and newest.end_reason is EndReason.FIN_PEER
+    assert tracked(model) == 0
+
+
+def test_a_connection_whose_rows_all_left_the_recent_ones() -> None:
+    """Its last key stays as a marker, and its later rows are trimmed all the same."""
+    model = TrafficModel(recent_limit=10)
+    model.apply([ServerStarted(1, "http", Transport.TCP, LOCAL, 0.0), opened(1), opened(2)])
+    model.apply(exchange(1, 1))
+    for exchange_id in range(2, 40):  # connection 2 pushes connection 1's row out
+        model.apply(exchange(exchange_id, 2))
+    for exchange_id in range(40, 1000):
+        model.apply(exchange(exchange_id, 1))
+    assert tracked(model) <= 10 + 2
+
+    model.apply([ConnectionClosed(2, EndReason.RST_PEER, 99.0, 0, 0)])
+    model.apply([ConnectionClosed(1, EndReason.FIN_PEER, 99.0, 0, 0)])
+    assert len(model.keys) == 999  # no connection rows for either
+    newest = model.row_at(998, None)
+    assert newest is not None and newest.end_reason is EndReason.FIN_PEER
+
+
+def test_an_http_connection_without_requests_still_gets_its_row() -> None:
+    model = TrafficModel(recent_limit=10)
+    model.apply([ServerStarted(1, "http", Transport.TCP, LOCAL, 0.0), opened(1)])
+    model.apply([ConnectionClosed(1, EndReason.FIN_PEER, 1.0, 0, 0)])
+    assert list(model.keys) == [-1]
+    row = model.row_at(0, None)
+    assert row is not None and row.exchange_id is None and row.end_reason is EndReason.FIN_PEER
