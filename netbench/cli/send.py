@@ -135,6 +135,7 @@ async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], write
     ctx = EngineContext(first_ids=writer.next_ids() if writer else (1, 1, 1))
     if writer is not None:
         ctx.bus.subscribe(writer)
+        writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
     try:
         if args.send_kind == "http":
             head_only = data.split(b" ", 1)[0].upper() == b"HEAD"

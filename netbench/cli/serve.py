@@ -274,6 +274,7 @@ async def _main(
     ctx = EngineContext(first_ids=writer.next_ids() if writer else (1, 1, 1))
     if writer is not None:
         ctx.bus.subscribe(writer)
+        writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
     if args.quiet:
         from netbench.events import ServerStarted
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable
+from typing import Protocol
 
 from netbench.engine.bus import EventBus, Subscriber
 from netbench.engine.tasks import TaskSet
@@ -15,6 +16,10 @@ def _report(what: str, error: BaseException) -> None:
     # Last-resort reporting for engine bugs; user-facing errors never come here.
     # An exception may quote network bytes: the terminal gets them as symbols.
     print(visible_text(f"netbench: internal error in {what}: {error!r}"), file=sys.stderr)
+
+
+class Pausable(Protocol):
+    def set_reading(self, reading: bool) -> None: ...
 
 
 class EngineContext:
@@ -34,6 +39,22 @@ class EngineContext:
         self.tasks = TaskSet(on_error=on_internal_error)
         self._on_internal_error = on_internal_error
         self.publish = self.bus.publish
+        self.streams: set[Pausable] = set()
+        """Open TCP connections, which `pause_reading` stops reading."""
+        self.reading_paused = False
+
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (True) or resume reading every TCP connection, new ones included.
+
+        The session writer's backpressure: while it is behind, bytes wait in
+        the kernel and TCP's flow control slows the peers, instead of events
+        piling up in memory. Call on the loop.
+        """
+        if paused == self.reading_paused:
+            return
+        self.reading_paused = paused
+        for stream in list(self.streams):
+            stream.set_reading(not paused)
 
     def _subscriber_failed(self, subscriber: Subscriber, error: BaseException) -> None:
         self._on_internal_error(f"event subscriber {subscriber!r}", error)

@@ -104,6 +104,9 @@ class RecordedStream(asyncio.BufferedProtocol):
         )
         opening = SocketEventKind.ACCEPT if self.role is Role.SERVER else SocketEventKind.CONNECT
         self.ctx.publish(SocketEventRecorded(self.conn_id, opening, now))
+        self.ctx.streams.add(self)
+        if self.ctx.reading_paused:
+            transport.pause_reading()
         if self.idle_timeout > 0:
             self._idle_handle = asyncio.get_running_loop().call_later(
                 self.idle_timeout, self._check_idle
@@ -158,6 +161,7 @@ class RecordedStream(asyncio.BufferedProtocol):
             else:
                 reason = EndReason.FIN_PEER
         self._closed = True
+        self.ctx.streams.discard(self)
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -169,6 +173,16 @@ class RecordedStream(asyncio.BufferedProtocol):
         self.on_closed(reason)
         for hook in self.on_closed_hooks:
             hook()
+
+    def set_reading(self, reading: bool) -> None:
+        """Resume or pause reading the socket (the recorder's backpressure)."""
+        transport = self.transport
+        if transport is None or self._closed or transport.is_closing():
+            return
+        if reading:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
 
     def pause_writing(self) -> None:
         self._write_paused = True

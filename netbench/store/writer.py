@@ -6,6 +6,13 @@ Rules:
 - the thread wakes every `flush_interval`, drains what is queued and writes
   it in one transaction, so the file is at most about two intervals behind
   and a crash loses at most the batch being written;
+- the queue is bounded by backpressure, not by dropping: when more than
+  `backlog_limit` events wait at the start of a flush, `on_backlog(True)`
+  asks the engine to stop reading its sockets (the kernel's buffers and TCP
+  flow control hold the peers), and `on_backlog(False)` lets it go on once
+  fewer than a tenth of that wait. Every byte is still recorded, and memory
+  stays flat when SQLite is slower than the traffic (it is called on the
+  writer thread: hop to the loop);
 - the file is in WAL mode while recording and back in rollback-journal mode
   after a clean `close()`, so a finished session is a single file;
 - times are stored as unix wall-clock seconds derived from the monotonic `t`
@@ -22,6 +29,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import platform
@@ -102,9 +110,15 @@ class SessionWriter:
         on_error: Callable[[str], None] | None = None,
         argv: Sequence[str] = (),
         anchors: tuple[float, float] | None = None,
+        backlog_limit: int = 50_000,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
+        self.backlog_limit = backlog_limit
+        """Events waiting past which `on_backlog(True)` is called (~30 MB of them)."""
+        self.on_backlog: Callable[[bool], None] | None = None
+        """Set by whoever runs the engine: True to pause reading, False to resume."""
+        self.backlogged = False
         self.skipped = 0
         """Events skipped because they broke a constraint (engine bugs, not I/O)."""
         self._on_error = on_error
@@ -183,6 +197,14 @@ class SessionWriter:
         """Queue an event; called on the event loop for every event."""
         self._push(event)
 
+    def pause_with(self, loop: asyncio.AbstractEventLoop, pause: Callable[[bool], None]) -> None:
+        """While the writer is behind, call `pause(True)` on `loop`; `pause(False)` after."""
+
+        def on_backlog(behind: bool) -> None:
+            loop.call_soon_threadsafe(pause, behind)
+
+        self.on_backlog = on_backlog
+
     def next_ids(self) -> tuple[int, int, int]:
         """The first free (server, connection, exchange) ids, as of `open()`."""
         return self._next_ids
@@ -252,6 +274,7 @@ class SessionWriter:
     def _flush(self, conn: sqlite3.Connection) -> None:
         queue = self._queue
         count = len(queue)
+        self._watch_backlog(count)
         if not count:
             return
         batch = [queue.popleft() for _ in range(count)]
@@ -337,9 +360,20 @@ class SessionWriter:
         if answered:
             conn.executemany(_UPSERT_RESPONSE, [self._response_row(r) for r in answered.values()])
 
+    def _watch_backlog(self, waiting: int) -> None:
+        behind = waiting > self.backlog_limit
+        caught_up = waiting < self.backlog_limit // 10
+        if (behind and not self.backlogged) or (caught_up and self.backlogged):
+            self.backlogged = behind
+            callback = self.on_backlog
+            if callback is not None:
+                with contextlib.suppress(Exception):  # never kill the recording
+                    callback(behind)
+
     def _fail(self, exc: BaseException) -> None:
         self._push = _drop
         self._queue.clear()
+        self._watch_backlog(0)  # nothing is recorded any more: nothing to wait for
         if self._on_error is not None:
             # A faulty callback must not turn into an unhandled thread error.
             with contextlib.suppress(Exception):

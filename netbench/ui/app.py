@@ -149,6 +149,7 @@ class NetbenchApp(App[int]):
         self.writer, self.session_path = writer, path
         ctx = EngineContext(first_ids=writer.next_ids())
         ctx.bus.subscribe(writer)
+        writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
         ctx.bus.subscribe(self.hub)
         self.engine = Engine(ctx)
         if self.config.capture:
