@@ -7,11 +7,13 @@ from uikit import Running
 from netbench.ui.widgets.traffic import TrafficList
 
 
-async def test_a_request_appears_within_a_second(running: Running) -> None:
+async def test_a_request_appears_live(running: Running) -> None:
     status, _body = await running.get("/hello")
     assert status == 404
     traffic = running.app.screen.query_one(TrafficList)
-    await running.until(lambda: len(traffic.model) >= 1, timeout=1.0)
+    # Live, not read back: the row comes from the hub's batch (how fast is
+    # the benchmark's business, not a test's: bench/run.py).
+    await running.until(lambda: len(traffic.model) >= 1)
     row = traffic.model.row_at(0, running.app.reader())
     assert row is not None
     assert (row.method, row.target, row.status) == (b"GET", b"/hello", 404)
