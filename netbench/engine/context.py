@@ -48,7 +48,9 @@ class EngineContext:
 
         The session writer's backpressure: while it is behind, bytes wait in
         the kernel and TCP's flow control slows the peers, instead of events
-        piling up in memory. Call on the loop.
+        piling up in memory. UDP servers are not paused: a datagram socket
+        has no flow control to lean on (the kernel would drop instead).
+        Call on the loop.
         """
         if paused == self.reading_paused:
             return

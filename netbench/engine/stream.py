@@ -179,6 +179,8 @@ class RecordedStream(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or self._closed or transport.is_closing():
             return
+        if self._peer_fin:
+            return  # asyncio stopped reading at EOF: resuming would deliver the FIN again
         if reading:
             transport.resume_reading()
         else:

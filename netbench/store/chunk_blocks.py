@@ -144,6 +144,8 @@ class ChunkTables:
         first, meta, block_id = block
         _direction, _t, _offset, start, length = json.loads(meta)[seq - first]
         # substr on a BLOB counts bytes, from 1.
+        if not length:
+            return b""  # substr of an empty BLOB is NULL (a block of empty datagrams)
         part = self._query(
             "SELECT substr(data, ?, ?) FROM chunk_blocks WHERE id = ?",
             (start + 1, length, block_id),
@@ -197,10 +199,13 @@ class ChunkTables:
         rows = f"SELECT conn_id FROM {self.rows_table} WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\'"
         if not self.blocks:
             return rows
-        # A block's bytes are searched whole: text split between two recvs
-        # is found too (it was one stream).
+        # Chunk by chunk, as before blocks: TEXT ends at a NUL byte, so one
+        # binary chunk must not hide the rest of its block, and a match must
+        # not join the end of a request to the start of its response.
         return rows + (
-            " UNION SELECT conn_id FROM chunk_blocks WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\'"
+            " UNION SELECT b.conn_id FROM chunk_blocks AS b, json_each(b.meta) AS j"
+            " WHERE CAST(substr(b.data, json_extract(j.value, '$[3]') + 1,"
+            " json_extract(j.value, '$[4]')) AS TEXT) LIKE :q ESCAPE '\\'"
         )
 
 

@@ -203,9 +203,11 @@ CREATE TABLE chunk_blocks (
 CREATE UNIQUE INDEX chunk_blocks_conn_seq ON chunk_blocks (conn_id, first_seq);
 
 CREATE VIEW chunks AS
-SELECT conn_id, seq, direction, t, offset, data FROM chunk_rows
+SELECT id, conn_id, seq, direction, t, offset, data FROM chunk_rows
 UNION ALL
 SELECT
+    -- unique and in insertion order: a block's id, then the chunk's place in it
+    (b.id << 32) + j.key                     AS id,
     b.conn_id                                AS conn_id,
     b.first_seq + j.key                      AS seq,
     json_extract(j.value, '$[0]')            AS direction,
@@ -222,7 +224,7 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     """Chunks in blocks (store/chunk_blocks.py): one row per connection per batch.
 
     Rows already recorded stay as they are, in `chunk_rows`; `chunks` becomes
-    a view with the same columns (less the row id), so queries keep working.
+    a view with the same columns, so queries keep working.
     """
     for statement in _V3.split(";\n"):
         if statement.strip():

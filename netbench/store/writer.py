@@ -7,7 +7,8 @@ Rules:
   it in one transaction, so the file is at most about two intervals behind
   and a crash loses at most the batch being written;
 - the queue is bounded by backpressure, not by dropping: when more than
-  `backlog_limit` events wait at the start of a flush, `on_backlog(True)`
+  `backlog_limit` events wait at the start of a flush (or the last batch
+  carried more than `backlog_bytes` of chunks), `on_backlog(True)`
   asks the engine to stop reading its sockets (the kernel's buffers and TCP
   flow control hold the peers), and `on_backlog(False)` lets it go on once
   fewer than a tenth of that wait. Every byte is still recorded, and memory
@@ -27,7 +28,6 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import platform
@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import netbench
 from netbench.events import (
@@ -56,6 +56,9 @@ from netbench.store.rows import (
     EventRows,
     write_rank,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 Row = tuple[Any, ...]
 
@@ -76,11 +79,16 @@ class SessionWriter:
         argv: Sequence[str] = (),
         anchors: tuple[float, float] | None = None,
         backlog_limit: int = 50_000,
+        backlog_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
         self.backlog_limit = backlog_limit
-        """Events waiting past which `on_backlog(True)` is called (~30 MB of them)."""
+        """Events waiting past which `on_backlog(True)` is called (~30 MB of small ones)."""
+        self.backlog_bytes = backlog_bytes
+        """Chunk bytes in one batch past which the same happens (a bulk upload:
+        each event may carry a whole 64 KiB recv)."""
+        self._batch_bytes = 0
         self.on_backlog: Callable[[bool], None] | None = None
         """Set by whoever runs the engine: True to pause reading, False to resume."""
         self.backlogged = False
@@ -229,6 +237,8 @@ class SessionWriter:
     def _flush(self, conn: sqlite3.Connection) -> None:
         queue = self._queue
         count = len(queue)
+        if not count:
+            self._batch_bytes = 0  # the last batch is written and nothing waits
         self._watch_backlog(count)
         if not count:
             return
@@ -252,6 +262,7 @@ class SessionWriter:
         # and responses, so runs in arrival order would be one row each. The
         # types go in the order the tables depend on each other (a connection
         # before its chunks, before it is closed), each keeping its order.
+        self._batch_bytes = 0
         by_kind: dict[type, list[Any]] = {}
         for event in batch:
             kind = type(event)
@@ -266,7 +277,9 @@ class SessionWriter:
             if events is None:
                 continue
             if kind is ChunkRecorded:
-                conn.executemany(INSERT_BLOCK, rows.chunk_blocks(events))
+                blocks = rows.chunk_blocks(events)
+                self._batch_bytes = sum(len(block[-1]) for block in blocks)
+                conn.executemany(INSERT_BLOCK, blocks)
             elif kind is HttpRequestRecorded:
                 pass  # with the responses, next: see _write_exchanges
             elif kind is HttpResponseRecorded:
@@ -316,8 +329,9 @@ class SessionWriter:
             conn.executemany(UPSERT_RESPONSE, [response_row(r) for r in answered.values()])
 
     def _watch_backlog(self, waiting: int) -> None:
-        behind = waiting > self.backlog_limit
-        caught_up = waiting < self.backlog_limit // 10
+        heavy = self._batch_bytes > self.backlog_bytes
+        behind = waiting > self.backlog_limit or heavy
+        caught_up = waiting < self.backlog_limit // 10 and not heavy
         if (behind and not self.backlogged) or (caught_up and self.backlogged):
             self.backlogged = behind
             callback = self.on_backlog
@@ -328,6 +342,7 @@ class SessionWriter:
     def _fail(self, exc: BaseException) -> None:
         self._push = _drop
         self._queue.clear()
+        self._batch_bytes = 0
         self._watch_backlog(0)  # nothing is recorded any more: nothing to wait for
         if self._on_error is not None:
             # A faulty callback must not turn into an unhandled thread error.

@@ -80,6 +80,7 @@ class NetbenchApp(App[int]):
         self._reader: SessionReader | None = None
         self.capture: CaptureHandle | None = None
         self.started = asyncio.Event()
+        self._unmounted = False
         """Set once startup is over: the page server listening (or `startup_error`
         said why not) and every pane mounted. The first frame comes before."""
 
@@ -129,7 +130,8 @@ class NetbenchApp(App[int]):
             # What startup built (the DOM, styles, modules: ~100k objects) lives
             # as long as the app: out of the collector's sight, a full
             # collection under load pauses the loop ~40 ms instead of ~150 ms.
-            gc.freeze()
+            if not self._unmounted:
+                gc.freeze()
             self.started.set()
 
     async def _start_engine(self) -> None:
@@ -209,6 +211,7 @@ class NetbenchApp(App[int]):
             self._reader = None
 
     async def on_unmount(self) -> None:
+        self._unmounted = True
         await self.shutdown()
         # The app is going: what startup froze may be collected again (an
         # embedding program, or the test suite, runs many apps in one process).

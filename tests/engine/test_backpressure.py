@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from pathlib import Path
 
 from recorder import Events
 
+from netbench.engine.clients import open_tcp
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine
-from netbench.events import ChunkRecorded, ConnectionOpened
-from netbench.model import Direction
+from netbench.events import ChunkRecorded, ConnectionOpened, SocketEventRecorded
+from netbench.model import Direction, SocketEventKind
 from netbench.store import SessionReader, SessionWriter
 
 
@@ -49,9 +51,9 @@ async def test_a_writer_behind_pauses_the_engine_and_records_everything(
     engine: Engine, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.netbench.sqlite"
-    # A writer that flushes once a second (the 30 round trips take far less)
+    # A writer that flushes every two seconds (the 30 round trips take far less)
     # and calls itself behind past 20 events.
-    writer = SessionWriter(path, flush_interval=1.0, backlog_limit=20)
+    writer = SessionWriter(path, flush_interval=2.0, backlog_limit=20)
     writer.open()
     changes: list[bool] = []
     caught_up = asyncio.Event()
@@ -82,3 +84,64 @@ async def test_a_writer_behind_pauses_the_engine_and_records_everything(
         [connection] = reader.connections()
         received = [c.data for c in reader.chunks(connection.id) if c.direction is Direction.IN]
     assert received == [b"message %02d" % i for i in range(30)] + [b"after"]
+
+
+async def test_pausing_a_half_closed_connection_does_not_replay_its_fin(
+    engine: Engine, events: Events
+) -> None:
+    # The time server writes and closes; netbench's client side stays open
+    # after the FIN (it may still send). asyncio stopped reading at EOF:
+    # resuming must not deliver the FIN again.
+    server = await engine.start_server(default_config("time"))
+    client = await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
+    await events.wait_for(
+        SocketEventRecorded,
+        lambda e: e.conn_id == client.conn_id and e.kind is SocketEventKind.PEER_FIN,
+    )
+    for _ in range(3):
+        engine.ctx.pause_reading(True)
+        engine.ctx.pause_reading(False)
+    await asyncio.sleep(0.2)  # time for a replayed FIN to arrive, if one would
+    mine = events.of(SocketEventRecorded, conn_id=client.conn_id)
+    assert [e.kind for e in mine].count(SocketEventKind.PEER_FIN) == 1
+    await client.close()
+
+
+async def test_a_batch_heavy_in_bytes_pauses_reading_too(engine: Engine, tmp_path: Path) -> None:
+    # Few events, each a full recv: counted in bytes, not events. The client
+    # keeps uploading, so more waits while a heavy batch is written.
+    writer = SessionWriter(tmp_path / "s.sqlite", flush_interval=0.5, backlog_bytes=10_000)
+    writer.open()
+    changes: list[bool] = []
+    caught_up = asyncio.Event()
+
+    def pause(behind: bool) -> None:
+        changes.append(behind)
+        engine.ctx.pause_reading(behind)
+        if not behind:
+            caught_up.set()
+
+    writer.pause_with(asyncio.get_running_loop(), pause)
+    engine.ctx.bus.subscribe(writer)
+    stop = threading.Event()
+
+    def upload(port: int) -> int:
+        data = bytes(range(256)) * 400  # 100 KiB a round trip
+        rounds = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            while not stop.is_set() and rounds < 500:
+                assert _echo_round_trip(sock, data) == data
+                rounds += 1
+        return rounds
+
+    try:
+        server = await engine.start_server(default_config("echo"))
+        uploading = asyncio.ensure_future(asyncio.to_thread(upload, server.address.port))
+        await asyncio.wait_for(caught_up.wait(), 10)
+        stop.set()
+        assert await uploading > 0
+        assert changes[:2] == [True, False]
+    finally:
+        stop.set()
+        await engine.stop_all()
+        writer.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from netbench.events import ChunkRecorded, ConnectionOpened, Event
 from netbench.model import Direction, Endpoint, Role, Transport
-from netbench.store import SessionReader, chunk_data, chunk_index
+from netbench.store import SessionReader, chunk_data, chunk_index, traffic_search
 from netbench.store.chunk_blocks import BLOCK_BYTES
 from netbench.store.schema import MIGRATIONS, configure, migrate
 from netbench.store.traffic import stream_bytes
@@ -127,3 +127,24 @@ def test_v2_file_reads_its_chunk_rows_and_upgrades_keeping_them(tmp_path: Path) 
             (1, b"old-out"),
             (2, b"new-in"),
         ]
+
+
+def test_a_block_of_empty_datagrams_reads_as_empty_chunks(tmp_path: Path) -> None:
+    # substr() of an empty BLOB is NULL in SQLite: a UDP flow whose batch held
+    # only empty datagrams must still read back (the Bytes view asks for them).
+    path = tmp_path / "s.sqlite"
+    empties = chunks_of(1, [(IN, b""), (OUT, b"")], 100.5)
+    record(path, [opened(1), *empties], anchors=ANCHORS)
+    with SessionReader(path) as reader:
+        assert [chunk_data(reader, 1, seq) for seq in (0, 1)] == [b"", b""]
+        assert [c.data for c in reader.chunks(1)] == [b"", b""]
+
+
+def test_search_matches_chunk_by_chunk(tmp_path: Path) -> None:
+    """Text after a NUL byte in an earlier chunk is found; text across two chunks is not."""
+    path = tmp_path / "s.sqlite"
+    parts = [(IN, b"bin\x00ary"), (IN, b"findme"), (IN, b"GET /ab"), (OUT, b"cd 200")]
+    record(path, [opened(1), *chunks_of(1, parts, 100.5)], anchors=ANCHORS)
+    with SessionReader(path) as reader:
+        assert traffic_search(reader, "findme") == {-1}
+        assert traffic_search(reader, "abcd") == set()

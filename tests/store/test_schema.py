@@ -19,7 +19,7 @@ DOCUMENTED_COLUMNS = {
         "id server_id role transport local_host local_port peer_host peer_port"
         " opened closed end_reason detail bytes_in bytes_out"
     ),
-    "chunks": "conn_id seq direction t offset data",
+    "chunks": "id conn_id seq direction t offset data",
     "chunk_blocks": "id conn_id first_seq last_seq t0 meta data",
     "socket_events": "id conn_id t kind detail",
     "exchanges": (
