@@ -34,6 +34,7 @@ from typing import Any
 from netbench.events import ChunkRecorded
 
 BLOCK_BYTES = 64 * 1024
+_CACHED_BLOCK_BYTES = 4 * BLOCK_BYTES
 
 Row = tuple[Any, ...]
 Query = Callable[[str, tuple[Any, ...]], sqlite3.Cursor]
@@ -93,6 +94,14 @@ class ChunkTables:
         self._query = query
         self.blocks = schema_version >= 3
         self.rows_table = "chunk_rows" if self.blocks else "chunks"
+        # Since schema 3 nothing writes chunk_rows: an upgraded file's old rows
+        # are all there is, so whether to look there is known once.
+        self._rows = not self.blocks or bool(
+            self._query("SELECT 1 FROM chunk_rows LIMIT 1", ()).fetchone()
+        )
+        self._block: tuple[int, int, int, list[list[Any]], bytes | None] | None = None
+        """The block read last, (conn_id, first_seq, last_seq, meta, data if small):
+        a byte view reads a connection's chunks one after another."""
 
     def count(self) -> int:
         total = int(self._query(f"SELECT count(*) FROM {self.rows_table}", ()).fetchone()[0])
@@ -127,30 +136,54 @@ class ChunkTables:
 
     def data(self, conn_id: int, seq: int) -> bytes | None:
         """One chunk's bytes (None when there is no such chunk)."""
-        row = self._query(
-            f"SELECT data FROM {self.rows_table} WHERE conn_id = ? AND seq = ?", (conn_id, seq)
-        ).fetchone()
-        if row is not None:
-            return bytes(row[0])
+        if self._rows:
+            row = self._query(
+                f"SELECT data FROM {self.rows_table} WHERE conn_id = ? AND seq = ?",
+                (conn_id, seq),
+            ).fetchone()
+            if row is not None:
+                return bytes(row[0])
         if not self.blocks:
             return None
-        block = self._query(
-            "SELECT first_seq, meta, id FROM chunk_blocks"
+        block = self._block
+        if block is None or block[0] != conn_id or not block[1] <= seq <= block[2]:
+            block = self._read_block(conn_id, seq)
+            if block is None:
+                return None
+        _conn, first, _last, meta, data = block
+        _direction, _ns, _offset, start, length = meta[seq - first]
+        if not length:
+            return b""  # (substr of an empty BLOB is NULL: a block of empty datagrams)
+        if data is not None:
+            return data[start : start + length]
+        # substr on a BLOB counts bytes, from 1.
+        part = self._query(
+            "SELECT substr(data, ?, ?) FROM chunk_blocks"
+            " WHERE conn_id = ? AND first_seq = ?",
+            (start + 1, length, conn_id, first),
+        ).fetchone()
+        return bytes(part[0])
+
+    def _read_block(
+        self, conn_id: int, seq: int
+    ) -> tuple[int, int, int, list[list[Any]], bytes | None] | None:
+        found = self._query(
+            "SELECT first_seq, last_seq, meta, length(data) FROM chunk_blocks"
             " WHERE conn_id = ? AND first_seq <= ? AND last_seq >= ?",
             (conn_id, seq, seq),
         ).fetchone()
-        if block is None:
+        if found is None:
             return None
-        first, meta, block_id = block
-        _direction, _t, _offset, start, length = json.loads(meta)[seq - first]
-        # substr on a BLOB counts bytes, from 1.
-        if not length:
-            return b""  # substr of an empty BLOB is NULL (a block of empty datagrams)
-        part = self._query(
-            "SELECT substr(data, ?, ?) FROM chunk_blocks WHERE id = ?",
-            (start + 1, length, block_id),
-        ).fetchone()
-        return bytes(part[0])
+        first, last, meta, size = found
+        data = None
+        if size <= _CACHED_BLOCK_BYTES:  # a block with a huge chunk is sliced in SQLite
+            row = self._query(
+                "SELECT data FROM chunk_blocks WHERE conn_id = ? AND first_seq = ?",
+                (conn_id, first),
+            ).fetchone()
+            data = bytes(row[0])
+        self._block = (conn_id, first, last, json.loads(meta), data)
+        return self._block
 
     def chunks(self, conn_id: int) -> Iterator[Chunk]:
         """A connection's chunks by seq, bytes included, fetched as iterated."""
