@@ -25,6 +25,24 @@ def _echo_round_trip(sock: socket.socket, data: bytes) -> bytes:
     return received
 
 
+class PauseLog:
+    """Wires a writer's backpressure to the engine, as serve and the TUI do,
+    and keeps what it asked for; `caught_up` is set when it resumed."""
+
+    def __init__(self, engine: Engine, writer: SessionWriter) -> None:
+        self.changes: list[bool] = []
+        self.caught_up = asyncio.Event()
+        self._engine = engine
+        writer.pause_with(asyncio.get_running_loop(), self)
+        engine.ctx.bus.subscribe(writer)
+
+    def __call__(self, behind: bool) -> None:
+        self.changes.append(behind)
+        self._engine.ctx.pause_reading(behind)
+        if not behind:
+            self.caught_up.set()
+
+
 async def test_paused_reading_holds_bytes_in_the_kernel_until_resumed(
     engine: Engine, events: Events
 ) -> None:
@@ -55,26 +73,15 @@ async def test_a_writer_behind_pauses_the_engine_and_records_everything(
     # and calls itself behind past 20 events.
     writer = SessionWriter(path, flush_interval=2.0, backlog_limit=20)
     writer.open()
-    changes: list[bool] = []
-    caught_up = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def pause(behind: bool) -> None:
-        changes.append(behind)
-        engine.ctx.pause_reading(behind)
-        if not behind:
-            caught_up.set()
-
-    writer.pause_with(loop, pause)
-    engine.ctx.bus.subscribe(writer)
+    log = PauseLog(engine, writer)
     try:
         server = await engine.start_server(default_config("echo"))
         with socket.create_connection(("127.0.0.1", server.address.port), timeout=3) as sock:
             for index in range(30):  # 60 chunk events before the first flush
                 message = b"message %02d" % index
                 assert await asyncio.to_thread(_echo_round_trip, sock, message) == message
-            await asyncio.wait_for(caught_up.wait(), 10)
-            assert changes == [True, False]
+            await asyncio.wait_for(log.caught_up.wait(), 10)
+            assert log.changes == [True, False]
             assert not engine.ctx.reading_paused
             assert await asyncio.to_thread(_echo_round_trip, sock, b"after") == b"after"
     finally:
@@ -112,17 +119,7 @@ async def test_a_batch_heavy_in_bytes_pauses_reading_too(engine: Engine, tmp_pat
     # keeps uploading, so more waits while a heavy batch is written.
     writer = SessionWriter(tmp_path / "s.sqlite", flush_interval=0.5, backlog_bytes=10_000)
     writer.open()
-    changes: list[bool] = []
-    caught_up = asyncio.Event()
-
-    def pause(behind: bool) -> None:
-        changes.append(behind)
-        engine.ctx.pause_reading(behind)
-        if not behind:
-            caught_up.set()
-
-    writer.pause_with(asyncio.get_running_loop(), pause)
-    engine.ctx.bus.subscribe(writer)
+    log = PauseLog(engine, writer)
     stop = threading.Event()
 
     def upload(port: int) -> int:
@@ -137,10 +134,10 @@ async def test_a_batch_heavy_in_bytes_pauses_reading_too(engine: Engine, tmp_pat
     try:
         server = await engine.start_server(default_config("echo"))
         uploading = asyncio.ensure_future(asyncio.to_thread(upload, server.address.port))
-        await asyncio.wait_for(caught_up.wait(), 10)
+        await asyncio.wait_for(log.caught_up.wait(), 10)
         stop.set()
         assert await uploading > 0
-        assert changes[:2] == [True, False]
+        assert log.changes[:2] == [True, False]
     finally:
         stop.set()
         await engine.stop_all()
