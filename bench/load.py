@@ -204,12 +204,18 @@ def process(
 
 @contextmanager
 def server_process(
-    command: list[str], env: dict[str, str], ready: str = "port", settle: float = 0.3
+    command: list[str],
+    env: dict[str, str],
+    ready: str = "port",
+    settle: float = 0.3,
+    interrupt: bool = True,
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """Start a server process; yields its port (and the process) once it prints the ready line.
 
     Its stderr goes to a file, never a pipe nobody reads: http.server logs
-    every request there, and a full pipe would stall it (and the figures).
+    every request there, and a full pipe would stall it (and the figures);
+    a failure inside the block quotes its end. At the end stdin is closed
+    (the peers stop then) and, with `interrupt`, SIGINT sent (servers).
     """
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
     popen = subprocess.Popen(
@@ -236,10 +242,15 @@ def server_process(
         if port is None:
             raise RuntimeError(f"{command} printed no port")
         time.sleep(settle)  # let it settle (capture opens on a thread after listening)
-        yield port, popen
+        try:
+            yield port, popen
+        except Exception as error:
+            log.seek(0)
+            raise RuntimeError(f"{error}; {command[2:]} wrote: {log.read()[-3000:]}") from error
     finally:
         popen.stdin.close()  # the peers stop when stdin closes
-        popen.send_signal(2)
+        if interrupt:
+            popen.send_signal(2)
         try:
             popen.wait(15)
         except subprocess.TimeoutExpired:

@@ -173,31 +173,17 @@ def memory(
             Memory("(c) serve http --no-capture", *_memory_marks(port, popen.pid, session, marks))
         )
     session = Path(data_dir) / "tui-long.netbench.sqlite"
-    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
-    tui = subprocess.Popen(
-        [PY, str(BENCH / "peers.py"), "long", str(session)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert tui.stdout is not None and tui.stdin is not None
-    try:
-        port = int(json.loads(tui.stdout.readline())["port"])
+    long_tui = [PY, str(BENCH / "peers.py"), "long", str(session)]
+    with server_process(long_tui, env, interrupt=False) as (port, tui):
+        assert tui.stdin is not None and tui.stdout is not None
         rows.append(Memory("(e) the TUI, headless", *_memory_marks(port, tui.pid, session, marks)))
         tui.stdin.write(f"body {body_bytes}\n")
         tui.stdin.flush()
         line = tui.stdout.readline()
         if not line.startswith('{"body"'):
-            log.seek(0)
-            raise RuntimeError(f"the TUI peer's big body failed: {line!r} {log.read()[-3000:]}")
+            raise RuntimeError(f"the TUI peer's big body failed: {line!r}")
         body = json.loads(line)["body"]
         body["rss_mb"] = rss_mb(tui.pid)
-    finally:
-        tui.stdin.close()
-        tui.wait(30)
-        log.close()
     return rows, body
 
 
