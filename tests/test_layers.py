@@ -33,8 +33,9 @@ ALLOWED_NETBENCH_IMPORTS = {
     "engine": {"model", "events", "protocol", "engine"},
     "store": {"model", "events", "protocol", "store"},
     "capture": {"model", "events", "protocol", "capture"},
-    "cli": {"model", "events", "protocol", "engine", "store", "capture", "cli", "ui"},
-    "ui": {"model", "events", "protocol", "engine", "store", "capture", "ui"},
+    "workshop": {"model", "events", "protocol", "engine", "store", "capture", "workshop"},
+    "cli": {"model", "events", "protocol", "engine", "store", "capture", "workshop", "cli", "ui"},
+    "ui": {"model", "events", "protocol", "engine", "store", "capture", "workshop", "ui"},
 }
 
 

@@ -22,7 +22,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httptools
 
@@ -443,3 +443,56 @@ def describe_response(raw: bytes, *, head_only: bool = False) -> HttpResponse:
     if response is None:
         return HttpResponse(None, b"", "", (), b"", 0, error="empty response")
     return response
+
+
+class _Snapshots(_MessageCollector):
+    """A collector that keeps every completed message (pipelined responses, in order)."""
+
+    def __init__(self, body_limit: int) -> None:
+        super().__init__(body_limit)
+        self.done: list[HttpResponse] = []
+        self.parser: Any = None
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        status = self.parser.get_status_code() if self.parser is not None else None
+        self.done.append(
+            HttpResponse(
+                status=status or None,
+                reason=bytes(self.status),
+                version=self.parser.get_http_version() if self.parser is not None else "",
+                headers=tuple(self.headers),
+                body=bytes(self.body),
+                body_len=self.body_len,
+                body_truncated=self.body_len > len(self.body),
+                error=None,
+            )
+        )
+
+
+class ResponseStream:
+    """Responses read off one connection, several per read when they were pipelined.
+
+    `feed` returns how many responses are complete so far; `responses` holds
+    them in order. A parse error stops the stream and is kept in `error`.
+    """
+
+    def __init__(self, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self._collector = _Snapshots(body_limit)
+        self._parser = httptools.HttpResponseParser(self._collector)
+        self._collector.parser = self._parser
+        self.error: str | None = None
+
+    @property
+    def responses(self) -> list[HttpResponse]:
+        return self._collector.done
+
+    def feed(self, data: bytes) -> int:
+        if self.error is None:
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                pass
+            except httptools.HttpParserError as error:
+                self.error = _error_text(error)
+        return len(self._collector.done)

@@ -1,0 +1,150 @@
+"""The packets a socket call causes, when none could be captured: inferred, and labelled so.
+
+Without root, CAP_NET_RAW or the capture agent nothing can see the wire, but
+TCP's rules say which segments a call makes (RFC 9293), and the kernel's
+counters (`tcp_info`'s segs_out, data_segs_out, total_retrans, probes)
+confirm how many there were. Every packet built here has source "inferred"
+and a note saying what it rests on; relative sequence numbers come from the
+bytes each socket sent (the SYN and the FIN each take one).
+
+Rules: pure (no I/O); an inference is only made for what the call certainly
+causes on loopback (no loss, no reordering); what only the kernel knows
+(how a write was cut into segments) is said in the note, not drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from netbench.protocol.tcp_info import TcpInfo
+from netbench.workshop.results import SocketRow, WirePacket
+
+Readings = Mapping[str, SocketRow]
+
+
+class Inferrer:
+    """Keeps each socket's next relative sequence number across the lesson's steps."""
+
+    def __init__(self) -> None:
+        self.next_seq: dict[str, int] = {}
+        self.fin_sent: set[str] = set()
+
+    def packets(
+        self,
+        action: str,
+        actor: str,
+        peer: str | None,
+        t: float,
+        *,
+        error: str | None,
+        sent: int,
+        before: Readings,
+        after: Readings,
+        unread_before: int,
+    ) -> list[WirePacket]:
+        """What `actor`'s call `action` put on the wire (`sent`: bytes it wrote)."""
+        me, other = actor, peer or "peer"
+        if action == "connect":
+            return self._connect(me, other, t, error, after)
+        if action in ("send", "fill", "http_request", "http_response") and sent:
+            return self._data(me, other, t, sent, before, after)
+        if action == "shutdown":
+            return self._fin(me, other, t, "shutdown(SHUT_WR) sends a FIN")
+        if action == "abort" or (action == "close" and unread_before):
+            why = (
+                "close() with SO_LINGER 0 sends a RST"
+                if action == "abort"
+                else f"close() with {unread_before} unread bytes sends a RST (RFC 9293 3.6)"
+            )
+            seq = self.next_seq.get(me)
+            return [WirePacket(t, me, other, "RA", seq, self.next_seq.get(other), 0, 0, "inferred", why)]
+        if action == "close" and me not in self.fin_sent and me in self.next_seq:
+            return self._fin(me, other, t, "close() sends a FIN")
+        if action == "wait":
+            return self._waited(t, before, after)
+        return []
+
+    def _connect(
+        self, me: str, other: str, t: float, error: str | None, after: Readings
+    ) -> list[WirePacket]:
+        self.next_seq[me] = 1
+        syn = WirePacket(t, me, other, "S", 0, None, 0, None, "inferred", "connect() sends a SYN")
+        if error == "ConnectionRefusedError":
+            return [syn, WirePacket(t, other, me, "RA", 0, 1, 0, 0, "inferred",
+                                    "no listener on the port: the kernel answers RST")]  # fmt: skip
+        state = after[me].state if me in after else ""
+        if state == "SYN_SENT":
+            return [syn]
+        self.next_seq[other] = 1
+        window = after[me].info.snd_wnd if me in after and after[me].info else None
+        return [
+            syn,
+            WirePacket(t, other, me, "SA", 0, 1, 0, window, "inferred",
+                       "the listener's kernel answers SYN-ACK (no accept() needed)"),
+            WirePacket(t, me, other, "A", 1, 1, 0, None, "inferred",
+                       "connect() returns once this ACK leaves"),
+        ]  # fmt: skip
+
+    def _data(
+        self, me: str, other: str, t: float, sent: int, before: Readings, after: Readings
+    ) -> list[WirePacket]:
+        seq = self.next_seq.get(me, 1)
+        self.next_seq[me] = seq + sent
+        segments = _delta(before, after, me, "data_segs_out")
+        note = f"{sent} bytes written"
+        if segments:
+            note += f"; the kernel sent them in {segments} segment{'s' if segments > 1 else ''}"
+        packets = [
+            WirePacket(t, me, other, "PA", seq, self.next_seq.get(other), sent, None,
+                       "inferred", note)
+        ]  # fmt: skip
+        acked = after[me].info.unacked if me in after and after[me].info else None
+        if acked == 0:
+            packets.append(
+                WirePacket(t, other, me, "A", self.next_seq.get(other), seq + sent, 0, None,
+                           "inferred", "the peer's kernel acknowledged every byte (unacked is 0)")
+            )  # fmt: skip
+        return packets
+
+    def _fin(self, me: str, other: str, t: float, why: str) -> list[WirePacket]:
+        seq = self.next_seq.get(me, 1)
+        self.next_seq[me] = seq + 1
+        self.fin_sent.add(me)
+        return [
+            WirePacket(t, me, other, "FA", seq, self.next_seq.get(other), 0, None, "inferred", why),
+            WirePacket(t, other, me, "A", self.next_seq.get(other), seq + 1, 0, None, "inferred",
+                       "the peer's kernel acknowledges the FIN at once"),
+        ]  # fmt: skip
+
+    def _waited(self, t: float, before: Readings, after: Readings) -> list[WirePacket]:
+        packets: list[WirePacket] = []
+        for name, row in after.items():
+            retrans = _delta(before, after, name, "total_retrans")
+            if retrans and row.state == "SYN_SENT":
+                packets += [
+                    WirePacket(t, name, "listener", "S", 0, None, 0, None, "inferred",
+                               "SYN retransmitted (the kernel's total_retrans grew)")
+                ] * retrans  # fmt: skip
+            probes = _delta(before, after, name, "probes")
+            if probes and row.state == "ESTABLISHED":
+                packets += [
+                    WirePacket(t, name, "peer", "A", None, None, 0, None, "inferred",
+                               "zero-window probe (the kernel's probes counter grew)")
+                ] * probes  # fmt: skip
+        return packets
+
+
+def _delta(before: Readings, after: Readings, name: str, field: str) -> int:
+    new = _info_field(after.get(name), field)
+    if new is None:
+        return 0
+    old = _info_field(before.get(name), field) or 0
+    return max(0, new - old)
+
+
+def _info_field(row: SocketRow | None, field: str) -> int | None:
+    info: TcpInfo | None = row.info if row is not None else None
+    if info is None:
+        return None
+    value = getattr(info, field)
+    return value if isinstance(value, int) else None

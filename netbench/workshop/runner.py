@@ -1,0 +1,466 @@
+"""Runs a scenario one step at a time on real sockets, and says what each step showed.
+
+`WorkshopRunner` is the workshop's engine: `next()` makes the next step's
+socket call through the engine's `SocketLab`, then gathers what it showed
+(the packets it caused, captured when capture runs and inferred otherwise;
+every socket's state and queues from the kernel; the bytes so far; the
+checks). `back()` reruns the lesson from the start up to the step before,
+`restart()` starts it over; both on fresh sockets, because a socket call
+cannot be undone.
+
+Rules: every call is bounded (the lab's step timeout, or the socket's own
+`settimeout`); an unexpected failure is shown as the step's result, never
+raised; capture is optional and its absence is said on every step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from netbench.engine.config import ServerConfig
+from netbench.engine.lab import LabError, SocketLab, SocketReading
+from netbench.protocol.http_parse import ResponseStream
+from netbench.workshop.checks import Facts, evaluate
+from netbench.workshop.inferred import Inferrer
+from netbench.workshop.results import ChunkRow, SocketRow, StepResult, WirePacket
+from netbench.workshop.scenario import Scenario, Step
+from netbench.workshop.wire import CapturedPackets
+
+NO_CAPTURE = "inferred: nothing was captured (run as root, or start `sudo $(command -v netbench) capture-agent`, to see the real packets)"
+
+
+class _Performed:
+    """What a call did, beyond its return value."""
+
+    def __init__(self) -> None:
+        self.returned: bytes | None = None
+        self.sent = 0
+        self.statuses: list[int] = []
+        self.rounds_ms: list[float] = []
+
+
+class WorkshopRunner:
+    """One scenario, stepped through on real sockets. Use on one asyncio loop."""
+
+    def __init__(self, scenario: Scenario, *, capture: bool = False, step_timeout: float = 5.0):
+        self.scenario = scenario
+        self.step_timeout = step_timeout
+        self.want_capture = capture
+        self.results: list[StepResult] = []
+        self.wire = CapturedPackets()
+        self.capture_detail = NO_CAPTURE
+        self._capture: Any = None
+        self._watched: tuple[int, ...] = ()
+        self.lab = SocketLab(step_timeout=step_timeout)
+        self._reset_lesson()
+
+    def _reset_lesson(self) -> None:
+        self.lab = SocketLab(step_timeout=self.step_timeout)
+        self.wall0 = time.time()
+        self.inferrer = Inferrer()
+        self.results = []
+        self.connected_to: dict[str, str] = {}
+        self.streams: dict[str, ResponseStream] = {}
+        self.wire.begin(self.wall0)
+
+    @property
+    def done(self) -> bool:
+        return len(self.results) >= len(self.scenario.steps)
+
+    @property
+    def capturing(self) -> bool:
+        return self._capture is not None and self.wire.running
+
+    # -- capture ------------------------------------------------------------
+
+    async def start(self, capture_wait: float = 6.0) -> None:
+        """Start capture when asked for and possible (waits until it runs, bounded)."""
+        if not self.want_capture or self._capture is not None:
+            return
+        from netbench.capture import start_capture
+
+        self._capture = start_capture(self.wire, ports=())
+        deadline = time.monotonic() + capture_wait
+        while time.monotonic() < deadline and self.wire.status is None:
+            await asyncio.sleep(0.02)
+        if self.wire.running:
+            self.capture_detail = f"captured ({self.wire.status})"
+        else:
+            self.capture_detail = f"{NO_CAPTURE}; capture: {self.wire.status or 'did not start'}"
+
+    # -- stepping -----------------------------------------------------------
+
+    async def next(self) -> StepResult | None:
+        if self.done:
+            return None
+        index = len(self.results)
+        result = await self._run(self.scenario.steps[index], index)
+        self.results.append(result)
+        return result
+
+    async def back(self) -> StepResult | None:
+        """Rerun from the start up to the step before the current one."""
+        target = max(0, len(self.results) - 1)
+        await self.restart()
+        while len(self.results) < target:
+            await self.next()
+        return self.results[-1] if self.results else None
+
+    async def restart(self) -> None:
+        await self.lab.close_all()
+        self._reset_lesson()
+
+    async def run_all(self) -> list[StepResult]:
+        while not self.done:
+            await self.next()
+        return self.results
+
+    async def close(self) -> None:
+        await self.lab.close_all()
+        if self._capture is not None:
+            with contextlib.suppress(Exception):
+                self._capture.stop()
+            self._capture = None
+
+    def _watch_ports(self) -> None:
+        """Capture the data segments of the lesson's ports too (control packets come anyway)."""
+        ports = tuple(sorted(self.lab.ports()))
+        if self._capture is not None and ports != self._watched:
+            self._watched = ports
+            self._capture.watch(ports)
+
+    # -- one step -----------------------------------------------------------
+
+    async def _run(self, step: Step, index: int) -> StepResult:
+        self._watch_ports()
+        before = self._rows(self.lab.read_kernel())
+        unread = before[step.socket].recv_queue or 0 if step.socket in before else 0
+        start_t = self.lab.now()
+        started = time.monotonic()
+        performed = _Performed()
+        error: str | None = None
+        error_names: list[str] = []
+        try:
+            await self._perform(step, performed)
+        except (OSError, TimeoutError, LabError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error_names = [cls.__name__ for cls in type(exc).__mro__]
+        elapsed = time.monotonic() - started
+        self._watch_ports()
+        if step.do == "connect" and not step.args.get("wait", True):
+            await asyncio.sleep(0.05)  # the SYN-ACK, when it comes, comes within this
+        if self.capturing:
+            await self.wire.settle()
+        after = await self._settled()
+        expected_error = step.expect_error
+        unexpected = (error is not None and expected_error not in error_names) or (
+            error is None and expected_error is not None
+        )
+        if unexpected and error is None:
+            error = f"expected {expected_error}, but the call returned"
+        packets = self._packets(step, start_t, error_names[0] if error_names else None,
+                                performed.sent, before, after, unread)  # fmt: skip
+        facts = Facts(
+            after,
+            returned=performed.returned,
+            error=error_names[0] if error_names else None,
+            elapsed=elapsed,
+            statuses=performed.statuses,
+            packets=packets,
+            captured=self.capturing,
+        )
+        last = index == len(self.scenario.steps) - 1
+        return StepResult(
+            index=index,
+            total=len(self.scenario.steps),
+            title=step.title,
+            side=step.side,
+            action=step.do,
+            explanation=_fill(step.explain, elapsed, performed, error_names),
+            elapsed=elapsed,
+            returned=performed.returned,
+            error=error,
+            unexpected=unexpected,
+            packets=packets,
+            sockets=list(after.values()),
+            chunks=self._chunks(),
+            checks=evaluate(step.expect, facts),
+            capture=self.capture_detail,
+            takeaway=self.scenario.takeaway if last else None,
+        )
+
+    def _packets(
+        self,
+        step: Step,
+        start_t: float,
+        error: str | None,
+        sent: int,
+        before: dict[str, SocketRow],
+        after: dict[str, SocketRow],
+        unread: int,
+    ) -> list[WirePacket]:
+        if self.capturing:
+            return self.wire.take(self._names())
+        return self.inferrer.packets(
+            step.do, step.socket, self._peer(step.socket), start_t,
+            error=error, sent=sent, before=before, after=after, unread_before=unread,
+        )  # fmt: skip
+
+    async def _perform(self, step: Step, done: _Performed) -> None:
+        lab, args, name = self.lab, step.args, step.socket
+        action = step.do
+        if action == "listen":
+            lab.listen(name, int(args.get("backlog", 128)), int(args.get("port", 0)))
+        elif action == "bind":
+            lab.bind_only(name, int(args.get("port", 0)))
+        elif action == "start_server":
+            await lab.start_server(name, _server_config(args))
+        elif action == "connect":
+            self.connected_to[name] = str(args["to"])
+            await lab.connect(name, lab.port_of(str(args["to"])), wait=bool(args.get("wait", True)))
+        elif action == "accept":
+            listener = str(args.get("listener", "listener"))
+            await lab.accept(listener, name)
+            self.inferrer.next_seq[name] = self.inferrer.next_seq.get(listener, 1)
+        elif action == "send":
+            data = _data(args)
+            await lab.send(name, data)
+            done.sent = len(data)
+        elif action == "fill":
+            done.sent = lab.send_until_full(name, _data(args) or b"x" * 65536)
+        elif action == "recv":
+            done.returned = await lab.recv(name, int(args.get("size", 1024)))
+        elif action == "recv_all":
+            done.returned = await self._recv_all(name, int(args.get("size", 65536)))
+        elif action == "shutdown":
+            lab.shutdown_write(name)
+        elif action in ("close", "abort"):
+            lab.close(name, linger_zero=action == "abort")
+        elif action == "nodelay":
+            lab.set_nodelay(name, bool(args.get("on", True)))
+        elif action == "rcvbuf":
+            lab.set_recv_buffer(name, int(args["size"]))
+        elif action == "settimeout":
+            seconds = args.get("seconds")
+            lab.set_timeout(name, None if seconds is None else float(seconds))
+        elif action == "wait":
+            await self._wait(args)
+        elif action == "http_request":
+            await self._http_request(name, args, done)
+        elif action == "http_read":
+            await self._http_read(name, int(args.get("count", 1)), done)
+        elif action == "http_rounds":
+            await self._http_rounds(name, args, done)
+        elif action == "http_response":
+            head, body = _response(args)
+            pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
+            for piece in pieces:
+                await lab.send(name, piece)
+            done.sent = len(head) + len(body)
+
+    async def _recv_all(self, name: str, size: int) -> bytes:
+        parts = []
+        while True:
+            data = await self.lab.recv(name, size)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    async def _wait(self, args: dict[str, Any]) -> None:
+        until = args.get("until")
+        if not until:
+            await asyncio.sleep(float(args["seconds"]))
+            return
+        timeout = min(float(args.get("timeout", 5.0)), 30.0)
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self._rows(self.lab.read_kernel())
+            if all(check.ok for check in evaluate(until, Facts(rows))):
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the kernel did not get there within {timeout:g} s")
+            await asyncio.sleep(0.01)
+
+    async def _http_request(self, name: str, args: dict[str, Any], done: _Performed) -> None:
+        port = self.lab.port_of(self.connected_to.get(name, "listener"))
+        head, body = _request(args, port)
+        pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
+        for piece in pieces:
+            await self.lab.send(name, piece)
+        done.sent = len(head) + len(body)
+        if args.get("read", True):
+            await self._http_read(name, 1, done)
+
+    async def _http_read(self, name: str, count: int, done: _Performed) -> None:
+        stream = self.streams.setdefault(name, ResponseStream())
+        have = len(stream.responses)
+        data = bytearray()
+        while len(stream.responses) < have + count and stream.error is None:
+            chunk = await self.lab.recv(name, 65536)
+            if not chunk:
+                break
+            data += chunk
+            stream.feed(chunk)
+        done.returned = bytes(data)
+        done.statuses = [r.status or 0 for r in stream.responses[have:]]
+        if stream.error:
+            raise ValueError(f"the response did not parse: {stream.error}")
+
+    async def _http_rounds(self, name: str, args: dict[str, Any], done: _Performed) -> None:
+        """Request/response rounds back to back, the server writing each response in `pieces`.
+
+        Back to back matters: a connection idle for longer than its RTO goes
+        back to quick-ACK mode, which would hide the delayed ACK this shows.
+        """
+        server = str(args.get("server", "conn"))
+        port = self.lab.port_of(self.connected_to.get(name, "listener"))
+        head, body = _response(args)
+        pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
+        for number in range(int(args.get("rounds", 5))):
+            started = time.monotonic()
+            request, _ = _request({"path": f"/round-{number + 1}"}, port)
+            await self.lab.send(name, request)
+            await self.lab.recv(server, 65536)
+            for piece in pieces:
+                await self.lab.send(server, piece)
+            await self._http_read(name, 1, done)
+            done.rounds_ms.append((time.monotonic() - started) * 1000)
+            done.sent += len(head) + len(body)
+        done.statuses = [200] * len(done.rounds_ms) if done.statuses else []
+
+    # -- what the step shows ------------------------------------------------
+
+    async def _settled(self) -> dict[str, SocketRow]:
+        """The kernel's view once the call's packets were all processed.
+
+        Loopback delivers segments in softirq context, a few microseconds
+        after the call returns: read until two readings 5 ms apart agree on
+        every state and queue (at most 0.3 s).
+        """
+        rows = self._rows(self.lab.read_kernel())
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+            again = self._rows(self.lab.read_kernel())
+            if _summary(again) == _summary(rows):
+                return again
+            rows = again
+        return rows
+
+    def _rows(self, readings: list[SocketReading]) -> dict[str, SocketRow]:
+        return {
+            r.name: SocketRow(
+                r.name, r.role, r.state, _address(r.local), _address(r.remote), r.held,
+                r.recv_queue, r.send_queue, r.accept_queue, r.info,
+            )  # fmt: skip
+            for r in readings
+        }
+
+    def _chunks(self) -> list[ChunkRow]:
+        rows = [
+            ChunkRow(s.name, c.t, c.direction, c.data)
+            for s in self.lab.sockets.values()
+            for c in s.chunks
+        ]
+        rows.sort(key=lambda row: row.t)
+        return rows
+
+    def _names(self) -> dict[tuple[int, int], str]:
+        """(local port, remote port) -> the socket's name; (port, 0): a listener or server."""
+        names: dict[tuple[int, int], str] = {}
+        for s in self.lab.sockets.values():
+            names[(s.local[1], s.remote[1] if s.role != "listener" else 0)] = s.name
+        for server_name, server in self.lab.servers.items():
+            names[(server.address.port, 0)] = server_name
+        return names
+
+    def _peer(self, name: str) -> str | None:
+        me = self.lab.sockets.get(name)
+        if me is None:
+            return None
+        for other in self.lab.sockets.values():
+            if other is not me and other.local == me.remote and other.remote == me.local:
+                return other.name
+        return self.connected_to.get(name)
+
+
+def _summary(rows: dict[str, SocketRow]) -> list[tuple[object, ...]]:
+    return [(r.name, r.state, r.recv_queue, r.send_queue, r.accept_queue) for r in rows.values()]
+
+
+def _address(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}" if address[1] else ""
+
+
+def _data(args: dict[str, Any]) -> bytes:
+    if "data_hex" in args:
+        data = bytes.fromhex(str(args["data_hex"]))
+    else:
+        data = str(args.get("data", "")).encode("utf-8")
+    return data * int(args.get("repeat", 1))
+
+
+def _headers(args: dict[str, Any]) -> list[str]:
+    return [str(h) for h in args.get("headers", [])]
+
+
+def _request(args: dict[str, Any], port: int) -> tuple[bytes, bytes]:
+    method = str(args.get("method", "GET"))
+    path = str(args.get("path", "/"))
+    body = str(args.get("body", "")).encode("utf-8")
+    lines = [f"{method} {path} HTTP/1.1"]
+    headers = _headers(args)
+    if not any(h.lower().startswith("host:") for h in headers):
+        lines.append(f"Host: 127.0.0.1:{port}")
+    lines += headers
+    if body and not any(h.lower().startswith("content-length:") for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), body
+
+
+def _response(args: dict[str, Any]) -> tuple[bytes, bytes]:
+    status = int(args.get("status", 200))
+    reason = str(args.get("reason", "OK"))
+    body = str(args.get("body", "")).encode("utf-8")
+    lines = [f"HTTP/1.1 {status} {reason}", *_headers(args)]
+    if not any(h.lower().startswith("content-length:") for h in lines[1:]):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), body
+
+
+def _server_config(args: dict[str, Any]) -> ServerConfig:
+    config = ServerConfig(kind=str(args["kind"]), port=int(args.get("port", 0)))
+    values: dict[str, Any] = {}
+    for key in ("backlog", "recv_size"):
+        if key in args:
+            values[key] = int(args[key])
+    if "idle_timeout" in args:
+        values["idle_timeout"] = float(args["idle_timeout"])
+    if "keep_alive" in args:
+        values["keep_alive"] = bool(args["keep_alive"])
+    if "text" in args:
+        values["text"] = str(args["text"])
+    from dataclasses import replace
+
+    return replace(config, **values)
+
+
+def _fill(text: str, elapsed: float, done: _Performed, errors: list[str]) -> str:
+    """The paragraph with what this run measured put in (`{elapsed_ms}`, `{returned}`...)."""
+    from netbench.protocol.textsafe import visible
+
+    values = {
+        "elapsed_ms": f"{elapsed * 1000:.1f}",
+        "returned": "" if done.returned is None else visible(done.returned[:200]),
+        "returned_len": "" if done.returned is None else str(len(done.returned)),
+        "error": errors[0] if errors else "",
+        "sent": str(done.sent),
+        "rounds_ms": ", ".join(f"{ms:.1f}" for ms in done.rounds_ms),
+    }
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
