@@ -24,7 +24,7 @@ def fail(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import capture_agent, send, serve, session
+    from netbench.cli import capture_agent, send, serve, session, workshop
 
     parser = argparse.ArgumentParser(
         prog="netbench",
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_parser(sub)
     session.add_parser(sub)
     capture_agent.add_parser(sub)
+    workshop.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
         help="open a recorded session read-only in the terminal UI",
@@ -112,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import capture_agent
 
             return capture_agent.run(args)
+        if args.command == "workshop":
+            from netbench.cli import workshop
+
+            return workshop.run(args)
         if args.command == "open":
             return run_tui(args, open_path=args.path)
         return run_tui(args, open_path=None)

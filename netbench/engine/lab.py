@@ -23,8 +23,8 @@ import socket
 import struct
 import termios
 import time
-from dataclasses import dataclass, field
 from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, TypeVar
 
 from netbench.engine.config import ServerConfig
@@ -264,6 +264,16 @@ class SocketLab:
         running = await self.engine.start_server(config)
         self.servers[name] = running
         return running
+
+    def refused_syn(self, port: int) -> None:
+        """Send one SYN to `port` (bound, not listening) and forget it: the kernel answers RST.
+
+        The workshop's capture uses it as a marker: once the RST came through,
+        every packet sent before it has too.
+        """
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setblocking(False)
+            probe.connect_ex((HOST, port))
 
     # -- the kernel's view --------------------------------------------------
 

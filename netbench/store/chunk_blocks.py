@@ -158,8 +158,7 @@ class ChunkTables:
             return data[start : start + length]
         # substr on a BLOB counts bytes, from 1.
         part = self._query(
-            "SELECT substr(data, ?, ?) FROM chunk_blocks"
-            " WHERE conn_id = ? AND first_seq = ?",
+            "SELECT substr(data, ?, ?) FROM chunk_blocks WHERE conn_id = ? AND first_seq = ?",
             (start + 1, length, conn_id, first),
         ).fetchone()
         return bytes(part[0])

@@ -22,7 +22,10 @@ def builtin_scenarios() -> list[Scenario]:
         (entry for entry in folder.iterdir() if entry.name.endswith(".toml")),
         key=lambda entry: entry.name,
     )
-    return [parse_scenario(entry.read_text(encoding="utf-8"), f"built-in {entry.name}") for entry in entries]
+    return [
+        parse_scenario(entry.read_text(encoding="utf-8"), f"built-in {entry.name}")
+        for entry in entries
+    ]
 
 
 def find_scenario(name: str) -> Scenario:

@@ -138,7 +138,9 @@ _CHECKERS: dict[str, Callable[[Any, Facts], list[Check]]] = {
         lambda a, e: a == e,
     ),
     "status": _single(
-        "HTTP status", lambda f: f.statuses or None, lambda a, e: a == (e if isinstance(e, list) else [e])
+        "HTTP status",
+        lambda f: f.statuses or None,
+        lambda a, e: a == (e if isinstance(e, list) else [e]),
     ),
     "error": _single("the call raised", lambda f: f.error, lambda a, e: a == e),
     "elapsed_min_ms": _single(

@@ -57,7 +57,9 @@ class Inferrer:
                 else f"close() with {unread_before} unread bytes sends a RST (RFC 9293 3.6)"
             )
             seq = self.next_seq.get(me)
-            return [WirePacket(t, me, other, "RA", seq, self.next_seq.get(other), 0, 0, "inferred", why)]
+            return [
+                WirePacket(t, me, other, "RA", seq, self.next_seq.get(other), 0, 0, "inferred", why)
+            ]
         if action == "close" and me not in self.fin_sent and me in self.next_seq:
             return self._fin(me, other, t, "close() sends a FIN")
         if action == "wait":
@@ -76,7 +78,7 @@ class Inferrer:
         if state == "SYN_SENT":
             return [syn]
         self.next_seq[other] = 1
-        window = after[me].info.snd_wnd if me in after and after[me].info else None
+        window = _info_field(after.get(me), "snd_wnd")
         return [
             syn,
             WirePacket(t, other, me, "SA", 0, 1, 0, window, "inferred",
@@ -98,7 +100,7 @@ class Inferrer:
             WirePacket(t, me, other, "PA", seq, self.next_seq.get(other), sent, None,
                        "inferred", note)
         ]  # fmt: skip
-        acked = after[me].info.unacked if me in after and after[me].info else None
+        acked = _info_field(after.get(me), "unacked")
         if acked == 0:
             packets.append(
                 WirePacket(t, other, me, "A", self.next_seq.get(other), seq + sent, 0, None,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from netbench.protocol.tcp_info import TcpInfo
-from netbench.protocol.textsafe import visible, visible_text
+from netbench.protocol.textsafe import visible
 
 Source = Literal["captured", "inferred"]
 

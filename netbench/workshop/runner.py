@@ -32,6 +32,10 @@ from netbench.workshop.wire import CapturedPackets
 NO_CAPTURE = "inferred: nothing was captured (run as root, or start `sudo $(command -v netbench) capture-agent`, to see the real packets)"
 
 
+SETTLE_QUIET = 0.05
+"""Seconds the kernel's view must stay the same before a step is over (> a delayed ACK's 40 ms)."""
+
+
 class _Performed:
     """What a call did, beyond its return value."""
 
@@ -54,6 +58,7 @@ class WorkshopRunner:
         self.capture_detail = NO_CAPTURE
         self._capture: Any = None
         self._watched: tuple[int, ...] = ()
+        self._marker: SocketLab | None = None
         self.lab = SocketLab(step_timeout=step_timeout)
         self._reset_lesson()
 
@@ -82,10 +87,12 @@ class WorkshopRunner:
             return
         from netbench.capture import start_capture
 
+        self._marker = SocketLab()
+        self._marker.bind_only("marker")
+        self.wire.marker_port = self._marker.port_of("marker")
         self._capture = start_capture(self.wire, ports=())
-        deadline = time.monotonic() + capture_wait
-        while time.monotonic() < deadline and self.wire.status is None:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wire.status_seen.wait(), capture_wait)
         if self.wire.running:
             self.capture_detail = f"captured ({self.wire.status})"
         else:
@@ -120,6 +127,8 @@ class WorkshopRunner:
 
     async def close(self) -> None:
         await self.lab.close_all()
+        if self._marker is not None:
+            await self._marker.close_all()
         if self._capture is not None:
             with contextlib.suppress(Exception):
                 self._capture.stop()
@@ -152,9 +161,9 @@ class WorkshopRunner:
         self._watch_ports()
         if step.do == "connect" and not step.args.get("wait", True):
             await asyncio.sleep(0.05)  # the SYN-ACK, when it comes, comes within this
-        if self.capturing:
-            await self.wire.settle()
         after = await self._settled()
+        if self.capturing:
+            await self.wire.settle(lambda: self.lab.refused_syn(self.wire.marker_port))
         expected_error = step.expect_error
         unexpected = (error is not None and expected_error not in error_names) or (
             error is None and expected_error is not None
@@ -262,7 +271,7 @@ class WorkshopRunner:
             done.sent = len(head) + len(body)
 
     async def _recv_all(self, name: str, size: int) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             data = await self.lab.recv(name, size)
             if not data:
@@ -336,14 +345,16 @@ class WorkshopRunner:
     async def _settled(self) -> dict[str, SocketRow]:
         """The kernel's view once the call's packets were all processed.
 
-        Loopback delivers segments in softirq context, a few microseconds
-        after the call returns: read until two readings 5 ms apart agree on
-        every state and queue (at most 0.3 s).
+        Loopback delivers segments a few microseconds after the call returns,
+        but a delayed ACK leaves up to ~40 ms later (Linux's minimum delayed-ACK
+        time): read until two readings 50 ms apart agree on every state, queue
+        and unacknowledged count (at most 0.4 s), so the step shows what the
+        kernel did in answer to the call, delayed ACKs included.
         """
         rows = self._rows(self.lab.read_kernel())
-        deadline = time.monotonic() + 0.3
+        deadline = time.monotonic() + 0.4
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(SETTLE_QUIET)
             again = self._rows(self.lab.read_kernel())
             if _summary(again) == _summary(rows):
                 return again
@@ -353,9 +364,17 @@ class WorkshopRunner:
     def _rows(self, readings: list[SocketReading]) -> dict[str, SocketRow]:
         return {
             r.name: SocketRow(
-                r.name, r.role, r.state, _address(r.local), _address(r.remote), r.held,
-                r.recv_queue, r.send_queue, r.accept_queue, r.info,
-            )  # fmt: skip
+                r.name,
+                r.role,
+                r.state,
+                _address(r.local),
+                _address(r.remote),
+                r.held,
+                r.recv_queue,
+                r.send_queue,
+                r.accept_queue,
+                r.info,
+            )
             for r in readings
         }
 
@@ -388,7 +407,10 @@ class WorkshopRunner:
 
 
 def _summary(rows: dict[str, SocketRow]) -> list[tuple[object, ...]]:
-    return [(r.name, r.state, r.recv_queue, r.send_queue, r.accept_queue) for r in rows.values()]
+    return [
+        (r.name, r.state, r.recv_queue, r.send_queue, r.accept_queue, r.info and r.info.unacked)
+        for r in rows.values()
+    ]
 
 
 def _address(address: tuple[str, int]) -> str:
@@ -463,4 +485,3 @@ def _fill(text: str, elapsed: float, done: _Performed, errors: list[str]) -> str
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return text
-

@@ -142,7 +142,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     sides: dict[str, str] = {}
     steps = tuple(_step(raw, index, where, sides) for index, raw in enumerate(raw_steps))
     return Scenario(
-        data["name"], data["title"].strip(), data["summary"].strip(),
+        data["name"], data["title"].strip(), paragraphs(data["summary"]),
         data["takeaway"].strip(), steps, source,
     )  # fmt: skip
 
@@ -168,6 +168,10 @@ def _step(raw: dict[str, Any], index: int, where: _Where, sides: dict[str, str])
         if key not in COMMON_KEYS and key not in ACTIONS[do]:
             accepted = ", ".join(sorted(ACTIONS[do])) or "none"
             raise fail(key, f"`{do}` takes no `{key}` (its arguments: {accepted})")
+    for key in ("to", "listener", "server"):
+        target = raw.get(key)
+        if isinstance(target, str) and target not in sides:
+            raise fail(key, f"socket {target!r} is used before a step makes it")
     if do in CREATES:
         sides[sock] = str(raw.get("side", CREATES[do]))
     elif sock not in sides:
@@ -202,9 +206,15 @@ def _step(raw: dict[str, Any], index: int, where: _Where, sides: dict[str, str])
     args = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
     title = raw.get("title") or f"{side}: {sock}.{do}()"
     return Step(
-        do, sock, side, str(title), explain.strip(), args, expect, expect_error,
+        do, sock, side, str(title), paragraphs(explain), args, expect, expect_error,
         where.step_line(index),
     )  # fmt: skip
+
+
+def paragraphs(text: str) -> str:
+    """TOML's wrapped lines joined: one line per paragraph (the screens wrap to their width)."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(line.strip() for line in block.splitlines()) for block in blocks)
 
 
 def _check_expect(expect: dict[str, Any], fail: Any) -> None:

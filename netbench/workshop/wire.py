@@ -10,15 +10,16 @@ the lesson's sockets, with sequence numbers relative to each side's SYN
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 
 from netbench.events import CaptureStatus, Event, PacketCaptured
 from netbench.model import TcpPacket
 from netbench.workshop.results import WirePacket
 
-SETTLE_QUIET = 0.06
-"""Seconds without a new packet after which a step's packets are all in."""
-SETTLE_MAX = 0.5
+SETTLE_MAX = 1.0
+"""Seconds a step waits at most for its packets to come through the capture."""
 
 
 class CapturedPackets:
@@ -29,7 +30,11 @@ class CapturedPackets:
         self._taken = 0
         self._wall0 = time.time()
         self._isn: dict[tuple[int, int], int] = {}
-        self._last_arrival = 0.0
+        self.marker_port = 0
+        """A bound, never-listening port: a SYN to it is refused, and the RST marks "all in"."""
+        self._marker_seen = asyncio.Event()
+        self.status_seen = asyncio.Event()
+        """Set once capture said whether it runs."""
 
     def begin(self, wall0: float) -> None:
         """A new run of the lesson: forget the packets of the last one."""
@@ -39,20 +44,31 @@ class CapturedPackets:
 
     def publish(self, event: Event) -> None:
         if type(event) is PacketCaptured:
-            self.packets.append(event.packet)
-            self._last_arrival = time.monotonic()
+            packet = event.packet
+            if self.marker_port and self.marker_port in (packet.src.port, packet.dst.port):
+                if "R" in packet.flags:
+                    self._marker_seen.set()
+                return
+            self.packets.append(packet)
         elif isinstance(event, CaptureStatus):
             self.status = event.detail
             self.running = event.running
+            self.status_seen.set()
 
-    async def settle(self) -> None:
-        """Wait until the step's packets have arrived: quiet for a moment, bounded."""
-        start = time.monotonic()
-        await asyncio.sleep(SETTLE_QUIET)
-        while time.monotonic() - start < SETTLE_MAX:
-            if time.monotonic() - self._last_arrival >= SETTLE_QUIET:
-                return
-            await asyncio.sleep(0.01)
+    async def settle(self, send_marker: Callable[[], None]) -> None:
+        """Wait until the step's packets have come through the capture (bounded).
+
+        Capture delivers packets in batches, later than the calls that caused
+        them. A SYN to the marker port, sent after the step, is refused at once;
+        once its RST has come through, so has everything the step sent before
+        it. Packets on loopback may be listed a few microseconds out of order
+        across CPUs, hence the short grace after it.
+        """
+        self._marker_seen.clear()
+        send_marker()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._marker_seen.wait(), SETTLE_MAX)
+        await asyncio.sleep(0.005)
 
     def take(self, names: dict[tuple[int, int], str]) -> list[WirePacket]:
         """The lesson's packets since the last call, as ladder rows."""

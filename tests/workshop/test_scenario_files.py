@@ -1,0 +1,139 @@
+"""Scenario files: the format a teacher writes, and the one-line errors for bad ones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netbench.workshop import builtin_scenarios
+from netbench.workshop.scenario import ScenarioError, parse_scenario
+
+GOOD = """\
+name = "mine"
+title = "My lesson"
+summary = "A listener and a client."
+takeaway = "connect() needs a listener."
+
+[[step]]
+do = "listen"
+socket = "listener"
+backlog = 2
+explain = "It listens."
+expect = { state = { listener = "LISTEN" } }
+
+[[step]]
+do = "connect"
+socket = "client"
+to = "listener"
+explain = "It connects in {elapsed_ms} ms."
+expect = { state = { client = "ESTABLISHED" }, accept_queue = { listener = 1 } }
+"""
+
+BAD = [
+    # (what is changed, the line the message must name, words it must say)
+    (GOOD.replace('do = "connect"', 'do = "jump"'), 14, "unknown action 'jump'"),
+    (
+        GOOD.replace('to = "listener"', 'to = "listener"\nbacklog = 3'),
+        17,
+        "`connect` takes no `backlog`",
+    ),
+    (GOOD.replace('socket = "client"', 'socket = "Client!"'), 15, "`socket` must name"),
+    (GOOD.replace('explain = "It listens."\n', ""), 6, "`explain` must say"),
+    (GOOD.replace("accept_queue =", "accept_queu ="), 18, "unknown check `accept_queu`"),
+    (GOOD.replace('title = "My lesson"\n', ""), 1, "`title` must be a non-empty string"),
+    (GOOD.replace('name = "mine"', 'name = "My Lesson"'), 1, "`name` must be lower-case"),
+    (GOOD.replace("backlog = 2", "backlog = 2 2"), 9, "line 9"),
+    (
+        GOOD.replace('socket = "listener"\nbacklog', 'socket = "other"\nbacklog'),
+        16,
+        "'listener' is used before",
+    ),
+]
+
+
+def test_a_good_file_parses_with_its_steps() -> None:
+    scenario = parse_scenario(GOOD, "mine.toml")
+    assert [s.do for s in scenario.steps] == ["listen", "connect"]
+    assert scenario.steps[1].side == "client"
+    assert scenario.steps[0].side == "server"
+    assert scenario.steps[1].title == "client: client.connect()"
+
+
+@pytest.mark.parametrize(("text", "line", "words"), BAD, ids=[b[2] for b in BAD])
+def test_a_bad_file_names_the_line_and_the_problem(text: str, line: int, words: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "lesson.toml")
+    message = str(caught.value)
+    assert words in message
+    assert "\n" not in message
+    if words != "line 9":
+        assert message.startswith(f"lesson.toml:{line}:"), message
+
+
+def test_the_builtins_are_written_in_the_documented_format() -> None:
+    # They parse (builtin_scenarios would raise otherwise) and each file is in the docs' list.
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "workshop.md").read_text()
+    for scenario in builtin_scenarios():
+        assert f"`{scenario.name}`" in docs
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netbench", "workshop", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_the_cli_runs_a_teachers_file_and_rejects_a_bad_one(tmp_path: Path) -> None:
+    lesson = tmp_path / "lesson.toml"
+    lesson.write_text(GOOD)
+    ran = _cli("run", "--file", str(lesson), "--json", "--auto", "0", "--no-capture")
+    assert ran.returncode == 0, ran.stderr
+    steps = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [s["action"] for s in steps] == ["listen", "connect"]
+    assert steps[1]["explanation"].startswith("It connects in ")
+    assert steps[1]["takeaway"] == "connect() needs a listener."
+    lesson.write_text(BAD[0][0])
+    bad = _cli("run", "--file", str(lesson), "--json", "--auto", "0")
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.strip() == (
+        f"netbench: error: {lesson}:14: step 2: unknown action 'jump' (one of: "
+        + bad.stderr.split("(one of: ")[1].strip()
+    )
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_workshop_list_prints_name_then_title() -> None:
+    listed = _cli("list")
+    assert listed.returncode == 0
+    lines = listed.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [s.name for s in builtin_scenarios()]
+    assert lines[0].split(None, 1)[1] == builtin_scenarios()[0].title
+
+
+@pytest.mark.parametrize("name", ["handshake", "refused", "timeout"])
+def test_workshop_run_json_prints_one_object_per_step(name: str) -> None:
+    ran = _cli("run", name, "--json", "--auto", "0", "--no-capture")
+    assert ran.returncode == 0, ran.stderr
+    steps = [json.loads(line) for line in ran.stdout.splitlines()]
+    scenario = next(s for s in builtin_scenarios() if s.name == name)
+    assert len(steps) == len(scenario.steps)
+    for number, step in enumerate(steps, 1):
+        assert step["step"] == number
+        assert {"action", "packets", "sockets", "explanation", "checks"} <= step.keys()
+        assert step["ok"] is True
+        for packet in step["packets"]:
+            assert packet["source"] == "inferred"
+            assert {"flags", "seq", "ack"} <= packet.keys()
+
+
+def test_an_unknown_lesson_is_one_line_and_exit_2() -> None:
+    ran = _cli("run", "no-such-lesson", "--json")
+    assert ran.returncode == 2
+    assert ran.stderr.startswith("netbench: error: no built-in scenario named 'no-such-lesson'")
+    assert len(ran.stderr.splitlines()) == 1
