@@ -22,7 +22,7 @@ from pathlib import Path
 
 import platformdirs
 
-from netbench.store.errors import StoreError
+from netbench.store.errors import StoreError, one_line
 from netbench.store.reader import SessionReader
 
 SUFFIX = ".netbench.sqlite"
@@ -140,14 +140,18 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
     Any file is considered, whatever its name, since `--session PATH` may
     name it freely; files that are not sessions (or cannot be read) are
     skipped. Checking the SQLite header first means other files are never
-    handed to SQLite.
+    handed to SQLite. A missing directory holds no sessions; one that cannot
+    be read raises StoreError ("no sessions" would hide why).
     """
     directory = default_session_dir() if directory is None else directory
     summaries: list[SessionSummary] = []
     try:
         entries = sorted(directory.iterdir())
-    except OSError:
+    except FileNotFoundError:
         return summaries
+    except OSError as exc:
+        reason = exc.strerror.lower() if exc.strerror else one_line(exc)
+        raise StoreError(f"cannot read {directory}: {reason}") from exc
     for path in entries:
         if path.name.endswith(_COMPANIONS) or not path.is_file():
             continue
