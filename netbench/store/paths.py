@@ -35,6 +35,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+_COMPANIONS = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a database file (named after it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +115,6 @@ def tighten_session_file(path: Path) -> None:
     for candidate in (path, *(path.with_name(path.name + end) for end in _COMPANIONS)):
         with contextlib.suppress(FileNotFoundError):
             tighten(candidate, PRIVATE_FILE)
-
-
-_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def _looks_like_sqlite(path: Path) -> bool:
