@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from netbench import __version__
 
@@ -23,10 +24,33 @@ def fail(message: str) -> int:
     return 1
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage before a usage error (exit 2 as ever).
+
+    The full usage of `serve` wraps to a dozen lines of options and buries
+    the one line that says what was wrong; `-h` still prints all of it.
+    Subparsers are made of this class too (argparse uses the parent's type).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.short_usage()}{self.prog}: error: {message}\n")
+
+    def short_usage(self) -> str:
+        """`usage: netbench serve [-h] [options] KIND`: the positionals in full, options folded."""
+        positionals = [action for action in self._actions if not action.option_strings]
+        folded = " [-h]" if self.add_help else ""
+        if any(action.option_strings and action.dest != "help" for action in self._actions):
+            folded += " [options]"
+        formatter = self._get_formatter()
+        formatter.add_usage(None, positionals, [], prefix="")
+        line = formatter.format_help().strip()  # "netbench serve KIND"
+        return f"usage: {self.prog}{folded}{line[len(self.prog) :]}\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from netbench.cli import capture_agent, send, serve, session, workshop
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="netbench",
         description=(
             "A network-debugging workstation: real servers and clients on raw sockets, "

@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command alone: `python -m netbench.cli.capture_agent`."""
-    parser = argparse.ArgumentParser(prog="netbench")
+    from netbench.cli import Parser
+
+    parser = Parser(prog="netbench")
     add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(["capture-agent", *(sys.argv[1:] if argv is None else argv)]))
 

@@ -424,7 +424,9 @@ def _export_curl(reader: SessionReader, path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `session` command alone: `python -m netbench.cli.session list`."""
-    parser = argparse.ArgumentParser(prog="netbench")
+    from netbench.cli import Parser
+
+    parser = Parser(prog="netbench")
     add_parser(parser.add_subparsers(dest="command", required=True))
     return run(parser.parse_args(["session", *(sys.argv[1:] if argv is None else argv)]))
 

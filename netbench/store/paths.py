@@ -1,17 +1,28 @@
-"""Where session files live, how new ones are named, and listing them."""
+"""Where session files live, how new ones are named, and listing them.
+
+Session files hold every recorded byte (cookies and passwords included), so
+they are private to their user, whatever the umask: directories netbench
+creates for them are 0700, session files 0600 (SQLite gives a database's
+-wal, -shm and -journal files the database file's own mode). An existing
+directory that is netbench's own (the default sessions directory, a
+`.responses` folder) is tightened if the user owns it: older versions
+created them 0755. Directories the user named are never chmod-ed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-from netbench.store.errors import StoreError
+from netbench.store.errors import StoreError, one_line
 from netbench.store.reader import SessionReader
 
 SUFFIX = ".netbench.sqlite"
@@ -21,6 +32,11 @@ DATA_DIR_ENV = "NETBENCH_DATA_DIR"
 """When set, replaces the platform's user data directory (tests use it)."""
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+_COMPANIONS = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a database file (named after it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +71,52 @@ def new_session_path(directory: Path | None = None) -> Path:
             return path
 
 
+def make_private_dir(directory: Path, *, ours: bool = False) -> None:
+    """Create `directory` and its missing parents, each 0700 whatever the umask.
+
+    `ours`: the directory is netbench's own, so an existing one owned by the
+    user loses group and other access (see the module's rules). Raises OSError.
+    """
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # another process made it at the same moment: its mode is its own
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode passes through the umask
+    if not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(directory))
+    if ours and directory not in missing:
+        tighten(directory, PRIVATE_DIR)
+
+
+def tighten(path: Path, mode: int) -> None:
+    """Drop the permission bits of `path` outside `mode`, if the user owns it. Raises OSError."""
+    status = path.stat()
+    current = stat.S_IMODE(status.st_mode)
+    if status.st_uid == os.geteuid() and current & ~mode:
+        os.chmod(path, current & mode)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty and 0600 whatever the umask, unless it exists. Raises OSError."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(handle, PRIVATE_FILE)
+    finally:
+        os.close(handle)
+
+
+def tighten_session_file(path: Path) -> None:
+    """Make an existing session file and its SQLite companions 0600 (if the user owns them)."""
+    for candidate in (path, *(path.with_name(path.name + end) for end in _COMPANIONS)):
+        with contextlib.suppress(FileNotFoundError):
+            tighten(candidate, PRIVATE_FILE)
+
+
 def _looks_like_sqlite(path: Path) -> bool:
     try:
         with path.open("rb") as file:
@@ -77,16 +139,20 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
     Any file is considered, whatever its name, since `--session PATH` may
     name it freely; files that are not sessions (or cannot be read) are
     skipped. Checking the SQLite header first means other files are never
-    handed to SQLite.
+    handed to SQLite. A missing directory holds no sessions; one that cannot
+    be read raises StoreError ("no sessions" would hide why).
     """
     directory = default_session_dir() if directory is None else directory
     summaries: list[SessionSummary] = []
     try:
         entries = sorted(directory.iterdir())
-    except OSError:
+    except FileNotFoundError:
         return summaries
+    except OSError as exc:
+        reason = exc.strerror.lower() if exc.strerror else one_line(exc)
+        raise StoreError(f"cannot read {directory}: {reason}") from exc
     for path in entries:
-        if path.name.endswith(("-wal", "-shm", "-journal")) or not path.is_file():
+        if path.name.endswith(_COMPANIONS) or not path.is_file():
             continue
         if not _looks_like_sqlite(path):
             continue

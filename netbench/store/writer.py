@@ -48,6 +48,12 @@ from netbench.events import (
 from netbench.store import schema
 from netbench.store.chunk_blocks import INSERT_BLOCK
 from netbench.store.errors import StoreError, one_line
+from netbench.store.paths import (
+    create_private_file,
+    default_session_dir,
+    make_private_dir,
+    tighten_session_file,
+)
 from netbench.store.rows import (
     INSERT_EXCHANGE,
     UPSERT_REQUEST,
@@ -122,19 +128,27 @@ class SessionWriter:
         if self._thread is not None or self._closed:
             raise RuntimeError("SessionWriter.open() called twice")
         where = str(self.path)
+        folder = self.path.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(folder, ours=folder.absolute() == default_session_dir().absolute())
         except OSError as exc:
-            raise StoreError(f"cannot create {self.path.parent}: {one_line(exc)}") from exc
+            raise StoreError(f"cannot create {folder}: {one_line(exc)}") from exc
         if self.path.is_dir():
             raise StoreError(f"cannot create session file {where}: it is a directory")
+        try:
+            # Before SQLite opens it: SQLite would create it 0644.
+            create_private_file(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot open session file {where}: {one_line(exc)}") from exc
         conn: sqlite3.Connection | None = None
         try:
             # The connection is handed to the writer thread and used by it only.
             conn = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
             # Identify before configure: switching a foreign file to WAL
-            # would already modify it.
+            # would already modify it. The WAL and shared-memory files it
+            # creates take the mode of the file, made private first.
             schema.identify(conn, where)
+            tighten_session_file(self.path)
             schema.configure(conn)
             schema.migrate(conn, where)
             self._mono_anchor, self._wall_anchor = self._anchors or (time.monotonic(), time.time())
@@ -142,7 +156,7 @@ class SessionWriter:
             # A no-op when appending: the first process's row stays.
             self._insert_session_row(conn)
             self._next_ids = self._read_next_ids(conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 conn.close()
             raise StoreError(f"cannot open session file {where}: {one_line(exc)}") from exc

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import Screen
 
 from netbench.engine.config import default_config
@@ -77,6 +78,8 @@ class NetbenchApp(App[int]):
         self.session_path: Path | None = self.config.open_path or self.config.session
         self.page_server: RunningServer | None = None
         self.startup_error: str | None = None
+        self.exposure: str | None = None
+        """The header's warning while the page server listens beyond loopback."""
         self._reader: SessionReader | None = None
         self.capture: CaptureHandle | None = None
         self.started = asyncio.Event()
@@ -117,6 +120,10 @@ class NetbenchApp(App[int]):
                 await self._start_engine()
                 if self.page_server is None:
                     self.sub_title = ""
+                if self.exposure:
+                    self.notify(
+                        self.exposure, title="Server", severity="warning", timeout=10, markup=False
+                    )
                 if self.startup_error:
                     self.notify(
                         self.startup_error,
@@ -180,7 +187,18 @@ class NetbenchApp(App[int]):
                     self.startup_error = str(error)
                     break
         if self.page_server is not None:
+            from netbench.ui.widgets.servers import beyond_loopback
+
+            self.exposure = beyond_loopback([self.config.host])
             self.sub_title = f"{self.page_server.url}  ·  recording to {path}"
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header: the warning first when the page server is reachable from
+        other machines (the URL and session path after it may be cut short)."""
+        if self.exposure is None:
+            return super().format_title(title, sub_title)
+        warning = Content(self.exposure).stylize("bold $text-warning")
+        return Content.assemble(title, (" — ", "dim"), warning, super().format_title("", sub_title))
 
     def _recording_failed(self, message: str) -> None:
         self.notify(

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from netbench.events import Event
-from netbench.store import SessionWriter, default_session_dir, list_sessions, new_session_path
+from netbench.store import (
+    SessionReader,
+    SessionWriter,
+    default_session_dir,
+    list_sessions,
+    new_session_path,
+)
 
 
 def test_data_dir_env_overrides_the_platform_dir(
@@ -65,3 +73,65 @@ def test_list_sessions_counts_and_skips_other_files(
 
 def test_list_sessions_of_a_missing_directory_is_empty(tmp_path: Path) -> None:
     assert list_sessions(tmp_path / "nope") == []
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 0, the loosest a user may have: private modes must not come from the umask."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_session_and_its_folders_are_private_whatever_the_umask(
+    netbench_env: Path, open_umask: None, make_events: Callable[..., list[Event]]
+) -> None:
+    path = new_session_path()
+    writer = SessionWriter(path, flush_interval=0.01)
+    writer.open()
+    try:
+        for event in make_events(time.monotonic()):
+            writer(event)
+        with SessionReader(path) as reader:
+            deadline = time.monotonic() + 5
+            while reader.counts().exchanges < 1:
+                assert time.monotonic() < deadline, "the exchange was never recorded"
+                time.sleep(0.01)
+        wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+        modes = {p.name: _mode(p) for p in (path, wal, shm)}
+        assert modes == dict.fromkeys(modes, 0o600)
+    finally:
+        writer.close()
+    assert _mode(path) == 0o600
+    assert _mode(path.parent) == 0o700  # sessions/
+    assert _mode(netbench_env) == 0o700  # created by netbench for it
+
+
+def test_an_old_sessions_folder_and_file_are_tightened(
+    netbench_env: Path, open_umask: None
+) -> None:
+    folder = default_session_dir()
+    folder.mkdir(parents=True)
+    old = folder / "old.netbench.sqlite"
+    with SessionWriter(old):
+        pass
+    old.chmod(0o644)  # as SQLite made it before
+    folder.chmod(0o755)
+    with SessionWriter(old):
+        assert _mode(folder) == 0o700
+        assert _mode(old) == 0o600
+        assert _mode(old.with_name(old.name + "-wal")) == 0o600
+
+
+def test_a_folder_the_user_named_keeps_its_mode(tmp_path: Path, open_umask: None) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    mine.chmod(0o755)
+    with SessionWriter(mine / "s.netbench.sqlite"):
+        pass
+    assert _mode(mine) == 0o755  # never chmod-ed: only netbench's own folders are
+    assert _mode(mine / "s.netbench.sqlite") == 0o600

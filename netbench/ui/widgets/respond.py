@@ -36,6 +36,7 @@ from netbench.engine.engine import EngineError, RunningServer
 from netbench.protocol.directives import DirectiveError, parse_directives
 from netbench.protocol.rules import RulesError, parse_rules
 from netbench.protocol.textsafe import visible_text
+from netbench.store.paths import make_private_dir
 
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
@@ -109,8 +110,12 @@ def editable(data: bytes) -> str | None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Replace the file in one step: a request never reads half a save."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the file in one step: a request never reads half a save.
+
+    The folder is netbench's own and private like the session beside it; the
+    file is 0600 (mkstemp's mode, kept by the rename).
+    """
+    make_private_dir(path.parent, ours=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as file:

@@ -61,6 +61,20 @@ _STATE_STYLE: dict[str, str] = {"running": "green", "stopped": "dim", "failed": 
 _COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
 """The table's headers, also its column keys."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
+_EXPOSED_STYLE = "bold yellow"
+
+
+def beyond_loopback(hosts: list[str]) -> str | None:
+    """The warning for servers bound to `hosts` that other machines can reach (None: none can).
+
+    Short enough for the header and the panel's edge at 80 columns.
+    """
+    exposed = list(
+        dict.fromkeys(visible_text(host) for host in hosts if not is_loopback_host(host))
+    )
+    if not exposed:
+        return None
+    return f"⚠ {', '.join(exposed)}: beyond loopback, others can connect"
 
 
 @dataclass(slots=True)
@@ -80,6 +94,11 @@ class ServerRow:
     bytes_in: int = 0
     bytes_out: int = 0
 
+    @property
+    def exposed(self) -> bool:
+        """Listening beyond loopback: other machines can connect."""
+        return self.state == "running" and not is_loopback_host(self.address.host)
+
     @classmethod
     def from_running(cls, running: RunningServer) -> ServerRow:
         config = running.config
@@ -93,7 +112,7 @@ class ServerRow:
         return (
             Text(str(self.server_id), style="dim"),
             Text(self.kind),
-            Text(visible_text(self.url)),
+            Text(visible_text(self.url), style=_EXPOSED_STYLE if self.exposed else ""),
             Text(self.state, style=_STATE_STYLE[self.state]),
             Text(f"{self.open}/{self.total}"),
             Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
@@ -132,6 +151,12 @@ class ServersPanel(DataTable[Text]):
         border-title-align: left;
         border-title-color: $text-muted;
         border-title-style: bold;
+        border-subtitle-align: left;
+        border-subtitle-color: $text-warning;
+        border-subtitle-style: bold;
+    }
+    ServersPanel.-exposed {
+        border-bottom: hkey $warning;
     }
     """
 
@@ -298,7 +323,15 @@ class ServersPanel(DataTable[Text]):
             self.border_title = f"Servers: {len(self.rows_by_id)} recorded (read-only)"
         else:
             self.border_title = f"Servers: {running} running · 1-7 presets · a add"
+        self._show_exposure()
         self._sync_highlight()
+
+    def _show_exposure(self) -> None:
+        """The warning on the panel's bottom edge while a server listens beyond loopback."""
+        rows = self.rows_by_id.values()
+        warning = beyond_loopback([row.address.host for row in rows if row.exposed])
+        self.set_class(warning is not None, "-exposed")
+        self.border_subtitle = warning
 
     def _cursor_server(self) -> int | None:
         if not self.row_count:
@@ -348,8 +381,8 @@ class ServersPanel(DataTable[Text]):
             self.rows_by_id = dict(items)
         self._render_rows()
         self.move_cursor(row=list(self.rows_by_id).index(running.server_id), animate=False)
-        if not is_loopback_host(running.config.host):
-            warning = f"Listening on {running.config.host}, beyond loopback: others can connect."
+        warning = beyond_loopback([running.config.host])
+        if warning is not None:
             self._say(warning, severity="warning", timeout=10)
 
     async def start(self, config: ServerConfig) -> str | None:
