@@ -41,9 +41,41 @@ class Inferrer:
         before: Readings,
         after: Readings,
         unread_before: int,
+        received: int = 0,
+        peer_is_lesson_socket: bool = True,
+        peers: Mapping[str, str | None] | None = None,
     ) -> list[WirePacket]:
-        """What `actor`'s call `action` put on the wire (`sent`: bytes it wrote)."""
+        """What `actor`'s call `action` put on the wire (`sent`: bytes it wrote).
+
+        `received`: bytes an HTTP step read from a peer that is not one of the
+        lesson's own sockets (one of netbench's servers), whose writes are no
+        step of their own.
+        """
         me, other = actor, peer or "peer"
+        packets = self._by_action(action, me, other, t, error, sent, before, after, unread_before)
+        if action in ("http_request", "http_read") and received and not peer_is_lesson_socket:
+            seq = self.next_seq.get(other, 1)
+            self.next_seq[other] = seq + received
+            packets.append(
+                WirePacket(t, other, me, "PA", seq, self.next_seq.get(me), received, None,
+                           "inferred", f"the server's response: {received} bytes")
+            )  # fmt: skip
+        if action not in ("close", "shutdown", "abort"):
+            packets += self._peer_fins(t, before, after, peers or {})
+        return packets
+
+    def _by_action(
+        self,
+        action: str,
+        me: str,
+        other: str,
+        t: float,
+        error: str | None,
+        sent: int,
+        before: Readings,
+        after: Readings,
+        unread_before: int,
+    ) -> list[WirePacket]:
         if action == "connect":
             return self._connect(me, other, t, error, after)
         if action in ("send", "fill", "http_request", "http_response") and sent:
@@ -117,6 +149,27 @@ class Inferrer:
             WirePacket(t, other, me, "A", self.next_seq.get(other), seq + 1, 0, None, "inferred",
                        "the peer's kernel acknowledges the FIN at once"),
         ]  # fmt: skip
+
+    def _peer_fins(
+        self, t: float, before: Readings, after: Readings, peers: Mapping[str, str | None]
+    ) -> list[WirePacket]:
+        """A socket that went from ESTABLISHED to CLOSE_WAIT received its peer's FIN."""
+        packets: list[WirePacket] = []
+        for name, row in after.items():
+            old = before.get(name)
+            if row.state == "CLOSE_WAIT" and old is not None and old.state == "ESTABLISHED":
+                peer = peers.get(name) or row.remote or "peer"
+                seq = self.next_seq.get(peer)
+                if seq is not None:
+                    self.next_seq[peer] = seq + 1
+                packets += [
+                    WirePacket(t, peer, name, "FA", seq, self.next_seq.get(name), 0, None,
+                               "inferred", f"the peer closed: {name} is in CLOSE_WAIT now"),
+                    WirePacket(t, name, peer, "A", self.next_seq.get(name),
+                               None if seq is None else seq + 1, 0, None,
+                               "inferred", "the FIN is acknowledged at once"),
+                ]  # fmt: skip
+        return packets
 
     def _waited(self, t: float, before: Readings, after: Readings) -> list[WirePacket]:
         packets: list[WirePacket] = []

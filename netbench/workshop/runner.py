@@ -171,7 +171,7 @@ class WorkshopRunner:
         if unexpected and error is None:
             error = f"expected {expected_error}, but the call returned"
         packets = self._packets(step, start_t, error_names[0] if error_names else None,
-                                performed.sent, before, after, unread)  # fmt: skip
+                                performed.sent, before, after, unread, performed.returned)  # fmt: skip
         facts = Facts(
             after,
             returned=performed.returned,
@@ -210,12 +210,16 @@ class WorkshopRunner:
         before: dict[str, SocketRow],
         after: dict[str, SocketRow],
         unread: int,
+        returned: bytes | None,
     ) -> list[WirePacket]:
         if self.capturing:
             return self.wire.take(self._names())
+        peer = self._peer(step.socket)
         return self.inferrer.packets(
-            step.do, step.socket, self._peer(step.socket), start_t,
+            step.do, step.socket, peer, start_t,
             error=error, sent=sent, before=before, after=after, unread_before=unread,
+            received=len(returned or b""), peer_is_lesson_socket=peer in self.lab.sockets,
+            peers={name: self._peer(name) for name in after},
         )  # fmt: skip
 
     async def _perform(self, step: Step, done: _Performed) -> None:
