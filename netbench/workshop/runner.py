@@ -20,9 +20,14 @@ import contextlib
 import time
 from typing import Any
 
-from netbench.engine.config import ServerConfig
 from netbench.engine.lab import LabError, SocketLab, SocketReading
 from netbench.protocol.http_parse import ResponseStream
+from netbench.workshop.calls import (
+    http_request_bytes,
+    http_response_bytes,
+    server_config,
+    step_data,
+)
 from netbench.workshop.checks import Facts, evaluate
 from netbench.workshop.inferred import Inferrer
 from netbench.workshop.results import ChunkRow, SocketRow, StepResult, WirePacket
@@ -230,7 +235,7 @@ class WorkshopRunner:
         elif action == "bind":
             lab.bind_only(name, int(args.get("port", 0)))
         elif action == "start_server":
-            await lab.start_server(name, _server_config(args))
+            await lab.start_server(name, server_config(args))
         elif action == "connect":
             self.connected_to[name] = str(args["to"])
             await lab.connect(name, lab.port_of(str(args["to"])), wait=bool(args.get("wait", True)))
@@ -239,11 +244,11 @@ class WorkshopRunner:
             await lab.accept(listener, name)
             self.inferrer.next_seq[name] = self.inferrer.next_seq.get(listener, 1)
         elif action == "send":
-            data = _data(args)
+            data = step_data(args)
             await lab.send(name, data)
             done.sent = len(data)
         elif action == "fill":
-            done.sent = lab.send_until_full(name, _data(args) or b"x" * 65536)
+            done.sent = lab.send_until_full(name, step_data(args) or b"x" * 65536)
         elif action == "recv":
             done.returned = await lab.recv(name, int(args.get("size", 1024)))
         elif action == "recv_all":
@@ -268,7 +273,7 @@ class WorkshopRunner:
         elif action == "http_rounds":
             await self._http_rounds(name, args, done)
         elif action == "http_response":
-            head, body = _response(args)
+            head, body = http_response_bytes(args)
             pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
             for piece in pieces:
                 await lab.send(name, piece)
@@ -299,7 +304,7 @@ class WorkshopRunner:
 
     async def _http_request(self, name: str, args: dict[str, Any], done: _Performed) -> None:
         port = self.lab.port_of(self.connected_to.get(name, "listener"))
-        head, body = _request(args, port)
+        head, body = http_request_bytes(args, port)
         pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
         for piece in pieces:
             await self.lab.send(name, piece)
@@ -330,11 +335,11 @@ class WorkshopRunner:
         """
         server = str(args.get("server", "conn"))
         port = self.lab.port_of(self.connected_to.get(name, "listener"))
-        head, body = _response(args)
+        head, body = http_response_bytes(args)
         pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
         for number in range(int(args.get("rounds", 5))):
             started = time.monotonic()
-            request, _ = _request({"path": f"/round-{number + 1}"}, port)
+            request, _ = http_request_bytes({"path": f"/round-{number + 1}"}, port)
             await self.lab.send(name, request)
             await self.lab.recv(server, 65536)
             for piece in pieces:
@@ -419,59 +424,6 @@ def _summary(rows: dict[str, SocketRow]) -> list[tuple[object, ...]]:
 
 def _address(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}" if address[1] else ""
-
-
-def _data(args: dict[str, Any]) -> bytes:
-    if "data_hex" in args:
-        data = bytes.fromhex(str(args["data_hex"]))
-    else:
-        data = str(args.get("data", "")).encode("utf-8")
-    return data * int(args.get("repeat", 1))
-
-
-def _headers(args: dict[str, Any]) -> list[str]:
-    return [str(h) for h in args.get("headers", [])]
-
-
-def _request(args: dict[str, Any], port: int) -> tuple[bytes, bytes]:
-    method = str(args.get("method", "GET"))
-    path = str(args.get("path", "/"))
-    body = str(args.get("body", "")).encode("utf-8")
-    lines = [f"{method} {path} HTTP/1.1"]
-    headers = _headers(args)
-    if not any(h.lower().startswith("host:") for h in headers):
-        lines.append(f"Host: 127.0.0.1:{port}")
-    lines += headers
-    if body and not any(h.lower().startswith("content-length:") for h in headers):
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), body
-
-
-def _response(args: dict[str, Any]) -> tuple[bytes, bytes]:
-    status = int(args.get("status", 200))
-    reason = str(args.get("reason", "OK"))
-    body = str(args.get("body", "")).encode("utf-8")
-    lines = [f"HTTP/1.1 {status} {reason}", *_headers(args)]
-    if not any(h.lower().startswith("content-length:") for h in lines[1:]):
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), body
-
-
-def _server_config(args: dict[str, Any]) -> ServerConfig:
-    config = ServerConfig(kind=str(args["kind"]), port=int(args.get("port", 0)))
-    values: dict[str, Any] = {}
-    for key in ("backlog", "recv_size"):
-        if key in args:
-            values[key] = int(args[key])
-    if "idle_timeout" in args:
-        values["idle_timeout"] = float(args["idle_timeout"])
-    if "keep_alive" in args:
-        values["keep_alive"] = bool(args["keep_alive"])
-    if "text" in args:
-        values["text"] = str(args["text"])
-    from dataclasses import replace
-
-    return replace(config, **values)
 
 
 def _fill(text: str, elapsed: float, done: _Performed, errors: list[str]) -> str:

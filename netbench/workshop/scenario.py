@@ -49,6 +49,34 @@ ACTIONS: dict[str, frozenset[str]] = {
 }
 """Every action a step may take, with the arguments it accepts."""
 
+ARGUMENT_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        ("backlog", "port", "size", "repeat", "count", "rounds", "pieces", "status", "recv_size"),
+        (int,),
+    ),
+    **dict.fromkeys(("seconds", "timeout", "idle_timeout"), (int, float)),
+    **dict.fromkeys(("wait", "read", "on", "keep_alive", "until_eof"), (bool,)),
+    **dict.fromkeys(
+        (
+            "data",
+            "data_hex",
+            "to",
+            "listener",
+            "server",
+            "method",
+            "path",
+            "body",
+            "reason",
+            "kind",
+            "text",
+        ),
+        (str,),
+    ),
+    "headers": (list,),
+    "until": (dict,),
+}
+"""What each argument must be (TOML's own types), checked when the file is read."""
+
 COMMON_KEYS = frozenset({"do", "socket", "side", "title", "explain", "expect", "expect_error"})
 
 CHECKS = frozenset(
@@ -176,6 +204,27 @@ def _step(raw: dict[str, Any], index: int, where: _Where, sides: dict[str, str])
         sides[sock] = str(raw.get("side", CREATES[do]))
     elif sock not in sides:
         raise fail("socket", f"socket {sock!r} is used before a step makes it")
+    for key, value in raw.items():
+        wanted = ARGUMENT_TYPES.get(key)
+        bad_bool = isinstance(value, bool) and bool not in (wanted or ())
+        if wanted is not None and (not isinstance(value, wanted) or bad_bool):
+            names = (
+                "number"
+                if float in wanted
+                else {
+                    int: "whole number",
+                    bool: "true or false",
+                    str: "string",
+                    list: "list",
+                    dict: "table",
+                }[wanted[0]]
+            )
+            raise fail(key, f"`{key}` must be a {names}")
+    if "data_hex" in raw:
+        try:
+            bytes.fromhex(raw["data_hex"])
+        except ValueError:
+            raise fail("data_hex", '`data_hex` must be hex digits, e.g. "47 45 54 0d 0a"') from None
     side = raw.get("side", sides[sock])
     if side not in SIDES:
         raise fail("side", "`side` must be client or server")

@@ -137,3 +137,18 @@ def test_an_unknown_lesson_is_one_line_and_exit_2() -> None:
     assert ran.returncode == 2
     assert ran.stderr.startswith("netbench: error: no built-in scenario named 'no-such-lesson'")
     assert len(ran.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (("backlog = 2", 'backlog = "two"'), "`backlog` must be a whole number"),
+        (("backlog = 2", "backlog = true"), "`backlog` must be a whole number"),
+        (('to = "listener"', 'to = "listener"\nwait = 1'), "`wait` must be a true or false"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_refused_when_read(
+    change: tuple[str, str], words: str
+) -> None:
+    with pytest.raises(ScenarioError, match=words):
+        parse_scenario(GOOD.replace(*change), "lesson.toml")
