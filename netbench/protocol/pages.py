@@ -48,6 +48,11 @@ def request_path(target: bytes) -> str:
     return unquote(path.decode("latin-1"), encoding="utf-8", errors="replace")
 
 
+def request_query(target: bytes) -> bytes:
+    """The raw query of a request target (after `?`, before any `#`), b"" if none."""
+    return target.split(b"#", 1)[0].partition(b"?")[2]
+
+
 class PageSite:
     """Routes of the page server; `jpeg` is the picture served at /test.jpg."""
 
