@@ -16,6 +16,7 @@ import enum
 import errno
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -235,7 +236,7 @@ class Engine:
                 self._jpeg = load_test_jpeg()
             site = PageSite(self._jpeg)
 
-        def respond(request: HttpRequest, context: RequestContext) -> Reply:
+        def respond(request: HttpRequest, context: RequestContext) -> Reply | Awaitable[Reply]:
             if running.live is not None:
                 path = request_path(request.target)
                 reply = running.live.answer(
@@ -247,7 +248,7 @@ class Engine:
 
         queue = running.intercept = InterceptQueue(self.ctx, running.server_id, respond)
 
-        def handle(request: HttpRequest, context: RequestContext) -> Reply | asyncio.Future[Reply]:
+        def handle(request: HttpRequest, context: RequestContext) -> Reply | Awaitable[Reply]:
             if queue.on:
                 return queue.hold(request, context)
             return respond(request, context)

@@ -276,7 +276,7 @@ class HttpServerConnection(RecordedStream):
         try:
             while self._queue and not self.is_closing:
                 exchange_id, keep, pending = self._queue[0]
-                reply = pending if isinstance(pending, Reply) else await pending
+                reply = pending if isinstance(pending, Reply) else await self._settle(pending)
                 self._queue.popleft()
                 await self._perform(exchange_id, keep, reply)
         finally:
@@ -284,6 +284,14 @@ class HttpServerConnection(RecordedStream):
             self.touch()
         if self._peer_fin and not self.is_closing:
             self.close()  # the client half-closed and has had all its answers
+
+    async def _settle(self, pending: Awaitable[Reply]) -> Reply:
+        """The reply a handler promised; a 500 page if building it failed."""
+        try:
+            return await pending
+        except Exception as error:
+            self.ctx.internal_error(f"HTTP handler on connection {self.conn_id}", error)
+            return error_page(500, f"The handler failed: {error!r}", date=_DATE.at(time.time()))
 
     async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
         first = last = -1

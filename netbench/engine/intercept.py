@@ -19,8 +19,9 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from netbench.engine.context import EngineContext
@@ -30,8 +31,9 @@ from netbench.events import InterceptHeld, InterceptReleased
 from netbench.model import Endpoint, HttpRequest, HttpResponse
 from netbench.protocol.responses import Hangup, Reply, error_page, raw_reply
 
-ServerAnswer = Callable[[HttpRequest, RequestContext], Reply]
-"""What the server answers on its own (live rules and files, then its site)."""
+ServerAnswer = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
+"""What the server answers on its own (live rules and files, then its site); an
+awaitable when it is built off the loop (a static listing)."""
 
 _NO_RESPONSE = HttpResponse(None, b"", "", (), b"", 0, error="no response: closed by hand")
 _RESET = HttpResponse(None, b"", "", (), b"", 0, error="no response: reset by hand")
@@ -158,12 +160,28 @@ class InterceptQueue:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _release(self, item: HeldRequest, reply: Reply, how: str) -> bool:
+    def _release(self, item: HeldRequest, reply: Reply | Awaitable[Reply], how: str) -> bool:
         if self._held.pop(item.exchange_id, None) is None or item.future.done():
+            if inspect.iscoroutine(reply):
+                reply.close()
             return False
         self.ctx.publish(InterceptReleased(item.exchange_id, time.monotonic(), how))
-        item.future.set_result(reply)
+        if isinstance(reply, Reply):
+            item.future.set_result(reply)
+        else:
+            name = f"intercept-answer-{item.exchange_id}"
+            self.ctx.tasks.spawn(self._answer_when_built(item, reply), name)
         return True
+
+    async def _answer_when_built(self, item: HeldRequest, pending: Awaitable[Reply]) -> None:
+        """The server's own answer, built off the loop (a static listing), to a held request."""
+        try:
+            reply = await pending
+        except Exception as error:
+            self.ctx.internal_error(f"server {self.server_id} answering a held request", error)
+            reply = error_page(500, f"The handler failed: {error!r}", date=item.context.date)
+        if not item.future.done():  # else the client left meanwhile
+            item.future.set_result(reply)
 
     def _ended(self, item: HeldRequest, future: asyncio.Future[Reply]) -> None:
         # Cancelled by the connection (it closed) or by `stop`; answered ones

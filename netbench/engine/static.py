@@ -7,22 +7,26 @@ Rules:
 - a directory without its trailing slash is redirected to the same path with
   one, and the Location is always a single-slash local path (no open
   redirect through `//host` or `/\\host`);
-- listing names are HTML-escaped and their links percent-encoded;
+- the redirect keeps the query (`/sub?x=1` -> `/sub/?x=1`), re-encoded so
+  that only URL characters reach the Location header;
+- a directory listing is built off the event loop, one page at a time
+  (engine/listing.py); `respond` then returns a coroutine of the reply;
 - files over `STREAM_OVER` bytes are streamed in slices, never loaded whole.
 """
 
 from __future__ import annotations
 
-import html
 import mimetypes
 import os
 import stat
+from collections.abc import Awaitable
 from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import quote
 
+from netbench.engine.listing import Lister
 from netbench.model import HttpRequest
-from netbench.protocol.pages import request_path
+from netbench.protocol.pages import request_path, request_query
 from netbench.protocol.responses import (
     FileSlice,
     Reply,
@@ -32,13 +36,20 @@ from netbench.protocol.responses import (
 
 STREAM_OVER = 1 << 20
 
+_QUERY_SAFE = "/?:@!$&'()*+,;=%"
+"""What a query may hold as is (RFC 3986); anything else is percent-encoded."""
+
 
 class StaticSite:
     def __init__(self, root: Path, *, follow_symlinks: bool = False) -> None:
         self.root = Path(os.path.realpath(root))
         self.follow_symlinks = follow_symlinks
+        self.lister = Lister(self.root, follow_symlinks=follow_symlinks)
 
-    def respond(self, request: HttpRequest, *, keep_alive: bool, date: bytes) -> Reply:
+    def respond(
+        self, request: HttpRequest, *, keep_alive: bool, date: bytes
+    ) -> Reply | Awaitable[Reply]:
+        """The reply; for a directory listing, a coroutine of it (built off the loop)."""
         head_only = request.method == b"HEAD"
 
         def refuse(
@@ -73,8 +84,11 @@ class StaticSite:
         except OSError:
             return refuse(404, f"No file or directory at {path}.")
         if stat.S_ISDIR(info.st_mode):
+            query = request_query(request.target)
             if not path.endswith("/"):
                 location = quote("/" + "/".join(parts) + "/")
+                if query:
+                    location += "?" + quote(query, safe=_QUERY_SAFE)
                 return build_response(
                     301,
                     b"",
@@ -88,7 +102,7 @@ class StaticSite:
                 candidate = resolved / index
                 if candidate.is_file():
                     return self._file(candidate, keep_alive, head_only, date)
-            return self._listing(resolved, path, keep_alive, head_only, date)
+            return self.lister.page(resolved, path, query, keep_alive, head_only, date)
         if not stat.S_ISREG(info.st_mode):
             return refuse(403, "Only regular files are served.")
         return self._file(resolved, keep_alive, head_only, date)
@@ -136,34 +150,4 @@ class StaticSite:
         assert head.simple is not None
         return Reply(
             (head.simple, FileSlice(str(path), 0, size)), head.response, keep_alive, "static"
-        )
-
-    def _listing(
-        self, directory: Path, shown: str, keep_alive: bool, head_only: bool, date: bytes
-    ) -> Reply:
-        try:
-            names = sorted(os.listdir(directory), key=str.lower)
-        except OSError as error:
-            return error_page(
-                403,
-                f"Cannot list this directory: {error.strerror}",
-                keep_alive=keep_alive,
-                head_only=head_only,
-                date=date,
-                source="static",
-            )
-        title = html.escape(f"Directory listing for {shown}")
-        rows = []
-        for name in names:
-            is_dir = (directory / name).is_dir()
-            label = name + ("/" if is_dir else "")
-            rows.append(f'<li><a href="{quote(label)}">{html.escape(label)}</a></li>')
-        body = (
-            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-            f"<title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n<hr>\n<ul>\n"
-            + "\n".join(rows)
-            + "\n</ul>\n<hr>\n</body></html>\n"
-        ).encode("utf-8", "surrogateescape")
-        return build_response(
-            200, body, keep_alive=keep_alive, head_only=head_only, date=date, source="static"
         )

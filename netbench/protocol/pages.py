@@ -10,12 +10,12 @@ no browser accepts today), and shows form or JSON bodies back decoded.
 
 from __future__ import annotations
 
-import html
 from urllib.parse import unquote
 
 from netbench.model import HttpRequest
 from netbench.protocol.bodies import decode_body
 from netbench.protocol.responses import Reply, build_response, error_page
+from netbench.protocol.textsafe import page_text
 
 SEED_PAGE = """<head>
 <title>WOW</title>
@@ -46,6 +46,11 @@ def request_path(target: bytes) -> str:
         slash = rest.find(b"/")
         path = rest[slash:] if slash != -1 else b"/"
     return unquote(path.decode("latin-1"), encoding="utf-8", errors="replace")
+
+
+def request_query(target: bytes) -> bytes:
+    """The raw query of a request target (after `?`, before any `#`), b"" if none."""
+    return target.split(b"#", 1)[0].partition(b"?")[2]
 
 
 class PageSite:
@@ -123,29 +128,29 @@ class PageSite:
 
 
 def _echo_section(request: HttpRequest) -> str:
-    """What the client sent, decoded and HTML-escaped, under the seed page."""
-    method = html.escape(request.method.decode("latin-1"))
+    """What the client sent, decoded, under the seed page; every part through `page_text`."""
+    method = page_text(request.method)
     content_type = request.header(b"content-type")
     decoded = decode_body(content_type, request.body)
-    shown_type = html.escape(content_type.decode("latin-1")) if content_type else "no Content-Type"
+    shown_type = page_text(content_type) if content_type else "no Content-Type"
     parts = [f"\n<h2>{method}: {request.body_len} bytes, {shown_type}</h2>\n"]
     if decoded.fields:
         # The seed printed the posted value in a paragraph; keep that, then a table.
-        parts.extend(f"<p>{html.escape(value)}</p>\n" for _name, value in decoded.fields[:1])
+        parts.extend(f"<p>{page_text(value)}</p>\n" for _name, value in decoded.fields[:1])
         parts.append("<table>\n")
         parts.extend(
-            f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>\n"
+            f"<tr><th>{page_text(name)}</th><td>{page_text(value)}</td></tr>\n"
             for name, value in decoded.fields
         )
         parts.append("</table>\n")
     elif decoded.json_pretty is not None:
-        parts.append(f"<pre>{html.escape(decoded.json_pretty)}</pre>\n")
+        parts.append(f"<pre>{page_text(decoded.json_pretty, line_breaks=True)}</pre>\n")
     elif decoded.text is not None:
-        parts.append(f"<pre>{html.escape(decoded.text)}</pre>\n")
+        parts.append(f"<pre>{page_text(decoded.text, line_breaks=True)}</pre>\n")
     elif decoded.image is not None:
-        parts.append(f"<p>{html.escape(decoded.image.describe())}</p>\n")
+        parts.append(f"<p>{page_text(decoded.image.describe())}</p>\n")
     elif request.body_len:
         parts.append(f"<p>{request.body_len} bytes of binary data</p>\n")
     if decoded.error:
-        parts.append(f"<p><em>{html.escape(decoded.error)}</em></p>\n")
+        parts.append(f"<p><em>{page_text(decoded.error)}</em></p>\n")
     return "".join(parts)

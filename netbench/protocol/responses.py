@@ -16,7 +16,6 @@ drip, delay, cut or reset a hand-written response.
 from __future__ import annotations
 
 import enum
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -25,6 +24,7 @@ from netbench import __version__
 from netbench.model import HttpResponse
 from netbench.protocol.directives import DirectiveError, Directives, parse_directives
 from netbench.protocol.http_parse import describe_response
+from netbench.protocol.textsafe import page_text
 
 SERVER_HEADER = f"netbench/{__version__}".encode()
 
@@ -175,12 +175,12 @@ def error_page(
     source: str = "netbench",
     headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> Reply:
-    """A small HTML error page; `message` is escaped (it may quote the request)."""
+    """A small HTML error page; `message` goes through `page_text` (it may quote the request)."""
     title = f"{status} {reason_phrase(status)}"
     body = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{title}</title></head>\n<body><h1>{title}</h1>\n"
-        f"<p>{html.escape(message)}</p>\n<hr><p>{SERVER_HEADER.decode()}</p></body></html>\n"
+        f"<p>{page_text(message)}</p>\n<hr><p>{SERVER_HEADER.decode()}</p></body></html>\n"
     ).encode()
     return build_response(
         status,

@@ -14,10 +14,15 @@ output, TUI widgets, logs, error messages) goes through `visible()` or
 
 The output contains no control character at all, except the real line break
 that `keep_newlines=True` adds after each ␊ for readability.
+
+`page_text()` is the same for HTML pages: every character netbench puts into
+a page it builds (error pages, the echo page, directory listings) that is
+not its own markup goes through it, visible first, then HTML-escaped.
 """
 
 from __future__ import annotations
 
+import html
 import unicodedata
 
 _C0_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)}
@@ -86,3 +91,17 @@ def visible_latin1(data: bytes) -> str:
         else (_C0_PICTURES[b] if b < 0x20 or b == 0x7F else f"\\x{b:02x}")
         for b in data
     )
+
+
+def page_text(value: str | bytes, *, line_breaks: bool = False) -> str:
+    """Text for an HTML page: shown as `visible_text` shows it, then HTML-escaped.
+
+    Bytes are read as `visible` reads them (UTF-8 where valid, else `\\xNN`).
+    Quotes are escaped too, so the result is safe in an attribute. With
+    `line_breaks`, LF stays a real line break (text shown in a `<pre>`);
+    otherwise it is ␊ like every other control.
+    """
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+    if line_breaks:
+        return "\n".join(html.escape(visible_text(line)) for line in text.split("\n"))
+    return html.escape(visible_text(text))

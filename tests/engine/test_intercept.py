@@ -132,6 +132,22 @@ async def test_turning_intercept_off_lets_the_server_answer(
     assert (await read_all(later)).startswith(b"HTTP/1.1 200 ")  # not held any more
 
 
+async def test_a_held_static_listing_gets_the_listing(
+    engine: Engine, events: Events, tmp_path: Path
+) -> None:
+    # A listing is built off the loop: the server's answer to a held request
+    # is then an awaitable, which the queue follows to the client.
+    (tmp_path / "listed.txt").write_bytes(b"x")
+    static = await engine.start_server(default_config("static", root=tmp_path))
+    queue = engine.set_intercept(static.server_id, True)
+    client = await connect(static, GET_CLOSE % b"")
+    [exchange] = await held(events, 1)
+    assert queue.let_rule_answer(exchange)
+    received = await read_all(client)
+    assert received.startswith(b"HTTP/1.1 200 ") and b'href="listed.txt"' in received
+    assert events.of(InterceptReleased, exchange_id=exchange)[0].how == "rule"
+
+
 async def test_the_rule_answer_is_the_response_saved_while_waiting(
     engine: Engine, server: RunningServer, events: Events, tmp_path: Path
 ) -> None:

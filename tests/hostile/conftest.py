@@ -37,7 +37,8 @@ def http_server(start_module_serve, tmp_path_factory) -> Any:  # type: ignore[no
 
 @pytest.fixture(scope="module")
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """root/ with tricky names, a big file and a symlink out; secret.txt beside it."""
+    """root/ with tricky names (markup, escapes, not UTF-8), a big file and symlinks out;
+    secret.txt beside it."""
     base = tmp_path_factory.mktemp("static")
     (base / "secret.txt").write_bytes(SECRET)
     root = base / "root"
@@ -45,6 +46,8 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "hello.txt").write_text("hello\n")
     (root / "<img src=x onerror=alert(1)>.txt").write_text("x")
     (root / "a\"b'c&d.txt").write_text("x")
+    (root / "\x1b]0;pwned\x07\u009b<script>alert(1).txt").write_text("x")  # terminal escapes
+    (root / os.fsdecode(b"not-utf8-\xff.txt")).write_text("x")
     (root / "big.bin").write_bytes(os.urandom(1 << 16) * 128)  # 8 MiB, streamed
     os.symlink(base / "secret.txt", root / "escape.txt")
     os.symlink(base, root / "up")

@@ -51,6 +51,22 @@ def test_a_directory_without_its_slash_redirects_to_a_local_path(static_server) 
     assert (response.status, response.headers["location"]) == (301, "/docs/")
 
 
+def test_a_directory_redirect_keeps_the_query_encoded(static_server) -> None:
+    response = only_response(talk(static_server.port, get(b"/docs?x=1&y=%0d%0aSet-Cookie:%20a")))
+    assert (response.status, response.headers["location"]) == (
+        301,
+        "/docs/?x=1&y=%0d%0aSet-Cookie:%20a",
+    )
+    assert "set-cookie" not in response.headers
+
+
+def test_links_leading_out_of_the_root_are_not_listed(static_server) -> None:
+    # They would only answer 403 (see above); --follow-symlinks lists and serves them.
+    response = only_response(talk(static_server.port, get(b"/")))
+    assert response.status == 200 and b"hello.txt" in response.body
+    assert b"escape.txt" not in response.body and b'href="up/"' not in response.body
+
+
 def test_listing_names_are_escaped(static_server) -> None:
     response = only_response(talk(static_server.port, get(b"/")))
     assert response.status == 200

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netbench.protocol.textsafe import visible, visible_latin1, visible_text
+from netbench.protocol.textsafe import page_text, visible, visible_latin1, visible_text
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,30 @@ def test_no_control_character_survives_bytes(data: bytes) -> None:
 @given(st.text(max_size=100))
 def test_no_control_character_survives_text(text: str) -> None:
     assert _is_inert(visible_text(text))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("\x1b]0;pwned\x07", "␛]0;pwned␇"),
+        ("<script>\"'&", "&lt;script&gt;&quot;&#x27;&amp;"),
+        ("\u009b31m\x7f", "\\u{009B}31m␡"),
+        (b"name-\xff\x00", "name-\\xff␀"),
+        ("a\r\nb", "a␍␊b"),
+    ],
+)
+def test_page_text(value: str | bytes, shown: str) -> None:
+    assert page_text(value) == shown
+
+
+def test_page_text_can_keep_line_breaks_for_pre() -> None:
+    assert page_text("a\r\n<b>\tc", line_breaks=True) == "a␍\n&lt;b&gt;␉c"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=100))
+def test_nothing_in_page_text_is_markup_or_a_control(text: str) -> None:
+    shown = page_text(text, line_breaks=True)
+    assert _is_inert(shown)
+    assert not set(shown) & set("<>\"'")
+    shown.encode("utf-8")  # no lone surrogate left: the page can always be sent
