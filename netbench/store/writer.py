@@ -3,9 +3,16 @@
 Rules:
 - `SessionWriter.__call__` runs on the asyncio loop for every chunk, so it
   only appends to a deque; all SQLite work happens on one writer thread;
-- the thread wakes every `flush_interval`, drains what is queued and writes
-  it in one transaction, so the file is at most about two intervals behind
-  and a crash loses at most the batch being written;
+- the thread drains what is queued every `flush_interval`, counted from the
+  start of the previous drain (not from the end of its write), and writes it
+  in one transaction: under load a commit every interval, so a crash loses
+  what was queued since the start of the last batch committed;
+- that loss is bounded in time, not only in events: `lag()` is how long
+  ago that start was, and while it exceeds `lag_limit` the engine is paused
+  (a timer on the loop watches it, see `pause_with`). Why: a batch's write
+  takes longer than its CPU time, since the writer thread shares the GIL
+  and the core with a busy event loop (measured: ~2x, and 10,000 events
+  took ~130 ms); a kill -9 then lost ~300 ms of completed requests;
 - the queue is bounded by backpressure, not by dropping: when more than
   `backlog_limit` events wait at the start of a flush (or the last batch
   carried more than `backlog_bytes` of chunks), `on_backlog(True)`
@@ -86,9 +93,17 @@ class SessionWriter:
         anchors: tuple[float, float] | None = None,
         backlog_limit: int = 50_000,
         backlog_bytes: int = 64 * 1024 * 1024,
+        lag_limit: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
+        self.lag_limit = 1.6 * flush_interval if lag_limit is None else lag_limit
+        """Seconds `lag()` may reach before the engine is paused (80 ms by
+        default): with the watchdog's tick, about what a kill -9 may lose."""
+        self._durable = 0.0
+        """monotonic() at the start of the last batch committed: every event
+        queued before it is in the file."""
+        self._failed = False
         self.backlog_limit = backlog_limit
         """Events waiting past which `on_backlog(True)` is called (~30 MB of small ones)."""
         self.backlog_bytes = backlog_bytes
@@ -165,6 +180,7 @@ class SessionWriter:
                 conn.close()
             raise
         self._conn = conn
+        self._durable = time.monotonic()
         self._thread = threading.Thread(
             target=self._run, name="netbench-session-writer", daemon=True
         )
@@ -174,13 +190,45 @@ class SessionWriter:
         """Queue an event; called on the event loop for every event."""
         self._push(event)
 
-    def pause_with(self, loop: asyncio.AbstractEventLoop, pause: Callable[[bool], None]) -> None:
-        """While the writer is behind, call `pause(True)` on `loop`; `pause(False)` after."""
+    def lag(self) -> float:
+        """Seconds since the start of the last batch committed: how much a
+        crash now would lose, in time (0 once not recording any more)."""
+        if self._closed or self._failed:
+            return 0.0
+        return time.monotonic() - self._durable
 
-        def on_backlog(behind: bool) -> None:
-            loop.call_soon_threadsafe(pause, behind)
+    def pause_with(self, loop: asyncio.AbstractEventLoop, pause: Callable[[bool], None]) -> None:
+        """While the writer is behind, call `pause(True)` on `loop`; `pause(False)` after.
+
+        Behind in events (see `on_backlog`) or in time: a timer on the loop
+        checks `lag()` when it could reach `lag_limit` (lag grows one second
+        per second at most), pauses past it, and then checks every `tick`
+        until a batch is committed within the flush interval. Call on the loop.
+        """
+        reasons: set[str] = set()
+        tick = self.flush_interval / 10
+
+        def behind(reason: str, now_behind: bool) -> None:
+            was = bool(reasons)
+            if now_behind:
+                reasons.add(reason)
+            else:
+                reasons.discard(reason)
+            if bool(reasons) != was:
+                pause(bool(reasons))
+
+        def on_backlog(now_behind: bool) -> None:
+            loop.call_soon_threadsafe(behind, "backlog", now_behind)
+
+        def watch() -> None:
+            lag = self.lag()
+            behind("lag", lag > (self.flush_interval if "lag" in reasons else self.lag_limit))
+            if not self._closed:
+                soonest = tick if "lag" in reasons else self.lag_limit - lag
+                loop.call_later(max(tick, soonest), watch)
 
         self.on_backlog = on_backlog
+        loop.call_later(tick, watch)
 
     def next_ids(self) -> tuple[int, int, int]:
         """The first free (server, connection, exchange) ids, as of `open()`."""
@@ -230,9 +278,15 @@ class SessionWriter:
         conn = self._conn
         assert conn is not None
         try:
+            drained = self._durable
             while True:
-                stopping = self._stop.wait(self.flush_interval)
+                # A steady cadence: a slow write does not push the next one back.
+                stopping = self._stop.wait(
+                    max(0.0, drained + self.flush_interval - time.monotonic())
+                )
+                drained = time.monotonic()
                 self._flush(conn)
+                self._durable = drained
                 if stopping:
                     break
             # A finished session becomes one self-contained file again, which
@@ -354,6 +408,7 @@ class SessionWriter:
                     callback(behind)
 
     def _fail(self, exc: BaseException) -> None:
+        self._failed = True
         self._push = _drop
         self._queue.clear()
         self._batch_bytes = 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from recorder import Events
 
 from netbench.engine.clients import open_tcp
@@ -32,6 +35,7 @@ class PauseLog:
     def __init__(self, engine: Engine, writer: SessionWriter) -> None:
         self.changes: list[bool] = []
         self.caught_up = asyncio.Event()
+        self.paused = asyncio.Event()
         self._engine = engine
         writer.pause_with(asyncio.get_running_loop(), self)
         engine.ctx.bus.subscribe(writer)
@@ -39,7 +43,9 @@ class PauseLog:
     def __call__(self, behind: bool) -> None:
         self.changes.append(behind)
         self._engine.ctx.pause_reading(behind)
-        if not behind:
+        if behind:
+            self.paused.set()
+        else:
             self.caught_up.set()
 
 
@@ -142,3 +148,43 @@ async def test_a_batch_heavy_in_bytes_pauses_reading_too(engine: Engine, tmp_pat
         stop.set()
         await engine.stop_all()
         writer.close()
+
+
+async def test_a_writer_that_cannot_commit_pauses_the_engine_within_its_lag_limit(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Few events, but their commit waits: another connection holds the
+    # file's write lock. What a kill -9 would lose grows with the time, not
+    # the count, so the engine must stop reading once `lag_limit` passes.
+    path = tmp_path / "s.netbench.sqlite"
+    writer = SessionWriter(path)
+    writer.open()
+    log = PauseLog(engine, writer)
+    try:
+        server = await engine.start_server(default_config("echo"))
+        with (
+            socket.create_connection(("127.0.0.1", server.address.port), timeout=3) as sock,
+            contextlib.closing(sqlite3.connect(path, isolation_level=None)) as blocker,
+        ):
+            assert await asyncio.to_thread(_echo_round_trip, sock, b"before") == b"before"
+            blocker.execute("BEGIN IMMEDIATE")  # the writer's next INSERT waits for it
+            assert await asyncio.to_thread(_echo_round_trip, sock, b"held") == b"held"
+            await asyncio.wait_for(log.paused.wait(), 3)
+            assert writer.lag() > writer.lag_limit
+            sock.sendall(b"while paused")
+            await asyncio.sleep(0.3)  # long enough for an unpaused echo to come back
+            sock.settimeout(0)
+            with pytest.raises(BlockingIOError):
+                sock.recv(100)
+            blocker.execute("COMMIT")
+            await asyncio.wait_for(log.caught_up.wait(), 5)
+            sock.settimeout(3)
+            assert await asyncio.to_thread(sock.recv, 100) == b"while paused"
+        assert log.changes == [True, False]
+    finally:
+        await engine.stop_all()
+        writer.close()
+    with SessionReader(path) as reader:
+        [connection] = reader.connections()
+        received = [c.data for c in reader.chunks(connection.id) if c.direction is Direction.IN]
+    assert received == [b"before", b"held", b"while paused"]
