@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory]
+                        [--smoke] [--only startup|loads|memory|kill9]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -20,8 +20,9 @@ Textual app's (bench/startup.py); then memory over a long session: the resident 
 without capture and of the TUI after 100,000 and after 1,000,000 recorded
 exchanges (keep-alive requests sent by count, counted in the session file);
 then, in that same TUI, a 100 MB response recorded and the time from the
-Bytes view's `end` key to the screen showing the stream's last line.
-`--smoke` runs everything for a fraction of a second (and counts and sizes
+Bytes view's `end` key to the screen showing the stream's last line;
+then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
+and 5,000 req/s and unpaced, three kills each). `--smoke` runs everything for a fraction of a second (and counts and sizes
 tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
 from startup import startup
@@ -236,7 +238,9 @@ def main() -> int:
         "--body-mb", type=float, default=100.0, help="the big body's size in MB (default 100)"
     )
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
-    parser.add_argument("--only", choices=["loads", "startup", "memory"], help="run only this part")
+    parser.add_argument(
+        "--only", choices=["loads", "startup", "memory", "kill9"], help="run only this part"
+    )
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
     marks = [200, 2000] if args.smoke else [int(n) for n in args.memory_exchanges.split(",")]
@@ -251,6 +255,11 @@ def main() -> int:
             print(startup(runs, data_dir).report())
         if args.only in (None, "memory"):
             long_session(marks, body_bytes, data_dir)
+        if args.only in (None, "kill9"):
+            loads_killed = ["1000", "max"] if args.smoke else ["1000", "5000", "max"]
+            kill_after, kills = (0.5, 1) if args.smoke else (3.0, 3)
+            for line in kill9(loads_killed, kill_after, kills, Path(data_dir)):
+                print(line)
     return 0
 
 

@@ -44,3 +44,7 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     )
     # The big body, recorded, and the Bytes view's end key timed to the screen.
     assert re.search(r"^2 MB body: recorded in .* end key to screen \d+\.\d ms", out, re.M), out
+    # kill -9 under load: completed against recorded, and how far the file was behind.
+    killed = [line for line in out.splitlines() if line.startswith(("paced 1000", "max "))]
+    assert len(killed) == 2, out
+    assert re.search(r"^kill -9 worst: \d+ requests lost .* session \d+\.\d ms behind", out, re.M)
