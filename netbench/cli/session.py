@@ -122,6 +122,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms"
 
 
+UNCLEAN = "ended uncleanly"
+"""What a server or connection left open by a killed recording shows (store/recordings.py)."""
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "open"
@@ -177,6 +181,7 @@ def _list(directory: Path | None) -> int:
             _size(summary.size),
             _plural(summary.connections, "connection"),
             _plural(summary.exchanges, "exchange"),
+            "recording" if summary.recording else UNCLEAN if summary.ended_uncleanly else "",
         ]
         for summary in summaries
     ]
@@ -198,11 +203,20 @@ def _show(path: Path) -> int:
         )
         if info.argv:
             print(f"command   {visible_text(' '.join(info.argv))}")
+        for recording in reader.recordings():
+            if recording.ended_uncleanly:
+                print(
+                    f"{UNCLEAN}: the recording of {_local(recording.started)} (pid"
+                    f" {recording.pid}) stopped without closing the file (killed, crashed or"
+                    " power lost): what was open then is marked, what it had not yet written is lost"
+                )
         servers = reader.servers()
         print()
         print("servers" if servers else "servers   none")
         for server in servers:
             stopped = "running" if server.stopped is None else f"stopped {_clock(server.stopped)}"
+            if server.ended_uncleanly:
+                stopped = UNCLEAN
             options = json.dumps(server.options, sort_keys=True) if server.options else ""
             error = f"  error: {server.error}" if server.error else ""
             line = (
@@ -232,7 +246,7 @@ def _show(path: Path) -> int:
                     conn.role.value,
                     visible_text(f"{conn.peer} -> {conn.local}"),
                     _clock(conn.opened),
-                    _duration(conn.duration),
+                    UNCLEAN if conn.ended_uncleanly else _duration(conn.duration),
                     _size(conn.bytes_in),
                     _size(conn.bytes_out),
                     "-" if conn.end_reason is None else conn.end_reason.value,
@@ -265,6 +279,8 @@ def _connection_header(conn: ConnectionRow) -> Iterator[str]:
         f"  {conn.peer} -> {conn.local}{server}"
     )
     end = "still open" if conn.closed is None else f"closed +{_ms(conn.closed - conn.opened)}"
+    if conn.ended_uncleanly:
+        end = f"{UNCLEAN} (the recording stopped before it closed)"
     reason = "" if conn.end_reason is None else f"  {conn.end_reason.value}"
     yield (
         f"opened {_local(conn.opened)}.{int(conn.opened * 1000) % 1000:03d}  {end}{reason}"

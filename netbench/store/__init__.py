@@ -24,6 +24,7 @@ from netbench.store.reader import (
     SessionReader,
     SocketEventRow,
 )
+from netbench.store.recordings import RecordingRow
 from netbench.store.schema import SCHEMA_VERSION
 from netbench.store.traffic import (
     ChunkMeta,
@@ -42,6 +43,7 @@ __all__ = [
     "ChunkRow",
     "ConnectionRow",
     "ExchangeRow",
+    "RecordingRow",
     "ServerRow",
     "SessionCounts",
     "SessionInfo",

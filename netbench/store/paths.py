@@ -48,6 +48,10 @@ class SessionSummary:
     """Bytes on disk, counting the write-ahead log of a live session."""
     connections: int
     exchanges: int
+    recording: bool = False
+    """A process is recording into it now."""
+    ended_uncleanly: bool = False
+    """A recording of it stopped without closing it (killed, crashed, power lost)."""
 
 
 def default_session_dir() -> Path:
@@ -160,10 +164,19 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
             with SessionReader(path) as reader:
                 created = reader.info().created
                 counts = reader.counts()
+                recordings = reader.recordings()
         except StoreError:
             continue
         summaries.append(
-            SessionSummary(path, created, _size(path), counts.connections, counts.exchanges)
+            SessionSummary(
+                path,
+                created,
+                _size(path),
+                counts.connections,
+                counts.exchanges,
+                recording=any(recording.live for recording in recordings),
+                ended_uncleanly=any(recording.ended_uncleanly for recording in recordings),
+            )
         )
     summaries.sort(key=lambda summary: (summary.created, str(summary.path)))
     return summaries

@@ -30,6 +30,7 @@ from netbench.model import (
 from netbench.store import schema
 from netbench.store.chunk_blocks import ChunkTables
 from netbench.store.errors import StoreError, one_line
+from netbench.store.recordings import RecordingRow, UncleanEnds, read_recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class ServerRow:
     started: float
     stopped: float | None
     error: str | None
+    ended_uncleanly: bool = False
+    """Never stopped: the recording that started it was killed (store/recordings.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class ConnectionRow:
     bytes_in: int
     bytes_out: int
     """Final counts once closed; while open, the sum of the chunks so far."""
+    ended_uncleanly: bool = False
+    """Never closed: the recording that opened it was killed (store/recordings.py)."""
 
     @property
     def duration(self) -> float | None:
@@ -228,7 +233,16 @@ class SessionReader:
             int(servers), int(connections), self.chunk_tables.count(), int(exchanges)
         )
 
+    def recordings(self) -> list[RecordingRow]:
+        """The processes that recorded this file, oldest first (none before schema 4)."""
+        return read_recordings(self._query, self.schema_version)
+
+    def unclean_ends(self) -> UncleanEnds:
+        """Which open servers and connections ended uncleanly, as of now."""
+        return UncleanEnds(self.recordings())
+
     def servers(self) -> list[ServerRow]:
+        unclean = self.unclean_ends()
         rows = self._query(
             "SELECT id, kind, transport, host, port, options, started, stopped, error"
             " FROM servers ORDER BY id"
@@ -243,6 +257,7 @@ class SessionReader:
                 started=started,
                 stopped=stopped,
                 error=error,
+                ended_uncleanly=unclean.server(id_, stopped=stopped is not None),
             )
             for id_, kind, transport, host, port, options, started, stopped, error in rows
         ]
@@ -256,7 +271,7 @@ class SessionReader:
         " FROM connections"
     )
 
-    def _connection(self, row: tuple[Any, ...]) -> ConnectionRow:
+    def _connection(self, row: tuple[Any, ...], unclean: UncleanEnds) -> ConnectionRow:
         where = str(self.path)
         (id_, server_id, role, transport, lhost, lport, phost, pport) = row[:8]
         opened, closed, end_reason, detail, bytes_in, bytes_out = row[8:]
@@ -273,15 +288,17 @@ class SessionReader:
             detail=detail,
             bytes_in=bytes_in,
             bytes_out=bytes_out,
+            ended_uncleanly=unclean.connection(id_, closed=closed is not None),
         )
 
     def connections(self) -> list[ConnectionRow]:
+        unclean = self.unclean_ends()
         rows = self._query(self._connection_select + " ORDER BY id").fetchall()
-        return [self._connection(row) for row in rows]
+        return [self._connection(row, unclean) for row in rows]
 
     def connection(self, conn_id: int) -> ConnectionRow | None:
         row = self._query(self._connection_select + " WHERE id = ?", (conn_id,)).fetchone()
-        return None if row is None else self._connection(row)
+        return None if row is None else self._connection(row, self.unclean_ends())
 
     def chunks(self, conn_id: int) -> Iterator[ChunkRow]:
         """A connection's chunks by seq, fetched as iterated (bodies can be large)."""

@@ -231,7 +231,26 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
+_V4 = """
+CREATE TABLE recordings (
+    id              INTEGER PRIMARY KEY,
+    pid             INTEGER NOT NULL,
+    hostname        TEXT NOT NULL,
+    started         REAL NOT NULL,
+    ended           REAL,
+    first_server_id INTEGER NOT NULL,
+    first_conn_id   INTEGER NOT NULL
+);
+"""
+
+
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """One row per process that recorded into the file, `ended` set by a clean
+    close: a reader can tell a recording killed midway (store/recordings.py)."""
+    conn.execute(_V4)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 """`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

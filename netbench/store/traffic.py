@@ -11,6 +11,7 @@ from typing import Any
 
 from netbench.model import Direction, Endpoint, EndReason, Role
 from netbench.store.reader import SessionReader, _enum_value, _latin1
+from netbench.store.recordings import UncleanEnds
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class TrafficRow:
     duration: float | None
     end_reason: EndReason | None
     error: str | None
+    ended_uncleanly: bool = False
+    """The connection was never closed: the recording was killed (store/recordings.py)."""
 
 
 _TRAFFIC_EXCHANGES = (
@@ -59,7 +62,7 @@ _SEARCHED = (
 )
 
 
-def _traffic_row(row: tuple[Any, ...], where: str) -> TrafficRow:
+def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> TrafficRow:
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
     (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:]
     return TrafficRow(
@@ -79,6 +82,7 @@ def _traffic_row(row: tuple[Any, ...], where: str) -> TrafficRow:
         duration=duration,
         end_reason=None if end_reason is None else _enum_value(EndReason, end_reason, where),
         error=error,
+        ended_uncleanly=unclean.connection(conn_id, closed=end_reason is not None),
     )
 
 
@@ -88,6 +92,7 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     conn_ids = [-key for key in keys if key < 0]
     rows: dict[int, TrafficRow] = {}
     where = str(reader.path)
+    unclean = reader.unclean_ends()
     for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
         for ids, sql, column in (
             (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),
@@ -97,7 +102,7 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
             if part:
                 marks = ",".join("?" * len(part))
                 for row in reader._query(f"{sql} WHERE {column} IN ({marks})", tuple(part)):
-                    traffic = _traffic_row(row, where)
+                    traffic = _traffic_row(row, where, unclean)
                     rows[traffic.key] = traffic
     return rows
 

@@ -61,6 +61,7 @@ from netbench.store.paths import (
     make_private_dir,
     tighten_session_file,
 )
+from netbench.store.recordings import END_RECORDING, INSERT_RECORDING, this_recording
 from netbench.store.rows import (
     INSERT_EXCHANGE,
     UPSERT_REQUEST,
@@ -129,6 +130,7 @@ class SessionWriter:
         self._mono_anchor = 0.0
         self._wall_anchor = 0.0
         self._closed = False
+        self._recording_id: int | None = None
         self._rows = EventRows(0.0, 0.0)
         """Set again at open(), with the anchors."""
 
@@ -171,6 +173,10 @@ class SessionWriter:
             # A no-op when appending: the first process's row stays.
             self._insert_session_row(conn)
             self._next_ids = self._read_next_ids(conn)
+            # Ended by close(): a row left open tells readers this one was killed.
+            self._recording_id = conn.execute(
+                INSERT_RECORDING, this_recording(self._next_ids)
+            ).lastrowid
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 conn.close()
@@ -289,6 +295,7 @@ class SessionWriter:
                 self._durable = drained
                 if stopping:
                     break
+            conn.execute(END_RECORDING, (time.time(), self._recording_id))
             # A finished session becomes one self-contained file again, which
             # read-only readers can open anywhere without leaving -wal/-shm
             # files behind. Best effort: it cannot while a reader is attached.

@@ -180,6 +180,8 @@ def connection_document(conn: ConnectionRow, exchanges: list[ExchangeRow]) -> Te
         if conn.closed is None
         else f"{clock(conn.closed)} (after {ms(conn.opened, conn.closed)})"
     )
+    if conn.ended_uncleanly:
+        closed = "ended uncleanly: the recording stopped before it closed"
     end = conn.end_reason.value if conn.end_reason else "-"
     if conn.detail:
         end += f": {conn.detail}"

@@ -56,8 +56,13 @@ PRESETS: tuple[tuple[str, int, str], ...] = (
 """Keys 1-7: (kind, its seed port, what the footer and help call it)."""
 
 
-State = Literal["running", "stopped", "failed"]
-_STATE_STYLE: dict[str, str] = {"running": "green", "stopped": "dim", "failed": "bold red"}
+State = Literal["running", "stopped", "failed", "ended uncleanly"]
+_STATE_STYLE: dict[str, str] = {
+    "running": "green",
+    "stopped": "dim",
+    "failed": "bold red",
+    "ended uncleanly": "yellow",
+}
 _COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
 """The table's headers, also its column keys."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
@@ -207,8 +212,10 @@ class ServersPanel(DataTable[Text]):
             return
         for server in reader.servers():
             url = server_url(server.kind, server.transport, server.address)
+            # Killed while it ran: it never stopped, and is not running either.
+            state: State = "ended uncleanly" if server.ended_uncleanly else "stopped"
             self.rows_by_id[server.id] = ServerRow(
-                server.id, server.kind, server.address, url, None, "stopped"
+                server.id, server.kind, server.address, url, None, state
             )
         for conn in reader.connections():
             owner = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None

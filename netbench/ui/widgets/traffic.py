@@ -69,6 +69,12 @@ _END_STYLE = {
 }
 
 
+def _end_style(row: TrafficRow) -> str:
+    if row.ended_uncleanly:
+        return "yellow"
+    return _END_STYLE.get(row.end_reason, "dim") if row.end_reason else "italic dim"
+
+
 def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
     """The row's text, column by column, already sanitised, with a style each."""
     clock = time.strftime("%H:%M:%S", time.localtime(row.t)) + f".{int(row.t * 1000) % 1000:03d}"
@@ -91,6 +97,8 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
         request = "(no HTTP)" if row.role is Role.SERVER else "(connection)"
     duration = "" if row.duration is None else f"{row.duration * 1000:.1f}"
     end = row.end_reason.value if row.end_reason else "open"
+    if row.ended_uncleanly:
+        end = "unclean"  # ended uncleanly: its column fits the longest end reason, 9 cells
     if len(who) > 22:
         who = who[:21] + "…"
     return [
@@ -100,7 +108,7 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
         (f"{request:<{request_width(width)}} ", _status_style(row.status, row.error)),
         (f"{human_bytes(row.bytes_in):>8} {human_bytes(row.bytes_out):>8} ", ""),
         (f"{duration:>7} ", "dim"),
-        (end, _END_STYLE.get(row.end_reason, "dim") if row.end_reason else "italic dim"),
+        (end, _end_style(row)),
     ]
 
 
