@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,14 +240,14 @@ class Killed:
 
 @pytest.fixture(scope="module")
 def killed_under_load(
-    start_module_serve: Callable[..., object], tmp_path_factory: pytest.TempPathFactory
+    start_module_serve: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Killed:
     """`netbench serve http` killed after ~1 s of paced keep-alive requests."""
     session = tmp_path_factory.mktemp("kill9") / "load.netbench.sqlite"
     server = start_module_serve("http", "--session", str(session), "--no-capture", "-q")
-    clients = PacedClients(server.address)  # type: ignore[attr-defined]
+    clients = PacedClients(server.address)
     clients.wait_for(round(RATE_CAP))  # ~1 s at the cap; longer on a slow machine
-    assert server.kill() == -signal.SIGKILL  # type: ignore[attr-defined]
+    assert server.kill() == -signal.SIGKILL
     return Killed(session, clients.join())
 
 
@@ -264,7 +265,7 @@ def test_kill9_under_a_paced_load_loses_at_most_the_time_bound(
 
 @pytest.mark.slow
 def test_kill9_while_the_file_cannot_be_written_loses_at_most_the_time_bound(
-    start_serve: Callable[..., object], tmp_path: Path
+    start_serve: Callable[..., Any], tmp_path: Path
 ) -> None:
     # A stalled disk, as far as the writer can tell: another connection holds
     # the file's write lock, so no batch commits. The engine must stop taking
@@ -272,12 +273,12 @@ def test_kill9_while_the_file_cannot_be_written_loses_at_most_the_time_bound(
     # was lost (the writer waits up to 5 s for the lock: the kill comes first).
     session = tmp_path / "stalled.netbench.sqlite"
     server = start_serve("http", "--session", str(session), "--no-capture", "-q")
-    clients = PacedClients(server.address)  # type: ignore[attr-defined]
+    clients = PacedClients(server.address)
     clients.wait_for(100)
     with contextlib.closing(sqlite3.connect(session, isolation_level=None, timeout=5)) as lock:
         lock.execute("BEGIN IMMEDIATE")
         time.sleep(2.0)  # the stall
-        assert server.kill() == -signal.SIGKILL  # type: ignore[attr-defined]
+        assert server.kill() == -signal.SIGKILL
         lock.execute("ROLLBACK")
     completed = clients.join()
     lost = completed - _answered(session)
@@ -296,7 +297,7 @@ def _fingerprint(session: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_a_killed_session_shows_its_servers_and_connections_ended_uncleanly(
-    killed_under_load: Killed, run_netbench: Callable[..., object]
+    killed_under_load: Killed, run_netbench: Callable[..., Any]
 ) -> None:
     session = killed_under_load.session
     before = _fingerprint(session)
@@ -308,11 +309,11 @@ def test_a_killed_session_shows_its_servers_and_connections_ended_uncleanly(
         connections = reader.connections()
         assert len(connections) == CONNECTIONS
         assert all(conn.closed is None and conn.ended_uncleanly for conn in connections)
-        assert reader.connection(connections[0].id).ended_uncleanly  # type: ignore[union-attr]
+        assert reader.connection(connections[0].id).ended_uncleanly
 
     shown = run_netbench("session", "show", str(session))
-    assert shown.returncode == 0, shown.stderr  # type: ignore[attr-defined]
-    out: str = shown.stdout  # type: ignore[attr-defined]
+    assert shown.returncode == 0, shown.stderr
+    out: str = shown.stdout
     assert "ended uncleanly: the recording of" in out
     [server_line] = [line for line in out.splitlines() if line.startswith("  #1  http")]
     assert "ended uncleanly" in server_line and "running" not in server_line
@@ -321,12 +322,35 @@ def test_a_killed_session_shows_its_servers_and_connections_ended_uncleanly(
     assert all("ended uncleanly" in row and " open " not in row for row in table), table
 
     one = run_netbench("session", "show", str(session), "--conn", str(connections[0].id))
-    assert "ended uncleanly" in one.stdout and "still open" not in one.stdout  # type: ignore[attr-defined]
+    assert "ended uncleanly" in one.stdout and "still open" not in one.stdout
 
     listed = run_netbench("session", "list", str(session.parent))
-    [line] = listed.stdout.splitlines()  # type: ignore[attr-defined]
+    [line] = listed.stdout.splitlines()
     assert line.endswith("ended uncleanly"), line
     assert _fingerprint(session) == before, "reading changed the session file"
+
+
+def test_a_session_still_being_recorded_shows_running_not_ended_uncleanly(
+    start_serve: Callable[..., Any], run_netbench: Callable[..., Any], tmp_path: Path
+) -> None:
+    session = tmp_path / "live.netbench.sqlite"
+    server = start_serve("echo", "--session", str(session), "--no-capture")
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"hello")
+        assert sock.recv(5) == b"hello"
+        deadline = time.monotonic() + 5
+        while True:  # until the connection is committed
+            with SessionReader(session) as reader:
+                if reader.connections():
+                    break
+            assert time.monotonic() < deadline, "the connection was never recorded"
+            time.sleep(0.02)
+        out = run_netbench("session", "show", str(session)).stdout
+        assert "ended uncleanly" not in out
+        [server_line] = [line for line in out.splitlines() if line.startswith("  #1  echo")]
+        assert "running" in server_line
+        listed = run_netbench("session", "list", str(tmp_path)).stdout
+        assert listed.rstrip().endswith("recording"), listed
 
 
 @pytest.mark.slow
