@@ -206,9 +206,8 @@ def _show(path: Path) -> int:
         for recording in reader.recordings():
             if recording.ended_uncleanly:
                 print(
-                    f"{UNCLEAN}: the recording of {_local(recording.started)} (pid"
-                    f" {recording.pid}) stopped without closing the file (killed, crashed or"
-                    " power lost): what was open then is marked, what it had not yet written is lost"
+                    f"recorded  {_local(recording.started)}, pid {recording.pid}: {UNCLEAN}"
+                    " (killed, crashed or power lost); what it left open is marked"
                 )
         servers = reader.servers()
         print()

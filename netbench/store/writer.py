@@ -23,6 +23,9 @@ Rules:
   writer thread: hop to the loop);
 - the file is in WAL mode while recording and back in rollback-journal mode
   after a clean `close()`, so a finished session is a single file;
+- `open()` adds this process's row to `recordings` and the writer thread's
+  last transaction ends it: a row left unended is how readers tell a
+  recording that was killed (store/recordings.py);
 - the clock anchors are taken once at `open()`; turning events into rows
   (and times into unix seconds) is store/rows.py's;
 - the writer never raises into the engine. On an SQLite failure (disk full,

@@ -314,7 +314,7 @@ def test_a_killed_session_shows_its_servers_and_connections_ended_uncleanly(
     shown = run_netbench("session", "show", str(session))
     assert shown.returncode == 0, shown.stderr
     out: str = shown.stdout
-    assert "ended uncleanly: the recording of" in out
+    assert ": ended uncleanly (killed, crashed or power lost)" in out
     [server_line] = [line for line in out.splitlines() if line.startswith("  #1  http")]
     assert "ended uncleanly" in server_line and "running" not in server_line
     table = out.split("\nconnections\n")[1].splitlines()[1:]
