@@ -197,6 +197,8 @@ class WorkshopScreen(Screen[None]):
         """Frames that showed a step or the introduction, counted after they were painted."""
         self.drawn_at = 0.0
         """`time.perf_counter()` when the last of them was painted."""
+        self.failed: str | None = None
+        """Why the last key's call failed outside the lesson (a bug or a broken scenario)."""
         self.call_ms = 0.0
         """How long the runner took for the last key (the socket call and the kernel readings)."""
 
@@ -375,9 +377,11 @@ class WorkshopScreen(Screen[None]):
     @work(group="workshop-step", exit_on_error=False)
     async def _run(self, call: Callable[[], Awaitable[object]]) -> None:
         started = time.perf_counter()
+        self.failed = None
         try:
             await call()
         except Exception as error:  # a broken scenario must not take the app down
+            self.failed = f"{type(error).__name__}: {error}"
             self.notify(
                 f"The step failed: {type(error).__name__}: {error}", severity="error", markup=False
             )
