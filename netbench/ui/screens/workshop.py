@@ -29,7 +29,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import OptionList, Static
@@ -154,9 +154,6 @@ class WorkshopScreen(Screen[None]):
     }
     WorkshopScreen #ws-explain, WorkshopScreen #ws-sockets, WorkshopScreen #ws-checks,
     WorkshopScreen #ws-bytes { padding: 0 1; }
-    WorkshopScreen #ws-lower { height: auto; }
-    WorkshopScreen #ws-checks { width: 1fr; }
-    WorkshopScreen #ws-bytes { width: 1fr; margin-left: 2; }
     WorkshopScreen #ws-takeaway {
         height: auto; padding: 0 1; border: tall $success; color: $text; text-style: bold;
         display: none;
@@ -164,7 +161,7 @@ class WorkshopScreen(Screen[None]):
     WorkshopScreen.-last #ws-takeaway { display: block; }
     WorkshopScreen #ws-capture { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     WorkshopScreen.-intro #ws-ladder, WorkshopScreen.-intro #ws-sockets,
-    WorkshopScreen.-intro #ws-lower, WorkshopScreen.-intro #ws-capture { display: none; }
+    WorkshopScreen.-intro #ws-checks, WorkshopScreen.-intro #ws-bytes, WorkshopScreen.-intro #ws-capture { display: none; }
 
     WorkshopScreen.-projector #ws-heading { height: 3; padding: 0 2; text-style: bold; }
     WorkshopScreen.-projector #ws-ladder { height: 1fr; min-height: 5; }
@@ -192,6 +189,7 @@ class WorkshopScreen(Screen[None]):
         """The step on screen (None: the lesson's introduction, before any call)."""
         self.busy = False
         self.auto_playing = False
+        self.auto_play_gap = AUTO_PLAY_GAP
         self._auto_timer: Timer | None = None
         self.drawn = 0
         """Frames that showed a step or the introduction, counted after they were painted."""
@@ -209,9 +207,8 @@ class WorkshopScreen(Screen[None]):
             yield Static(id="ws-sockets")
             yield Static(id="ws-explain")
             yield Static(id="ws-takeaway")
-            with Horizontal(id="ws-lower"):
-                yield Static(id="ws-checks")
-                yield Static(id="ws-bytes")
+            yield Static(id="ws-checks")
+            yield Static(id="ws-bytes")
         yield Static(id="ws-capture")
         yield KeysFooter()
 
@@ -399,7 +396,7 @@ class WorkshopScreen(Screen[None]):
                 self._stop_auto_play()
                 self._heading(self.shown)
             else:
-                self._auto_timer = self.set_timer(AUTO_PLAY_GAP, self._auto_next)
+                self._auto_timer = self.set_timer(self.auto_play_gap, self._auto_next)
 
     async def _next(self) -> None:
         await self.runner.next()
