@@ -20,7 +20,8 @@ Textual app's (bench/startup.py); then memory over a long session: the resident 
 without capture and of the TUI after 100,000 and after 1,000,000 recorded
 exchanges (keep-alive requests sent by count, counted in the session file);
 then, in that same TUI, a 100 MB response recorded and the time from the
-Bytes view's `end` key to the screen showing the stream's last line.
+Bytes view's `end` key to the screen showing the stream's last line; then
+workshop mode: key press to each lesson step's screen (bench/workshop.py).
 `--smoke` runs everything for a fraction of a second (and counts and sizes
 tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
@@ -222,6 +223,28 @@ def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:
     )
 
 
+def workshop(smoke: bool) -> None:
+    """Key press to a lesson step's screen, every step of every built-in lesson (one in smoke)."""
+    command = [PY, str(BENCH / "workshop.py"), "--json"]
+    if smoke:
+        command += ["--scenario", "handshake"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench/workshop.py failed: {result.stderr[-2000:]}")
+    lessons = json.loads(result.stdout)["lessons"]
+    key_ms = [ms for lesson in lessons for ms in lesson["key_ms"]]
+    extra = [
+        key - call
+        for lesson in lessons
+        for key, call in zip(lesson["key_ms"], lesson["call_ms"], strict=True)
+    ]
+    print(
+        f"workshop key press to step screen ({len(lessons)} lessons, {len(key_ms)} steps):"
+        f" median {statistics.median(key_ms):.1f} ms, max {max(key_ms):.1f} ms;"
+        f" past the socket call: median {statistics.median(extra):.1f} ms, max {max(extra):.1f} ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
@@ -236,7 +259,9 @@ def main() -> int:
         "--body-mb", type=float, default=100.0, help="the big body's size in MB (default 100)"
     )
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
-    parser.add_argument("--only", choices=["loads", "startup", "memory"], help="run only this part")
+    parser.add_argument(
+        "--only", choices=["loads", "startup", "memory", "workshop"], help="run only this part"
+    )
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
     marks = [200, 2000] if args.smoke else [int(n) for n in args.memory_exchanges.split(",")]
@@ -251,6 +276,8 @@ def main() -> int:
             print(startup(runs, data_dir).report())
         if args.only in (None, "memory"):
             long_session(marks, body_bytes, data_dir)
+        if args.only in (None, "workshop"):
+            workshop(args.smoke)
     return 0
 
 
