@@ -143,17 +143,17 @@ def chunks_text(chunks: Sequence[ChunkRow], limit: int = CHUNKS_SHOWN) -> Text:
 def outcome_text(result: StepResult) -> Text | None:
     """What the call itself did: what it returned, or the exception it raised."""
     if result.unexpected:
-        text = Text("✗ ", _FAILED)
+        text = Text.assemble(("✗ ", _FAILED))
         text.append(f"{result.action}: {visible_text(result.error or 'unexpected')}", _FAILED)
         text.append(" — not what the lesson expects")
         return text
     covered = {check.what for check in result.checks}
     if result.error and "the call raised" not in covered:
-        text = Text("✓ ", _OK)
+        text = Text.assemble(("✓ ", _OK))
         text.append(f"{result.action} raised {visible_text(result.error)}, as the lesson expects")
         return text
     if result.returned is not None and not result.error and "the call returned" not in covered:
-        text = Text("✓ ", _OK)
+        text = Text.assemble(("✓ ", _OK))
         text.append(f"{result.action} returned {len(result.returned)} B: ")
         text.append(visible(result.returned[:200]), Style(bold=True))
         return text
@@ -175,10 +175,10 @@ def checks_text(result: StepResult, *, projector: bool = False) -> Text:
     for check in result.checks:
         what = visible_text(check.what)
         if check.ok:
-            line = Text("✓ ", _OK)
+            line = Text.assemble(("✓ ", _OK))
             line.append(f"{what}: {visible_text(check.actual)}")
         elif check.ok is False:
-            line = Text("✗ ", _FAILED)
+            line = Text.assemble(("✗ ", _FAILED))
             line.append(f"{what}: expected {visible_text(check.expected)}, ")
             line.append(f"the kernel disagreed: {visible_text(check.actual)}", _FAILED)
         else:
