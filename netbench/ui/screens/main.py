@@ -63,7 +63,7 @@ class MainScreen(Screen[None]):
         Binding("p", "show_tab('tcp')", "TCP", id="main.tcp"),
         Binding("r", "show_tab('respond')", "Respond", id="main.respond"),
         Binding("i", "show_tab('intercept')", "Intercept", id="main.intercept"),
-        Binding("w", "workshop", "Workshop", id="main.workshop"),
+        Binding("w", "workshop", "Workshop", show=False, id="main.workshop"),
         Binding("escape", "focus_traffic", "Back to traffic", show=False, id="main.escape"),
     ]
 

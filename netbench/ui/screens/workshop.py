@@ -142,7 +142,7 @@ class WorkshopScreen(Screen[None]):
         Binding("b", "back", "Back", id="workshop.back"),
         Binding("r", "restart", "Restart", id="workshop.restart"),
         Binding("a", "auto_play", "Auto-play", id="workshop.auto_play"),
-        Binding("escape,q", "close", "Lessons", id="workshop.close"),
+        Binding("escape,q", "close", "Back", id="workshop.close"),
     ]
 
     DEFAULT_CSS = """
