@@ -139,10 +139,10 @@ class WorkshopScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space,n", "next", "Next step", id="workshop.next"),
-        Binding("b", "back", "Back", id="workshop.back"),
+        Binding("b", "back", "Previous step", id="workshop.back"),
         Binding("r", "restart", "Restart", id="workshop.restart"),
         Binding("a", "auto_play", "Auto-play", id="workshop.auto_play"),
-        Binding("escape,q", "close", "Back", id="workshop.close"),
+        Binding("escape,q", "close", "Close", id="workshop.close"),
     ]
 
     DEFAULT_CSS = """
@@ -164,7 +164,6 @@ class WorkshopScreen(Screen[None]):
     WorkshopScreen.-intro #ws-checks, WorkshopScreen.-intro #ws-bytes, WorkshopScreen.-intro #ws-capture { display: none; }
 
     WorkshopScreen.-projector #ws-heading { height: 3; padding: 0 2; text-style: bold; }
-    WorkshopScreen.-projector #ws-ladder { height: 1fr; min-height: 5; }
     WorkshopScreen.-projector #ws-explain { padding: 1 3; text-style: bold; }
     WorkshopScreen.-projector #ws-sockets { padding: 0 3; }
     WorkshopScreen.-projector #ws-checks { padding: 0 3; }

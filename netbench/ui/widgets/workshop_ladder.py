@@ -32,6 +32,8 @@ from netbench.workshop.results import SocketRow, WirePacket
 LANE_MIN, LANE_MAX = 11, 16
 """Cells of each lane's name column."""
 ARROW_MIN = 30
+SHOWN_MAX = 14
+"""Packets drawn at most: the first and last halves, and how many between (a captured fill sends hundreds)."""
 
 _CLIENT = Style(color="cyan")
 _SERVER = Style(color="green")
@@ -99,7 +101,15 @@ def ladder_lines(
         quiet = Text(" " * (lane + 2), no_wrap=True, end="")
         quiet.append("no packet on the wire in this step", _DIM + _NOTE)
         return [*lines, quiet]
-    for packet in packets:
+    cut = len(packets) - SHOWN_MAX if len(packets) > SHOWN_MAX else 0
+    half = SHOWN_MAX // 2
+    for number, packet in enumerate(packets):
+        if cut and half <= number < half + cut:
+            if number == half:
+                more = Text(" " * (lane + 3), no_wrap=True, end="")
+                more.append(f"⋮ {cut} more packets", _DIM + _BOLD)
+                lines += [more, Text("")] + ([Text("")] if projector else [])
+            continue
         rightwards = sides.get(packet.src, True)
         colour = _CLIENT if rightwards else _SERVER
         inferred = packet.source == "inferred"
@@ -151,7 +161,8 @@ class StepLadder(Widget):
 
     def _line_count(self) -> int:
         per_packet = 3 if self.projector else 2
-        return 1 + (per_packet * len(self.packets) if self.packets else 1)
+        shown = min(len(self.packets), SHOWN_MAX + 1)  # the cut counts as one packet's lines
+        return 1 + (per_packet * shown if self.packets else 1)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return self._line_count()
