@@ -24,12 +24,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import OptionList, Static
@@ -147,6 +146,8 @@ class WorkshopScreen(Screen[None]):
 
     DEFAULT_CSS = """
     WorkshopScreen #ws-heading { height: 2; padding: 0 1; background: $panel; }
+    WorkshopScreen #ws-where { width: 1fr; height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
+    WorkshopScreen #ws-state { width: auto; height: 2; padding-left: 2; text-align: right; }
     WorkshopScreen #ws-body { height: 1fr; }
     WorkshopScreen .ws-pane {
         height: auto; border-top: solid $primary-darken-1; border-title-color: $text-primary;
@@ -200,7 +201,9 @@ class WorkshopScreen(Screen[None]):
         """How long the runner took for the last key (the socket call and the kernel readings)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="ws-heading")
+        with Horizontal(id="ws-heading"):
+            yield Static(id="ws-where")
+            yield Static(id="ws-state")
         with VerticalScroll(id="ws-body"):
             yield StepLadder(id="ws-ladder")
             yield Static(id="ws-sockets")
@@ -278,22 +281,11 @@ class WorkshopScreen(Screen[None]):
     def _ladder_title(self, result: StepResult) -> str:
         if not result.packets:
             return "Packets: none"
-        sources = {packet.source for packet in result.packets}
-        how = (
-            "captured"
-            if sources == {"captured"}
-            else "inferred"
-            if sources == {"inferred"}
-            else "captured and inferred"
-        )
-        count = len(result.packets)
-        return f"Packets this step: {count} ({how})"
+        sources = sorted({packet.source for packet in result.packets})
+        return f"Packets this step: {len(result.packets)} ({' and '.join(sources)})"
 
     def _heading(self, result: StepResult | None, status: str = "") -> None:
-        """Line 1: the lesson and where we are in it; line 2: what this step does, and who."""
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(justify="right", no_wrap=True)
+        """Left: the lesson, then what this step does; right: where we are, then who acts."""
         where = Text(f"Workshop · {visible_text(self.scenario.name)}", style="bold")
         where.append(f"  {visible_text(self.scenario.title)}", style="dim")
         if status:
@@ -304,16 +296,17 @@ class WorkshopScreen(Screen[None]):
             state = Text(f"step {result.index + 1} of {result.total}", style="bold")
         if self.auto_playing:
             state.append("  ▶ auto-play", style="bold magenta")
-        grid.add_row(where, state)
         if result is None:
-            grid.add_row(Text(visible_text(self.scenario.title), style="bold"), Text(""))
+            title, side = Text(visible_text(self.scenario.title), style="bold"), Text("")
         else:
-            side = visible_text(result.side)
-            style = _SIDE_STYLE.get(side, "bold reverse")
+            acts = visible_text(result.side)
+            style = _SIDE_STYLE.get(acts, "bold reverse")
             title = Text("▌", style=style.replace("black on ", ""))
             title.append(f" {visible_text(result.title)}", style="bold")
-            grid.add_row(title, Text(f" the {side} acts ", style=style))
-        self.query_one("#ws-heading", Static).update(grid)
+            side = Text(f" the {acts} acts ", style=style)
+        newline = Text("\n")
+        self.query_one("#ws-where", Static).update(Text.assemble(where, newline, title))
+        self.query_one("#ws-state", Static).update(Text.assemble(state, newline, side))
 
     # -- keys ---------------------------------------------------------------
 

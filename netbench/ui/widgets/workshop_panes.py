@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
 from netbench.protocol.textsafe import visible, visible_text
@@ -32,6 +31,7 @@ _CLIENT = Style(color="cyan", bold=True)
 _SERVER = Style(color="green", bold=True)
 _DIM = Style(dim=True)
 _BOLD_STATE = Style(bold=True)
+_HEADER = Style(bold=True)
 _OK = Style(color="green", bold=True)
 _FAILED = Style(color="red", bold=True)
 _UNKNOWN = Style(dim=True, italic=True)
@@ -95,28 +95,54 @@ PROJECTOR_COLUMNS = ("state", "Recv-Q", "Send-Q", "accept queue")
 
 def sockets_table(
     rows: Sequence[SocketRow], previous: Sequence[SocketRow] = (), *, projector: bool = False
-) -> RenderableType:
-    """The kernel's view of every socket of the lesson, what changed in this step highlighted."""
+) -> Text:
+    """The kernel's view of every socket of the lesson, what changed in this step highlighted.
+
+    Laid out here, column by column, as one `Text`: a rich Table is measured
+    and rendered again for every line Textual draws, several times a step.
+    """
     if not rows:
         return Text("no socket yet", _DIM)
     before = {row.name: _cells(row, projector) for row in previous}
-    table = Table(box=None, padding=(0, 2 if projector else 1, 0, 0), expand=False, show_edge=False)
-    table.add_column("socket", no_wrap=True, max_width=16, overflow="ellipsis")
-    for title in PROJECTOR_COLUMNS if projector else COLUMNS:
-        numeric = title not in ("state", "local", "remote")
-        table.add_column(title, justify="right" if numeric else "left", no_wrap=True)
+    titles = ["socket", *(PROJECTOR_COLUMNS if projector else COLUMNS)]
+    table: list[list[tuple[str, Style]]] = []
     for row in rows:
-        cells = _cells(row, projector)
         old = before.get(row.name)
-        shown = [Text(visible_text(row.name), side_style(row.role))]
-        for column, value in enumerate(cells):
+        name = _short(visible_text(row.name), NAME_MAX)
+        if old is None and previous:
+            name += " new"
+        line = [(name, side_style(row.role) if not name.endswith(" new") else _CHANGED)]
+        for column, value in enumerate(_cells(row, projector)):
             changed = old is not None and old[column] != value
             style = _CHANGED if changed else _BOLD_STATE if column == 0 else Style()
-            shown.append(Text(visible_text(value), style))
-        if old is None and previous:
-            shown[0].append(" new", _CHANGED)
-        table.add_row(*shown)
-    return table
+            line.append((visible_text(value), style))
+        table.append(line)
+    widths = [
+        max(len(title), *(len(line[n][0]) for line in table)) for n, title in enumerate(titles)
+    ]
+    gap = " " * (2 if projector else 1)
+    texts = 2 if projector else 4  # socket, state (local, remote): left-aligned; numbers right
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    for n, title in enumerate(titles):
+        text.append(_pad(title, widths[n], n < texts) + gap, _HEADER)
+    for line in table:
+        text.append("\n")
+        for n, (value, style) in enumerate(line):
+            text.append(_pad(value, widths[n], n < texts), style)
+            text.append(gap)
+    return text
+
+
+NAME_MAX = 16
+"""Cells of a socket's name in the table (longer ones end in …)."""
+
+
+def _pad(value: str, width: int, left: bool) -> str:
+    return value.ljust(width) if left else value.rjust(width)
+
+
+def _short(name: str, cells: int) -> str:
+    return name if len(name) <= cells else name[: cells - 1] + "…"
 
 
 def chunks_text(chunks: Sequence[ChunkRow], limit: int = CHUNKS_SHOWN) -> Text:
