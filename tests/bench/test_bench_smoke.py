@@ -45,4 +45,6 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     # The big body, recorded, and the Bytes view's end key timed to the screen.
     assert re.search(r"^2 MB body: recorded in .* end key to screen \d+\.\d ms", out, re.M), out
     # Workshop mode: key press to each step's screen (one lesson in smoke).
-    assert re.search(r"^workshop key press to step screen \(1 lessons, 5 steps\): median \d", out, re.M)
+    assert re.search(
+        r"^workshop key press to step screen \(1 lessons, 5 steps\): median \d", out, re.M
+    )
