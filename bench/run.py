@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -22,7 +22,8 @@ exchanges (keep-alive requests sent by count, counted in the session file);
 then, in that same TUI, a 100 MB response recorded and the time from the
 Bytes view's `end` key to the screen showing the stream's last line;
 then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
-and 5,000 req/s and unpaced, three kills each). `--smoke` runs everything for a fraction of a second (and counts and sizes
+and 5,000 req/s and unpaced, three kills each); then workshop mode: key
+press to each lesson step's screen (bench/workshop.py). `--smoke` runs everything for a fraction of a second (and counts and sizes
 tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -224,6 +225,28 @@ def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:
     )
 
 
+def workshop(smoke: bool) -> None:
+    """Key press to a lesson step's screen, every step of every built-in lesson (one in smoke)."""
+    command = [PY, str(BENCH / "workshop.py"), "--json"]
+    if smoke:
+        command += ["--scenario", "handshake"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench/workshop.py failed: {result.stderr[-2000:]}")
+    lessons = json.loads(result.stdout)["lessons"]
+    key_ms = [ms for lesson in lessons for ms in lesson["key_ms"]]
+    extra = [
+        key - call
+        for lesson in lessons
+        for key, call in zip(lesson["key_ms"], lesson["call_ms"], strict=True)
+    ]
+    print(
+        f"workshop key press to step screen ({len(lessons)} lessons, {len(key_ms)} steps):"
+        f" median {statistics.median(key_ms):.1f} ms, max {max(key_ms):.1f} ms;"
+        f" past the socket call: median {statistics.median(extra):.1f} ms, max {max(extra):.1f} ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
@@ -239,7 +262,9 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
-        "--only", choices=["loads", "startup", "memory", "kill9"], help="run only this part"
+        "--only",
+        choices=["loads", "startup", "memory", "kill9", "workshop"],
+        help="run only this part",
     )
     args = parser.parse_args()
     seconds, runs = (0.5, 1) if args.smoke else (args.seconds, args.startup_runs)
@@ -260,6 +285,8 @@ def main() -> int:
             kill_after, kills = (0.5, 1) if args.smoke else (3.0, 3)
             for line in kill9(loads_killed, kill_after, kills, Path(data_dir)):
                 print(line)
+        if args.only in (None, "workshop"):
+            workshop(args.smoke)
     return 0
 
 

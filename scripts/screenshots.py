@@ -4,7 +4,9 @@
 
 It runs the real app headless (Textual's pilot) with real servers on free
 ports and real traffic from http.client and a TCP client, then saves one SVG
-per screen. The README shows them; re-run after changing the UI.
+per screen; then the workshop's handshake lesson at its connect step, at
+100x30, as a terminal and as a projector shows it. The README shows them;
+re-run after changing the UI.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from pathlib import Path
 from netbench.engine.clients import open_tcp
 from netbench.engine.config import default_config
 from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.screens.workshop import WorkshopScreen
 from netbench.ui.widgets.traffic import TrafficList
+from netbench.ui.workshop_app import WorkshopApp
+from netbench.workshop import find_scenario
 
 SIZE = (160, 48)
+WORKSHOP_SIZE = (100, 30)
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None) -> None:
@@ -78,7 +84,30 @@ async def main(out: Path) -> None:
             app.save_screenshot("help.svg", str(out))
             await pilot.press("escape")
             await app.shutdown()
+    for projector, name in ((False, "workshop.svg"), (True, "workshop-projector.svg")):
+        await workshop(out / name, projector=projector)
     print(f"screenshots written to {out}")
+
+
+async def workshop(path: Path, *, projector: bool) -> None:
+    """The handshake lesson after its second step, connect() (capture off: inferred packets)."""
+    app = WorkshopApp(find_scenario("handshake"), projector=projector, capture=False)
+    async with app.run_test(size=WORKSHOP_SIZE) as pilot:
+        screen = app.screen
+        for _ in range(200):
+            if isinstance(screen, WorkshopScreen) and not screen.busy and screen.drawn:
+                break
+            await pilot.pause(0.05)
+            screen = app.screen
+        assert isinstance(screen, WorkshopScreen)
+        for step in (1, 2):
+            await pilot.press("space")
+            for _ in range(200):
+                if not screen.busy and screen.shown is not None and screen.shown.index + 1 == step:
+                    break
+                await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        app.save_screenshot(path.name, str(path.parent))
 
 
 if __name__ == "__main__":

@@ -48,3 +48,7 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     killed = [line for line in out.splitlines() if line.startswith(("paced 1000", "max "))]
     assert len(killed) == 2, out
     assert re.search(r"^kill -9 worst: \d+ requests lost .* session \d+\.\d ms behind", out, re.M)
+    # Workshop mode: key press to each step's screen (one lesson in smoke).
+    assert re.search(
+        r"^workshop key press to step screen \(1 lessons, 5 steps\): median \d", out, re.M
+    )

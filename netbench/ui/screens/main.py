@@ -12,7 +12,7 @@ Textual app's):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -30,6 +30,8 @@ from netbench.ui.widgets.status import StatusBar
 from netbench.ui.widgets.traffic import TrafficList
 
 if TYPE_CHECKING:
+    from netbench.ui.app import NetbenchApp
+
     # Imported by `mount_hidden`, after the first frame.
     from netbench.ui.widgets.http_view import HttpView
     from netbench.ui.widgets.intercept import InterceptPane
@@ -61,6 +63,7 @@ class MainScreen(Screen[None]):
         Binding("p", "show_tab('tcp')", "TCP", id="main.tcp"),
         Binding("r", "show_tab('respond')", "Respond", id="main.respond"),
         Binding("i", "show_tab('intercept')", "Intercept", id="main.intercept"),
+        Binding("w", "workshop", "Workshop", show=False, id="main.workshop"),
         Binding("escape", "focus_traffic", "Back to traffic", show=False, id="main.escape"),
     ]
 
@@ -193,6 +196,13 @@ class MainScreen(Screen[None]):
             self.query_one(view).focus()
         else:
             self._focus_when_mounted = view
+
+    def action_workshop(self) -> None:
+        """The workshop's lessons, above the workstation (escape comes back here)."""
+        from netbench.ui.screens.workshop import WorkshopPicker
+
+        capture = cast("NetbenchApp", self.app).config.capture
+        self.app.push_screen(WorkshopPicker(capture=capture))
 
     def action_focus_servers(self) -> None:
         self.query_one(ServersPanel).focus()
