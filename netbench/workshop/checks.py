@@ -64,7 +64,7 @@ def _per_socket(
         for name, want in dict(expected).items():
             actual = get(facts, name)
             ok = actual is not None and test(actual, want)
-            checks.append(Check(f"{what} of {name}", _show(want), _show(actual), ok))
+            checks.append(Check(what.format(name=name), _show(want), _show(actual), ok))
         return checks
 
     return run
@@ -110,26 +110,30 @@ def _captured(expected: Any, facts: Facts) -> list[Check]:
 
 
 _CHECKERS: dict[str, Callable[[Any, Facts], list[Check]]] = {
-    "state": _per_socket("state", Facts.state, _one_of),
+    "state": _per_socket("state of {name}", Facts.state, _one_of),
     "accept_queue": _per_socket(
-        "accept queue", lambda f, n: f.sockets[n].accept_queue if n in f.sockets else None, _one_of
+        "accept queue of {name}",
+        lambda f, n: f.sockets[n].accept_queue if n in f.sockets else None,
+        _one_of,
     ),
     "recv_queue_min": _per_socket(
-        "bytes waiting to be read by",
+        "bytes {name} has not read yet (at least)",
         lambda f, n: f.sockets[n].recv_queue if n in f.sockets else None,
         _at_least,
     ),
     "send_queue_min": _per_socket(
-        "bytes waiting to be sent by",
+        "bytes {name} has not had acknowledged (at least)",
         lambda f, n: f.sockets[n].send_queue if n in f.sockets else None,
         _at_least,
     ),
     "total_retrans_min": _per_socket(
-        "retransmissions by", lambda f, n: f.info(n, "total_retrans"), _at_least
+        "retransmissions by {name} (at least)", lambda f, n: f.info(n, "total_retrans"), _at_least
     ),
-    "probes_min": _per_socket("window probes by", lambda f, n: f.info(n, "probes"), _at_least),
+    "probes_min": _per_socket(
+        "zero-window probes by {name} (at least)", lambda f, n: f.info(n, "probes"), _at_least
+    ),
     "peer_window": _per_socket(
-        "window the peer advertised to", lambda f, n: f.info(n, "snd_wnd"), _one_of
+        "window the peer advertised to {name}", lambda f, n: f.info(n, "snd_wnd"), _one_of
     ),
     "returns": _single("the call returned", _returned, lambda a, e: a == e),
     "returns_len": _single(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from netbench.events import CaptureStatus, Event, PacketCaptured
 from netbench.model import TcpPacket
+from netbench.protocol.tcp_decode import window_scale
 from netbench.workshop.results import WirePacket
 
 SETTLE_MAX = 1.0
@@ -30,6 +31,8 @@ class CapturedPackets:
         self._taken = 0
         self._wall0 = time.time()
         self._isn: dict[tuple[int, int], int] = {}
+        self._wscale: dict[tuple[int, int], int | None] = {}
+        self._syns: dict[tuple[int, int], int] = {}
         self.marker_port = 0
         """A bound, never-listening port: a SYN to it is refused, and the RST marks "all in"."""
         self._marker_seen = asyncio.Event()
@@ -41,6 +44,8 @@ class CapturedPackets:
         self._wall0 = wall0
         self._taken = len(self.packets)
         self._isn.clear()
+        self._wscale.clear()
+        self._syns.clear()
 
     def publish(self, event: Event) -> None:
         if type(event) is PacketCaptured:
@@ -85,16 +90,24 @@ class CapturedPackets:
 
     def _row(self, packet: TcpPacket, names: dict[tuple[int, int], str]) -> WirePacket:
         sport, dport = packet.src.port, packet.dst.port
+        window = packet.window
         if "S" in packet.flags:
             self._isn[(sport, dport)] = packet.seq
+            self._wscale[(sport, dport)] = window_scale(packet.frame, packet.linktype)
+        else:
+            # RFC 7323: once both SYNs offered scaling, each side's window is shifted.
+            mine_scale = self._wscale.get((sport, dport))
+            theirs_scale = self._wscale.get((dport, sport))
+            if mine_scale is not None and theirs_scale is not None:
+                window <<= mine_scale
         mine, theirs = self._isn.get((sport, dport)), self._isn.get((dport, sport))
         seq = (packet.seq - mine) % 2**32 if mine is not None else None
         ack = (packet.ack - theirs) % 2**32 if theirs is not None and "A" in packet.flags else None
         note = ""
-        if packet.flags == "S" and mine is not None and packet.seq == mine:
-            earlier = [p for p in self.packets[: self._taken] if p.src == packet.src]
-            if sum(1 for p in earlier if p.flags == "S" and p.dst == packet.dst) > 1:
-                note = "SYN retransmitted"
+        if "S" in packet.flags:
+            sent = self._syns[(sport, dport)] = self._syns.get((sport, dport), 0) + 1
+            if sent > 1:
+                note = f"{'SYN' if packet.flags == 'S' else 'SYN-ACK'} retransmitted"
         return WirePacket(
             packet.t - self._wall0,
             _name(names, sport, dport),
@@ -103,7 +116,7 @@ class CapturedPackets:
             seq,
             ack,
             packet.payload_len,
-            packet.window,
+            window,
             "captured",
             note,
         )
