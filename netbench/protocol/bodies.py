@@ -2,7 +2,8 @@
 
 Rules:
 - pure and standard-library only: the body arrives whole, already de-chunked;
-  Content-Encoding (gzip, br, ...) is not undone here;
+  Content-Encoding (gzip, br, ...) is undone before, by
+  `netbench.protocol.content_coding`;
 - never raises, whatever the Content-Type and the bytes; a decoder that fails
   says why in `DecodedBody.error` and the body is then sniffed instead;
 - the declared type picks the decoder: urlencoded form, multipart, JSON
@@ -10,9 +11,11 @@ Rules:
   the bytes are sniffed: an image signature, then UTF-8 text with no control
   characters other than TAB, CR and LF, else binary. Image magic wins over a
   declared text/* type: a PNG served as text/html is reported as a PNG;
-- every string returned is valid Unicode: a lone surrogate (which UTF-7 and
-  JSON ``\\ud800`` escapes can produce) becomes U+FFFD, or its escape again
-  in pretty JSON, so the result can always be encoded, stored and printed;
+- JSON is shown as sent: re-indented token by token, never parsed into
+  values and written back (duplicate keys, ``1e2`` and escapes stay);
+- every string returned is valid Unicode: a lone surrogate (which UTF-7 can
+  produce) becomes U+FFFD (a JSON ``\\ud800`` escape stays an escape), so the
+  result can always be encoded, stored and printed;
 - nothing else here is sanitised. `fields`, `json_pretty`, `text` and `error` hold
   whatever the wire carried, escape sequences included; the caller passes
   them through `netbench.protocol.textsafe` before anything is displayed.
@@ -33,6 +36,7 @@ from typing import Literal
 from urllib.parse import parse_qsl
 
 from netbench.protocol.images import ImageInfo, describe_image
+from netbench.protocol.json_text import JsonTextError, reindent
 
 __all__ = ["BodyKind", "DecodedBody", "decode_body"]
 
@@ -48,7 +52,7 @@ class DecodedBody:
     """Form and multipart fields as (name, value), in wire order, duplicates kept.
     A multipart file part's value is ``<file NAME, N bytes, TYPE>``."""
     json_pretty: str | None = None
-    """The JSON re-serialised with an indent of 2, non-ASCII kept as is."""
+    """The JSON re-indented by 2, every token as sent (`netbench.protocol.json_text`)."""
     text: str | None = None
     """The decoded text of a text body (unsanitised)."""
     image: ImageInfo | None = None
@@ -56,6 +60,9 @@ class DecodedBody:
     error: str | None = None
     """Why the declared type could not be honoured, e.g. ``invalid JSON: ...``."""
 
+
+JSON_PRETTY_MAX = 8 * 1024 * 1024
+"""Characters of re-indented JSON kept (a 1 MiB body of ``[[[[`` indents to many more)."""
 
 _FORM = "application/x-www-form-urlencoded"
 # C0 controls other than TAB, LF and CR, DEL, and the C1 controls.
@@ -104,10 +111,10 @@ def decode_body(content_type: bytes | None, body: bytes) -> DecodedBody:
             return DecodedBody("multipart", fields=fields, error=multipart_error)
         error = multipart_error
     if mime is not None and (mime == "application/json" or mime.endswith("+json")):
-        pretty, json_error = _pretty_json(body, codec)
+        pretty, json_note = _pretty_json(body, codec)
         if pretty is not None:
-            return DecodedBody("json", json_pretty=pretty, error=error)
-        error = json_error
+            return DecodedBody("json", json_pretty=pretty, error=error or json_note)
+        error = json_note
 
     image = describe_image(body)
     if image is not None:
@@ -272,37 +279,18 @@ def _scrub_unescapable(value: str) -> str:
 
 
 def _pretty_json(body: bytes, codec: str | None) -> tuple[str | None, str | None]:
-    """(pretty JSON, None) or (None, why it is not JSON)."""
+    """(the JSON re-indented as sent, a note) or (None, why it is not JSON)."""
     try:
-        # json.loads finds UTF-8/16/32 itself; a declared charset is honoured.
-        document = json.loads(
-            body.decode(codec) if codec else body,
-            parse_constant=_reject_constant,
-            parse_int=_parse_int,
-        )
-        pretty = json.dumps(document, indent=2, ensure_ascii=False)
-        # A lone surrogate can only come from a \uXXXX escape inside a string:
-        # put the escape back, which keeps the JSON exact and the text valid.
-        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", pretty), None
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON: {exc.msg} at line {exc.lineno} col {exc.colno}"
+        # Without a declared charset, UTF-8/16/32 is told from the first bytes
+        # as json.loads does.
+        text = _scrub(body.decode(codec or json.detect_encoding(body)))
     except UnicodeDecodeError as exc:
         return None, f"invalid JSON: not {exc.encoding} at byte {exc.start}"
-    except RecursionError:
-        return None, "invalid JSON: nested too deeply"
-    except (ValueError, UnicodeError) as exc:
-        # Raised by the hooks below.
+    except _STDLIB_DECODE_ERRORS as exc:
         return None, f"invalid JSON: {exc}"
-
-
-def _reject_constant(name: str) -> object:
-    # json.loads accepts NaN and Infinity; JSON (RFC 8259) does not.
-    raise ValueError(f"{name} is not allowed")
-
-
-def _parse_int(digits: str) -> int:
     try:
-        return int(digits)
-    except ValueError:
-        # Past sys.get_int_max_str_digits(): Python refuses to convert it.
-        raise ValueError(f"integer of {len(digits)} digits is too long") from None
+        pretty = reindent(text, max_chars=JSON_PRETTY_MAX)
+    except JsonTextError as exc:
+        return None, f"invalid JSON: {exc}"
+    note = f"pretty JSON cut at {JSON_PRETTY_MAX:,} characters" if pretty.cut else None
+    return pretty.text, note
