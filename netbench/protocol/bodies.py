@@ -2,8 +2,8 @@
 
 Rules:
 - pure and standard-library only: the body arrives whole, already de-chunked;
-  Content-Encoding (gzip, br, ...) is undone before, by
-  `netbench.protocol.content_coding`;
+  Content-Encoding (gzip, br, ...) is not undone here: the caller does that
+  first where it wants to (the HTTP tab, with `netbench.protocol.content_coding`);
 - never raises, whatever the Content-Type and the bytes; a decoder that fails
   says why in `DecodedBody.error` and the body is then sniffed instead;
 - the declared type picks the decoder: urlencoded form, multipart, JSON

@@ -44,14 +44,17 @@ MAX_INDENT_LEVELS = 32
 JsonPiece = Literal["space", "key", "string", "number", "literal", "punct", "other"]
 
 _STRING = r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*'
-# One token after optional whitespace. Groups: 1 string, 2 number, 3
-# punctuation, 4 literal. [0-9], not \d: \d also matches other scripts' digits.
+# One token after optional whitespace. Groups: 1 a string, 2 the ':' after it
+# (a key: one token fewer to step through), 3 a number, 4 punctuation, 5 a
+# literal, 6 any other character (an error). [0-9], not \d: \d also matches
+# other scripts' digits.
 _TOKEN = re.compile(
     r"[ \t\n\r]*(?:"
-    rf'({_STRING}")'
+    rf'({_STRING}")([ \t\n\r]*:)?'
     r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
     r"|([][{}:,])"
     r"|(true|false|null)"
+    r"|([^ \t\n\r])"
     r")"
 )
 _STRING_START = re.compile(_STRING)
@@ -100,72 +103,89 @@ def reindent(text: str, *, indent: int = 2, max_chars: int | None = None) -> Rei
     """`text` laid out one member per line, every token as sent; JsonTextError if not JSON."""
     newlines = ["\n" + " " * (indent * level) for level in range(MAX_INDENT_LEVELS + 1)]
     deepest = MAX_INDENT_LEVELS
-    match = _TOKEN.match
     parts: list[str] = []
     write = parts.append
     written = 0
     budget = sys.maxsize if max_chars is None else max_chars
     stack: list[str] = []
     state = _VALUE
-    pos = 0
-    while True:
-        token = match(text, pos)
-        if token is None:
-            break
+    end = 0
+    error_at: int | None = None
+    for token in _TOKEN.finditer(text):
         group = token.lastindex
-        value = token.group(group)  # type: ignore[arg-type]
         depth = len(stack)
-        if group == 3 and value in ",:]}":
+        if group == 1 or group == 2:  # a string, or a key with its ':'
+            string = token.group(1)
+            if state in (_FIRST_KEY, _KEY):
+                piece = newlines[min(depth, deepest)] + string if state == _FIRST_KEY else string
+                if group == 2:
+                    piece += ": "
+                state = _VALUE if group == 2 else _COLON
+            elif state in (_VALUE, _FIRST_ITEM):
+                piece = newlines[min(depth, deepest)] + string if state == _FIRST_ITEM else string
+                state = _AFTER_VALUE if stack else _DONE
+                if group == 2:  # a ':' after a value
+                    error_at = token.end() - 1
+                    break
+            else:
+                error_at = token.start(1)
+                break
+        elif group == 4:
+            value = token.group(4)
             if value == ",":
                 if state != _AFTER_VALUE:
+                    error_at = token.start(4)
                     break
                 state = _KEY if stack[-1] == "{" else _VALUE
                 piece = "," + newlines[min(depth, deepest)]
             elif value == ":":
-                if state != _COLON:
+                error_at = token.start(4)  # a ':' is only right after a key, read above
+                break
+            elif value in "[{":
+                if state not in (_VALUE, _FIRST_ITEM):
+                    error_at = token.start(4)
                     break
-                state = _VALUE
-                piece = ": "
+                piece = newlines[min(depth, deepest)] + value if state == _FIRST_ITEM else value
+                stack.append(value)
+                state = _FIRST_ITEM if value == "[" else _FIRST_KEY
             else:
                 opener = "[" if value == "]" else "{"
                 empty = state == (_FIRST_ITEM if value == "]" else _FIRST_KEY)
                 if not stack or stack[-1] != opener or not (empty or state == _AFTER_VALUE):
+                    error_at = token.start(4)
                     break
                 stack.pop()
                 state = _AFTER_VALUE if stack else _DONE
                 piece = value if empty else newlines[min(depth - 1, deepest)] + value
-        else:  # a value, or a key where one is expected
-            if group == 1 and state in (_FIRST_KEY, _KEY):
-                first = state == _FIRST_KEY
-                state = _COLON
-            elif state in (_VALUE, _FIRST_ITEM):
-                first = state == _FIRST_ITEM
-                if group == 3:  # '[' or '{'
-                    stack.append(value)
-                    state = _FIRST_ITEM if value == "[" else _FIRST_KEY
-                else:
-                    state = _AFTER_VALUE if stack else _DONE
-            else:
+        elif group == 3 or group == 5:  # a number or a literal
+            if state not in (_VALUE, _FIRST_ITEM):
+                error_at = token.start(group)
                 break
-            piece = newlines[min(depth, deepest)] + value if first else value
-        pos = token.end()
+            value = token.group(group)
+            piece = newlines[min(depth, deepest)] + value if state == _FIRST_ITEM else value
+            state = _AFTER_VALUE if stack else _DONE
+        else:
+            error_at = token.start(6)
+            break
+        end = token.end()
         if written <= budget:
             write(piece)
             written += len(piece)
-    end = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-    if end == len(text) and state == _DONE:
-        pretty = "".join(parts)
-        if max_chars is not None and written > max_chars:
-            return Reindented(pretty[:max_chars], cut=True)
-        return Reindented(pretty)
-    raise _error(text, end, state)
+    if error_at is None:
+        error_at = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        if error_at == len(text) and state == _DONE:
+            pretty = "".join(parts)
+            if max_chars is not None and written > max_chars:
+                return Reindented(pretty[:max_chars], cut=True)
+            return Reindented(pretty)
+    raise _error(text, error_at, state)
 
 
 def _error(text: str, pos: int, state: int) -> JsonTextError:
     if pos < len(text) and text[pos] == '"' and state in (_VALUE, _FIRST_ITEM, _FIRST_KEY, _KEY):
         start = pos
         pos = _STRING_START.match(text, pos).end()  # type: ignore[union-attr]
-        if pos == len(text):
+        if text[pos:] in ("", "\\"):  # the text ends inside the string
             return JsonTextError("Unterminated string", text, start)
         if text[pos] == "\\":
             return JsonTextError("Invalid \\escape", text, pos)

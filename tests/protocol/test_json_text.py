@@ -92,6 +92,7 @@ def test_layout(document: str, expected: str) -> None:
         ("[1] [2]", "Extra data at line 1 col 5"),
         ("[" * 5000, "Expecting value at line 1 col 5001"),
         ('["abc', "Unterminated string at line 1 col 2"),
+        ('["abc\\', "Unterminated string at line 1 col 2"),
         ('["a\\x"]', "Invalid \\escape at line 1 col 4"),
         ('["\\u12"]', "Invalid \\escape at line 1 col 3"),
         ('["tab\there"]', "Invalid control character in string at line 1 col 6"),
@@ -120,6 +121,23 @@ def test_invalid_for_the_standard_library_too(document: str) -> None:
 
 def _refuse(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+JSON_BITS = st.sampled_from(
+    [*'{}[]:,"\\ 01-.eE+\n\tabfnrtu', "true", "false", "null", '"k"', "\\u00e9", "\x01", "NaN"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(JSON_BITS, max_size=14).map("".join))
+def test_refuses_exactly_what_the_standard_library_refuses(text: str) -> None:
+    try:
+        json.loads(text, parse_constant=_refuse)
+    except ValueError:
+        with pytest.raises(JsonTextError):
+            reindent(text)
+    else:
+        assert squeezed(reindent(text).text) == squeezed(text)
 
 
 def test_indentation_stops_growing() -> None:

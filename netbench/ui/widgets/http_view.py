@@ -8,6 +8,7 @@ and into a rich `Text` as plain text: nothing here is ever parsed as markup.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,6 +19,7 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from netbench.events import (
     ChunkRecorded,
@@ -25,25 +27,24 @@ from netbench.events import (
     HttpRequestRecorded,
     HttpResponseRecorded,
 )
-from netbench.model import Headers, HttpRequest, HttpResponse, Role, header_value
-from netbench.protocol.bodies import decode_body
+from netbench.model import Headers, HttpRequest, HttpResponse, Role
 from netbench.protocol.curl import curl_caveats, curl_command
-from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.textsafe import visible_latin1, visible_text
 from netbench.store import ConnectionRow, ExchangeRow, StoreError
 from netbench.ui.messages import EventsArrived, Selection
+from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
 
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
 
-BODY_SHOWN = 64 * 1024
-"""Characters of a decoded body shown; the Bytes tab has the rest."""
-BODY_DECODED = 1024 * 1024
-"""Bodies up to this size are decoded whole; longer ones from their start."""
-FIELDS_SHOWN = 500
 EXCHANGES_LISTED = 500
-RAW_HINT = "raw bytes: Bytes tab (b)"
+DECODING = "Decoding the bodies…"
 _LIVE_EVENTS = (ChunkRecorded, ConnectionClosed, HttpRequestRecorded, HttpResponseRecorded)
+
+
+def _quick(exchange: ExchangeRow) -> bool:
+    messages = [m for m in (exchange.request, exchange.response) if m is not None]
+    return all(quick(message.headers, message.body) for message in messages)
 
 
 def clock(t: float | None) -> str:
@@ -70,48 +71,6 @@ def _headers(doc: Text, headers: Headers) -> None:
         doc.append(": " + visible_latin1(value) + "\n")
 
 
-def _body(doc: Text, headers: Headers, body: bytes, body_len: int, truncated: bool) -> None:
-    """The body decoded by its Content-Type (or sniffed), capped, inert."""
-    content_type = header_value(headers, b"content-type")
-    decoded = decode_body(content_type, body if len(body) <= BODY_DECODED else body[:BODY_SHOWN])
-    label: list[str] = [decoded.kind]
-    if content_type is not None:
-        label.append(visible_latin1(content_type))
-    label.append(f"{body_len} bytes")
-    doc.append("\nBody · " + " · ".join(label) + "\n", "bold")
-    if truncated:
-        doc.append(f"  recording kept the first {len(body)} of {body_len} bytes\n", "yellow")
-    if decoded.error:
-        doc.append(f"  {visible_text(decoded.error)}\n", "bold yellow")
-    lines: list[str] = []
-    if decoded.kind == "empty":
-        doc.append("  (no body)\n", "dim")
-    elif decoded.kind in ("form", "multipart"):
-        fields = decoded.fields[:FIELDS_SHOWN]
-        width = min(24, max((len(visible_text(name)) for name, _ in fields), default=0))
-        for name, value in fields:
-            doc.append(f"  {visible_text(name):<{width}}", "bold")
-            doc.append(f"  {visible_text(value[:BODY_SHOWN])}\n")
-        if len(decoded.fields) > FIELDS_SHOWN:
-            doc.append(f"  … {len(decoded.fields) - FIELDS_SHOWN} more fields\n", "dim")
-    elif decoded.kind == "image" and decoded.image is not None:
-        doc.append(f"  {decoded.image.describe()}\n", "italic")
-    elif decoded.kind == "binary":
-        doc.append(f"  binary, {body_len} bytes; the first 256:\n", "italic")
-        lines = list(hexdump_lines(body[:256]))
-    else:
-        lines = (decoded.json_pretty or decoded.text or "").split("\n")
-        if len(lines) > 1 and not lines[-1]:
-            lines.pop()
-    shown = 0
-    for line in lines:
-        if shown >= BODY_SHOWN:
-            doc.append(f"  … cut at {BODY_SHOWN // 1024} KiB; {RAW_HINT}\n", "dim")
-            break
-        doc.append("  " + visible_text(line[: BODY_SHOWN - shown]) + "\n")
-        shown += len(line) + 1
-
-
 def _error(doc: Text, what: str, error: str | None) -> None:
     if error:
         doc.append(f" ⚠ {what}: {visible_text(error)} \n", "bold white on dark_red")
@@ -124,7 +83,7 @@ def request_document(doc: Text, request: HttpRequest, received: bool) -> None:
     doc.append(" " + visible_latin1(request.target), "bold")
     doc.append(version + "\n")
     _headers(doc, request.headers)
-    _body(doc, request.headers, request.body, request.body_len, request.body_truncated)
+    body_document(doc, request.headers, request.body, request.body_len, request.body_truncated)
 
 
 def response_document(doc: Text, response: HttpResponse, received: bool) -> None:
@@ -136,7 +95,7 @@ def response_document(doc: Text, response: HttpResponse, received: bool) -> None
         line = f"{version}{response.status} {visible_latin1(response.reason)}"
         doc.append(line.rstrip() + "\n", status_style(response.status))
     _headers(doc, response.headers)
-    _body(doc, response.headers, response.body, response.body_len, response.body_truncated)
+    body_document(doc, response.headers, response.body, response.body_len, response.body_truncated)
 
 
 def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
@@ -242,6 +201,8 @@ class HttpView(VerticalScroll, can_focus=True):
         self.connection: ConnectionRow | None = None
         self._timer: Timer | None = None
         self._retries = 0
+        self._generation = 0
+        """Counts reloads: a document built in a thread is shown only if still current."""
 
     @property
     def _netbench(self) -> NetbenchApp:
@@ -266,6 +227,7 @@ class HttpView(VerticalScroll, can_focus=True):
 
     def _reload(self) -> None:
         self._timer = None
+        self._generation += 1
         selection = self.selection
         self.exchange = self.connection = None
         reader = self._netbench.reader()
@@ -278,7 +240,7 @@ class HttpView(VerticalScroll, can_focus=True):
             try:
                 self.connection = conn = reader.connection(selection.conn_id)
                 if selection.exchange_id is not None:
-                    self.exchange = next(
+                    exchange = next(
                         (
                             e
                             for e in reader.exchanges(selection.conn_id)
@@ -286,8 +248,12 @@ class HttpView(VerticalScroll, can_focus=True):
                         ),
                         None,
                     )
-                    found = self.exchange is not None
-                    doc = exchange_document(conn, self.exchange) if self.exchange else Text()
+                    found = exchange is not None
+                    if exchange is not None and not _quick(exchange):
+                        self._build_in_thread(conn, exchange)
+                        return
+                    self.exchange = exchange
+                    doc = exchange_document(conn, exchange) if exchange else Text()
                 elif conn is not None:
                     found = True
                     exchanges = list(reader.exchanges(conn.id, include_bodies=False))
@@ -300,8 +266,40 @@ class HttpView(VerticalScroll, can_focus=True):
         if not found and selection is not None and self._retries > 0:
             self._retries -= 1  # the store is up to ~100 ms behind the engine
             self._timer = self.set_timer(0.15, self._reload)
+        self._show_document(doc)
+
+    def _show_document(self, doc: Text) -> None:
         self.document = doc
         self.query_one("#http-document", Static).update(doc)
+
+    def _build_in_thread(self, conn: ConnectionRow | None, exchange: ExchangeRow) -> None:
+        """Undo codings and decode big bodies off the loop: a 10 MiB gzip body takes ~0.1 s."""
+        self.run_worker(
+            self._build(self._generation, conn, exchange),
+            name="http-document",
+            group="http-document",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _build(
+        self, generation: int, conn: ConnectionRow | None, exchange: ExchangeRow
+    ) -> None:
+        # The document shown stays until this one is ready, unless that takes long.
+        slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
+        try:
+            doc = await asyncio.to_thread(exchange_document, conn, exchange)
+        finally:
+            slow.stop()
+        if generation == self._generation:
+            self.exchange = exchange
+            self._show_document(doc)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A bug must not take the app down: say so in the view instead.
+        if event.worker.group == "http-document" and event.state is WorkerState.ERROR:
+            error = f"Cannot show this exchange: internal error {event.worker.error!r}"
+            self._show_document(Text(error, style="bold red"))
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         if self.selection is None or self._timer is not None:
