@@ -31,7 +31,8 @@ from netbench.model import (
     SocketEventKind,
     Transport,
 )
-from netbench.protocol.http_parse import RequestReader, ResponseReader
+from netbench.protocol.http_parse import RequestReader
+from netbench.protocol.http_response_parse import ResponseReader
 
 _EOF = (-1, b"")
 
