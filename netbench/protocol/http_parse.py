@@ -115,6 +115,8 @@ class RequestReader:
         self._seq = -1
         self._t = 0.0
         self._data = b""
+        self._continue_wanted = False
+        """This request's head asked for `100 Continue` and has not been offered it yet."""
         self.failed = False
         self.upgraded = False
 
@@ -148,6 +150,25 @@ class RequestReader:
             if self._started and not self._headers_done:
                 self._check_pending_head(data, seq)
         return out
+
+    def take_continue(self) -> ParsedRequest | None:
+        """The head of a request waiting for `100 Continue`, once; None for any other.
+
+        An HTTP/1.1 head with `Expect: 100-continue` (RFC 9110 §10.1.1) that is
+        complete while none of its body has arrived: the client waits for the
+        interim answer (curl for 1 s) before sending the body. An HTTP/1.0
+        expectation is ignored, as the RFC says; a body already on its way
+        needs no invitation.
+        """
+        if not self._continue_wanted:
+            return None
+        self._continue_wanted = False
+        if not (self._started and self._headers_done) or self.failed or self._body_len:
+            return None
+        request = HttpRequest(
+            self._parser.get_method(), self._url, "1.1", tuple(self._headers), b"", 0
+        )
+        return ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
 
     @property
     def head_pending(self) -> bool:
@@ -203,6 +224,7 @@ class RequestReader:
         self._head_fed_since = -1
         self._started = True
         self._headers_done = False
+        self._continue_wanted = False
         self._first_chunk = self._seq
         self._t_start = self._t
 
@@ -227,6 +249,11 @@ class RequestReader:
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        if self._parser.get_http_version() == "1.1":
+            self._continue_wanted = any(
+                len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue"
+                for name, value in self._headers
+            )
         limits = self._limits
         if limits is not None and self._announced_length() > limits.max_body:
             raise _Refused(413, _over("max_body", "announced body", limits.max_body))

@@ -107,3 +107,36 @@ def test_response_to_head_has_no_body_whatever_content_length_says() -> None:
     reader = ResponseReader(head_only=True)
     assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
     assert reader.response is not None and reader.response.body_len == 0
+
+
+EXPECT = b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("how", ["whole", "bytewise", "halves"])
+def test_a_head_waiting_for_100_continue_is_offered_once(how: str) -> None:
+    reader = RequestReader()
+    offered = []
+    for seq, piece in enumerate(_splits(EXPECT)[how]):
+        reader.feed(piece, seq, float(seq))
+        head = reader.take_continue()
+        if head is not None:
+            offered.append(head)
+    assert len(offered) == 1 and offered[0].request.target == b"/up"
+    assert reader.take_continue() is None
+    [done] = reader.feed(b"hello", 99, 99.0)
+    assert isinstance(done, ParsedRequest) and done.request.body == b"hello"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(EXPECT.replace(b"HTTP/1.1", b"HTTP/1.0"), id="http-1.0"),
+        pytest.param(EXPECT + b"he", id="body-begun"),
+        pytest.param(EXPECT.replace(b"Content-Length: 5", b"Content-Length: 0"), id="no-body"),
+        pytest.param(EXPECT.replace(b"100-Continue", b"something-else"), id="other-expectation"),
+    ],
+)
+def test_no_100_continue_when_nothing_waits_for_it(data: bytes) -> None:
+    reader = RequestReader()
+    reader.feed(data, 0, 0.0)
+    assert reader.take_continue() is None
