@@ -173,3 +173,29 @@ async def test_stopping_a_server_closes_its_connections(engine: Engine, events: 
     assert ended.reason is EndReason.STOPPED
     with pytest.raises(ConnectError):
         await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
+
+
+@pytest.mark.parametrize("client_end", ["half-close", "close"])
+async def test_a_client_fin_before_the_reply_is_labelled_fin_peer(
+    engine: Engine, events: Events, client_end: str
+) -> None:
+    """Seed 000's reply server answers and closes; this client's FIN got there first.
+
+    The client sends and ends its side before the server's loop reads anything,
+    so the request and the FIN wait together in the kernel: the server reads
+    "Hi", then closes, but on the wire the client's FIN came first.
+    """
+    server = await engine.start_server(default_config("reply"))
+    sock = socket.create_connection(("127.0.0.1", server.address.port), timeout=3)
+    try:
+        sock.sendall(b"Hi")
+        if client_end == "half-close":
+            sock.shutdown(socket.SHUT_WR)
+        else:
+            sock.close()
+        closed = await events.wait_for(ConnectionClosed)
+    finally:
+        sock.close()
+    assert closed.reason is EndReason.FIN_PEER
+    kinds = [e.kind for e in events.of(SocketEventRecorded, conn_id=closed.conn_id)]
+    assert kinds.index(SocketEventKind.PEER_FIN) < kinds.index(SocketEventKind.CLOSE)
