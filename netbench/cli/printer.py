@@ -205,7 +205,7 @@ class EventPrinter:
             "exchange",
             t_end,
             f"#{conn_id} {method} {path} -> {shown_status} "
-            f"({bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
+            f"(body {bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
             conn=conn_id,
             exchange=exchange_id,
             peer=str(self._peers.get(conn_id, "")) or None,

@@ -15,9 +15,11 @@ import datetime
 from typing import Any
 
 from netbench.engine.stream import RecordedStream
-from netbench.model import EndReason
+from netbench.events import HttpRequestRecorded, HttpResponseRecorded
+from netbench.model import EndReason, HttpRequest
+from netbench.protocol.http_parse import ParsedRequest, ParseFailure, RequestReader
 from netbench.protocol.limits import OPTION
-from netbench.protocol.responses import error_page
+from netbench.protocol.responses import Reply, error_page
 
 
 class EchoConnection(RecordedStream):
@@ -71,7 +73,9 @@ class OverCapacity(RecordedStream):
     sends is read (and recorded) for up to a second, so a request already on
     its way does not turn our close into a RST that would destroy the page
     before the client reads it. Recorded like any connection, the reason in
-    its close detail.
+    its close detail; the 503 is an exchange whose request is the first one
+    the client sent while it lingered (or an empty one), with the refusal as
+    its error and the accept's time as its start: it was answered unread.
     """
 
     LINGER = 1.0
@@ -83,20 +87,57 @@ class OverCapacity(RecordedStream):
         self.idle_timeout = self.LINGER
         self.detail = f"over {OPTION['max_connections']} {cap}"
         self._end_detail = self.detail  # however it ends, the record says why
+        self._page: Reply | None = None
+        self._page_seq = -1
+        self._reader = RequestReader()
 
     def on_open(self) -> None:
         if not self.http:
             self.close(detail=self.detail)
             return
-        page = error_page(
+        page = self._page = error_page(
             503,
             f"This server already has {self.cap} open connections, its limit "
             f"({OPTION['max_connections']} raises it). Try again when one closes.",
             headers=((b"Retry-After", b"1"),),
         )
         if page.simple is not None:
-            self.write(page.simple)
+            self._page_seq = self.write(page.simple)
         self.shutdown_write()
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        if self._page is not None:
+            for read in self._reader.feed(data, seq, t):
+                self._record_exchange(read)
+                break
+
+    def on_closed(self, reason: EndReason) -> None:
+        if self._page is not None:
+            how = "reset" if reason in (EndReason.RST_PEER, EndReason.RST_LOCAL) else "closed"
+            self._record_exchange(self._reader.feed_eof(how))
 
     def on_idle(self) -> None:
         self.close(detail=self.detail)
+
+    def _record_exchange(self, read: ParsedRequest | ParseFailure | None) -> None:
+        """The 503 and the request it refused (as far as it arrived), once."""
+        page, self._page = self._page, None
+        if page is None:
+            return
+        error = f"not served: {self.detail} (answered 503 on accept, unread)"
+        if read is None:
+            request = HttpRequest(b"", b"", "", (), b"", 0, keep_alive=False, error=error)
+            first = last = -1
+        else:
+            why = f"{error}; {read.request.error}" if read.request.error else error
+            request = read.request._replace(error=why)
+            first, last = read.first_chunk, read.last_chunk
+        exchange_id = self.ctx.next_exchange_id()
+        at = self.opened_at
+        self.ctx.publish(
+            HttpRequestRecorded(exchange_id, self.conn_id, 0, request, first, last, at, at)
+        )
+        seq = self._page_seq
+        self.ctx.publish(
+            HttpResponseRecorded(exchange_id, self.conn_id, page.response, seq, seq, at, at)
+        )

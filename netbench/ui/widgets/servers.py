@@ -63,8 +63,9 @@ _STATE_STYLE: dict[str, str] = {
     "failed": "bold red",
     "ended uncleanly": "yellow",
 }
-_COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
-"""The table's headers, also its column keys."""
+COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")
+"""The table's headers, also its column keys. Bytes are every byte of every
+connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
 _EXPOSED_STYLE = "bold yellow"
 
@@ -194,7 +195,7 @@ class ServersPanel(DataTable[Text]):
     # -- lifecycle ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        for label in _COLUMNS:
+        for label in COLUMNS:
             self.add_column(label, key=label)
         self._netbench.hub.register(self)
         engine = self._netbench.engine
@@ -322,7 +323,7 @@ class ServersPanel(DataTable[Text]):
                 plain = tuple(cell.plain for cell in cells)
                 if plain == self._shown_cells.get(server_id):
                     continue
-                for column, cell in zip(_COLUMNS, cells, strict=True):
+                for column, cell in zip(COLUMNS, cells, strict=True):
                     self.update_cell(str(server_id), column, cell)
                 self._shown_cells[server_id] = plain
         running = sum(row.state == "running" for row in self.rows_by_id.values())
