@@ -15,6 +15,11 @@ import httptools
 from netbench.model import HttpResponse
 
 DEFAULT_BODY_LIMIT = 1 << 20
+_ENDED = {
+    "closed": "the connection closed",
+    "reset": "the connection was reset",
+    "timeout": "the client stopped waiting",
+}
 
 
 def error_text(error: Exception) -> str:
@@ -108,24 +113,36 @@ class ResponseReader:
             self.response = self._build(None)
         return self.done
 
-    def feed_eof(self) -> HttpResponse | None:
-        """The server closed: a body delimited by close is complete now."""
+    def feed_eof(self, how: str = "closed") -> HttpResponse | None:
+        """The reading ended (`how`: "closed" by a FIN, "reset", "timeout"): the response so far.
+
+        A body delimited by close is complete at a FIN; with a length or
+        chunking, or ended otherwise, it was cut short and `error` says so with
+        how many body bytes arrived (of how many, when Content-Length said).
+        """
         if self.done:
             return self.response
         c = self._collector
         if not c.started and not c.status:
             return None
+        ended = _ENDED.get(how, how)
         if c.headers_done:
-            # A body without Content-Length ends when the server closes: what
-            # arrived is the whole body. With a length or chunking, it is cut short.
             error = None
-            if not c.complete and self._framed():
-                error = f"connection closed after {c.body_len} body bytes, before the end"
+            if not c.complete and (self._framed() or how != "closed"):
+                length = self._header(b"content-length")
+                of = f" of {int(length)}" if length is not None and length.isdigit() else ""
+                error = f"cut short: {ended} after {c.body_len}{of} body bytes"
             self.response = self._build(error)
         else:
-            self.error = "connection closed before the response head was complete"
+            self.error = f"cut short: {ended} before the response head was complete"
             self.response = self._build(self.error)
         return self.response
+
+    def _header(self, name: bytes) -> bytes | None:
+        for field, value in self._collector.headers:
+            if field.lower() == name:
+                return value.strip()
+        return None
 
     def _framed(self) -> bool:
         names = {name.lower() for name, _value in self._collector.headers}

@@ -324,3 +324,19 @@ async def test_the_503_past_the_connection_cap_is_an_exchange(
     assert request.request.target == target
     assert request.request.error is not None and "--max-connections 1" in request.request.error
     await first.close()
+
+
+async def test_the_client_says_a_reset_response_was_cut_short(
+    engine: Engine, page: RunningServer, tmp_path: Path
+) -> None:
+    response = tmp_path / "cut.http"
+    body = "".join(f"line {n:02d} of a long answer\n" for n in range(10))  # 250 bytes
+    response.write_text("#!netbench reset-after head+30\nHTTP/1.1 200 OK\n\n" + body)
+    engine.set_response(page.server_id, response)
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    result = await http_exchange(engine.ctx, "127.0.0.1", page.address.port, request)
+    assert result.response is not None and result.response.status == 200
+    assert result.response.body_len == 30
+    assert result.response.error == (
+        "cut short: the connection was reset after 30 of 250 body bytes"
+    )
