@@ -199,3 +199,23 @@ async def test_a_client_fin_before_the_reply_is_labelled_fin_peer(
     assert closed.reason is EndReason.FIN_PEER
     kinds = [e.kind for e in events.of(SocketEventRecorded, conn_id=closed.conn_id)]
     assert kinds.index(SocketEventKind.PEER_FIN) < kinds.index(SocketEventKind.CLOSE)
+
+
+async def test_udp_echo_sends_back_an_empty_datagram(engine: Engine, events: Events) -> None:
+    server = await engine.start_server(default_config("udp-echo"))
+
+    def exchange() -> list[bytes]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(b"", ("127.0.0.1", server.address.port))  # legal: zero bytes
+            sock.sendto(b"after", ("127.0.0.1", server.address.port))
+            return [sock.recvfrom(2048)[0], sock.recvfrom(2048)[0]]
+
+    assert await _blocking(exchange) == [b"", b"after"]
+    chunks = events.of(ChunkRecorded)
+    assert [(c.direction, c.data) for c in chunks] == [
+        (Direction.IN, b""),
+        (Direction.OUT, b""),  # recorded because it was sent
+        (Direction.IN, b"after"),
+        (Direction.OUT, b"after"),
+    ]
