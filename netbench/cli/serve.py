@@ -77,6 +77,12 @@ def add_parser(subparsers: Any) -> None:
         "--close", dest="keep_alive", action="store_false", help="http: close after each response"
     )
     parser.add_argument("--text", help="reply: the text every connection gets (default Yes)")
+    parser.add_argument(
+        "--timeout-message",
+        metavar="TEXT",
+        help="prefix-echo: send TEXT to a client silent past --idle-timeout, then close "
+        "(default: close without a word, as seed 002, which prints Time Out on its console)",
+    )
     parser.add_argument("--root", type=Path, help="static: directory to serve (default: current)")
     parser.add_argument("--response", type=Path, metavar="FILE", help="http: raw response to send")
     parser.add_argument("--rules", type=Path, metavar="FILE", help="http: TOML method/path rules")
@@ -192,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         keep_alive=args.keep_alive,
         text=args.text,
+        timeout_message=args.timeout_message,
         root=args.root,
         response_file=args.response,
         rules_file=args.rules,

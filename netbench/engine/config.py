@@ -47,6 +47,9 @@ class ServerConfig:
     """HTTP only: keep the connection open after a response when the client allows."""
     text: str = "Yes"
     """reply: what every connection gets."""
+    timeout_message: str | None = None
+    """prefix-echo: sent to a client silent past the idle timeout, before closing.
+    None: close without a word, as seed 002 (which prints 'Time Out' on its own console)."""
     root: Path | None = None
     """static: the directory served."""
     response_file: Path | None = None
@@ -75,6 +78,8 @@ class ServerConfig:
             values["max_connections"] = self.limits.max_connections
         if self.kind == "reply":
             values["text"] = self.text
+        if self.kind == "prefix-echo" and self.timeout_message is not None:
+            values["timeout_message"] = self.timeout_message
         if self.kind == "static" and self.root is not None:
             values["root"] = str(self.root)
             values["follow_symlinks"] = self.follow_symlinks

@@ -197,11 +197,14 @@ class Engine:
                 "time": TimeConnection,
             }[config.kind]
             reply_text = config.text.encode()
+            timeout_message = (config.timeout_message or "").encode()
 
             def make() -> RecordedStream:
                 connection = cls(ctx, **common)  # type: ignore[arg-type]
                 if isinstance(connection, ReplyConnection):
                     connection.reply = reply_text
+                elif isinstance(connection, PrefixEchoConnection):
+                    connection.timeout_message = timeout_message
                 return connection
 
         cap = config.limits.max_connections

@@ -5,7 +5,9 @@ seed's buffer sizes and backlog as defaults (see engine/config.py):
 - echo (seed 001): every chunk is sent straight back until the client closes;
 - reply (seed 000): read one chunk, answer the fixed text ("Yes"), close;
 - prefix-echo (seed 002): read one chunk, answer b"Echo=>" + chunk, close;
-  with nothing received within the timeout, send a one-line note and close;
+  with nothing received within the timeout, close without a word (the seed
+  prints 'Time Out' on its console: here the close detail says it), or send
+  the server's `timeout_message` first when it has one;
 - time (seed 004's suggestion): send the date and time, close.
 """
 
@@ -46,15 +48,20 @@ class PrefixEchoConnection(RecordedStream):
     """Seed 002: `conn.settimeout(5); data = conn.recv(1024); conn.send('Echo=>' + data)`."""
 
     prefix = b"Echo=>"
+    timeout_message = b""
+    """Sent before closing a silent client; empty: nothing, as the seed."""
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
         self.write(self.prefix + data)
         self.close()
 
     def on_idle(self) -> None:
+        # The seed's `except socket.timeout: print 'Time Out'` is a line on the
+        # server's console, not bytes to the client: the close detail says it.
+        self.write(self.timeout_message)  # nothing when empty
         seconds = f"{self.idle_timeout:g}"
-        self.write(f"Time Out: nothing received in {seconds} s, closing\r\n".encode())
-        self.close(reason=EndReason.TIMEOUT, detail=f"idle {seconds} s")
+        detail = f"Time Out: nothing received in {seconds} s"
+        self.close(reason=EndReason.TIMEOUT, detail=detail)
 
 
 class TimeConnection(RecordedStream):

@@ -87,14 +87,24 @@ async def test_prefix_echo_answers_once_and_closes(engine: Engine) -> None:
     assert b"".join(pieces) == b"Echo=>Hello,Server"
 
 
-async def test_prefix_echo_times_out_an_idle_client(engine: Engine, events: Events) -> None:
-    server = await engine.start_server(default_config("prefix-echo", idle_timeout=0.2))
+@pytest.mark.parametrize(
+    ("message", "received"),
+    [
+        pytest.param(None, b"", id="seed-002-says-nothing-to-the-client"),
+        pytest.param("Time Out\r\n", b"Time Out\r\n", id="timeout-message"),
+    ],
+)
+async def test_prefix_echo_times_out_an_idle_client(
+    engine: Engine, events: Events, message: str | None, received: bytes
+) -> None:
+    config = default_config("prefix-echo", idle_timeout=0.2, timeout_message=message)
+    server = await engine.start_server(config)
     client = await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
-    note = await client.recv(timeout=3)
-    assert note.startswith(b"Time Out") and note.endswith(b"\r\n")
-    assert await client.recv(timeout=3) == b""
+    assert b"".join(await client.recv_all(timeout=3)) == received
     closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id != client.conn_id)
     assert closed.reason is EndReason.TIMEOUT
+    # What the seed prints on its console is the close's detail.
+    assert closed.detail == "Time Out: nothing received in 0.2 s"
     kinds = [e.kind for e in events.of(SocketEventRecorded, conn_id=closed.conn_id)]
     assert kinds[0] is SocketEventKind.ACCEPT and SocketEventKind.TIMEOUT in kinds
 

@@ -37,12 +37,14 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("recv_size", "Recv size", "bytes per recv()"),
     ("idle_timeout", "Idle timeout", "seconds, 0 = never"),
     ("text", "Reply text", "what every connection gets"),
+    ("timeout_message", "Timeout text", "sent to a silent client; empty: none, as seed 002"),
     ("root", "Root", "directory to serve"),
 )
 """The text fields: (field, label, placeholder)."""
 
 ONLY_FOR: dict[str, tuple[str, ...]] = {
     "text": ("reply",),
+    "timeout_message": ("prefix-echo",),
     "root": ("static",),
     "keep_alive": ("http", "static"),
 }
@@ -98,6 +100,7 @@ def build_config(
     text = values.get("text", "Yes")
     if kind == "reply" and not text:
         errors["text"] = "the reply text must not be empty"
+    timeout_message = values.get("timeout_message", "") if kind == "prefix-echo" else ""
     if errors:
         return None, errors
     config = default_config(
@@ -109,6 +112,7 @@ def build_config(
         idle_timeout=idle_timeout,
         keep_alive=keep_alive,
         text=text if kind == "reply" else None,
+        timeout_message=timeout_message or None,
         root=root,
     )
     return config, {}
@@ -193,6 +197,7 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
             "recv_size": str(defaults.recv_size),
             "idle_timeout": f"{defaults.idle_timeout:g}",
             "text": defaults.text,
+            "timeout_message": defaults.timeout_message or "",
             "root": str(Path.cwd()),
         }
         with Vertical(id="dialog") as dialog:

@@ -54,6 +54,14 @@ PRESETS: tuple[tuple[str, int, str], ...] = (
     ("udp-echo", SEED_PORTS["udp-echo"], "UDP echo"),
 )
 """Keys 1-7: (kind, its seed port, what the footer and help call it)."""
+PRESET_NOTES: dict[str, str] = {
+    "http": "test.jpg goes out as image/jpeg, the registered type: seed 004 wrote image/jpg, "
+    "which is not one",
+    "prefix-echo": "a client silent for 5 s is closed without a word, as seed 002 (which prints "
+    "Time Out on its own console); the add form's Timeout text sends one first",
+}
+"""Where a preset knowingly differs from its seed, or does what a reader might not expect:
+the key's tooltip and the notice when the preset starts."""
 
 
 State = Literal["running", "stopped", "failed", "ended uncleanly"]
@@ -145,6 +153,7 @@ class ServersPanel(DataTable[Text]):
                 f"preset('{kind}')",
                 f"Start the {label} preset",
                 id=f"servers.preset_{kind.replace('-', '_')}",
+                tooltip=PRESET_NOTES.get(kind, ""),
                 group=_PRESET_GROUP,
             )
             for number, (kind, _port, label) in enumerate(PRESETS, start=1)
@@ -429,7 +438,8 @@ class ServersPanel(DataTable[Text]):
                 return
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
-        self._say(f"{kind} on {running.url} ({where})", title="Server started")
+        note = f": {PRESET_NOTES[kind]}" if kind in PRESET_NOTES else ""
+        self._say(f"{kind} on {running.url} ({where}){note}", title="Server started")
 
     def action_add(self) -> None:
         """Open the form for a server with every option."""
