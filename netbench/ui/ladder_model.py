@@ -24,7 +24,8 @@ from rich.text import Text
 
 from netbench.model import Direction, Endpoint, Role, TcpPacket
 from netbench.protocol.tcp_inferred import ChunkLike, InferredStep, SocketEventLike, infer_steps
-from netbench.protocol.tcp_tracker import Side, Step, explain, flag_label, track
+from netbench.protocol.tcp_tracker import Side, Step, explain, track
+from netbench.protocol.tcp_tracker import flag_label as flag_label  # moved down; kept here
 from netbench.protocol.textsafe import visible, visible_text
 
 DT, STATE = 9, 13
