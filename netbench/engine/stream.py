@@ -88,6 +88,7 @@ class RecordedStream(asyncio.BufferedProtocol):
         self._peer_fin = False
         self._local_fin = False
         self._peer_reset = False
+        self._fin_delayed = False
         self._shut_down = False
         """Our FIN has been handed to the kernel (shutdown): its state no longer says who was first."""
         self._closed = False
@@ -169,7 +170,11 @@ class RecordedStream(asyncio.BufferedProtocol):
                 self.ctx.publish(
                     SocketEventRecorded(self.conn_id, SocketEventKind.ERROR, now, detail)
                 )
-            elif self._local_fin and self._fin_order_local_first and not self._peer_ended_first():
+            elif (
+                self._local_fin
+                and self._fin_order_local_first
+                and not (self._fin_delayed and self._peer_ended_first())
+            ):
                 reason = EndReason.FIN_LOCAL
             elif self._peer_reset and not self._peer_fin:
                 reason = EndReason.RST_PEER
@@ -281,6 +286,8 @@ class RecordedStream(asyncio.BufferedProtocol):
             self._end_reason, self._end_detail = reason, detail
         event = SocketEventKind.TIMEOUT if reason is EndReason.TIMEOUT else SocketEventKind.CLOSE
         self._note_close(event, detail)
+        # Our FIN waits behind unsent bytes: the peer's may overtake it (asked again at the end).
+        self._fin_delayed = self.transport.get_write_buffer_size() > 0
         self.transport.close()
 
     def abort(self, *, reason: EndReason = EndReason.RST_LOCAL, detail: str | None = None) -> None:

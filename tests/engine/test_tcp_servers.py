@@ -229,3 +229,18 @@ async def test_udp_echo_sends_back_an_empty_datagram(engine: Engine, events: Eve
         (Direction.IN, b"after"),
         (Direction.OUT, b"after"),
     ]
+
+
+async def test_a_client_fin_that_overtakes_a_draining_reply_is_fin_peer(
+    engine: Engine, events: Events
+) -> None:
+    """The server closes first, but its FIN waits behind 32 MiB the client has not read."""
+    server = await engine.start_server(default_config("reply", text="x" * (32 << 20)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.address.port)
+    writer.write(b"Hi")
+    await events.wait_for(SocketEventRecorded, lambda e: e.kind is SocketEventKind.CLOSE)
+    writer.write_eof()  # our FIN leaves now; the server's is still queued
+    assert len(await asyncio.wait_for(reader.read(), 10)) == 32 << 20
+    writer.close()
+    closed = await events.wait_for(ConnectionClosed, timeout=10)
+    assert closed.reason is EndReason.FIN_PEER
