@@ -69,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     workshop.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
-        help="open a recorded session read-only in the terminal UI",
-        description="Open a session file read-only in the same screens.",
+        help="open a recorded session (or a HAR file) read-only in the terminal UI",
+        description="Open a session file, or a HAR saved by a browser, read-only in the same screens.",
     )
-    open_parser.add_argument("path", type=Path, metavar="PATH")
+    open_parser.add_argument(
+        "path", type=Path, metavar="PATH", help="a session file or a .har file"
+    )
     return parser
 
 
@@ -142,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return workshop.run(args)
         if args.command == "open":
-            return run_tui(args, open_path=args.path)
+            from netbench.cli.open_har import run_open
+
+            return run_open(args)
         return run_tui(args, open_path=None)
     except KeyboardInterrupt:
         return 130

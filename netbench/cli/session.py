@@ -53,8 +53,13 @@ def add_parser(subparsers: Any) -> None:
     show.add_argument(
         "--conn", type=int, metavar="N", help="show connection N: every chunk, hex and text"
     )
-    export = commands.add_parser("export", help="write captured packets as pcap, or curl commands")
+    export = commands.add_parser(
+        "export", help="write the HTTP exchanges as HAR, captured packets as pcap, or curl commands"
+    )
     export.add_argument("path", type=Path, metavar="PATH", help="a session file")
+    export.add_argument(
+        "--har", type=Path, metavar="OUT", help="write the HTTP exchanges as HAR 1.2 (- for stdout)"
+    )
     export.add_argument(
         "--pcap", type=Path, metavar="OUT", help="write the captured packets to OUT (- for stdout)"
     )
@@ -358,10 +363,14 @@ def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.pcap is None and not args.curl:
-        print("netbench session export: error: give --pcap OUT, --curl, or both", file=sys.stderr)
+    if args.pcap is None and not args.curl and args.har is None:
+        print(
+            "netbench session export: error: give --har OUT, --pcap OUT or --curl", file=sys.stderr
+        )
         return 2
     with SessionReader(args.path) as reader:
+        if args.har is not None and (code := _export_har(reader, args.path, args.har)):
+            return code
         if args.pcap is not None and (code := _export_pcap(reader, args.path, args.pcap)):
             return code
         if args.curl:
@@ -395,6 +404,21 @@ def _export_pcap(reader: SessionReader, path: Path, out: Path) -> int:
     count = packet_count(reader) - skipped
     note = f", {skipped} of another link type left out" if skipped else ""
     print(f"netbench: wrote {_plural(count, 'packet')} to {_path(out)}{note}", file=sys.stderr)
+    return 0
+
+
+def _export_har(reader: SessionReader, path: Path, out: Path) -> int:
+    from netbench.store.har import HarExport
+
+    if reader.counts().exchanges == 0:
+        return _error(f"no HTTP exchanges were recorded in {path}; nothing written")
+    export = HarExport(reader)
+    written = _write_atomically(out, export)
+    if written is not None:
+        return _error(f"cannot write {out}: {written}")
+    entries = f"{export.entries} {'entry' if export.entries == 1 else 'entries'}"
+    pages = _plural(export.pages, "page")
+    print(f"netbench: wrote {entries} ({pages}) to {_path(out)}", file=sys.stderr)
     return 0
 
 

@@ -250,7 +250,27 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     conn.execute(_V4)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
+_V5 = """
+CREATE TABLE imported (
+    id      INTEGER PRIMARY KEY,
+    t       REAL NOT NULL,
+    format  TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    note    TEXT
+);
+"""
+
+
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Where a session imported from another tool's file (a HAR) came from: a
+    row here tells readers that nothing in the file was recorded (store/har_import.py)."""
+    conn.execute(_V5)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
 """`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

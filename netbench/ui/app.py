@@ -34,6 +34,7 @@ from netbench.engine.config import default_config
 from netbench.engine.context import EngineContext
 from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.protocol.limits import HttpLimits
+from netbench.protocol.textsafe import visible_text
 from netbench.store import SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
@@ -41,6 +42,7 @@ from netbench.ui.settings import load_settings
 
 if TYPE_CHECKING:
     from netbench.capture import CaptureHandle
+    from netbench.store.har_import import ImportRow
     from netbench.ui.screens.main import MainScreen
 
 
@@ -83,6 +85,8 @@ class NetbenchApp(App[int]):
         self._reader: SessionReader | None = None
         self.capture: CaptureHandle | None = None
         self.started = asyncio.Event()
+        self.imported: ImportRow | None = None
+        """What a read-only session was imported from (a HAR file); None when recorded."""
         self._unmounted = False
         """Set once startup is over: the page server listening (or `startup_error`
         said why not) and every pane mounted. The first frame comes before."""
@@ -100,6 +104,10 @@ class NetbenchApp(App[int]):
         if self.read_only:
             assert self.config.open_path is not None
             self.sub_title = f"{self.config.open_path.name}  ·  read-only"
+            self.imported = self._imported()
+            if self.imported is not None:
+                source = visible_text(Path(self.imported.source).name)
+                self.sub_title = f"{source}  ·  imported from HAR  ·  read-only"
         else:
             self.sub_title = "starting the page server…"
         self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")
@@ -108,6 +116,15 @@ class NetbenchApp(App[int]):
         # Posted now, run by the screen once `on_mount` (and the batch that
         # holds the first frame back) is over: after the first frame.
         self.call_after_refresh(self._finish_start, main)
+
+    def _imported(self) -> ImportRow | None:
+        from netbench.store.har_import import imported_from
+
+        reader = self.reader()
+        try:
+            return None if reader is None else imported_from(reader)
+        except StoreError:
+            return None  # the screens say what is wrong with the file
 
     async def _finish_start(self, main: MainScreen) -> None:
         """After the first frame: the session, the engine, the page server, the hidden panes.

@@ -64,6 +64,7 @@ class MainScreen(Screen[None]):
         Binding("r", "show_tab('respond')", "Respond", id="main.respond"),
         Binding("i", "show_tab('intercept')", "Intercept", id="main.intercept"),
         Binding("w", "workshop", "Workshop", show=False, id="main.workshop"),
+        Binding("E", "export_har", "Export HAR", show=False, id="main.export_har"),
         Binding("escape", "focus_traffic", "Back to traffic", show=False, id="main.escape"),
     ]
 
@@ -203,6 +204,12 @@ class MainScreen(Screen[None]):
 
         capture = cast("NetbenchApp", self.app).config.capture
         self.app.push_screen(WorkshopPicker(capture=capture))
+
+    def action_export_har(self) -> None:
+        """Save the traffic (what the filter shows, when one is set) as a HAR 1.2 file."""
+        from netbench.ui.screens.export_har import ask_and_export
+
+        ask_and_export(self, self.query_one(TrafficList).model)
 
     def action_focus_servers(self) -> None:
         self.query_one(ServersPanel).focus()

@@ -49,6 +49,7 @@ CACHE_BYTES = 4 * 1024 * 1024
 """Chunk bytes kept in memory (at least one chunk, whatever its size)."""
 COPY_LIMIT = 1024 * 1024
 """The most stream bytes `c` puts on the clipboard."""
+IMPORTED = "Imported from HAR: no raw bytes (a HAR holds headers and bodies, not the bytes sent)."
 REFRESH_DELAY = 0.15
 """The store is up to ~100 ms behind the engine: re-read a little after events."""
 REFRESH_GAP = 0.2
@@ -216,6 +217,8 @@ class BytesView(ScrollView, can_focus=True):
                 self._message = f"Cannot read the session: {error}"
             else:
                 self._message = "No bytes on this connection yet."
+                if getattr(self._netbench, "imported", None) is not None:
+                    self._message = IMPORTED
                 self._t0 = conn.opened if conn else self.chunks[0].t if self.chunks else 0.0
                 if goto is not None:
                     seq = goto.req_first_chunk if goto.request else goto.resp_first_chunk

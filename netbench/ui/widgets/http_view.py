@@ -86,7 +86,9 @@ def request_document(doc: Text, request: HttpRequest, received: bool) -> None:
     body_document(doc, request.headers, request.body, request.body_len, request.body_truncated)
 
 
-def response_document(doc: Text, response: HttpResponse, received: bool) -> None:
+def response_document(
+    doc: Text, response: HttpResponse, received: bool, *, coded: bool = True
+) -> None:
     doc.append("\nResponse" + (" (received)" if received else " (sent)") + "\n", "bold underline")
     if response.status is None:
         doc.append("(no parseable status line)\n", "bold red")
@@ -95,11 +97,23 @@ def response_document(doc: Text, response: HttpResponse, received: bool) -> None
         line = f"{version}{response.status} {visible_latin1(response.reason)}"
         doc.append(line.rstrip() + "\n", status_style(response.status))
     _headers(doc, response.headers)
-    body_document(doc, response.headers, response.body, response.body_len, response.body_truncated)
+    body_document(
+        doc,
+        response.headers,
+        response.body,
+        response.body_len,
+        response.body_truncated,
+        coded=coded,
+    )
 
 
-def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
-    """Request, response and timings of one exchange, parse errors first."""
+def exchange_document(
+    conn: ConnectionRow | None, ex: ExchangeRow, *, imported: bool = False
+) -> Text:
+    """Request, response and timings of one exchange, parse errors first.
+
+    `imported`: from a HAR, whose response bodies a browser saved decoded.
+    """
     doc = Text()
     where = f" · {conn.peer} -> {conn.local}" if conn is not None else ""
     doc.append(f"Exchange #{ex.id} on connection #{ex.conn_id}{visible_text(where)}\n", "bold")
@@ -112,7 +126,7 @@ def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
     else:
         doc.append("\nNo request recorded on this exchange.\n", "yellow")
     if ex.response is not None:
-        response_document(doc, ex.response, received=not server)
+        response_document(doc, ex.response, received=not server, coded=not imported)
     else:
         doc.append("\nNo response recorded (yet).\n", "yellow")
     doc.append("\nTimings\n", "bold underline")
@@ -253,7 +267,10 @@ class HttpView(VerticalScroll, can_focus=True):
                         self._build_in_thread(conn, exchange)
                         return
                     self.exchange = exchange
-                    doc = exchange_document(conn, exchange) if exchange else Text()
+                    imported = getattr(self._netbench, "imported", None) is not None
+                    doc = (
+                        exchange_document(conn, exchange, imported=imported) if exchange else Text()
+                    )
                 elif conn is not None:
                     found = True
                     exchanges = list(reader.exchanges(conn.id, include_bodies=False))
@@ -288,7 +305,8 @@ class HttpView(VerticalScroll, can_focus=True):
         # The document shown stays until this one is ready, unless that takes long.
         slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
         try:
-            doc = await asyncio.to_thread(exchange_document, conn, exchange)
+            imported = getattr(self._netbench, "imported", None) is not None
+            doc = await asyncio.to_thread(exchange_document, conn, exchange, imported=imported)
         finally:
             slow.stop()
         if generation == self._generation:
