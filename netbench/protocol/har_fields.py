@@ -176,7 +176,7 @@ def request_cookies(headers: Headers) -> list[Json]:
 
 
 _COOKIE_FLAGS = {b"httponly": "httpOnly", b"secure": "secure"}
-_COOKIE_TEXT = {b"path": "path", b"domain": "domain", b"samesite": "sameSite"}
+_COOKIE_TEXT = {b"path": "path", b"domain": "domain", b"samesite": "_sameSite"}
 
 
 def response_cookies(headers: Headers) -> list[Json]:

@@ -159,8 +159,8 @@ class HarExport:
     ) -> tuple[Json, list[_Stream]]:
         """The entry, with a marker where each body to stream goes, and those bodies."""
         streams: list[_Stream] = []
-        comments: list[str] = []
-        errors: list[str] = []
+        comments = _problems(exchange, conn)
+        troubled = bool(comments)
         request, response = exchange.request, exchange.response
         timings = _timings(exchange, conn)
         entry: Json = {
@@ -169,7 +169,6 @@ class HarExport:
         }
         to_server = Direction.IN if conn.role is Role.SERVER else Direction.OUT
         if request is None:
-            comments.append("no request was recorded on this exchange, only a response")
             entry["request"] = _empty_request(conn)
         else:
             first, skip = request_place
@@ -178,15 +177,8 @@ class HarExport:
                 last = exchange.req_last_chunk
                 stream = _Stream(conn.id, to_server, first, last, skip, False, request.body_len)
             entry["request"] = self._request(request, conn, comments, stream, streams)
-            if request.error:
-                errors.append(request.error)
-                comments.append(f"malformed request: {request.error}")
         if response is None:
             entry["response"] = _no_response()
-            ended = _ended(conn)
-            comments.append(
-                "unanswered: no response was recorded" + (f"; {ended}" if ended else "")
-            )
         else:
             first, skip = response_place
             stream = None
@@ -194,11 +186,6 @@ class HarExport:
                 last, back = exchange.resp_last_chunk, _other(to_server)
                 stream = _Stream(conn.id, back, first, last, skip, True, response.body_len)
             entry["response"] = self._response(response, comments, stream, streams)
-            if response.error:
-                errors.append(response.error)
-                comments.append(f"malformed response: {response.error}")
-            elif conn.end_reason is not None and conn.end_reason.value in _RESETS:
-                comments.append(f"the connection was {_RESETS[conn.end_reason.value]}")
         entry["cache"] = {}
         entry["timings"] = timings
         entry["serverIPAddress"] = server_of(conn).host
@@ -207,9 +194,10 @@ class HarExport:
             entry["comment"] = "; ".join(comments)
         entry["_exchange"] = exchange.id
         entry["_role"] = conn.role.value
+        errors = [m.error for m in (request, response) if m is not None and m.error]
         if errors:
             entry["_error"] = "; ".join(errors)
-        if comments and exchange.req_first_chunk is not None:
+        if troubled and exchange.req_first_chunk is not None:
             entry["_rawRequest"] = self._raw_request(exchange, conn.id, to_server)
         return entry, streams
 
@@ -402,6 +390,31 @@ def _timings(exchange: ExchangeRow, conn: ConnectionRow) -> Json:
         "wait": _ms(exchange.t_request_end, wait_end),
         "receive": _ms(exchange.t_response_start, exchange.t_response_end),
     }
+
+
+def _problems(exchange: ExchangeRow, conn: ConnectionRow) -> list[str]:
+    """What went wrong with the exchange, in words: malformed, reset, unanswered."""
+    request, response = exchange.request, exchange.response
+    reason = None if conn.end_reason is None else conn.end_reason.value
+    incomplete = (
+        response is None or bool(response.error) or bool(request is not None and request.error)
+    )
+    reset = incomplete and reason in _RESETS
+    problems: list[str] = []
+    if request is None:
+        problems.append("no request was recorded on this exchange, only a response")
+    elif request.error:
+        problems.append(f"{'request cut short' if reset else 'malformed request'}: {request.error}")
+    if response is None:
+        ended = _ended(conn)
+        problems.append("unanswered: no response was recorded" + (f"; {ended}" if ended else ""))
+    else:
+        if response.error:
+            what = "response cut short" if reset else "malformed response"
+            problems.append(f"{what}: {response.error}")
+        if reset and reason is not None:
+            problems.append(f"the connection was {_RESETS[reason]}")
+    return problems
 
 
 def _ended(conn: ConnectionRow) -> str:

@@ -13,8 +13,9 @@ Rules:
 - nothing is invented: no chunk, no packet, no socket event. Exchanges have
   no chunk seqs, and the `imported` table says where the session came from,
   which is how the screens know to say so;
-- the entries sharing a HAR `connection` id (and server address) become one
-  connection, in the order they started; an entry without one gets its own.
+- the entries sharing a connection id (Chromium's `_connectionId`, else
+  `connection`, which browsers fill with a port) and a server address become
+  one connection, in the order they started; an entry without one gets its own.
   Connections are the browser's, so their role is `client`: netbench's end
   is `browser`, port 0 (a HAR does not say the browser's port);
 - request times follow the HAR's `timings`: the request starts after
@@ -229,7 +230,10 @@ def _exchange(entry: Any, number: int) -> _Exchange:
     except ValueError:
         port = 0
     address = _field(entry, "serverIPAddress", str, "").strip("[]") or (parts.hostname or "")
-    connection = _field(entry, "connection", (str, int), "")
+    # Chromium's `connection` is the server's port; its socket is `_connectionId`.
+    connection = _field(entry, "_connectionId", (str, int), "") or _field(
+        entry, "connection", (str, int), ""
+    )
     key = (address, str(port), str(connection)) if connection != "" else ("entry", str(number))
     t_req0 = start + _ms(timings, "blocked") + _ms(timings, "dns") + _ms(timings, "connect")
     t_req1 = t_req0 + _ms(timings, "send")
