@@ -96,6 +96,10 @@ def row_cells(
             status = "error"
         room = request_width(width) - len(status) - 4
         what = f"{method} {target}"
+        if len(what) > room and "://" in target[:9]:
+            # An absolute URL (a HAR's, a proxy request's): the path says more
+            # than the scheme and host, and the peer column names the server.
+            what = f"{method} …/{target.split('://', 1)[1].partition('/')[2]}"
         if len(what) > room:
             what = what[: max(1, room - 1)] + "…"
         request = f"{what} -> {status}"
