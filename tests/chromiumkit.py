@@ -25,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +159,21 @@ class DevToolsPipe:
         os.close(self._replies)
 
 
-def devtools_har(url: str, page_script: str = FORM_POSTS, timeout: float = 30.0) -> str:
-    """Load `url` in headless Chromium, run `page_script`, and return DevTools' HAR of it.
+@dataclass(frozen=True)
+class DevTools:
+    """A page, and DevTools' front end inspecting it, ready to evaluate in."""
 
-    Chromium's DevTools logs the page's own requests (the favicon's may come
-    or not) and then the script's.
-    """
+    browser: DevToolsPipe
+    front: str
+    """The front end's session id."""
+    page: str
+    """The inspected page's session id."""
+    deadline: float
+
+
+@contextmanager
+def devtools(timeout: float = 30.0) -> Iterator[DevTools]:
+    """Headless Chromium with a blank page and its DevTools front end, attached."""
     profile = Path(tempfile.mkdtemp(prefix="netbench-chromium-"))
     browser = DevToolsPipe(profile, timeout)
     try:
@@ -173,13 +185,30 @@ def devtools_har(url: str, page_script: str = FORM_POSTS, timeout: float = 30.0)
         front = browser.send("Target.createTarget", {"url": inspector})["targetId"]
         front_session = browser.send("Target.attachToTarget", {"targetId": front, "flatten": True})
         page_session = browser.send("Target.attachToTarget", {"targetId": page, "flatten": True})
-        front_id, page_id = front_session["sessionId"], page_session["sessionId"]
-        deadline = time.monotonic() + timeout
-        # The front end has loaded and attached to the page.
-        while not _quietly(browser.evaluate, front_id, _FRONT_END_READY):
-            if time.monotonic() > deadline:
+        tools = DevTools(
+            browser,
+            front_session["sessionId"],
+            page_session["sessionId"],
+            time.monotonic() + timeout,
+        )
+        while not _quietly(browser.evaluate, tools.front, _FRONT_END_READY):
+            if time.monotonic() > tools.deadline:
                 raise TimeoutError("DevTools did not attach to the page")
             time.sleep(0.1)
+        yield tools
+    finally:
+        browser.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def devtools_har(url: str, page_script: str = FORM_POSTS, timeout: float = 30.0) -> str:
+    """Load `url` in headless Chromium, run `page_script`, and return DevTools' HAR of it.
+
+    Chromium's DevTools logs the page's own requests (the favicon's may come
+    or not) and then the script's.
+    """
+    with devtools(timeout) as tools:
+        browser, front_id, page_id = tools.browser, tools.front, tools.page
         # The front end may still be enabling its network domain when it says it is
         # attached: load the page again until its Network log holds the page itself
         # (a navigation starts the log afresh).
@@ -187,24 +216,54 @@ def devtools_har(url: str, page_script: str = FORM_POSTS, timeout: float = 30.0)
         while True:
             browser.send("Page.navigate", {"url": url}, page_id)
             while not _quietly(browser.evaluate, page_id, loaded):
-                if time.monotonic() > deadline:
+                if time.monotonic() > tools.deadline:
                     raise TimeoutError(f"{url} did not load")
                 time.sleep(0.1)
             if browser.evaluate(front_id, _logged([url])):
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > tools.deadline:
                 raise TimeoutError("DevTools did not log the page's requests")
         urls = browser.evaluate(page_id, page_script)
         # The front end hears of the page's requests over its own connection, later.
         while not browser.evaluate(front_id, _logged(urls)):
-            if time.monotonic() > deadline:
+            if time.monotonic() > tools.deadline:
                 raise TimeoutError("DevTools did not log the page script's requests")
             time.sleep(0.1)
         har: str = browser.evaluate(front_id, _HAR_OF_THE_NETWORK_LOG)
         return har
-    finally:
-        browser.close()
-        shutil.rmtree(profile, ignore_errors=True)
+
+
+def devtools_import(har: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """What DevTools makes of a HAR file, as its Network panel's "Import HAR file" reads it.
+
+    One dict per request DevTools built: url, method, status, the request's
+    body text, the response body (text, or base64 when DevTools keeps it so).
+    """
+    with devtools(timeout) as tools:
+        found: list[dict[str, Any]] = tools.browser.evaluate(tools.front, _import_script(har))
+        return found
+
+
+def _import_script(har: str) -> str:
+    return f"""(async () => {{
+  const HAR = await import("./models/har/har.js");
+  const log = new HAR.HARFormat.HARRoot(JSON.parse({json.dumps(har)})).log;
+  const requests = HAR.Importer.Importer.requestsFromHARLog(log);
+  const out = [];
+  for (const request of requests) {{
+    const data = await request.requestContentData();
+    out.push({{
+      url: request.url(),
+      method: request.requestMethod,
+      status: request.statusCode,
+      requestBody: await request.requestFormData(),
+      error: data.error ?? null,
+      body: data.error || !data.isTextContent ? null : data.text,
+      base64: data.error || data.isTextContent ? null : data.base64,
+    }});
+  }}
+  return out;
+}})()"""
 
 
 def _logged(urls: list[str]) -> str:
