@@ -227,8 +227,10 @@ class HarExport:
                     post["params"] = params
                 post.update(har.body_content(request.body))
             else:
-                post.update(self._cut_body("request", request.body, request.body_len, comments))
-                if stream is not None:
+                comments.append(_cut("request", request.body, request.body_len, stream))
+                if stream is None:
+                    post.update(har.body_content(request.body))
+                else:
                     post.update(self._marker(len(streams)))
                     streams.append(stream)
             fields["postData"] = post
@@ -248,8 +250,10 @@ class HarExport:
         if response.body_len <= len(response.body):
             content.update(_decoded_content(response, comments))
         else:
-            content.update(self._cut_body("response", response.body, response.body_len, comments))
-            if stream is not None:
+            comments.append(_cut("response", response.body, response.body_len, stream))
+            if stream is None:
+                content.update(har.body_content(response.body))
+            else:
                 content.update(self._marker(len(streams)))
                 streams.append(stream)
             if any(coding != "identity" for coding in content_codings(response.headers)):
@@ -266,15 +270,6 @@ class HarExport:
             "headersSize": har.response_headers_size(response),
             "bodySize": response.body_len,
         }
-
-    @staticmethod
-    def _cut_body(what: str, kept: bytes, size: int, comments: list[str]) -> Json:
-        """A body past the recording's kept part: the kept part, unless it can be streamed."""
-        comments.append(
-            f"the {what} body ({size:,} bytes) is longer than the recording's parsed copy"
-            f" ({len(kept):,} bytes): read again from the recorded chunks"
-        )
-        return har.body_content(kept)
 
     def _raw_request(self, exchange: ExchangeRow, conn_id: int, direction: Direction) -> Json:
         """Where the request's bytes are in the session, and their SHA-256."""
@@ -417,6 +412,15 @@ def _problems(exchange: ExchangeRow, conn: ConnectionRow) -> list[str]:
     return problems
 
 
+def _cut(what: str, kept: bytes, size: int, stream: _Stream | None) -> str:
+    """The comment on a body longer than the recording's parsed copy."""
+    where = "read again from the recorded chunks" if stream else "only that part is here"
+    return (
+        f"the {what} body ({size:,} bytes) is longer than the recording's parsed copy"
+        f" ({len(kept):,} bytes): {where}"
+    )
+
+
 def _ended(conn: ConnectionRow) -> str:
     if conn.ended_uncleanly:
         return "the recording ended before the connection did"
@@ -433,9 +437,11 @@ def _decoded_content(response: HttpResponse, comments: list[str]) -> Json:
     if not codings:
         return har.body_content(response.body)
     decoded = undo_content_coding(response.headers, response.body)
-    complete = decoded.error is None and not any(step.notes for step in decoded.steps)
-    if not complete:
-        why = decoded.error or "; ".join(note for step in decoded.steps for note in step.notes)
+    # Every note but raw deflate's says bytes were lost or left over: a text that
+    # is not the whole body, decoded, would misstate it.
+    notes = [n for step in decoded.steps for n in step.notes if not n.startswith("raw deflate")]
+    if decoded.error is not None or decoded.cut or notes:
+        why = decoded.error or "; ".join(notes) or "cut"
         comments.append(f"content coding not undone ({why}): the text is as sent")
         return har.body_content(response.body)
     return {
