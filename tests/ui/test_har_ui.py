@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from uikit import Running, started
 
+from netbench.store import SessionReader
 from netbench.store.har_import import import_har
 from netbench.ui.app import AppConfig, NetbenchApp
-from netbench.ui.screens.export_har import ExportHarScreen
+from netbench.ui.screens.export_har import ExportHarScreen, recorded_since
 from netbench.ui.widgets.bytes_view import IMPORTED as NO_BYTES
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.http_view import HttpView
@@ -101,7 +103,7 @@ async def test_e_saves_every_exchange_as_har(running: Running, here: Path) -> No
         await running.get(path)
     traffic = running.app.screen.query_one(TrafficList)
     await running.until(lambda: len(traffic.model) >= 3)
-    await running.pilot.pause(0.2)  # the session file is up to ~100 ms behind
+    # At once: E waits for the session file (~100 ms behind) to hold what the list shows.
     proposed, message = await export_with_e(running)
     assert proposed.parent == here
     assert proposed.name.endswith(".har") and "-filtered" not in proposed.name
@@ -116,7 +118,7 @@ async def test_e_with_a_filter_saves_what_the_filter_shows(running: Running, her
         await running.get(path)
     traffic = running.app.screen.query_one(TrafficList)
     await running.until(lambda: len(traffic.model) >= 3)
-    await running.pilot.pause(0.2)
+    await running.pilot.pause(0.2)  # the filter searches the session file
     await running.pilot.press("slash", *"missing", "enter")
     await running.until(lambda: len(traffic.model) == 1)
     proposed, message = await export_with_e(running)
@@ -148,3 +150,15 @@ async def test_e_into_a_missing_folder_says_why(running: Running, here: Path) ->
 async def test_export_har_is_in_the_palette(running: Running) -> None:
     titles = [command.title for command in running.app.get_system_commands(running.app.screen)]
     assert "Export HAR" in titles
+
+
+async def test_e_waits_for_the_session_file_to_hold_what_the_list_shows(running: Running) -> None:
+    """The list learns of a request as the session writer does; the file is ~100 ms behind."""
+    for attempt in range(5):
+        await running.get(f"/just-now-{attempt}")
+        asked = time.monotonic()
+        await recorded_since(running.app, asked)
+        assert running.app.session_path is not None
+        with SessionReader(running.app.session_path) as reader:
+            targets = [row.request.target for row in reader.exchanges() if row.request]
+        assert f"/just-now-{attempt}".encode() in targets

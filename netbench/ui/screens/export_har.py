@@ -114,7 +114,10 @@ def ask_and_export(screen: Screen[None], model: TrafficModel) -> None:
     source = Path(imported.source) if imported is not None else session
     path = default_har_path(source, filtered=exchange_ids is not None)
 
+    asked = time.monotonic()
+
     async def export(out: Path) -> None:
+        await recorded_since(app, asked)
         ok, line = await export_in_thread(session, out, exchange_ids)
         severity: SeverityLevel = "information" if ok else "error"
         screen.notify(line, title="HAR export", severity=severity, timeout=15, markup=False)
@@ -124,6 +127,20 @@ def ask_and_export(screen: Screen[None], model: TrafficModel) -> None:
             screen.run_worker(export(out), group="export-har", exit_on_error=False)
 
     app.push_screen(ExportHarScreen(path, what), chosen)
+
+
+async def recorded_since(app: object, asked: float, timeout: float = 2.0) -> None:
+    """Wait until what the traffic list showed when E was pressed is in the session file.
+
+    The list learns of traffic as the session writer does, and the writer is
+    up to ~100 ms behind: its last committed batch must have started after.
+    """
+    writer = getattr(app, "writer", None)
+    deadline = asked + timeout
+    while writer is not None and time.monotonic() - writer.lag() < asked:
+        if time.monotonic() > deadline:
+            return  # recording stalled: export what the file holds
+        await asyncio.sleep(0.02)
 
 
 async def export_in_thread(
