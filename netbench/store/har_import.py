@@ -47,6 +47,9 @@ from netbench.store.errors import StoreError, one_line
 from netbench.store.paths import create_private_file
 from netbench.store.reader import SessionReader
 
+_LONGEST_MS = 1e9
+"""A timing past this (11 days) is not one: refused, as infinities are."""
+_LARGEST_BODY = 2.0**53
 BROWSER = "browser"
 """netbench's end of an imported connection: the browser that saved the HAR."""
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -107,9 +110,10 @@ def import_har(source: Path, target: Path) -> ImportRow:
         _write(conn, source, exchanges, row)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot write {target}: {one_line(exc)}") from exc
-    finally:
         conn.close()
+        target.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {target}: {one_line(exc)}") from exc
+    conn.close()
     return row
 
 
@@ -175,10 +179,17 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(sorted({names.get(k, k.__name__) for k in kinds}))
 
 
+def _number(obj: Any, key: str, default: float, low: float, high: float) -> float:
+    """A number within [low, high]: a HAR's infinities, NaNs or 1e300s are refused."""
+    value = float(_field(obj, key, (int, float), default))
+    if not low <= value <= high:  # also false for NaN
+        raise _BadEntry(f"{key} is {value!r}, not between {low:g} and {high:g}")
+    return value
+
+
 def _ms(obj: Any, key: str) -> float:
-    """A timing in ms; -1 or absent reads as 0 (not applicable)."""
-    value = _field(obj, key, (int, float), -1)
-    return max(0.0, float(value)) / 1000
+    """A timing in ms, as seconds; -1 or absent reads as 0 (not applicable)."""
+    return max(0.0, _number(obj, key, -1, -1, _LONGEST_MS)) / 1000
 
 
 def _headers(message: dict[str, Any]) -> str:
@@ -197,7 +208,7 @@ def _body(
 ) -> tuple[bytes, int, bool]:
     """(the body, its full length, whether the HAR left part or all of it out)."""
     text = None if holder is None else _field(holder, "text", str)
-    size = _field(size_holder, size_key, (int, float), -1)
+    size = _number(size_holder, size_key, -1, -1, _LARGEST_BODY)
     if text is None:
         return b"", max(0, int(size)), size > 0
     if holder is not None and _field(holder, "encoding", str, "") == "base64":
@@ -252,7 +263,7 @@ def _exchange(entry: Any, number: int) -> _Exchange:
         "t_request_start": t_req0,
         "t_request_end": t_req1,
     }
-    status = _field(response, "status", (int, float), 0)
+    status = _number(response, "status", 0, 0, 999)
     error = _field(entry, "_error", str) or _field(response, "_error", str)
     if status or _field(response, "headers", list, []):
         body, size, cut = _body(

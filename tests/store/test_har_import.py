@@ -148,6 +148,29 @@ def test_unreadable_entries_are_skipped_and_counted(tmp_path: Path) -> None:
     assert row.note == "entry 2: url is not a string"
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"response": {"status": "1e400"}}, "status is inf"),
+        ({"timings": {"send": "NaN", "wait": 0, "receive": 0}}, "send is nan"),
+        ({"response": {"status": 200, "content": {"size": "1e300"}}}, "size is 1e+300"),
+        ({"response": {"status": 100000}}, "status is 100000.0"),
+    ],
+)
+def test_numbers_no_session_can_hold_are_refused(
+    change: dict[str, Any], reason: str, tmp_path: Path
+) -> None:
+    """JSON allows 1e400 (inf) and Python's reader NaN: neither is a time or a status."""
+    entry = good_entry() | change
+    text = json.dumps(har_with([good_entry(), entry]))
+    text = text.replace('"1e400"', "1e400").replace('"NaN"', "NaN").replace('"1e300"', "1e300")
+    source = tmp_path / "numbers.har"
+    source.write_text(text)
+    row = import_har(source, tmp_path / "s.netbench.sqlite")
+    assert (row.entries, row.skipped) == (1, 1)
+    assert row.note is not None and row.note.startswith(f"entry 2: {reason}")
+
+
 def test_a_session_file_is_not_taken_for_a_har(imported: Path, tmp_path: Path) -> None:
     assert not looks_like_har(imported)
     assert looks_like_har(CHROMIUM_HAR)
