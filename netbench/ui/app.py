@@ -108,6 +108,18 @@ class NetbenchApp(App[int]):
             if self.imported is not None:
                 source = visible_text(Path(self.imported.source).name)
                 self.sub_title = f"{source}  ·  imported from HAR  ·  read-only"
+                if self.imported.skipped:
+                    entries = "entry" if self.imported.skipped == 1 else "entries"
+                    self.notify(
+                        visible_text(
+                            f"{self.imported.skipped} {entries} of the HAR could not be read"
+                            f" and {'is' if self.imported.skipped == 1 else 'are'} left out ({self.imported.note})"
+                        ),
+                        title="HAR",
+                        severity="warning",
+                        timeout=15,
+                        markup=False,
+                    )
         else:
             self.sub_title = "starting the page server…"
         self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")

@@ -75,6 +75,24 @@ async def test_a_chromium_har_opens_in_the_same_screens_marked_imported(tmp_path
         assert ladder.ladder is None
 
 
+async def test_entries_the_import_skipped_are_told(tmp_path: Path) -> None:
+    log = json.loads(CHROMIUM_HAR.read_text(encoding="utf-8"))
+    log["log"]["entries"][1]["startedDateTime"] = "\x1b]0;not a date\x07"
+    source = tmp_path / "partly.har"
+    source.write_text(json.dumps(log))
+    session = tmp_path / "partly.netbench.sqlite"
+    import_har(source, session)
+    app = NetbenchApp(AppConfig(open_path=session))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app)
+        await pilot.pause()
+        assert len(app.screen.query_one(TrafficList).model) == 4
+        [notice] = [n for n in app._notifications if n.title == "HAR"]
+        assert notice.message.startswith("1 entry of the HAR could not be read and is left out")
+        assert "entry 2: startedDateTime" in notice.message
+        assert "\x1b" not in notice.message and "\x07" not in notice.message  # inert
+
+
 @pytest.fixture
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The current directory, where the export proposes its file."""
