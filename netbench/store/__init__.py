@@ -35,10 +35,11 @@ from netbench.store.traffic import (
     traffic_rows,
     traffic_search,
 )
-from netbench.store.writer import SessionWriter
+from netbench.store.writer import WAL_LIMIT, SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WAL_LIMIT",
     "ChunkMeta",
     "ChunkRow",
     "ConnectionRow",
