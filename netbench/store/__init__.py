@@ -35,7 +35,8 @@ from netbench.store.traffic import (
     traffic_rows,
     traffic_search,
 )
-from netbench.store.writer import WAL_LIMIT, SessionWriter
+from netbench.store.wal import WAL_LIMIT
+from netbench.store.writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -5,8 +5,9 @@ Rules:
   only appends to a deque; all SQLite work happens on one writer thread;
 - the thread drains what is queued every `flush_interval`, counted from the
   start of the previous drain (not from the end of its write), and writes it
-  in one transaction: under load a commit every interval, so a crash loses
-  what was queued since the start of the last batch committed;
+  in one transaction (a big batch in parts, store/wal.py): under load a
+  commit every interval, so a crash loses what was queued since the start
+  of the last batch committed;
 - that loss is bounded in time, not only in events: `lag()` is how long
   ago that start was, and while it exceeds `lag_limit` the engine is paused
   (a timer on the loop watches it, see `pause_with`). Why: a batch's write
@@ -22,16 +23,9 @@ Rules:
   stays flat when SQLite is slower than the traffic (it is called on the
   writer thread: hop to the loop);
 - the file is in WAL mode while recording and back in rollback-journal mode
-  after a clean `close()`, so a finished session is a single file: `close()`
-  first empties the WAL (a TRUNCATE checkpoint), so even when a reader's
-  connection keeps the file in WAL mode the -wal file is left empty;
-- the -wal file stays under `wal_limit` (64 MiB) while recording. A WAL
-  only starts over from its beginning once checkpointed and no reader
-  still reads from it, so: SQLite checkpoints every quarter of the limit,
-  no transaction writes more than an eighth of it (a big batch, such as a
-  bulk upload's, is committed in parts, each a prefix of what waits), and
-  once the file passes half the limit (a reader held one snapshot through
-  the checkpoints) the thread waits briefly for readers and empties it;
+  after a clean `close()`, so a finished session is a single file; the -wal
+  file stays under `wal_limit` meanwhile, and `close()` empties it even when
+  a reader keeps the file in WAL mode (store/wal.py);
 - `open()` adds this process's row to `recordings` and the writer thread's
   last transaction ends it: a row left unended is how readers tell a
   recording that was killed (store/recordings.py);
@@ -49,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
 import sqlite3
 import threading
@@ -83,20 +76,12 @@ from netbench.store.rows import (
     EventRows,
     write_rank,
 )
+from netbench.store.wal import WAL_LIMIT, WalKeeper
 
 if TYPE_CHECKING:
     import asyncio
 
 Row = tuple[Any, ...]
-
-WAL_LIMIT = 64 * 1024 * 1024
-"""The most the -wal file holds while recording (docs/sessions.md)."""
-_READER_WAIT_MS = 100
-"""How long emptying an overgrown WAL waits for readers: netbench's own reads
-end well within it; a reader pinning one snapshot longer is tried again later."""
-_RETRY_AFTER = 0.5
-_CLOSE_WAIT_MS = 250
-"""How long `close()` waits for a reader to end its read before emptying the WAL."""
 
 
 def _drop(event: object) -> None:
@@ -139,10 +124,8 @@ class SessionWriter:
         self.backlogged = False
         self.skipped = 0
         """Events skipped because they broke a constraint (engine bugs, not I/O)."""
-        self.wal_limit = wal_limit
-        """Bytes the -wal file stays under while recording (tests lower it)."""
-        self._wal = Path(f"{self.path}-wal")
-        self._next_wal_check = 0.0
+        self._wal = WalKeeper(self.path, wal_limit)
+        """Keeps the -wal file under `wal_limit` bytes (tests lower it)."""
         self._on_error = on_error
         self._argv = list(argv)
         self._queue: deque[object] = deque()
@@ -193,7 +176,7 @@ class SessionWriter:
             # creates take the mode of the file, made private first.
             schema.identify(conn, where)
             tighten_session_file(self.path)
-            schema.configure(conn, wal_limit=self.wal_limit)
+            schema.configure(conn, wal_limit=self._wal.limit)
             schema.migrate(conn, where)
             self._mono_anchor, self._wall_anchor = self._anchors or (time.monotonic(), time.time())
             self._rows = EventRows(self._mono_anchor, self._wall_anchor)
@@ -323,12 +306,8 @@ class SessionWriter:
                 if stopping:
                     break
             conn.execute(END_RECORDING, (time.time(), self._recording_id))
-            # Everything into the file and the -wal emptied, even if a reader
-            # stays attached (then the file stays in WAL mode: SQLite cannot
-            # leave it while another connection has it open).
             with contextlib.suppress(sqlite3.Error):
-                conn.execute(f"PRAGMA busy_timeout = {_CLOSE_WAIT_MS}")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                self._wal.fold_back(conn)
             # A finished session becomes one self-contained file again, which
             # read-only readers can open anywhere without leaving -wal/-shm
             # files behind. Best effort: it cannot while a reader is attached.
@@ -350,53 +329,12 @@ class SessionWriter:
         self._watch_backlog(count)
         self._batch_bytes = 0
         if not count:
-            self._keep_wal_small(conn)  # also once a reader lets go of a quiet session
+            self._wal.check(conn)  # also once a reader lets go of a quiet session
         while count:
-            batch = self._take(count)
+            batch = self._wal.take(queue, count)
             count -= len(batch)
             self._commit(conn, batch)
-            self._keep_wal_small(conn)
-
-    def _take(self, count: int) -> list[object]:
-        """Up to `count` queued events, no more than a transaction's worth (an
-        estimate of what they add to the WAL; at least one event)."""
-        popleft = self._queue.popleft
-        budget = self.wal_limit // 8
-        batch: list[object] = []
-        size = 0
-        while count and size < budget:
-            event = popleft()
-            batch.append(event)
-            count -= 1
-            if isinstance(event, ChunkRecorded):
-                size += len(event.data) + 64
-            elif isinstance(event, HttpRequestRecorded):
-                size += len(event.request.body) + 512
-            elif isinstance(event, HttpResponseRecorded):
-                size += len(event.response.body) + 512
-            else:
-                size += 256
-        return batch
-
-    def _keep_wal_small(self, conn: sqlite3.Connection) -> None:
-        """Empty the WAL once it grew past half the limit (checkpoints alone
-        keep it near a quarter, unless a reader held its snapshot through them)."""
-        try:
-            size = os.stat(self._wal).st_size
-        except OSError:
-            return
-        now = time.monotonic()
-        if size <= self.wal_limit // 2 or now < self._next_wal_check:
-            return
-        conn.execute(f"PRAGMA busy_timeout = {_READER_WAIT_MS}")
-        try:
-            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.OperationalError:
-            busy = 1  # nothing is lost: the log is only longer for a while
-        finally:
-            conn.execute("PRAGMA busy_timeout = 5000")
-        # A reader kept its snapshot: try again later, not at every batch.
-        self._next_wal_check = now + _RETRY_AFTER if busy else 0.0
+            self._wal.check(conn)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         conn.execute("BEGIN")

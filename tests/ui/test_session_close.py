@@ -5,7 +5,7 @@ connection reading the session while it is recorded); then it is quit with
 ctrl+q, the palette's quit, or by an exception. Afterwards no -wal or -shm
 may be left next to the session (issue 15), the recording is marked ended,
 and the file holds every request. SIGTERM and SIGHUP are in
-tests/cli/test_session_close.py (the real process, on a pty).
+tests/cli/test_session_signals.py (the real process, on a pty).
 
 Under load, with a reader open, the -wal stays under the writer's limit
 (issue 18), here lowered to 1 MiB so a few thousand requests prove it.
@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,13 @@ def assert_one_whole_file(session: Path, count: int) -> None:
         assert [r.ended is not None for r in reader.recordings()] == [True]
 
 
+async def ended(app: NetbenchApp) -> None:
+    """Until the app has stopped by itself (leaving run_test's block would stop it too)."""
+    async with asyncio.timeout(10):
+        while app.is_running:  # noqa: ASYNC110 (the app sets no event when it stops)
+            await asyncio.sleep(0.02)
+
+
 async def quit_by_palette(running: Running) -> None:
     await running.pilot.press("ctrl+p")
     await running.pilot.pause(0.2)
@@ -82,9 +89,7 @@ async def test_quitting_leaves_one_whole_file(tmp_path: Path, how: str) -> None:
             await pilot.press("ctrl+q")
         else:
             await quit_by_palette(running)
-        async with asyncio.timeout(10):
-            while app.is_running:
-                await asyncio.sleep(0.02)
+        await ended(app)
     assert_one_whole_file(session, REQUESTS)
 
 
@@ -95,14 +100,15 @@ async def test_an_exception_leaves_one_whole_file(tmp_path: Path) -> None:
     def bug() -> None:
         raise Boom("a bug in a handler")
 
-    with pytest.raises(Boom):
+    async def run_into_the_bug() -> None:
         async with app.run_test(size=(160, 50)) as pilot:
             await started(app)
             await traffic_and_bytes_view(Running(app, pilot), REQUESTS)
             app.call_next(bug)
-            async with asyncio.timeout(10):
-                while app.is_running:
-                    await asyncio.sleep(0.02)
+            await ended(app)
+
+    with pytest.raises(Boom):
+        await run_into_the_bug()
     assert_one_whole_file(session, REQUESTS)
 
 
@@ -150,10 +156,8 @@ def largest_wal(session: Path) -> Iterator[list[int]]:
 
     def poll() -> None:
         while not stop.is_set():
-            try:
+            with suppress(FileNotFoundError):
                 largest[0] = max(largest[0], wal.stat().st_size)
-            except FileNotFoundError:
-                pass
             time.sleep(0.001)
 
     watcher = threading.Thread(target=poll, daemon=True)
