@@ -257,7 +257,10 @@ class NetbenchApp(App[int]):
         if threading.current_thread() is not threading.main_thread():
             return  # only the main thread may set handlers (an embedding program)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for name in ("SIGTERM", "SIGHUP"):  # Windows has no SIGHUP
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
             previous = signal.getsignal(sig)
             if previous is signal.SIG_IGN:
                 continue  # nohup: whoever started us wants it ignored
