@@ -175,8 +175,11 @@ def _list(directory: Path | None) -> int:
             _path(summary.path),
             _local(summary.created),
             _size(summary.size),
-            _plural(summary.connections, "connection"),
-            _plural(summary.exchanges, "exchange"),
+            *(
+                [_plural(summary.connections, "connection"), _plural(summary.exchanges, "exchange")]
+                if summary.damaged is None
+                else ["damaged:", visible_text(summary.damaged)]
+            ),
         ]
         for summary in summaries
     ]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
-from netbench.store.errors import StoreError
+from netbench.store.damage import starts_like_sqlite
+from netbench.store.errors import DamagedFileError, StoreError
 from netbench.store.reader import SessionReader
 
 SUFFIX = ".netbench.sqlite"
@@ -20,18 +21,18 @@ SUFFIX = ".netbench.sqlite"
 DATA_DIR_ENV = "NETBENCH_DATA_DIR"
 """When set, replaces the platform's user data directory (tests use it)."""
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     path: Path
     created: float
-    """Unix time the session was created."""
+    """Unix time the session was created (of a damaged file: last modified)."""
     size: int
     """Bytes on disk, counting the write-ahead log of a live session."""
     connections: int
     exchanges: int
+    damaged: str | None = None
+    """What is wrong with a damaged file (its counts are then 0)."""
 
 
 def default_session_dir() -> Path:
@@ -55,14 +56,6 @@ def new_session_path(directory: Path | None = None) -> Path:
             return path
 
 
-def _looks_like_sqlite(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
-    except OSError:
-        return False
-
-
 def _size(path: Path) -> int:
     total = 0
     for candidate in (path, path.with_name(path.name + "-wal")):
@@ -76,8 +69,8 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
 
     Any file is considered, whatever its name, since `--session PATH` may
     name it freely; files that are not sessions (or cannot be read) are
-    skipped. Checking the SQLite header first means other files are never
-    handed to SQLite.
+    skipped, damaged ones are listed with what is wrong. Checking the SQLite
+    header first means other files are never handed to SQLite.
     """
     directory = default_session_dir() if directory is None else directory
     summaries: list[SessionSummary] = []
@@ -88,12 +81,18 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
     for path in entries:
         if path.name.endswith(("-wal", "-shm", "-journal")) or not path.is_file():
             continue
-        if not _looks_like_sqlite(path):
+        if not starts_like_sqlite(path):
             continue
         try:
             with SessionReader(path) as reader:
                 created = reader.info().created
                 counts = reader.counts()
+        except DamagedFileError as error:
+            with contextlib.suppress(OSError):
+                summaries.append(
+                    SessionSummary(path, path.stat().st_mtime, _size(path), 0, 0, error.what)
+                )
+            continue
         except StoreError:
             continue
         summaries.append(
