@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from netbench.protocol.textsafe import visible_text
 from netbench.store.errors import DamagedFileError, StoreError, one_line
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -55,7 +56,8 @@ _DAMAGE_CODES = frozenset(
 
 def damaged(where: str, what: str) -> DamagedFileError:
     """The error for damage found reading `where`; `what` says which (one line)."""
-    what = " ".join(what.split())
+    # `what` may quote the file (a value, a name in its schema): made inert.
+    what = visible_text(" ".join(what.split()))
     return DamagedFileError(f"cannot read {where} (the file is damaged: {what})", what)
 
 

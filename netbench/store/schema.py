@@ -267,12 +267,12 @@ def identify(conn: sqlite3.Connection, where: str, *, latest: int = SCHEMA_VERSI
         # A session whose header lost netbench's id still has netbench's tables.
         ours = app_id != APPLICATION_ID and _has_session_tables(conn)
     except (sqlite3.Error, UnicodeDecodeError) as exc:
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
-            cut = cut_in_header(Path(where))
-            if cut:
-                raise damaged(where, cut) from exc
-            if not starts_like_sqlite(Path(where)):
-                raise StoreError(f"{where} is not a netbench session (not an SQLite file)") from exc
+        cut = cut_in_header(Path(where))
+        if cut:
+            raise damaged(where, cut) from exc
+        not_a_database = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+        if not_a_database and not starts_like_sqlite(Path(where)):
+            raise StoreError(f"{where} is not a netbench session (not an SQLite file)") from exc
         raise read_error(exc, where) from exc
     if app_id == 0 and version == 0 and objects == 0:
         return 0
