@@ -88,8 +88,8 @@ def _block_row(block: list[Any], mono: float, wall: float) -> Row:
 _META = re.compile(r'\[(?:\["(?:in|out)",-?\d{1,16}(?:,\d{1,19}){3}\],?)*\]')
 """`meta` as `pack_blocks` writes it (a JSON array of `[direction, ns, offset,
 start, length]`): checked in one pass in C before it is trusted."""
-_ROW_INFO = Columns("chunk_rows", "seq:int direction:text t:time offset:int length:int")
-_ROW = Columns("chunk_rows", "seq:int direction:text t:time offset:int data:blob")
+_ROW_INFO = Columns("chunk_rows", "seq:int direction:text t:time offset:size length:size")
+_ROW = Columns("chunk_rows", "seq:int direction:text t:time offset:size data:blob")
 _ROW_DATA = Columns("chunk_rows", "data:blob")
 _BLOCK_INFO = Columns("chunk_blocks", "first_seq:int t0:time meta:text")
 _BLOCK_FOUND = Columns("chunk_blocks", "first_seq:int last_seq:int meta:text length:int")
@@ -199,8 +199,9 @@ class ChunkTables:
         first, last, meta, size = _BLOCK_FOUND.check(found, self._where)
         entries = self._meta(meta)
         if len(entries) != last - first + 1:
+            count = last - first + 1
             raise damaged(
-                self._where, f"a chunk block lists {len(entries)} chunks, not {last - first + 1}"
+                self._where, f"a block of {count} chunks lists {len(entries)} in its meta"
             )
         data = None
         if size <= _CACHED_BLOCK_BYTES:  # a block with a huge chunk is sliced in SQLite

@@ -134,22 +134,24 @@ class Rows:
 
 _KINDS: dict[str, tuple[type, ...]] = {
     "int": (int,),
+    "size": (int,),
     "real": (int, float),
     "time": (int, float),
     "text": (str,),
     "blob": (bytes,),
 }
-_LATEST_TIME = 253402300800.0
-"""Year 10000: later (or NaN, or infinite) cannot be shown as a date."""
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "time": (0, 253402300800.0),  # to year 10000: later cannot be shown as a date
+    "size": (0, 2**63),  # a byte offset or count
+}
+"""Kinds whose values must also lie in [low, high) (NaN never does)."""
 
 
 def _described(value: object) -> str:
     if value is None:
         return "NULL"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return f"the number {value:g}"
+    if isinstance(value, int | float):
+        return f"the number {value:g}" if isinstance(value, float) else "an integer"
     if isinstance(value, str):
         return "text"
     return "a blob"
@@ -160,8 +162,8 @@ class Columns:
 
     `spec` names each column with its kind, `?` when it may be NULL:
     `"id:int host:text stopped:time?"` (a name with a dot names a column of
-    another table). A `time` is unix seconds that can be shown as a date.
-    Checking costs one C-level pass over the row.
+    another table). A `time` is unix seconds that can be shown as a date, a
+    `size` an integer from 0. Checking costs one C-level pass over the row.
     """
 
     def __init__(self, table: str, spec: str) -> None:
@@ -174,17 +176,19 @@ class Columns:
             nullable = kind.endswith("?")
             kind = kind.rstrip("?")
             self._names.append(name if "." in name else f"{table}.{name}")
-            self._kinds.append(kind + ("?" if nullable else ""))
+            self._kinds.append(kind)
             types.append(_KINDS[kind] + ((type(None),) if nullable else ()))
         self._types = tuple(types)
-        self._times = tuple(i for i, kind in enumerate(self._kinds) if kind.startswith("time"))
+        self._bounded = tuple(
+            (index, *_BOUNDS[kind]) for index, kind in enumerate(self._kinds) if kind in _BOUNDS
+        )
 
     def check(self, row: tuple[Any, ...], where: str) -> tuple[Any, ...]:
         """`row` itself when every value has its column's kind, else DamagedFileError."""
         if len(row) == len(self._types) and all(map(isinstance, row, self._types)):
-            for index in self._times:
+            for index, low, high in self._bounded:
                 value = row[index]
-                if value is not None and not _is_time(value):
+                if value is not None and not low <= value < high:
                     break
             else:
                 return row
@@ -194,16 +198,13 @@ class Columns:
         for name, kind, types, value in zip(
             self._names, self._kinds, self._types, row, strict=False
         ):
-            wanted = kind.rstrip("?")
+            bounds = _BOUNDS.get(kind)
             if not isinstance(value, types):
-                return damaged(where, f"{name} holds {_described(value)}, not {wanted}")
-            if wanted == "time" and isinstance(value, int | float) and not _is_time(value):
-                return damaged(where, f"{name} holds {_described(value)}, not a time")
+                return damaged(where, f"{name} holds {_described(value)}, not {kind}")
+            if bounds and isinstance(value, int | float) and not bounds[0] <= value < bounds[1]:
+                shown = f"{value:g}" if isinstance(value, float) else str(value)
+                return damaged(where, f"{name} holds the number {shown}, not a {kind}")
         return damaged(where, f"a {self.table} row has {len(row)} columns")
-
-
-def _is_time(value: float) -> bool:
-    return 0 <= value < _LATEST_TIME  # False for NaN too
 
 
 def load_json(text: str, column: str, where: str) -> Any:

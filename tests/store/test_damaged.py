@@ -109,8 +109,25 @@ def test_a_corrupt_page_fails_as_damage_while_iterating(copy: Path) -> None:
         ("UPDATE connections SET role = 'spy' WHERE id = 2", "unknown Role 'spy'"),
         ("UPDATE connections SET opened = 1e300 WHERE id = 2", "the number 1e+300, not a time"),
         ("UPDATE servers SET options = '{' WHERE id = 1", "servers.options is not JSON"),
+        (
+            "INSERT INTO chunk_rows (conn_id, seq, direction, t, offset, data)"
+            " VALUES (1, 99, 'in', 1e9, -5, X'00')",
+            "chunk_rows.offset holds the number -5, not a size",
+        ),
+        (
+            "UPDATE chunk_blocks SET meta = '[[\"in\",0,0,0,1]]' WHERE id = 1",
+            "a block of 2 chunks lists 1 in its meta",
+        ),
     ],
-    ids=["text-for-time", "blob-for-port", "unknown-role", "time-out-of-range", "bad-json"],
+    ids=[
+        "text-for-time",
+        "blob-for-port",
+        "unknown-role",
+        "time-out-of-range",
+        "bad-json",
+        "negative-offset",
+        "meta-too-short",
+    ],
 )
 def test_values_of_the_wrong_kind_are_damage(copy: Path, statement: str, what: str) -> None:
     damage_sql(copy, "PRAGMA ignore_check_constraints = ON", statement)
