@@ -135,14 +135,16 @@ class Rows:
 _KINDS: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "size": (int,),
+    "u32": (int,),
     "real": (int, float),
     "time": (int, float),
     "text": (str,),
     "blob": (bytes,),
 }
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "time": (0, 253402300800.0),  # to year 10000: later cannot be shown as a date
+    "time": (0, 2**32),  # 1970 to 2106, as pcap's 32-bit seconds hold (and a date shows)
     "size": (0, 2**63),  # a byte offset or count
+    "u32": (0, 2**32),  # as pcap's header holds a link type
 }
 """Kinds whose values must also lie in [low, high) (NaN never does)."""
 
@@ -163,7 +165,8 @@ class Columns:
     `spec` names each column with its kind, `?` when it may be NULL:
     `"id:int host:text stopped:time?"` (a name with a dot names a column of
     another table). A `time` is unix seconds that can be shown as a date, a
-    `size` an integer from 0. Checking costs one C-level pass over the row.
+    `size` an integer from 0, a `u32` one below 2**32. Checking costs one
+    C-level pass over the row.
     """
 
     def __init__(self, table: str, spec: str) -> None:

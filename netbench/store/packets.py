@@ -40,7 +40,7 @@ class CaptureRow:
 _PACKET = Columns(
     "packets",
     "t:time src_host:text src_port:int dst_host:text dst_port:int flags:text seq:int ack:int"
-    " window:int payload_len:int payload_head:blob frame:blob linktype:int",
+    " window:int payload_len:int payload_head:blob frame:blob linktype:u32",
 )
 _CAPTURE = Columns("capture", "t:time running:int detail:text dropped:int")
 

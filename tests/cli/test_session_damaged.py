@@ -105,6 +105,24 @@ def test_a_corrupt_page_is_one_line_and_exit_1(copy: Path, tmp_path: Path, argv:
     assert not (tmp_path / "out.pcap").exists()
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "what"),
+    [
+        ("linktype", "-1", "packets.linktype holds the number -1, not a u32"),
+        ("t", "5e9", "packets.t holds the number 5e+09, not a time"),
+    ],
+)
+def test_a_packet_that_pcap_cannot_hold_is_damage(
+    copy: Path, tmp_path: Path, column: str, value: str, what: str
+) -> None:
+    damage_sql(copy, f"UPDATE packets SET {column} = {value} WHERE id = 2")
+    out = tmp_path / "out.pcap"
+    code, _out, err = run(["session", "export", str(copy), "--pcap", str(out)])
+    assert code == 1
+    assert assert_said_damaged(err, copy).endswith(f"(the file is damaged: {what})")
+    assert not out.exists()
+
+
 def test_list_marks_the_damaged_file_and_lists_the_others(recorded: Path, tmp_path: Path) -> None:
     good = Path(shutil.copy(recorded, tmp_path / "a.netbench.sqlite"))
     bad = Path(shutil.copy(recorded, tmp_path / "b.netbench.sqlite"))
