@@ -402,6 +402,9 @@ def _write_atomically(out: Path, pieces: Iterable[bytes]) -> str | None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         return exc.strerror or str(exc)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # the session could not be read to the end
+        raise
     return None
 
 

@@ -120,7 +120,7 @@ def test_a_packet_that_pcap_cannot_hold_is_damage(
     code, _out, err = run(["session", "export", str(copy), "--pcap", str(out)])
     assert code == 1
     assert assert_said_damaged(err, copy).endswith(f"(the file is damaged: {what})")
-    assert not out.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [copy.name]  # no half file
 
 
 def test_list_marks_the_damaged_file_and_lists_the_others(recorded: Path, tmp_path: Path) -> None:
@@ -152,7 +152,8 @@ def test_every_command_reads_any_damaged_file_or_says_it_is_damaged(
         assert code in (0, 1), (argv, err)
         if code == 1:
             assert_said_damaged(err, path)
-            assert not out.exists()  # no half-written export
+            assert not out.exists()  # nor a half-written export
+            assert not out.with_name(f".{out.name}.partial").exists()
         outcomes.append(code)
     event(f"exit codes {outcomes}")
 
