@@ -110,7 +110,8 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
         app.close_session()  # whatever ended the app, the session ends cleanly
     if app.startup_error:
         return fail(app.startup_error)
-    return code or 0
+    # A crash (Textual printed its traceback) is a failure, whatever `run` returned.
+    return app.return_code or code or 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,7 @@ public and documented in docs/sessions.md.
 
 from __future__ import annotations
 
-from netbench.store.errors import StoreError
+from netbench.store.errors import DamagedFileError, StoreError
 from netbench.store.paths import (
     SessionSummary,
     default_session_dir,
@@ -44,6 +44,7 @@ __all__ = [
     "ChunkMeta",
     "ChunkRow",
     "ConnectionRow",
+    "DamagedFileError",
     "ExchangeRow",
     "RecordingRow",
     "ServerRow",

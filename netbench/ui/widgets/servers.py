@@ -38,6 +38,7 @@ from netbench.events import (
 )
 from netbench.model import Direction, Endpoint, server_url
 from netbench.protocol.textsafe import visible_text
+from netbench.store import StoreError
 from netbench.ui.messages import EventsArrived
 from netbench.ui.presets import PRESET_NOTES, PRESETS
 from netbench.ui.widgets.traffic import human_bytes
@@ -202,19 +203,32 @@ class ServersPanel(DataTable[Text]):
         reader = self._netbench.reader()
         if reader is None:
             return
-        for server in reader.servers():
+        try:
+            servers = reader.servers()
+        except StoreError as error:  # a damaged file: say so, show the rest
+            self._unreadable("Servers", error)
+            servers = []
+        for server in servers:
             url = server_url(server.kind, server.transport, server.address)
             # Killed while it ran: it never stopped, and is not running either.
             state: State = "ended uncleanly" if server.ended_uncleanly else "stopped"
             self.rows_by_id[server.id] = ServerRow(
                 server.id, server.kind, server.address, url, None, state
             )
-        for conn in reader.connections():
+        try:
+            connections = reader.connections()
+        except StoreError as error:
+            self._unreadable("Connections", error)
+            return
+        for conn in connections:
             owner = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None
             if owner is not None:
                 owner.total += 1
                 owner.bytes_in += conn.bytes_in or 0
                 owner.bytes_out += conn.bytes_out or 0
+
+    def _unreadable(self, what: str, error: StoreError) -> None:
+        self.notify(f"{what} unreadable: {error}", severity="error", timeout=30, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A recorded session cannot start or stop anything: hide those keys.
