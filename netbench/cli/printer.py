@@ -23,6 +23,7 @@ import sys
 import time
 from typing import IO, Any
 
+from netbench.engine.registry import server_url
 from netbench.events import (
     CaptureStatus,
     ChunkRecorded,
@@ -35,7 +36,7 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket, server_url
+from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 
 _TUPLES_KEPT = 4096

@@ -176,9 +176,9 @@ KINDS: list[tuple[str, Callable[[tuple[str, int], Path], None], Transport]] = [
 
 
 def test_every_kind_is_covered() -> None:
-    from netbench.model import SERVER_KINDS
+    from netbench.engine import registry
 
-    assert sorted(kind for kind, _client, _transport in KINDS) == sorted(SERVER_KINDS)
+    assert sorted(kind for kind, _client, _transport in KINDS) == sorted(registry.names())
 
 
 @pytest.mark.parametrize(

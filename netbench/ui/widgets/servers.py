@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from rich.text import Text
@@ -27,8 +26,10 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable
 
-from netbench.engine.config import SEED_PORTS, ServerConfig, default_config, is_loopback_host
+from netbench.engine import registry
+from netbench.engine.config import ServerConfig, default_config, is_loopback_host
 from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
+from netbench.engine.registry import server_url
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -36,7 +37,7 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, server_url
+from netbench.model import Direction, Endpoint
 from netbench.protocol.textsafe import visible_text
 from netbench.ui.messages import EventsArrived
 from netbench.ui.widgets.traffic import human_bytes
@@ -44,16 +45,8 @@ from netbench.ui.widgets.traffic import human_bytes
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
 
-PRESETS: tuple[tuple[str, int, str], ...] = (
-    ("http", SEED_PORTS["http"], "Page server"),
-    ("echo", SEED_PORTS["echo"], "Echo"),
-    ("reply", SEED_PORTS["reply"], 'Reply "Yes"'),
-    ("prefix-echo", SEED_PORTS["prefix-echo"], 'Prefix echo "Echo=>"'),
-    ("static", SEED_PORTS["static"], "Static files (current directory)"),
-    ("time", SEED_PORTS["time"], "Time"),
-    ("udp-echo", SEED_PORTS["udp-echo"], "UDP echo"),
-)
-"""Keys 1-7: (kind, its seed port, what the footer and help call it)."""
+PRESETS: tuple[registry.Preset, ...] = registry.presets()
+"""One key each (1-7 for the seed kinds): the kind, its seed port, its label (the registry's)."""
 
 
 State = Literal["running", "stopped", "failed", "ended uncleanly"]
@@ -140,13 +133,13 @@ class ServersPanel(DataTable[Text]):
         Binding("y", "copy_url", "Copy URL", id="servers.copy_url"),
         *(
             Binding(
-                str(number),
-                f"preset('{kind}')",
-                f"Start the {label} preset",
-                id=f"servers.preset_{kind.replace('-', '_')}",
+                preset.key,
+                f"preset('{preset.key}')",
+                f"Start the {preset.label} preset",
+                id=f"servers.preset_{preset.name}",
                 group=_PRESET_GROUP,
             )
-            for number, (kind, _port, label) in enumerate(PRESETS, start=1)
+            for preset in PRESETS
         ),
     ]
 
@@ -406,14 +399,14 @@ class ServersPanel(DataTable[Text]):
         self._say(f"{running.config.kind} server on {running.url}")
         return None
 
-    async def action_preset(self, kind: str) -> None:
+    async def action_preset(self, key: str) -> None:
         """Start a seed preset on its seed port, or a free one if that is taken."""
         engine = self._engine()
-        if engine is None:
+        preset = next((preset for preset in PRESETS if preset.key == key), None)
+        if engine is None or preset is None:
             return
-        seed = SEED_PORTS[kind]
-        overrides: dict[str, object] = {"root": Path.cwd()} if kind == "static" else {}
-        config = default_config(kind, port=seed, **overrides)
+        kind, seed = preset.kind, preset.port
+        config = default_config(kind, port=seed, **preset.overrides())
         where = f"its seed port {seed}"
         try:
             running = await engine.start_server(config)
