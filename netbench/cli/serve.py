@@ -250,7 +250,7 @@ def kind_values(
             # Missing or malformed: how it was typed is wrong (exit 2); a value
             # that parses but fails its check (cannot import) is a runtime failure.
             malformed = word is None or choice.value is None
-            return own, f"{positional.display}: {choice.error}", malformed
+            return own, choice.error, malformed
         own[positional.name] = choice.value
     for option in kind.options:
         value = getattr(args, option.name, None)

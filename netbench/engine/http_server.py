@@ -14,22 +14,27 @@ Rules:
   over one, a head slower than the header timeout, a Host that is not ours
   (DNS rebinding) gets its error page, recorded as an exchange like any other;
 - a request cut short by a close or reset is recorded with its error and no
-  response; the handler never sees a connection, only a request and a context.
+  response; the handler never sees a connection, only a request and a context;
+- a reply may hold a `Stream` (an application's response): its pieces are
+  written as they come, with the same flow control, and what it says is read
+  from the stream once it ends. Subclasses that answer before the body is
+  read (engine/app_host.py) get heads and body pieces through `_on_stream`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netbench.engine.context import EngineContext
 from netbench.engine.stream import RecordedStream
 from netbench.events import HttpRequestRecorded, HttpResponseRecorded
-from netbench.model import Endpoint, EndReason, HttpRequest
+from netbench.model import Endpoint, EndReason, HttpRequest, HttpResponse
 from netbench.protocol.http_parse import (
     HTTP09_ERROR,
     ParsedRequest,
@@ -43,8 +48,13 @@ from netbench.protocol.responses import (
     HttpDate,
     Pause,
     Reply,
+    Stream,
     error_page,
 )
+
+if TYPE_CHECKING:
+    from netbench.engine.request_body import RequestBody
+    from netbench.protocol.http_stream import RequestHead
 
 FILE_SLICE = 256 * 1024
 
@@ -64,6 +74,9 @@ class RequestContext(NamedTuple):
     """Whether the connection will stay open after this reply (client and server agree)."""
     date: bytes
     """The Date header value for now."""
+    body: RequestBody | None = None
+    """The whole body as a stream, for handlers that read more than `request.body`
+    keeps (an application); None: `request.body` is all there is to know."""
 
 
 Handler = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
@@ -105,8 +118,10 @@ class HttpServerConnection(RecordedStream):
         for item in reader.feed(data, seq, t):
             if isinstance(item, ParsedRequest):
                 self._on_request(item)
-            else:
+            elif isinstance(item, ParseFailure):
                 self._on_failure(item)
+            else:  # a StreamingRequestReader's head or body piece
+                self._on_stream(item)
             if self._closing_after_reply:
                 break
         if reader.head_pending:
@@ -154,6 +169,13 @@ class HttpServerConnection(RecordedStream):
 
     # -- requests ------------------------------------------------------------------------
 
+    def _on_stream(self, item: RequestHead | bytes) -> None:
+        """A head, or a piece of its body, before the request is complete (streaming readers)."""
+
+    def _request_body(self) -> RequestBody | None:
+        """The body stream of the request being handed to the handler (None: request.body)."""
+        return None
+
     def _on_request(self, parsed: ParsedRequest) -> None:
         request = parsed.request
         refusal = self._refusal(request)
@@ -181,6 +203,7 @@ class HttpServerConnection(RecordedStream):
             self.local,
             keep,
             _DATE.at(time.time()),
+            self._request_body(),
         )
         try:
             result = self.handler(request, context)
@@ -296,6 +319,7 @@ class HttpServerConnection(RecordedStream):
     async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
         first = last = -1
         t_start = time.monotonic()
+        response: HttpResponse | None = None
         for step in reply.steps:
             if self.is_closing:
                 break
@@ -306,29 +330,67 @@ class HttpServerConnection(RecordedStream):
                 continue
             elif isinstance(step, FileSlice):
                 seq = await self._send_file(step)
+            elif isinstance(step, Stream):
+                streamed = await self._send_stream(step)
+                first = streamed[0] if first < 0 else first
+                last = streamed[1] if streamed[1] >= 0 else last
+                response = step.response
+                if not step.keep_alive:
+                    self._publish_response(exchange_id, reply, first, last, t_start, response)
+                    self._closing_after_reply = True
+                    self.close(detail=step.close_detail)
+                    return
+                continue
             elif step is Hangup.RESET:
-                self._publish_response(exchange_id, reply, first, last, t_start)
+                self._publish_response(exchange_id, reply, first, last, t_start, response)
                 self.abort(detail=f"reply from {reply.source or 'handler'} resets")
                 return
             else:
-                self._publish_response(exchange_id, reply, first, last, t_start)
+                self._publish_response(exchange_id, reply, first, last, t_start, response)
                 self.close(detail=f"reply from {reply.source or 'handler'} closes")
                 return
             if seq >= 0:
                 first = seq if first < 0 else first
                 last = seq
             await self.drain()
-        self._publish_response(exchange_id, reply, first, last, t_start)
+        self._publish_response(exchange_id, reply, first, last, t_start, response)
         if not (keep and reply.keep_alive):
             self._closing_after_reply = True
             self.close()
 
+    async def _send_stream(self, stream: Stream) -> tuple[int, int]:
+        """Write a stream's pieces as they come; (first, last) seq written, -1 if none."""
+        first = last = -1
+        async with contextlib.aclosing(stream.pieces()) as pieces:
+            async for data in pieces:
+                if self.is_closing:
+                    break
+                seq = self.write(data)
+                if seq >= 0:
+                    first = seq if first < 0 else first
+                    last = seq
+                await self.drain()
+        return first, last
+
     def _publish_response(
-        self, exchange_id: int, reply: Reply, first: int, last: int, t_start: float
+        self,
+        exchange_id: int,
+        reply: Reply,
+        first: int,
+        last: int,
+        t_start: float,
+        response: HttpResponse | None = None,
     ) -> None:
+        """`response`: what a Stream step said it sent (else the reply's own)."""
         self.ctx.publish(
             HttpResponseRecorded(
-                exchange_id, self.conn_id, reply.response, first, last, t_start, time.monotonic()
+                exchange_id,
+                self.conn_id,
+                response or reply.response,
+                first,
+                last,
+                t_start,
+                time.monotonic(),
             )
         )
 
