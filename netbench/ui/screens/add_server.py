@@ -137,6 +137,16 @@ def build_config(
     return config, {}
 
 
+def _initials(name: str) -> set[str]:
+    """What the field `name` shows by default, for each kind that has it."""
+    shown = set()
+    for kind in ONLY_FOR.get(name, ()):
+        option = registry.get(kind).option(name)
+        if option is not None:
+            shown.add(_initial(option, default_config(kind)))
+    return shown
+
+
 def _initial(option: registry.KindOption, defaults: ServerConfig) -> str:
     """What a kind's field shows first: its default, else what a blank field means."""
     value = defaults.value(option.name)
@@ -273,10 +283,18 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
         kind = self._kind_value()
-        if registry.find(kind) is None or kind == self._kind:
+        spec = registry.find(kind)
+        if spec is None or kind == self._kind:
             return
         self._kind = kind
         defaults = default_config(kind)
+        for option in spec.options:
+            if option.label and option.shape not in ("switch", "flag"):
+                # What the user typed stays; a field still showing a kind's default
+                # shows this kind's (wsgi's seed app is no ASGI app).
+                field = self.query_one(f"#{option.name}", Input)
+                if field.value in _initials(option.name):
+                    field.value = _initial(option, defaults)
         self.query_one("#backlog", Input).value = str(defaults.backlog)
         self.query_one("#recv_size", Input).value = str(defaults.recv_size)
         self.query_one("#idle_timeout", Input).value = f"{defaults.idle_timeout:g}"
