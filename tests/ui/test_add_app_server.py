@@ -82,3 +82,19 @@ def test_build_config_checks_the_app_fields() -> None:
     config, errors = build_config("asgi", form | {"app": "main:app", "app_dir": str(APPS)})
     assert errors == {} and config is not None
     assert (config.value("app"), config.value("app_dir")) == ("main:app", APPS)
+
+
+def test_the_http_tab_shows_an_apps_traceback_under_its_error() -> None:
+    from netbench.model import HttpRequest, HttpResponse
+    from netbench.store.reader import ExchangeRow
+    from netbench.ui.widgets.http_view import exchange_document
+
+    error = "the app raised KeyError: 'x\x1b[2J'\nTraceback (most recent call last):\n  File \"app.py\", line 3"
+    response = HttpResponse(500, b"Internal Server Error", "1.1", (), b"", 0, error=error)
+    request = HttpRequest(b"GET", b"/", "1.1", (), b"", 0)
+    row = ExchangeRow(1, 1, 0, request, response, 0, 0, 1, 1, 0.0, 0.0, 0.0, 0.0)
+    lines = exchange_document(None, row).plain.splitlines()
+    banner = next(line for line in lines if "⚠" in line)
+    assert "response error: the app raised KeyError: 'x␛[2J'" in banner  # escaped
+    assert "Traceback (most recent call last):" in lines
+    assert '  File "app.py", line 3' in lines
