@@ -64,11 +64,19 @@ class AppStream(Stream):
 
     @abc.abstractmethod
     def produce(self) -> AsyncGenerator[bytes, None]:
-        """Run the app and yield the bytes of its response (head and framed body)."""
+        """Run the app (unless `start` did) and yield its response's bytes, framed."""
+
+    def start(self) -> None:
+        """Begin running the app now; what it makes waits for `produce` (its turn)."""
+
+    def abandon(self) -> None:
+        """Its turn will never come (the connection ended): stop the app's side."""
 
     async def pieces(self) -> AsyncGenerator[bytes, None]:
         sent = False
-        if self.failure is None:
+        if self.failure is not None:
+            self.abandon()
+        else:
             async with contextlib.aclosing(self.produce()) as produced:
                 async for data in produced:
                     if self.failure is not None:
@@ -161,6 +169,8 @@ class AppServerConnection(HttpServerConnection):
         reply = self.host.call(request, context, pipe)
         stream = next((step for step in reply.steps if isinstance(step, AppStream)), None)
         self._reading = _Reading(pipe, exchange_id, keep, stream)
+        if stream is not None and not self._queue and self._pump is None:
+            stream.start()  # its turn is now: the app runs while the reply's task starts
         self._queue.append((exchange_id, keep, reply))
         if self._pump is None:
             self._pump = self.ctx.tasks.spawn(self._run_queue(), f"http-conn-{self.conn_id}")
@@ -214,6 +224,11 @@ class AppServerConnection(HttpServerConnection):
                 if cut_short is not None:
                     self._publish_request(reading.exchange_id, cut_short)
             reading.body.fail(f"connection {reason.value}")
+        for _exchange_id, _keep, pending in self._queue:
+            steps = pending.steps if isinstance(pending, Reply) else ()
+            for step in steps:
+                if isinstance(step, AppStream):
+                    step.abandon()
         super().on_closed(reason)
 
     def on_peer_fin(self) -> bool:

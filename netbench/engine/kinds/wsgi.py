@@ -248,10 +248,21 @@ class WsgiStream(AppStream):
         self.environ = environ
         self.framer = framer
         self.workers = workers
+        self._outbox: Outbox | None = None
+
+    def start(self) -> None:
+        if self._outbox is None:
+            outbox = self._outbox = Outbox(asyncio.get_running_loop())
+            self.workers.submit(lambda: self._run(outbox))
+
+    def abandon(self) -> None:
+        if self._outbox is not None:
+            self._outbox.cancel()
 
     async def produce(self) -> AsyncGenerator[bytes, None]:
-        outbox = Outbox(asyncio.get_running_loop())
-        self.workers.submit(lambda: self._run(outbox))
+        self.start()
+        outbox = self._outbox
+        assert outbox is not None
         try:
             while True:
                 items, ended = await outbox.take()
