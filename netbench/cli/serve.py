@@ -83,7 +83,7 @@ def add_parser(subparsers: Any) -> None:
 
 def add_kind_options(parser: argparse.ArgumentParser) -> None:
     """Each kind's own options, from the registry, once each, saying which kinds take them."""
-    for option, kinds in registry.options_taking("*"):
+    for option, kinds in registry.all_options():
         if option.shape == "positional":
             continue
         what = f"{', '.join(kinds)}: {option.help}"

@@ -32,12 +32,13 @@ import importlib
 import inspect
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from netbench.engine.http_server import HttpServerConnection, RequestContext
+from netbench.engine.context import EngineContext
+from netbench.engine.http_server import Handler, HttpServerConnection, RequestContext
 from netbench.engine.registry import KindError, KindRuntime, Listener
 from netbench.engine.request_body import BodyPipe, RequestBody, SpooledBody
 from netbench.engine.stream import RecordedStream
@@ -95,6 +96,9 @@ class AppStream(Stream):
             return
         self.body.discard()
         await self.request_read.wait()
+        if self.failure is not None:  # its framing is lost: nothing after it can be read
+            self.keep_alive = False
+            self.close_detail = "the request failed after the app answered"
 
     def fail(self, page: Reply) -> None:
         self.failure = page
@@ -125,8 +129,8 @@ class AppServerConnection(HttpServerConnection):
 
     def __init__(
         self,
-        ctx: Any,
-        handler: Any,
+        ctx: EngineContext,
+        handler: Handler,
         *,
         host: AppHost,
         answered_before_app: Callable[[HttpRequest], bool],
@@ -211,7 +215,8 @@ class AppServerConnection(HttpServerConnection):
         self._publish_request(reading.exchange_id, replace(failure, request=request))
         self._closing_after_reply = True
         reading.body.fail(failure.error)
-        page = error_page(failure.status, failure.error, date=_DATE.at(time.time()))
+        why = "Malformed request: " if failure.status == 400 else ""
+        page = error_page(failure.status, why + failure.error, date=_DATE.at(time.time()))
         if reading.stream is not None:
             reading.stream.fail(page)
 
@@ -289,7 +294,7 @@ def load_app(spec: str, app_dir: Path) -> Any:
             target = getattr(target, name)
         if attribute.endswith("()"):
             target = target()
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # an app's import may call sys.exit()
         raise KindError(f"cannot load {spec}: {type(error).__name__}: {error}") from None
     if not callable(target):
         raise KindError(f"cannot load {spec}: it is a {type(target).__name__}, not an application")
@@ -304,7 +309,9 @@ def is_async_app(app: Any) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-def app_listener(runtime: KindRuntime, host: AppHost, *, close: Any = None) -> Listener:
+def app_listener(
+    runtime: KindRuntime, host: AppHost, *, close: Callable[[], Awaitable[None]] | None = None
+) -> Listener:
     """Connections that run `host`'s app behind the live rules and intercept."""
     config = runtime.config
 

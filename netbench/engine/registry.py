@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from netbench.model import Endpoint, HttpRequest, Transport
@@ -88,11 +88,6 @@ class KindOption:
     """The message when no value is given (a missing argument, a blank form field)."""
     recorded: bool = True
     """Written with the server's options in the session (when not None)."""
-
-    @property
-    def display(self) -> str:
-        """How the CLI names it: `--root`, or the positional's metavar."""
-        return self.flag or self.metavar or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,13 +258,12 @@ def server_url(kind: str, transport: Transport, address: Endpoint) -> str:
     return f"{transport.value}://{address}"
 
 
-def options_taking(name: str) -> list[tuple[KindOption, list[str]]]:
-    """Each distinct option (by name) and the kinds that take it, in registry order."""
+def all_options() -> list[tuple[KindOption, list[str]]]:
+    """Each distinct option (by name: its first declaration) and the kinds that take it."""
     found: dict[str, tuple[KindOption, list[str]]] = {}
     for kind in kinds():
         for option in kind.options:
-            if option.name == name or name == "*":
-                found.setdefault(option.name, (option, []))[1].append(kind.name)
+            found.setdefault(option.name, (option, []))[1].append(kind.name)
     return list(found.values())
 
 
@@ -331,7 +325,7 @@ class Choice:
     """A parsed option value, or why it is wrong."""
 
     value: object = None
-    error: str | None = field(default=None)
+    error: str | None = None
 
 
 def parse_text(option: KindOption, text: str) -> Choice:

@@ -53,6 +53,14 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             size += len(piece)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [f"{size} {digest.hexdigest()}".encode()]
+    if path == "/slow-upload":  # behind the client: the socket must pause, then resume
+        digest, size, stream = hashlib.sha256(), 0, environ["wsgi.input"]
+        while piece := stream.read(65536):
+            time.sleep(0.002)
+            digest.update(piece)
+            size += len(piece)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{size} {digest.hexdigest()}".encode()]
     if path == "/lines":  # readline over a chunked body
         lines = list(environ["wsgi.input"])
         start_response("200 OK", [("Content-Type", "text/plain")])

@@ -289,3 +289,37 @@ async def test_flask_form_download_and_bug(engine: Engine, events: Events) -> No
     assert status == 500
     _request, response = await exchange(events, b"/bug")
     assert "ZeroDivisionError" in (response.response.error or "")
+
+
+async def test_a_body_over_the_limit_after_the_app_answered_closes(
+    engine: Engine, events: Events
+) -> None:
+    from netbench.protocol.limits import HttpLimits
+
+    server = await start(engine, "wsgi_cases:cases", limits=HttpLimits(max_body=10))
+
+    def talk() -> bytes:
+        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
+            head = b"POST /fast HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            sock.sendall(head + b"3\r\nabc\r\n")
+            answer = sock.recv(65536)  # /fast answers without reading the body
+            sock.sendall(b"20\r\n" + b"x" * 32 + b"\r\n")  # then the body goes over 10 bytes
+            while chunk := sock.recv(65536):
+                answer += chunk
+            return answer
+
+    reply = await asyncio.to_thread(talk)
+    assert reply.startswith(b"HTTP/1.1 200 OK") and reply.endswith(b"fast")  # then closed
+    request, response = await exchange(events, b"/fast")
+    assert "--max-body" in (request.request.error or "")
+    assert response.response.status == 200
+
+
+async def test_an_app_slower_than_the_upload_gets_it_whole(engine: Engine) -> None:
+    server = await start(engine, "wsgi_cases:cases")
+    upload = hashlib.sha256(b"slow").digest() * (
+        8 << 15
+    )  # 8 MiB: well past the 1 MiB the pipe holds
+    status, _headers, body = await fetch(server, "POST", "/slow-upload", upload)
+    assert (status, body) == (200, f"{len(upload)} {hashlib.sha256(upload).hexdigest()}".encode())
+    assert (await fetch(server, "GET", "/fast"))[2] == b"fast"

@@ -48,7 +48,7 @@ def _kind_fields() -> tuple[
     texts: list[registry.KindOption] = []
     switches: list[registry.KindOption] = []
     only_for: dict[str, tuple[str, ...]] = {}
-    for option, kinds in registry.options_taking("*"):
+    for option, kinds in registry.all_options():
         if not option.label:
             continue
         (switches if option.shape in ("switch", "flag") else texts).append(option)
