@@ -104,7 +104,10 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
         capture=not getattr(args, "no_capture", False),
     )
     app = NetbenchApp(config)
-    code = app.run()
+    try:
+        code = app.run()
+    finally:
+        app.close_session()  # whatever ended the app, the session ends cleanly
     if app.startup_error:
         return fail(app.startup_error)
     return code or 0

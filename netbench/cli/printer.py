@@ -10,10 +10,14 @@ detail, url, kind, session. For `exchange` lines bytes_in/bytes_out are the
 request and response body sizes; for `close` lines, every byte of the
 connection. `packet` lines (capture on) carry conn (null when the packet
 matches no connection netbench saw: a refused connect), src, dst, flags
-(scapy's letters: S, SA, A, PA, FA, R...), seq, ack (raw, as on the wire) and
-len (payload bytes); their ts is the kernel's capture time, and they arrive
-in batches ~30 ms behind, so a connection's packets may follow its `close`
-line. `capture` lines carry running, detail and dropped.
+(scapy's letters: S, SA, A, PA, FA, R...), seq, ack (raw, as on the wire),
+rel_seq, rel_ack (relative to each side's initial sequence number; rel_ack
+null without the ACK flag), win (the window in bytes, scaled as the SYNs
+agreed) and len (payload bytes): the human line shows the TCP tab's form,
+relative numbers and the scaled window (protocol/tcp_tracker.py reads both).
+Their ts is the kernel's capture time, and they arrive in batches ~30 ms
+behind, so a connection's packets may follow its `close` line. `capture`
+lines carry running, detail and dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from netbench.events import (
     ServerStopped,
 )
 from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket
+from netbench.protocol.tcp_tracker import TcpTracker, flag_label, pick_client
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 
 _TUPLES_KEPT = 4096
@@ -67,6 +72,8 @@ class EventPrinter:
         self._peers: dict[int, Endpoint] = {}
         self._requests: dict[int, HttpRequestRecorded] = {}
         self._tuples: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
+        self._trackers: dict[frozenset[Endpoint], TcpTracker] = {}
+        """One per connection seen in packets (both directions), the oldest dropped first."""
 
     def wall(self, t: float) -> float:
         return self._offset + t
@@ -126,21 +133,41 @@ class EventPrinter:
             del self._tuples[next(iter(self._tuples))]  # the oldest first
 
     def _packet(self, packet: TcpPacket) -> None:
+        step = self._tracker(packet).feed(packet)
+        if step is None:
+            return  # a loopback copy of a packet already printed (the TCP tab drops it too)
         conn = self._tuples.get((_host(packet.src), _host(packet.dst)))
         where = f"#{conn}" if conn is not None else "#-"
+        ack = "" if step.rel_ack is None else f" ack={step.rel_ack}"
+        marks = "".join(f"  {mark}" for mark in sorted(step.marks) if mark != "rst")
         self._emit_at(
             "packet",
             packet.t,
-            f"{where} {packet.src} > {packet.dst} [{packet.flags or '.'}] seq {packet.seq}"
-            f" ack {packet.ack} win {packet.window} len {packet.payload_len}",
+            f"{where} {packet.src} > {packet.dst} {flag_label(packet.flags)}"
+            f" seq={step.rel_seq}{ack} win={step.window} len={packet.payload_len}{marks}",
             conn=conn,
             src=str(packet.src),
             dst=str(packet.dst),
             flags=packet.flags,
             seq=packet.seq,
             ack=packet.ack,
+            rel_seq=step.rel_seq,
+            rel_ack=step.rel_ack,
+            win=step.window,
             len=packet.payload_len,
         )
+
+    def _tracker(self, packet: TcpPacket) -> TcpTracker:
+        """The tracker of the packet's connection; a new one for a new client's SYN."""
+        key = frozenset((packet.src, packet.dst))
+        tracker = self._trackers.get(key)
+        new_syn = packet.flags == "S" and tracker is not None and tracker.client != packet.src
+        if tracker is None or new_syn:
+            client, server = pick_client([packet]) or (packet.src, packet.dst)
+            tracker = self._trackers[key] = TcpTracker(client, server, keep_steps=False)
+            while len(self._trackers) > _TUPLES_KEPT:
+                del self._trackers[next(iter(self._trackers))]  # the oldest first
+        return tracker
 
     def _capture(self, event: CaptureStatus) -> None:
         detail = visible_text(event.detail)
@@ -208,7 +235,7 @@ class EventPrinter:
             "exchange",
             t_end,
             f"#{conn_id} {method} {path} -> {shown_status} "
-            f"({bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
+            f"(body {bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
             conn=conn_id,
             exchange=exchange_id,
             peer=str(self._peers.get(conn_id, "")) or None,

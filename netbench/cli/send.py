@@ -190,6 +190,9 @@ def _print_http(result: Any, output: Path | None) -> int:
         sys.stdout.write(f"[body: {what}; use -o FILE to save it]\n")
     elif body_bytes:
         sys.stdout.write(visible(body_bytes, keep_newlines=True) + "\n")
+    if response.error and response.error.startswith("cut short"):
+        # What arrived is printed above; a script must not take it for the whole.
+        return fail(f"response {visible(response.error.encode())}")
     if response.error:
         print(f"netbench: warning: {visible(response.error.encode())}", file=sys.stderr)
     return 0

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from netbench.engine.context import EngineContext
-from netbench.engine.http_server import Handler, HttpServerConnection, RequestContext
+from netbench.engine.http_server import (
+    CONTINUE_REPLY,
+    INTERIM,
+    Handler,
+    HttpServerConnection,
+    RequestContext,
+)
 from netbench.engine.registry import KindError, KindRuntime, Listener
 from netbench.engine.request_body import BodyPipe, RequestBody, SpooledBody
 from netbench.engine.stream import RecordedStream
@@ -201,6 +207,16 @@ class AppServerConnection(HttpServerConnection):
 
     def _request_body(self) -> RequestBody | None:
         return self._spooled
+
+    def _invite_body(self, head: ParsedRequest) -> None:
+        reading = self._reading
+        if reading is None or reading.exchange_id is None:
+            super()._invite_body(head)  # refused, or answered once complete: as the http kind
+            return
+        # The app's reply is queued already and waits for this body: the
+        # `100 Continue` goes just before it, after the replies before it.
+        at = next((i for i, entry in enumerate(self._queue) if entry[0] == reading.exchange_id), 0)
+        self._queue.insert(at, (INTERIM, True, CONTINUE_REPLY))
 
     def _on_failure(self, failure: ParseFailure) -> None:
         reading, self._reading = self._reading, None

@@ -31,7 +31,8 @@ from netbench.model import (
     SocketEventKind,
     Transport,
 )
-from netbench.protocol.http_parse import RequestReader, ResponseReader
+from netbench.protocol.http_parse import RequestReader
+from netbench.protocol.http_response_parse import ResponseReader
 
 _EOF = (-1, b"")
 
@@ -47,6 +48,8 @@ class ClientStream(RecordedStream):
         super().__init__(ctx, server_id=None, recv_size=recv_size)
         self.chunks: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         """(seq, data) of each chunk received; (-1, b'') once the server closed."""
+        self.end_reason: EndReason | None = None
+        """How the connection ended, once it has (a reset cuts a response short)."""
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
         self.chunks.put_nowait((seq, data))
@@ -57,6 +60,7 @@ class ClientStream(RecordedStream):
         return True
 
     def on_closed(self, reason: EndReason) -> None:
+        self.end_reason = reason
         self.chunks.put_nowait(_EOF)
 
 
@@ -204,7 +208,8 @@ async def http_exchange(
             remaining = timeout - (time.monotonic() - started)
             chunk_seq, chunk = await client.recv_chunk(max(remaining, 0.001))
             if not chunk:
-                reader.feed_eof()
+                reset = stream.end_reason in (EndReason.RST_PEER, EndReason.RST_LOCAL)
+                reader.feed_eof("reset" if reset else "closed")
                 break
             last = chunk_seq
             if first < 0:
@@ -213,7 +218,7 @@ async def http_exchange(
             if reader.feed(chunk):
                 break
     except TimeoutError:
-        reader.feed_eof()
+        reader.feed_eof("timeout")
     response = reader.response
     if response is not None:
         ctx.publish(

@@ -35,6 +35,9 @@ class ServerConfig:
     """HTTP only: keep the connection open after a response when the client allows."""
     text: str = "Yes"
     """reply: what every connection gets."""
+    timeout_message: str | None = None
+    """prefix-echo: sent to a client silent past the idle timeout, before closing.
+    None: close without a word, as seed 002 (which prints 'Time Out' on its own console)."""
     root: Path | None = None
     """static: the directory served."""
     response_file: Path | None = None

@@ -15,6 +15,12 @@ Rules:
   (DNS rebinding) gets its error page, recorded as an exchange like any other;
 - a request cut short by a close or reset is recorded with its error and no
   response; the handler never sees a connection, only a request and a context;
+- a head that asks for `100 Continue` (Expect, RFC 9110 §10.1.1) gets it at
+  once, in its place among the replies, so the client sends its body without
+  waiting (curl waits 1 s); a head that will be refused (413, 403 Host...)
+  gets its refusal instead and the connection closes. The body is always read
+  before the request is answered: a rule and the intercept queue both see the
+  whole request. The 100 is recorded as an outbound chunk, not an exchange;
 - a reply may hold a `Stream` (an application's response): its pieces are
   written as they come, with the same flow control, and what it says is read
   from the stream once it ends. Subclasses that answer before the body is
@@ -57,6 +63,10 @@ if TYPE_CHECKING:
     from netbench.protocol.http_stream import RequestHead
 
 FILE_SLICE = 256 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+INTERIM = -1
+"""The exchange id of a queued `100 Continue`: bytes to send in order, not an answer."""
+CONTINUE_REPLY = Reply((CONTINUE,), HttpResponse(100, b"Continue", "1.1", (), b"", 0))
 
 
 class RequestContext(NamedTuple):
@@ -124,6 +134,10 @@ class HttpServerConnection(RecordedStream):
                 self._on_stream(item)
             if self._closing_after_reply:
                 break
+        else:
+            head = reader.take_continue()
+            if head is not None:
+                self._invite_body(head)
         if reader.head_pending:
             if self._header_timer is None and self.limits.header_timeout > 0:
                 self._header_timer = asyncio.get_running_loop().call_later(
@@ -221,6 +235,27 @@ class HttpServerConnection(RecordedStream):
         if self._pump is None:
             self._pump = self.ctx.tasks.spawn(self._run_queue(), f"http-conn-{self.conn_id}")
 
+    def _invite_body(self, head: ParsedRequest) -> None:
+        """`100 Continue` for a head that waits for it, or its refusal instead of one."""
+        refusal = self._refusal(head.request)
+        if refusal is not None:
+            status, error = refusal
+            self._on_failure(
+                ParseFailure(
+                    error,
+                    head.request,
+                    head.first_chunk,
+                    head.last_chunk,
+                    head.t_start,
+                    head.t_end,
+                    status,
+                )
+            )
+        elif self._queue or self._pump is not None:
+            self._queue.append((INTERIM, True, CONTINUE_REPLY))
+        else:
+            self.write(CONTINUE)
+
     def _refusal(self, request: HttpRequest) -> tuple[int, str] | None:
         """(status, why) when a well-formed request is still not served."""
         if request.version == "0.9":
@@ -301,7 +336,10 @@ class HttpServerConnection(RecordedStream):
                 exchange_id, keep, pending = self._queue[0]
                 reply = pending if isinstance(pending, Reply) else await self._settle(pending)
                 self._queue.popleft()
-                await self._perform(exchange_id, keep, reply)
+                if exchange_id == INTERIM:
+                    self.write(CONTINUE)
+                else:
+                    await self._perform(exchange_id, keep, reply)
         finally:
             self._pump = None
             self.touch()

@@ -102,6 +102,9 @@ class Preset:
     port: int
     overrides: Callable[[], Mapping[str, object]] = dict
     """Settings decided when the key is pressed (static's root: the current directory)."""
+    note: str = ""
+    """Where it knowingly differs from its seed, or does what a reader might not expect:
+    the key's tooltip and the notice when it starts."""
 
     @property
     def name(self) -> str:

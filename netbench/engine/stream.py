@@ -5,7 +5,11 @@ Rules of this module:
   kernel a buffer of `recv_size` bytes, so the user's recv buffer size is real;
 - a chunk OUT is exactly what one `write()` call handed to the transport;
 - how the connection ended is decided from what happened first: our own
-  close/abort/timeout/stop, else the peer's RST, else who sent FIN first;
+  close/abort/timeout/stop, else the peer's RST, else who sent FIN first.
+  A FIN the kernel holds behind bytes we have not read yet (a client that
+  sends and closes at once) came first, though asyncio reports it last: the
+  socket's TCP state (CLOSE_WAIT) is read when we close and when our FIN
+  leaves, and the peer's FIN is then recorded before our close;
 - subclasses implement `on_data`, and optionally `on_open`, `on_peer_fin`
   and `on_closed`; they never touch the transport directly, so every byte
   they write is recorded.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import struct
 import time
@@ -40,6 +45,9 @@ from netbench.model import (
 _IN = Direction.IN
 _OUT = Direction.OUT
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_CLOSE_WAIT, _CLOSED = 8, 7
+"""The kernel's TCP state numbers (include/net/tcp_states.h)."""
 
 
 def endpoint(address: Any) -> Endpoint:
@@ -79,6 +87,10 @@ class RecordedStream(asyncio.BufferedProtocol):
         self._end_detail: str | None = None
         self._peer_fin = False
         self._local_fin = False
+        self._peer_reset = False
+        self._fin_delayed = False
+        self._shut_down = False
+        """Our FIN has been handed to the kernel (shutdown): its state no longer says who was first."""
         self._closed = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -131,6 +143,8 @@ class RecordedStream(asyncio.BufferedProtocol):
             self.abort(detail=f"internal error: {error!r}")
 
     def eof_received(self) -> bool | None:
+        if self._peer_fin:
+            return False  # already read from the kernel's state when we closed
         self._peer_fin = True
         self.ctx.publish(
             SocketEventRecorded(self.conn_id, SocketEventKind.PEER_FIN, time.monotonic())
@@ -156,8 +170,14 @@ class RecordedStream(asyncio.BufferedProtocol):
                 self.ctx.publish(
                     SocketEventRecorded(self.conn_id, SocketEventKind.ERROR, now, detail)
                 )
-            elif self._local_fin and self._fin_order_local_first:
+            elif (
+                self._local_fin
+                and self._fin_order_local_first
+                and not (self._fin_delayed and self._peer_ended_first())
+            ):
                 reason = EndReason.FIN_LOCAL
+            elif self._peer_reset and not self._peer_fin:
+                reason = EndReason.RST_PEER
             else:
                 reason = EndReason.FIN_PEER
         self._closed = True
@@ -254,6 +274,7 @@ class RecordedStream(asyncio.BufferedProtocol):
         assert self.transport is not None
         if self.transport.can_write_eof():
             self._note_close(SocketEventKind.SHUTDOWN)
+            self._shut_down = True
             self.transport.write_eof()
 
     def close(self, *, reason: EndReason | None = None, detail: str | None = None) -> None:
@@ -265,6 +286,8 @@ class RecordedStream(asyncio.BufferedProtocol):
             self._end_reason, self._end_detail = reason, detail
         event = SocketEventKind.TIMEOUT if reason is EndReason.TIMEOUT else SocketEventKind.CLOSE
         self._note_close(event, detail)
+        # Our FIN waits behind unsent bytes: the peer's may overtake it (asked again at the end).
+        self._fin_delayed = self.transport.get_write_buffer_size() > 0
         self.transport.close()
 
     def abort(self, *, reason: EndReason = EndReason.RST_LOCAL, detail: str | None = None) -> None:
@@ -300,8 +323,34 @@ class RecordedStream(asyncio.BufferedProtocol):
     def _note_close(self, kind: SocketEventKind, detail: str | None = None) -> None:
         if not self._local_fin:
             self._local_fin = True
+            self._peer_ended_first()
             self._fin_order_local_first = not self._peer_fin
         self.ctx.publish(SocketEventRecorded(self.conn_id, kind, time.monotonic(), detail))
+
+    def _peer_ended_first(self) -> bool:
+        """Whether the peer's FIN or RST waits unread in the kernel (recorded now if so).
+
+        Asked when we close and again just before our FIN leaves (a reply still
+        draining holds it back): while our FIN has not left, CLOSE_WAIT means the
+        peer's FIN came first; CLOSE means a RST came, after a FIN when the
+        kernel's pending error is EPIPE (tcp_reset() in CLOSE_WAIT), alone
+        when it is ECONNRESET."""
+        if self._peer_fin or self._shut_down or _TCP_INFO is None or self.transport is None:
+            return False
+        sock = self.transport.get_extra_info("socket")
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] if sock else 0
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if state == _CLOSED else 0
+        except OSError:
+            return False
+        now = time.monotonic()
+        if state == _CLOSE_WAIT or error == errno.EPIPE:
+            self._peer_fin = True
+            self.ctx.publish(SocketEventRecorded(self.conn_id, SocketEventKind.PEER_FIN, now))
+        if state == _CLOSED and error in (errno.EPIPE, errno.ECONNRESET):
+            self._peer_reset = True
+            self.ctx.publish(SocketEventRecorded(self.conn_id, SocketEventKind.PEER_RESET, now))
+        return self._peer_fin or self._peer_reset
 
     def _check_idle(self) -> None:
         self._idle_handle = None

@@ -5,7 +5,9 @@ seed's buffer sizes and backlog as defaults (see engine/config.py):
 - echo (seed 001): every chunk is sent straight back until the client closes;
 - reply (seed 000): read one chunk, answer the fixed text ("Yes"), close;
 - prefix-echo (seed 002): read one chunk, answer b"Echo=>" + chunk, close;
-  with nothing received within the timeout, send a one-line note and close;
+  with nothing received within the timeout, close without a word (the seed
+  prints 'Time Out' on its console: here the close detail says it), or send
+  the server's `timeout_message` first when it has one;
 - time (seed 004's suggestion): send the date and time, close.
 """
 
@@ -15,9 +17,11 @@ import datetime
 from typing import Any
 
 from netbench.engine.stream import RecordedStream
-from netbench.model import EndReason
+from netbench.events import HttpRequestRecorded, HttpResponseRecorded
+from netbench.model import EndReason, HttpRequest
+from netbench.protocol.http_parse import ParsedRequest, ParseFailure, RequestReader
 from netbench.protocol.limits import OPTION
-from netbench.protocol.responses import error_page
+from netbench.protocol.responses import Reply, error_page
 
 
 class EchoConnection(RecordedStream):
@@ -44,15 +48,20 @@ class PrefixEchoConnection(RecordedStream):
     """Seed 002: `conn.settimeout(5); data = conn.recv(1024); conn.send('Echo=>' + data)`."""
 
     prefix = b"Echo=>"
+    timeout_message = b""
+    """Sent before closing a silent client; empty: nothing, as the seed."""
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
         self.write(self.prefix + data)
         self.close()
 
     def on_idle(self) -> None:
+        # The seed's `except socket.timeout: print 'Time Out'` is a line on the
+        # server's console, not bytes to the client: the close detail says it.
+        self.write(self.timeout_message)  # nothing when empty
         seconds = f"{self.idle_timeout:g}"
-        self.write(f"Time Out: nothing received in {seconds} s, closing\r\n".encode())
-        self.close(reason=EndReason.TIMEOUT, detail=f"idle {seconds} s")
+        detail = f"Time Out: nothing received in {seconds} s"
+        self.close(reason=EndReason.TIMEOUT, detail=detail)
 
 
 class TimeConnection(RecordedStream):
@@ -71,7 +80,9 @@ class OverCapacity(RecordedStream):
     sends is read (and recorded) for up to a second, so a request already on
     its way does not turn our close into a RST that would destroy the page
     before the client reads it. Recorded like any connection, the reason in
-    its close detail.
+    its close detail; the 503 is an exchange whose request is the first one
+    the client sent while it lingered (or an empty one), with the refusal as
+    its error and the accept's time as its start: it was answered unread.
     """
 
     LINGER = 1.0
@@ -83,20 +94,57 @@ class OverCapacity(RecordedStream):
         self.idle_timeout = self.LINGER
         self.detail = f"over {OPTION['max_connections']} {cap}"
         self._end_detail = self.detail  # however it ends, the record says why
+        self._page: Reply | None = None
+        self._page_seq = -1
+        self._reader = RequestReader()
 
     def on_open(self) -> None:
         if not self.http:
             self.close(detail=self.detail)
             return
-        page = error_page(
+        page = self._page = error_page(
             503,
             f"This server already has {self.cap} open connections, its limit "
             f"({OPTION['max_connections']} raises it). Try again when one closes.",
             headers=((b"Retry-After", b"1"),),
         )
         if page.simple is not None:
-            self.write(page.simple)
+            self._page_seq = self.write(page.simple)
         self.shutdown_write()
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        if self._page is not None:
+            for read in self._reader.feed(data, seq, t):
+                self._record_exchange(read)
+                break
+
+    def on_closed(self, reason: EndReason) -> None:
+        if self._page is not None:
+            how = "reset" if reason in (EndReason.RST_PEER, EndReason.RST_LOCAL) else "closed"
+            self._record_exchange(self._reader.feed_eof(how))
 
     def on_idle(self) -> None:
         self.close(detail=self.detail)
+
+    def _record_exchange(self, read: ParsedRequest | ParseFailure | None) -> None:
+        """The 503 and the request it refused (as far as it arrived), once."""
+        page, self._page = self._page, None
+        if page is None:
+            return
+        error = f"not served: {self.detail} (answered 503 on accept, unread)"
+        if read is None:
+            request = HttpRequest(b"", b"", "", (), b"", 0, keep_alive=False, error=error)
+            first = last = -1
+        else:
+            why = f"{error}; {read.request.error}" if read.request.error else error
+            request = read.request._replace(error=why)
+            first, last = read.first_chunk, read.last_chunk
+        exchange_id = self.ctx.next_exchange_id()
+        at = self.opened_at
+        self.ctx.publish(
+            HttpRequestRecorded(exchange_id, self.conn_id, 0, request, first, last, at, at)
+        )
+        seq = self._page_seq
+        self.ctx.publish(
+            HttpResponseRecorded(exchange_id, self.conn_id, page.response, seq, seq, at, at)
+        )

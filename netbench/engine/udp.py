@@ -4,11 +4,17 @@ UDP has no connection, so netbench records a *flow* per peer address as a
 connection (transport "udp"): opened by its first datagram, each datagram a
 chunk, ended by `timeout` after `idle_timeout` seconds of silence or by
 `stopped` when the server stops. There is no FIN or RST to report.
+
+An empty datagram is legal and echoed too. asyncio's `sendto` silently drops
+zero-length data (CPython 3.11), so those go out through a duplicate of the
+socket; an OUT chunk is recorded only for a datagram actually handed to the
+kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 
@@ -37,11 +43,17 @@ class UdpEchoProtocol(asyncio.DatagramProtocol):
         self.local = Endpoint("", 0)
         self.flows: dict[tuple[str, int], _Flow] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._raw: socket.socket | None = None
+        """The same socket, for the empty datagrams asyncio will not send."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # CPython's selector datagram transport does not subclass DatagramTransport.
         self.transport = transport  # type: ignore[assignment]
         self.local = endpoint(transport.get_extra_info("sockname"))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._raw = sock.dup()
+            self._raw.setblocking(False)
         if self.idle_timeout > 0:
             self._schedule_sweep()
 
@@ -64,9 +76,17 @@ class UdpEchoProtocol(asyncio.DatagramProtocol):
             )
         flow.last = now
         self._record(flow, Direction.IN, data, now)
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing():
+            return
+        if data:
             self._record(flow, Direction.OUT, data, time.monotonic())
             self.transport.sendto(data, addr)
+        elif self._raw is not None:
+            try:
+                self._raw.sendto(b"", addr)
+            except OSError:
+                return  # not sent (a full buffer, a gone peer): not recorded as sent
+            self._record(flow, Direction.OUT, b"", time.monotonic())
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a peer that went away: nothing to answer.
@@ -75,6 +95,9 @@ class UdpEchoProtocol(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         for key in list(self.flows):
             self._end(key, EndReason.STOPPED)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import http
 
 from netbench.model import HttpResponse
-from netbench.protocol.http_parse import DEFAULT_BODY_LIMIT
+from netbench.protocol.http_response_parse import DEFAULT_BODY_LIMIT
 from netbench.protocol.responses import SERVER_HEADER
 
 Headers = list[tuple[bytes, bytes]]

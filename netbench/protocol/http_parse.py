@@ -1,9 +1,10 @@
-"""HTTP/1.x parsing glue over httptools (llhttp). Sans-I/O: bytes in, messages out.
+"""HTTP/1.x request parsing glue over httptools (llhttp). Sans-I/O: bytes in, messages out.
 
 netbench never parses HTTP by hand: httptools measured at ~0.84x of a bare
 asyncio server while recording, h11 at ~0.12x (docs/performance.md). These
 readers only collect what llhttp reports and note which chunks carried each
-message.
+message. Responses are read in protocol/http_response_parse.py (re-exported
+here).
 
 Rules:
 - `feed(data, seq, t)` takes exactly one recorded chunk; a message's
@@ -22,14 +23,16 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import httptools
 
-from netbench.model import HttpRequest, HttpResponse
+from netbench.model import HttpRequest
+from netbench.protocol.http_response_parse import DEFAULT_BODY_LIMIT, error_text
+from netbench.protocol.http_response_parse import ResponseReader as ResponseReader
+from netbench.protocol.http_response_parse import ResponseStream as ResponseStream
+from netbench.protocol.http_response_parse import describe_response as describe_response
 from netbench.protocol.limits import OPTION, HttpLimits
-
-DEFAULT_BODY_LIMIT = 1 << 20
 
 
 class ParsedRequest(NamedTuple):
@@ -79,60 +82,6 @@ HTTP09_ERROR = (
 )
 
 
-def _error_text(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    return text.removeprefix("Parse error: ").removeprefix("invalid ")
-
-
-class _MessageCollector:
-    """The callbacks httptools calls; one message at a time."""
-
-    def __init__(self, body_limit: int) -> None:
-        self.body_limit = body_limit
-        self.url = bytearray()
-        self.status = bytearray()
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body = bytearray()
-        self.body_len = 0
-        self.started = False
-        self.complete = 0
-        self.headers_done = False
-
-    def reset(self) -> None:
-        self.url = bytearray()
-        self.status = bytearray()
-        self.headers = []
-        self.body = bytearray()
-        self.body_len = 0
-        self.headers_done = False
-
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        self.reset()
-        self.started = True
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_status(self, status: bytes) -> None:
-        self.status += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-
-    def on_body(self, body: bytes) -> None:
-        room = self.body_limit - len(self.body)
-        if room > 0:
-            self.body += body[:room]
-        self.body_len += len(body)
-
-    def on_message_complete(self) -> None:
-        self.complete += 1
-
-
 class RequestReader:
     """Reads a connection's inbound stream into requests.
 
@@ -166,6 +115,8 @@ class RequestReader:
         self._seq = -1
         self._t = 0.0
         self._data = b""
+        self._continue_wanted = False
+        """This request's head asked for `100 Continue` and has not been offered it yet."""
         self.failed = False
         self.upgraded = False
 
@@ -187,10 +138,10 @@ class RequestReader:
             if isinstance(refused, _Refused):
                 out.append(self._failure(refused.error, refused.status))
             else:
-                out.append(self._failure(_error_text(error)))
+                out.append(self._failure(error_text(error)))
         except httptools.HttpParserError as error:
             self.failed = True
-            text = _error_text(error)
+            text = error_text(error)
             if text.startswith("Pause on PRI"):
                 out.append(self._failure(H2_PREFACE_ERROR, 505))
             else:
@@ -199,6 +150,25 @@ class RequestReader:
             if self._started and not self._headers_done:
                 self._check_pending_head(data, seq)
         return out
+
+    def take_continue(self) -> ParsedRequest | None:
+        """The head of a request waiting for `100 Continue`, once; None for any other.
+
+        An HTTP/1.1 head with `Expect: 100-continue` (RFC 9110 §10.1.1) that is
+        complete while none of its body has arrived: the client waits for the
+        interim answer (curl for 1 s) before sending the body. An HTTP/1.0
+        expectation is ignored, as the RFC says; a body already on its way
+        needs no invitation.
+        """
+        if not self._continue_wanted:
+            return None
+        self._continue_wanted = False
+        if not (self._started and self._headers_done) or self.failed or self._body_len:
+            return None
+        request = HttpRequest(
+            self._parser.get_method(), self._url, "1.1", tuple(self._headers), b"", 0
+        )
+        return ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
 
     @property
     def head_pending(self) -> bool:
@@ -254,6 +224,7 @@ class RequestReader:
         self._head_fed_since = -1
         self._started = True
         self._headers_done = False
+        self._continue_wanted = False
         self._first_chunk = self._seq
         self._t_start = self._t
 
@@ -278,6 +249,11 @@ class RequestReader:
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        if self._parser.get_http_version() == "1.1":
+            self._continue_wanted = any(
+                len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue"
+                for name, value in self._headers
+            )
         limits = self._limits
         if limits is not None and self._announced_length() > limits.max_body:
             raise _Refused(413, _over("max_body", "announced body", limits.max_body))
@@ -349,150 +325,3 @@ class RequestReader:
         first = self._first_chunk if self._started else self._seq
         t_start = self._t_start if self._started else self._t
         return ParseFailure(error, request, first, self._seq, t_start, self._t, status)
-
-
-class ResponseReader:
-    """Reads a client connection's inbound stream into one response.
-
-    `head_only` is for responses to HEAD (and 1xx/204/304 are handled by
-    llhttp itself): they have headers but never a body, whatever
-    Content-Length says.
-    """
-
-    def __init__(self, *, head_only: bool = False, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self._collector = _MessageCollector(body_limit)
-        self._parser = httptools.HttpResponseParser(self._collector)
-        self._head_only = head_only
-        self.response: HttpResponse | None = None
-        self.error: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None
-
-    def feed(self, data: bytes) -> bool:
-        """Feed bytes; True once the response is complete (or failed)."""
-        if self.done:
-            return True
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._collector.complete += 1
-        except httptools.HttpParserError as error:
-            self.error = _error_text(error)
-            self.response = self._build(self.error)
-            return True
-        c = self._collector
-        if c.complete or (self._head_only and c.headers_done):
-            self.response = self._build(None)
-        return self.done
-
-    def feed_eof(self) -> HttpResponse | None:
-        """The server closed: a body delimited by close is complete now."""
-        if self.done:
-            return self.response
-        c = self._collector
-        if not c.started and not c.status:
-            return None
-        if c.headers_done:
-            # A body without Content-Length ends when the server closes: what
-            # arrived is the whole body. With a length or chunking, it is cut short.
-            error = None
-            if not c.complete and self._framed():
-                error = f"connection closed after {c.body_len} body bytes, before the end"
-            self.response = self._build(error)
-        else:
-            self.error = "connection closed before the response head was complete"
-            self.response = self._build(self.error)
-        return self.response
-
-    def _framed(self) -> bool:
-        names = {name.lower() for name, _value in self._collector.headers}
-        return b"content-length" in names or b"transfer-encoding" in names
-
-    def _build(self, error: str | None) -> HttpResponse:
-        c = self._collector
-        try:
-            status: int | None = (
-                self._parser.get_status_code() if c.status or c.headers_done else None
-            )
-            version = self._parser.get_http_version()
-        except httptools.HttpParserError:
-            status, version = None, ""
-        return HttpResponse(
-            status=status if status else None,
-            reason=bytes(c.status),
-            version=version,
-            headers=tuple(c.headers),
-            body=bytes(c.body),
-            body_len=c.body_len,
-            body_truncated=c.body_len > len(c.body),
-            error=error,
-        )
-
-
-def describe_response(raw: bytes, *, head_only: bool = False) -> HttpResponse:
-    """What a raw response we are about to send says, read by llhttp.
-
-    Deliberately broken responses are allowed: they come back with
-    `status=None` and the parser's complaint in `error`.
-    """
-    reader = ResponseReader(head_only=head_only)
-    reader.feed(raw)
-    response = reader.feed_eof() if not reader.done else reader.response
-    if response is None:
-        return HttpResponse(None, b"", "", (), b"", 0, error="empty response")
-    return response
-
-
-class _Snapshots(_MessageCollector):
-    """A collector that keeps every completed message (pipelined responses, in order)."""
-
-    def __init__(self, body_limit: int) -> None:
-        super().__init__(body_limit)
-        self.done: list[HttpResponse] = []
-        self.parser: Any = None
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        status = self.parser.get_status_code() if self.parser is not None else None
-        self.done.append(
-            HttpResponse(
-                status=status or None,
-                reason=bytes(self.status),
-                version=self.parser.get_http_version() if self.parser is not None else "",
-                headers=tuple(self.headers),
-                body=bytes(self.body),
-                body_len=self.body_len,
-                body_truncated=self.body_len > len(self.body),
-                error=None,
-            )
-        )
-
-
-class ResponseStream:
-    """Responses read off one connection, several per read when they were pipelined.
-
-    `feed` returns how many responses are complete so far; `responses` holds
-    them in order. A parse error stops the stream and is kept in `error`.
-    """
-
-    def __init__(self, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self._collector = _Snapshots(body_limit)
-        self._parser = httptools.HttpResponseParser(self._collector)
-        self._collector.parser = self._parser
-        self.error: str | None = None
-
-    @property
-    def responses(self) -> list[HttpResponse]:
-        return self._collector.done
-
-    def feed(self, data: bytes) -> int:
-        if self.error is None:
-            try:
-                self._parser.feed_data(data)
-            except httptools.HttpParserUpgrade:
-                pass
-            except httptools.HttpParserError as error:
-                self.error = _error_text(error)
-        return len(self._collector.done)

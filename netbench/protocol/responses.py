@@ -24,7 +24,7 @@ from email.utils import formatdate
 from netbench import __version__
 from netbench.model import HttpResponse
 from netbench.protocol.directives import DirectiveError, Directives, parse_directives
-from netbench.protocol.http_parse import describe_response
+from netbench.protocol.http_response_parse import describe_response
 from netbench.protocol.textsafe import page_text
 
 SERVER_HEADER = f"netbench/{__version__}".encode()

@@ -145,11 +145,14 @@ class TcpTracker:
     are "?" until a FIN or RST makes them certain.
     """
 
-    def __init__(self, client: Endpoint, server: Endpoint) -> None:
+    def __init__(self, client: Endpoint, server: Endpoint, *, keep_steps: bool = True) -> None:
         self.client = client
         self.server = server
         self.steps: list[Step] = []
-        """Every accepted packet, in order; an entry is replaced when its loopback copy arrives."""
+        """Every accepted packet, in order; an entry is replaced when its loopback copy arrives.
+        Empty with `keep_steps=False` (a printer of endless connections reads `feed`'s result)."""
+        self.keep_steps = keep_steps
+        self._count = 0
         self._halves = _fresh()
         self._t0: float | None = None
         self._recent: deque[tuple[float, tuple[object, ...], int]] = deque()
@@ -170,7 +173,9 @@ class TcpTracker:
                 for half in self._halves.values():
                     half.state = "?"
         step = self._read(sender, packet, self._t0)
-        self.steps.append(step)
+        self._count += 1
+        if self.keep_steps:
+            self.steps.append(step)
         self._recent.append((packet.t, _copy_key(sender, packet), step.number))
         return step
 
@@ -180,7 +185,8 @@ class TcpTracker:
         key = _copy_key(sender, packet)
         for t, seen, index in self._recent:
             if seen == key and abs(packet.t - t) <= DUPLICATE_WINDOW:
-                self.steps[index] = self.steps[index]._replace(duplicate=True)
+                if self.keep_steps:
+                    self.steps[index] = self.steps[index]._replace(duplicate=True)
                 return True
         return False
 
@@ -219,7 +225,7 @@ class TcpTracker:
 
         states = self._halves[Side.CLIENT].state, self._halves[Side.SERVER].state
         dt = packet.t - t0
-        index = len(self.steps)
+        index = self._count
         return Step(
             index, packet, sender, rel_seq, rel_ack, dt, frozenset(marks), *states, False, window
         )
@@ -294,6 +300,16 @@ def _advance(
         peer.state = _AFTER_ACK_OF_FIN.get(peer.state, peer.state)
     if new_fin:
         peer.state = _AFTER_FIN.get(peer.state, peer.state)
+
+
+_FLAG_NAMES = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("U", "URG"))
+_FLAG_NAMES_LAST = (("E", "ECE"), ("C", "CWR"), ("A", "ACK"))
+
+
+def flag_label(flags: str) -> str:
+    """`SA` -> `SYN-ACK`, `PA` -> `PSH-ACK`, `FA` -> `FIN-ACK`, `R` -> `RST`."""
+    names = [name for letter, name in (*_FLAG_NAMES, *_FLAG_NAMES_LAST) if letter in flags]
+    return "-".join(names) or "no flags"
 
 
 def track(packets: Iterable[TcpPacket], client: Endpoint, server: Endpoint) -> list[Step]:

@@ -35,10 +35,12 @@ from netbench.store.traffic import (
     traffic_rows,
     traffic_search,
 )
+from netbench.store.wal import WAL_LIMIT
 from netbench.store.writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WAL_LIMIT",
     "ChunkMeta",
     "ChunkRow",
     "ConnectionRow",

@@ -112,19 +112,22 @@ class ChunkTables:
             total += int(row[0])
         return total
 
-    def index(self, conn_id: int) -> list[ChunkInfo]:
-        """Every chunk of a connection without its bytes, by seq."""
+    def index(self, conn_id: int, after_seq: int = -1) -> list[ChunkInfo]:
+        """Every chunk of a connection without its bytes, by seq (those after
+        `after_seq`, the last of an index read before: blocks are written
+        whole and in seq order, so the new chunks are in new blocks)."""
         found: list[ChunkInfo] = list(
             self._query(
                 f"SELECT seq, direction, t, offset, length(data) FROM {self.rows_table}"
-                " WHERE conn_id = ? ORDER BY seq",
-                (conn_id,),
+                " WHERE conn_id = ? AND seq > ? ORDER BY seq",
+                (conn_id, after_seq),
             )
         )
         if self.blocks:
             blocks = self._query(
-                "SELECT first_seq, t0, meta FROM chunk_blocks WHERE conn_id = ? ORDER BY first_seq",
-                (conn_id,),
+                "SELECT first_seq, t0, meta FROM chunk_blocks"
+                " WHERE conn_id = ? AND first_seq > ? ORDER BY first_seq",
+                (conn_id, after_seq),
             )
             from_blocks = [
                 (first + index, direction, t0 + ns / 1e9, offset, length)

@@ -135,11 +135,13 @@ class ChunkMeta:
     length: int
 
 
-def chunk_index(reader: SessionReader, conn_id: int) -> list[ChunkMeta]:
+def chunk_index(reader: SessionReader, conn_id: int, after_seq: int = -1) -> list[ChunkMeta]:
+    """A connection's chunks without their bytes; with `after_seq` (the last seq
+    of an index read before) only those recorded since."""
     where = str(reader.path)
     return [
         ChunkMeta(seq, _enum_value(Direction, direction, where), t, offset, length)
-        for seq, direction, t, offset, length in reader.chunk_tables.index(conn_id)
+        for seq, direction, t, offset, length in reader.chunk_tables.index(conn_id, after_seq)
     ]
 
 

@@ -25,6 +25,7 @@ from rich.text import Text
 from netbench.model import Direction, Endpoint, Role, TcpPacket
 from netbench.protocol.tcp_inferred import ChunkLike, InferredStep, SocketEventLike, infer_steps
 from netbench.protocol.tcp_tracker import Side, Step, explain, track
+from netbench.protocol.tcp_tracker import flag_label as flag_label  # moved down; kept here
 from netbench.protocol.textsafe import visible, visible_text
 
 DT, STATE = 9, 13
@@ -38,8 +39,6 @@ HEAD = 32
 StreamBytes = Callable[[Direction, int, int], bytes]
 """(direction from netbench, start offset, size) -> the recorded stream bytes."""
 
-_FLAGS = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("U", "URG"))
-_FLAGS_LAST = (("E", "ECE"), ("C", "CWR"), ("A", "ACK"))
 _MARKS = {
     "syn-retransmission": ("⟲ SYN again", "bold yellow"),
     "retransmission": ("⟲ retransmission", "bold yellow"),
@@ -55,12 +54,6 @@ _DIM = Style(dim=True)
 _NOTE = Style(dim=True, italic=True)
 _BOLD = Style(bold=True)
 _RST = Style(bold=True, color="red")
-
-
-def flag_label(flags: str) -> str:
-    """`SA` -> `SYN-ACK`, `PA` -> `PSH-ACK`, `FA` -> `FIN-ACK`, `R` -> `RST`."""
-    names = [name for letter, name in (*_FLAGS, *_FLAGS_LAST) if letter in flags]
-    return "-".join(names) or "no flags"
 
 
 class Row(NamedTuple):

@@ -179,9 +179,61 @@ def test_packet_lines_name_their_connection() -> None:
         "flags": "SA",
         "seq": 100,
         "ack": 200,
+        "rel_seq": 0,
+        "rel_ack": 1,
+        "win": 8192,
         "len": 0,
     }
     assert [p["conn"] for p in packets] == [7, 7, None]
+
+
+def scaled(
+    src: Endpoint, dst: Endpoint, flags: str, seq: int, ack: int, window: int, t: float
+) -> TcpPacket:
+    """A packet as Linux sends them on loopback: SYNs announce window scale 7."""
+    options = [("WScale", 7)] if "S" in flags else []
+    frame = bytes(
+        Ether()
+        / IP(src=src.host, dst=dst.host)
+        / TCP(
+            sport=src.port,
+            dport=dst.port,
+            flags=flags,
+            seq=seq,
+            ack=ack,
+            window=window,
+            options=options,
+        )
+    )
+    packet = decode(frame, t, 1)
+    assert packet is not None
+    return packet
+
+
+def test_packet_lines_show_relative_numbers_and_scaled_windows_as_the_tcp_tab() -> None:
+    isn_c, isn_s = 3_000_000_000, 4_000_000_000
+    handshake = [
+        scaled(PEER, SERVER, "S", isn_c, 0, 65495, T0),
+        scaled(SERVER, PEER, "SA", isn_s, isn_c + 1, 65483, T0 + 0.0001),
+        scaled(PEER, SERVER, "A", isn_c + 1, isn_s + 1, 512, T0 + 0.0002),
+    ]
+    t = time.monotonic()
+    opened = ConnectionOpened(7, 1, Role.SERVER, Transport.TCP, SERVER, PEER, t)
+    events: list[Event] = [opened, *(PacketCaptured(p) for p in handshake)]
+    lines = printed(events, json_lines=False)[1:]
+    tails = [line.split(" ", 5)[-1] for line in lines]
+    assert tails == [
+        "SYN seq=0 win=65495 len=0",
+        "SYN-ACK seq=0 ack=1 win=65483 len=0",
+        "ACK seq=1 ack=1 win=65536 len=0",  # 512 << 7, as both SYNs agreed
+    ]
+    json_lines = printed(events)[1:]
+    assert [(j["rel_seq"], j["rel_ack"], j["win"]) for j in json_lines] == [
+        (0, None, 65495),
+        (0, 1, 65483),
+        (1, 1, 65536),
+    ]
+    assert json_lines[2]["seq"] == isn_c + 1  # the raw numbers stay, as on the wire
 
 
 def test_dual_stack_peer_names_match_the_wire() -> None:

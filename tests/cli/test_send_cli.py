@@ -154,3 +154,16 @@ def test_bad_usage_exits_2(args: list[str], run_netbench) -> None:
     assert "error" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_send_http_says_a_reset_response_was_cut_short(start_serve, run_netbench, tmp_path) -> None:
+    response = tmp_path / "cut.http"
+    body = "".join(f"line {n:02d} of a long answer\n" for n in range(10))  # 250 bytes
+    response.write_text("#!netbench reset-after head+30\nHTTP/1.1 200 OK\n\n" + body)
+    server = start_serve("http", "--response", str(response))
+    result = run_netbench("send", "http", f"http://127.0.0.1:{server.port}/", "--no-record")
+    assert result.returncode == 1, result
+    assert result.stdout.startswith("HTTP/1.1 200 OK␍␊\n")  # what did arrive is shown
+    assert error_lines(result.stderr) == [
+        "netbench: error: response cut short: the connection was reset after 30 of 250 body bytes"
+    ]

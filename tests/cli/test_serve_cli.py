@@ -244,18 +244,27 @@ def test_kind_answers_a_real_client_and_records_it(
         assert sum(c.bytes_out for c in connections) > 0
 
 
-def test_prefix_echo_idle_client_gets_a_timeout_line_then_eof(start_serve) -> None:
-    server = start_serve("prefix-echo", "--idle-timeout", "0.3")
+@pytest.mark.parametrize(
+    ("options", "received"),
+    [
+        pytest.param((), b"", id="as-seed-002"),
+        pytest.param(("--timeout-message", "Time Out\r\n"), b"Time Out\r\n", id="message"),
+    ],
+)
+def test_prefix_echo_closes_an_idle_client(
+    start_serve, options: tuple[str, ...], received: bytes
+) -> None:
+    """Seed 002 prints 'Time Out' on the server and closes; the option sends a message."""
+    server = start_serve("prefix-echo", "--idle-timeout", "0.3", *options)
     started = time.monotonic()
     with connect(server.address) as sock:
         data = recv_until_eof(sock)
     waited = time.monotonic() - started
     assert 0.25 <= waited < IO_TIMEOUT
-    assert data.startswith(b"Time Out")
-    assert data.endswith(b"\r\n")
-    assert data.count(b"\n") == 1, data
+    assert data == received
     close = server.events(lambda e: e["event"] == "close")[-1]
     assert close["reason"] == EndReason.TIMEOUT.value
+    assert close["detail"] == "Time Out: nothing received in 0.3 s"
     assert server.stop() == 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from netbench.events import (
 )
 from netbench.model import Direction, EndReason
 from netbench.protocol.images import describe_image, is_complete_jpeg
+from netbench.protocol.limits import HttpLimits
 
 
 def _get(
@@ -298,3 +300,43 @@ async def test_static_never_serves_outside_its_root(
         b"HTTP/1.1 400 Bad Request",
     )
     assert b"secret" not in data.split(b"\r\n\r\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("sent", "target"),
+    [
+        pytest.param(b"GET /busy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"/busy", id="request"),
+        pytest.param(b"", b"", id="nothing-sent"),
+    ],
+)
+async def test_the_503_past_the_connection_cap_is_an_exchange(
+    engine: Engine, events: Events, sent: bytes, target: bytes
+) -> None:
+    limits = replace(HttpLimits(), max_connections=1)
+    server = await engine.start_server(default_config("http", limits=limits))
+    first = await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
+    first.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await events.wait_for(HttpResponseRecorded)  # the first connection is counted
+    answer = await raw(engine, server, sent, half_close=True)
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    response = await events.wait_for(HttpResponseRecorded, lambda e: e.response.status == 503)
+    [request] = events.of(HttpRequestRecorded, exchange_id=response.exchange_id)
+    assert request.request.target == target
+    assert request.request.error is not None and "--max-connections 1" in request.request.error
+    await first.close()
+
+
+async def test_the_client_says_a_reset_response_was_cut_short(
+    engine: Engine, page: RunningServer, tmp_path: Path
+) -> None:
+    response = tmp_path / "cut.http"
+    body = "".join(f"line {n:02d} of a long answer\n" for n in range(10))  # 250 bytes
+    response.write_text("#!netbench reset-after head+30\nHTTP/1.1 200 OK\n\n" + body)
+    engine.set_response(page.server_id, response)
+    request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    result = await http_exchange(engine.ctx, "127.0.0.1", page.address.port, request)
+    assert result.response is not None and result.response.status == 200
+    assert result.response.body_len == 30
+    assert result.response.error == (
+        "cut short: the connection was reset after 30 of 250 body bytes"
+    )

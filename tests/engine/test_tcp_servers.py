@@ -87,14 +87,24 @@ async def test_prefix_echo_answers_once_and_closes(engine: Engine) -> None:
     assert b"".join(pieces) == b"Echo=>Hello,Server"
 
 
-async def test_prefix_echo_times_out_an_idle_client(engine: Engine, events: Events) -> None:
-    server = await engine.start_server(default_config("prefix-echo", idle_timeout=0.2))
+@pytest.mark.parametrize(
+    ("message", "received"),
+    [
+        pytest.param(None, b"", id="seed-002-says-nothing-to-the-client"),
+        pytest.param("Time Out\r\n", b"Time Out\r\n", id="timeout-message"),
+    ],
+)
+async def test_prefix_echo_times_out_an_idle_client(
+    engine: Engine, events: Events, message: str | None, received: bytes
+) -> None:
+    config = default_config("prefix-echo", idle_timeout=0.2, timeout_message=message)
+    server = await engine.start_server(config)
     client = await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
-    note = await client.recv(timeout=3)
-    assert note.startswith(b"Time Out") and note.endswith(b"\r\n")
-    assert await client.recv(timeout=3) == b""
+    assert b"".join(await client.recv_all(timeout=3)) == received
     closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id != client.conn_id)
     assert closed.reason is EndReason.TIMEOUT
+    # What the seed prints on its console is the close's detail.
+    assert closed.detail == "Time Out: nothing received in 0.2 s"
     kinds = [e.kind for e in events.of(SocketEventRecorded, conn_id=closed.conn_id)]
     assert kinds[0] is SocketEventKind.ACCEPT and SocketEventKind.TIMEOUT in kinds
 
@@ -173,3 +183,64 @@ async def test_stopping_a_server_closes_its_connections(engine: Engine, events: 
     assert ended.reason is EndReason.STOPPED
     with pytest.raises(ConnectError):
         await open_tcp(engine.ctx, "127.0.0.1", server.address.port)
+
+
+@pytest.mark.parametrize("client_end", ["half-close", "close"])
+async def test_a_client_fin_before_the_reply_is_labelled_fin_peer(
+    engine: Engine, events: Events, client_end: str
+) -> None:
+    """Seed 000's reply server answers and closes; this client's FIN got there first.
+
+    The client sends and ends its side before the server's loop reads anything,
+    so the request and the FIN wait together in the kernel: the server reads
+    "Hi", then closes, but on the wire the client's FIN came first.
+    """
+    server = await engine.start_server(default_config("reply"))
+    sock = socket.create_connection(("127.0.0.1", server.address.port), timeout=3)
+    try:
+        sock.sendall(b"Hi")
+        if client_end == "half-close":
+            sock.shutdown(socket.SHUT_WR)
+        else:
+            sock.close()
+        closed = await events.wait_for(ConnectionClosed)
+    finally:
+        sock.close()
+    assert closed.reason is EndReason.FIN_PEER
+    kinds = [e.kind for e in events.of(SocketEventRecorded, conn_id=closed.conn_id)]
+    assert kinds.index(SocketEventKind.PEER_FIN) < kinds.index(SocketEventKind.CLOSE)
+
+
+async def test_udp_echo_sends_back_an_empty_datagram(engine: Engine, events: Events) -> None:
+    server = await engine.start_server(default_config("udp-echo"))
+
+    def exchange() -> list[bytes]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(b"", ("127.0.0.1", server.address.port))  # legal: zero bytes
+            sock.sendto(b"after", ("127.0.0.1", server.address.port))
+            return [sock.recvfrom(2048)[0], sock.recvfrom(2048)[0]]
+
+    assert await _blocking(exchange) == [b"", b"after"]
+    chunks = events.of(ChunkRecorded)
+    assert [(c.direction, c.data) for c in chunks] == [
+        (Direction.IN, b""),
+        (Direction.OUT, b""),  # recorded because it was sent
+        (Direction.IN, b"after"),
+        (Direction.OUT, b"after"),
+    ]
+
+
+async def test_a_client_fin_that_overtakes_a_draining_reply_is_fin_peer(
+    engine: Engine, events: Events
+) -> None:
+    """The server closes first, but its FIN waits behind 32 MiB the client has not read."""
+    server = await engine.start_server(default_config("reply", text="x" * (32 << 20)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.address.port)
+    writer.write(b"Hi")
+    await events.wait_for(SocketEventRecorded, lambda e: e.kind is SocketEventKind.CLOSE)
+    writer.write_eof()  # our FIN leaves now; the server's is still queued
+    assert len(await asyncio.wait_for(reader.read(), 10)) == 32 << 20
+    writer.close()
+    closed = await events.wait_for(ConnectionClosed, timeout=10)
+    assert closed.reason is EndReason.FIN_PEER

@@ -323,3 +323,28 @@ async def test_an_app_slower_than_the_upload_gets_it_whole(engine: Engine) -> No
     status, _headers, body = await fetch(server, "POST", "/slow-upload", upload)
     assert (status, body) == (200, f"{len(upload)} {hashlib.sha256(upload).hexdigest()}".encode())
     assert (await fetch(server, "GET", "/fast"))[2] == b"fast"
+
+
+async def test_expect_100_continue_is_answered_before_the_app_reads_the_body(
+    engine: Engine,
+) -> None:
+    server = await start(engine, "wsgi_cases:cases")
+    body = b"b" * 100_000
+
+    def upload() -> tuple[bytes, bytes]:
+        with socket.create_connection(("127.0.0.1", server.address.port), timeout=2) as sock:
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            )
+            interim = sock.recv(4096)  # curl would wait 1 s for this, then send anyway
+            sock.sendall(body)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+            return interim, reply
+
+    interim, reply = await asyncio.to_thread(upload)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    assert reply.endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode())

@@ -90,7 +90,7 @@ def test_body_is_capped_but_counted() -> None:
     [
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 200, None),
         (b"HTTP/1.x 200 OK\r\n\r\nseed 003 wrote this", None, "minor version"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "closed after 5 body bytes"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 200, "closed after 5 of 10 body"),
         (b"", None, "empty response"),
     ],
 )
@@ -107,3 +107,61 @@ def test_response_to_head_has_no_body_whatever_content_length_says() -> None:
     reader = ResponseReader(head_only=True)
     assert reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
     assert reader.response is not None and reader.response.body_len == 0
+
+
+EXPECT = b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n"
+
+
+@pytest.mark.parametrize("how", ["whole", "bytewise", "halves"])
+def test_a_head_waiting_for_100_continue_is_offered_once(how: str) -> None:
+    reader = RequestReader()
+    offered = []
+    for seq, piece in enumerate(_splits(EXPECT)[how]):
+        reader.feed(piece, seq, float(seq))
+        head = reader.take_continue()
+        if head is not None:
+            offered.append(head)
+    assert len(offered) == 1 and offered[0].request.target == b"/up"
+    assert reader.take_continue() is None
+    [done] = reader.feed(b"hello", 99, 99.0)
+    assert isinstance(done, ParsedRequest) and done.request.body == b"hello"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(EXPECT.replace(b"HTTP/1.1", b"HTTP/1.0"), id="http-1.0"),
+        pytest.param(EXPECT + b"he", id="body-begun"),
+        pytest.param(EXPECT.replace(b"Content-Length: 5", b"Content-Length: 0"), id="no-body"),
+        pytest.param(EXPECT.replace(b"100-Continue", b"something-else"), id="other-expectation"),
+    ],
+)
+def test_no_100_continue_when_nothing_waits_for_it(data: bytes) -> None:
+    reader = RequestReader()
+    reader.feed(data, 0, 0.0)
+    assert reader.take_continue() is None
+
+
+CUT = b"HTTP/1.1 200 OK\r\nContent-Length: 250\r\n\r\n" + b"x" * 30
+UNFRAMED = b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 30
+
+
+@pytest.mark.parametrize(
+    ("raw", "how", "error"),
+    [
+        (CUT, "reset", "cut short: the connection was reset after 30 of 250 body bytes"),
+        (CUT, "closed", "cut short: the connection closed after 30 of 250 body bytes"),
+        (UNFRAMED, "reset", "cut short: the connection was reset after 30 body bytes"),
+        (UNFRAMED, "closed", None),  # a body delimited by the close: whole at the FIN
+        (UNFRAMED, "timeout", "cut short: the client stopped waiting after 30 body bytes"),
+    ],
+    ids=["length-reset", "length-closed", "unframed-reset", "unframed-closed", "unframed-timeout"],
+)
+def test_a_response_cut_short_says_how_and_after_how_much(
+    raw: bytes, how: str, error: str | None
+) -> None:
+    reader = ResponseReader()
+    assert not reader.feed(raw)
+    response = reader.feed_eof(how)
+    assert response is not None and response.status == 200 and response.body_len == 30
+    assert response.error == error

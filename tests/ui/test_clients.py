@@ -8,11 +8,18 @@ import pytest
 from textual.widgets import Input, Log, Select, TextArea
 from uikit import Running
 
+from netbench.engine.clients import HttpResult
 from netbench.engine.config import default_config
 from netbench.engine.engine import RunningServer
-from netbench.model import Role
+from netbench.model import HttpResponse, Role
 from netbench.ui.widgets.clients import ClientsPanel, TcpClientPane
-from netbench.ui.widgets.clients_http import HttpClientPane, parse_headers, raw_lines
+from netbench.ui.widgets.clients_http import (
+    HttpClientPane,
+    parse_headers,
+    raw_lines,
+    status_line,
+    summary_lines,
+)
 from netbench.ui.widgets.clients_tcp import chunk_line, encode_data, parse_target
 from netbench.ui.widgets.traffic import TrafficList
 
@@ -207,3 +214,13 @@ def test_parse_headers() -> None:
         parse_headers("A: 1\nbad")
     with pytest.raises(ValueError, match="Latin-1"):
         parse_headers("A: \u2603")
+
+
+def test_a_response_cut_short_is_not_shown_as_a_success() -> None:
+    error = "cut short: the connection was reset after 30 of 250 body bytes"
+    response = HttpResponse(200, b"OK", "1.1", (), b"x" * 30, 30, error=error)
+    result = HttpResult(4, 9, b"GET / HTTP/1.1\r\n\r\n", b"", response, 0.003)
+    line, outcome = status_line(result)
+    assert outcome == "error"
+    assert line.startswith("✗ 200 OK") and line.endswith(error)
+    assert error in summary_lines(result)

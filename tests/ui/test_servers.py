@@ -150,6 +150,7 @@ async def test_remove_stops_and_drops_the_row(running: Running) -> None:
     await running.pilot.press("4")  # prefix echo
     await running.until(lambda: bool(_rows(panel, "prefix-echo")))
     row = _rows(panel, "prefix-echo")[0]
+    assert any("closed without a word, as seed 002" in note for note in _notes(running))
     assert await asyncio.to_thread(_exchange, row.address.port, b"x") == b"Echo=>x"
     await running.pilot.press("delete")
     await running.until(lambda: row.server_id not in panel.rows_by_id)
@@ -233,3 +234,22 @@ def test_build_config_accepts_a_full_form() -> None:
         10,
     )
     assert (config.idle_timeout, config.keep_alive, config.text) == (2.5, False, "Yes")
+
+
+@pytest.mark.parametrize(("typed", "message"), [("Time Out", "Time Out"), ("", None)])
+def test_build_config_takes_prefix_echo_s_timeout_text(typed: str, message: str | None) -> None:
+    form = {"host": "127.0.0.1", "port": "0", "backlog": "5", "recv_size": "1024"}
+    form |= {"idle_timeout": "5", "text": "Yes", "root": "", "timeout_message": typed}
+    config, errors = build_config("prefix-echo", form)
+    assert errors == {} and config is not None
+    assert config.timeout_message == message
+    assert build_config("echo", form)[0].timeout_message is None  # type: ignore[union-attr]
+
+
+async def test_the_form_shows_timeout_text_for_prefix_echo_only(running: Running) -> None:
+    _panel(running)
+    screen = await _open_form(running)
+    assert not screen.query_one("#row-timeout_message").display
+    screen.query_one("#kind", Select).value = "prefix-echo"
+    await running.pilot.pause()
+    assert screen.query_one("#row-timeout_message").display

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from uikit import Running
 
-from netbench.ui.widgets.traffic import TrafficList
+from netbench.model import Endpoint, Role
+from netbench.store import TrafficRow
+from netbench.ui.widgets.servers import COLUMNS as SERVER_COLUMNS
+from netbench.ui.widgets.traffic import TrafficList, header_text, row_cells
 
 
 async def test_a_request_appears_live(running: Running) -> None:
@@ -40,3 +43,24 @@ async def test_filter_narrows_the_list(running: Running) -> None:
     await running.until(lambda: len(traffic.model) == 2)
     targets = {traffic.model.row_at(i, running.app.reader()).target for i in range(2)}  # type: ignore[union-attr]
     assert targets == {b"/alpha", b"/alphabet"}
+
+
+def _exchange_row(role: Role) -> TrafficRow:
+    """An exchange whose request body was 3 bytes and response body 250."""
+    peer, local = Endpoint("127.0.0.1", 8000), Endpoint("127.0.0.1", 50000)
+    return TrafficRow(
+        7, 1, 7, None, role, 0.0, peer, local, b"POST", b"/", 200, 3, 250, 0.001, None, None
+    )
+
+
+def test_the_columns_say_body_where_the_servers_panel_says_bytes() -> None:
+    header = header_text(120).split()
+    assert header[-6:-2] == ["body", "in", "body", "out"]
+    assert "bytes in / out" in SERVER_COLUMNS  # every byte of every connection
+
+
+def test_a_client_exchange_counts_the_response_body_as_in() -> None:
+    cells = [text for text, _style in row_cells(_exchange_row(Role.CLIENT))]
+    assert cells[4].split() == ["250", "B", "3", "B"]  # received 250, sent 3
+    server_cells = [text for text, _style in row_cells(_exchange_row(Role.SERVER))]
+    assert server_cells[4].split() == ["3", "B", "250", "B"]

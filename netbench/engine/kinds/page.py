@@ -24,7 +24,8 @@ register(
     ServerKind(
         "http",
         'the page server: `GET /` is the seed page with `<IMG src="test.jpg"/>` and a form, '
-        "`GET /test.jpg` a real JPEG, `HEAD` works, `POST`/`PUT`/`PATCH`/`DELETE` answer with "
+        "`GET /test.jpg` a real JPEG (sent as `image/jpeg`, the registered type; seed 004 wrote "
+        "`image/jpg`, which is not one), `HEAD` works, `POST`/`PUT`/`PATCH`/`DELETE` answer with "
         "the page plus the decoded form or JSON body, anything else 404 (003/004)",
         Transport.TCP,
         http=True,
@@ -32,7 +33,16 @@ register(
         defaults=HTTP_DEFAULTS,
         build=_build,
         options=(KEEP_ALIVE, *LIVE),
-        presets=(Preset("1", "Page server", "http", 8000),),
+        presets=(
+            Preset(
+                "1",
+                "Page server",
+                "http",
+                8000,
+                note="test.jpg goes out as image/jpeg, the registered type: seed 004 wrote "
+                "image/jpg, which is not one",
+            ),
+        ),
         idle_note="keep-alive idle",
     )
 )

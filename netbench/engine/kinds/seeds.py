@@ -35,6 +35,18 @@ def _stream_kind(cls: type[RecordedStream]) -> Build:
     return build
 
 
+async def _build_prefix_echo(runtime: KindRuntime) -> Listener:
+    ctx, options = runtime.ctx, runtime.stream_options()
+    timeout_message = (runtime.config.timeout_message or "").encode()
+
+    def connection() -> PrefixEchoConnection:
+        echo = PrefixEchoConnection(ctx, **options)
+        echo.timeout_message = timeout_message
+        return echo
+
+    return Listener(connection)
+
+
 async def _build_reply(runtime: KindRuntime) -> Listener:
     ctx, options = runtime.ctx, runtime.stream_options()
     text = runtime.config.text.encode()
@@ -86,14 +98,37 @@ register(
 register(
     ServerKind(
         "prefix-echo",
-        "reads one chunk, answers `Echo=>` + chunk, closes; after the idle timeout sends "
-        "`Time Out: ...` and closes (002)",
+        "reads one chunk, answers `Echo=>` + chunk, closes; a client silent past the idle "
+        "timeout is closed without a word, as the seed (its `Time Out` is a line on the "
+        "server's console: here the `close` line's detail, `Time Out: nothing received in "
+        "5 s`); `--timeout-message TEXT` sends TEXT first, as given (002)",
         Transport.TCP,
         http=False,
         port=50014,  # seed 002
         defaults={"backlog": 5, "recv_size": 1024, "idle_timeout": 5.0},
-        build=_stream_kind(PrefixEchoConnection),
-        presets=(Preset("4", 'Prefix echo "Echo=>"', "prefix-echo", 50014),),
+        build=_build_prefix_echo,
+        options=(
+            KindOption(
+                "timeout_message",
+                "send TEXT to a client silent past --idle-timeout, then close (default: close "
+                "without a word, as seed 002, which prints Time Out on its console)",
+                flag="--timeout-message",
+                metavar="TEXT",
+                parse=lambda text: text or None,
+                label="Timeout text",
+                placeholder="sent to a silent client; empty: none, as seed 002",
+            ),
+        ),
+        presets=(
+            Preset(
+                "4",
+                'Prefix echo "Echo=>"',
+                "prefix-echo",
+                50014,
+                note="a client silent for 5 s is closed without a word, as seed 002 (which "
+                "prints Time Out on its own console); the add form's Timeout text sends one first",
+            ),
+        ),
     )
 )
 

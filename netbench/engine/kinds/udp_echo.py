@@ -15,7 +15,8 @@ async def _build(runtime: KindRuntime) -> Listener:
 register(
     ServerKind(
         "udp-echo",
-        "sends every datagram back; a flow per peer is recorded as a connection (002's SOCK_DGRAM)",
+        "sends every datagram back, an empty one too; a flow per peer is recorded as a "
+        "connection (002's SOCK_DGRAM)",
         Transport.UDP,
         http=False,
         port=5000,

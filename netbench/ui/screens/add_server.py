@@ -154,8 +154,8 @@ def _initial(option: registry.KindOption, defaults: ServerConfig) -> str:
         try:
             value = option.parse("")
         except ValueError:
-            value = ""
-    return str(value)
+            value = None
+    return "" if value is None else str(value)
 
 
 class AddServerScreen(ModalScreen[ServerConfig | None]):

@@ -98,7 +98,8 @@ def summary_lines(result: HttpResult) -> list[str]:
         + ("  (truncated)" if response.body_truncated else ""),
     ]
     if response.error:
-        lines.append(f"parser: {visible_text(response.error)}")
+        what = "" if response.error.startswith("cut short") else "parser: "
+        lines.append(f"{what}{visible_text(response.error)}")
     lines.append(" ")  # Log drops empty lines
     lines.extend(
         f"{visible_latin1(name)}: {visible_latin1(value)}" for name, value in response.headers
@@ -118,6 +119,25 @@ def summary_lines(result: HttpResult) -> list[str]:
     elif decoded.kind == "binary":
         lines.append(f"(binary body, {human_bytes(len(response.body))})")
     return lines
+
+
+def status_line(result: HttpResult) -> tuple[str, str]:
+    """The one line under the URL, and its outcome (`ok` or `error`: the colour).
+
+    A response cut short (reset, closed before its length) is an error
+    whatever its status: `200 OK · 30 B` alone would read as a success."""
+    response = result.response
+    took = f"{result.elapsed * 1000:.1f} ms"
+    if response is None:
+        return f"✗ no response from the server ({took})", "error"
+    status = "?" if response.status is None else str(response.status)
+    reason = visible_latin1(response.reason)
+    size = human_bytes(response.body_len)
+    line = f"{status} {reason} · {took} · {size} · conn #{result.conn_id}"
+    if response.error:
+        return f"✗ {line} · {visible_text(response.error)}", "error"
+    ok = response.status is not None and response.status < 400
+    return line, "ok" if ok else "error"
 
 
 class HttpClientPane(Vertical):
@@ -277,15 +297,5 @@ class HttpClientPane(Vertical):
         parsed = self.query_one("#http-parsed", Log)
         parsed.clear()
         parsed.write_lines(summary_lines(result))
-        response = result.response
-        took = f"{result.elapsed * 1000:.1f} ms"
-        if response is None:
-            self._fail(f"no response from the server ({took})")
-        else:
-            status = "?" if response.status is None else str(response.status)
-            reason = visible_latin1(response.reason)
-            size = human_bytes(response.body_len)
-            self.status = f"{status} {reason} · {took} · {size} · conn #{result.conn_id}"
-            ok = response.status is not None and response.status < 400
-            self.outcome = "ok" if ok else "error"
+        self.status, self.outcome = status_line(result)
         self.query_one("#http-tabs", TabbedContent).active = "http-raw-tab"

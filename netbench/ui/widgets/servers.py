@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
 
 PRESETS: tuple[registry.Preset, ...] = registry.presets()
-"""One key each (1-7 for the seed kinds): the kind, its seed port, its label (the registry's)."""
+"""One key each (1-7 for the seed kinds): the kind, its seed port, its label and how it
+knowingly differs from its seed (the registry's)."""
 
 
 State = Literal["running", "stopped", "failed", "ended uncleanly"]
@@ -56,8 +57,9 @@ _STATE_STYLE: dict[str, str] = {
     "failed": "bold red",
     "ended uncleanly": "yellow",
 }
-_COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
-"""The table's headers, also its column keys."""
+COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")
+"""The table's headers, also its column keys. Bytes are every byte of every
+connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
 _EXPOSED_STYLE = "bold yellow"
 
@@ -137,6 +139,7 @@ class ServersPanel(DataTable[Text]):
                 f"preset('{preset.key}')",
                 f"Start the {preset.label} preset",
                 id=f"servers.preset_{preset.name}",
+                tooltip=preset.note,
                 group=_PRESET_GROUP,
             )
             for preset in PRESETS
@@ -187,7 +190,7 @@ class ServersPanel(DataTable[Text]):
     # -- lifecycle ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        for label in _COLUMNS:
+        for label in COLUMNS:
             self.add_column(label, key=label)
         self._netbench.hub.register(self)
         engine = self._netbench.engine
@@ -315,7 +318,7 @@ class ServersPanel(DataTable[Text]):
                 plain = tuple(cell.plain for cell in cells)
                 if plain == self._shown_cells.get(server_id):
                     continue
-                for column, cell in zip(_COLUMNS, cells, strict=True):
+                for column, cell in zip(COLUMNS, cells, strict=True):
                     self.update_cell(str(server_id), column, cell)
                 self._shown_cells[server_id] = plain
         running = sum(row.state == "running" for row in self.rows_by_id.values())
@@ -421,7 +424,8 @@ class ServersPanel(DataTable[Text]):
                 return
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
-        self._say(f"{kind} on {running.url} ({where})", title="Server started")
+        note = f": {preset.note}" if preset.note else ""
+        self._say(f"{kind} on {running.url} ({where}){note}", title="Server started")
 
     def action_add(self) -> None:
         """Open the form for a server with every option."""

@@ -38,7 +38,7 @@ def header_text(width: int) -> str:
     request = request_width(width)
     return (
         f"{'time':<12} {'conn':>5} {'peer -> server':<22} {'request -> status':<{request}} "
-        f"{'in':>8} {'out':>8} {'ms':>7} end"
+        f"{'body in':>8} {'body out':>8} {'ms':>7} end"
     )
 
 
@@ -95,6 +95,11 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
         request = f"{what} -> {status}"
     else:
         request = "(no HTTP)" if row.role is Role.SERVER else "(connection)"
+    # An exchange's columns are body sizes seen from netbench: a client's
+    # request body went out, its response body came in (docs/tui.md).
+    body_in, body_out = row.bytes_in, row.bytes_out
+    if row.exchange_id is not None and row.role is Role.CLIENT:
+        body_in, body_out = body_out, body_in
     duration = "" if row.duration is None else f"{row.duration * 1000:.1f}"
     end = row.end_reason.value if row.end_reason else "open"
     if row.ended_uncleanly:
@@ -106,7 +111,7 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
         (f"{row.conn_id:>5} ", "dim"),
         (f"{who:<22} ", ""),
         (f"{request:<{request_width(width)}} ", _status_style(row.status, row.error)),
-        (f"{human_bytes(row.bytes_in):>8} {human_bytes(row.bytes_out):>8} ", ""),
+        (f"{human_bytes(body_in):>8} {human_bytes(body_out):>8} ", ""),
         (f"{duration:>7} ", "dim"),
         (end, _end_style(row)),
     ]

@@ -1,0 +1,236 @@
+"""HTTP/1.x response parsing glue over httptools (llhttp). Sans-I/O: bytes in, responses out.
+
+The client's side of protocol/http_parse.py: `ResponseReader` reads one
+response, `ResponseStream` several pipelined ones, `describe_response` what a
+raw response netbench is about to send says. Bodies are kept up to
+`body_limit` bytes (the rest is counted); after an error a reader stops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httptools
+
+from netbench.model import HttpResponse
+
+DEFAULT_BODY_LIMIT = 1 << 20
+_ENDED = {
+    "closed": "the connection closed",
+    "reset": "the connection was reset",
+    "timeout": "the client stopped waiting",
+}
+
+
+def error_text(error: Exception) -> str:
+    """llhttp's complaint without its boilerplate prefixes."""
+    text = str(error) or type(error).__name__
+    return text.removeprefix("Parse error: ").removeprefix("invalid ")
+
+
+class _MessageCollector:
+    """The callbacks httptools calls; one message at a time."""
+
+    def __init__(self, body_limit: int) -> None:
+        self.body_limit = body_limit
+        self.url = bytearray()
+        self.status = bytearray()
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.body_len = 0
+        self.started = False
+        self.complete = 0
+        self.headers_done = False
+
+    def reset(self) -> None:
+        self.url = bytearray()
+        self.status = bytearray()
+        self.headers = []
+        self.body = bytearray()
+        self.body_len = 0
+        self.headers_done = False
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.reset()
+        self.started = True
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_status(self, status: bytes) -> None:
+        self.status += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        room = self.body_limit - len(self.body)
+        if room > 0:
+            self.body += body[:room]
+        self.body_len += len(body)
+
+    def on_message_complete(self) -> None:
+        self.complete += 1
+
+
+class ResponseReader:
+    """Reads a client connection's inbound stream into one response.
+
+    `head_only` is for responses to HEAD (and 1xx/204/304 are handled by
+    llhttp itself): they have headers but never a body, whatever
+    Content-Length says.
+    """
+
+    def __init__(self, *, head_only: bool = False, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self._collector = _MessageCollector(body_limit)
+        self._parser = httptools.HttpResponseParser(self._collector)
+        self._head_only = head_only
+        self.response: HttpResponse | None = None
+        self.error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None
+
+    def feed(self, data: bytes) -> bool:
+        """Feed bytes; True once the response is complete (or failed)."""
+        if self.done:
+            return True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._collector.complete += 1
+        except httptools.HttpParserError as error:
+            self.error = error_text(error)
+            self.response = self._build(self.error)
+            return True
+        c = self._collector
+        if c.complete or (self._head_only and c.headers_done):
+            self.response = self._build(None)
+        return self.done
+
+    def feed_eof(self, how: str = "closed") -> HttpResponse | None:
+        """The reading ended (`how`: "closed" by a FIN, "reset", "timeout"): the response so far.
+
+        A body delimited by close is complete at a FIN; with a length or
+        chunking, or ended otherwise, it was cut short and `error` says so with
+        how many body bytes arrived (of how many, when Content-Length said).
+        """
+        if self.done:
+            return self.response
+        c = self._collector
+        if not c.started and not c.status:
+            return None
+        ended = _ENDED.get(how, how)
+        if c.headers_done:
+            error = None
+            if not c.complete and (self._framed() or how != "closed"):
+                length = self._header(b"content-length")
+                of = f" of {int(length)}" if length is not None and length.isdigit() else ""
+                error = f"cut short: {ended} after {c.body_len}{of} body bytes"
+            self.response = self._build(error)
+        else:
+            self.error = f"cut short: {ended} before the response head was complete"
+            self.response = self._build(self.error)
+        return self.response
+
+    def _header(self, name: bytes) -> bytes | None:
+        for field, value in self._collector.headers:
+            if field.lower() == name:
+                return value.strip()
+        return None
+
+    def _framed(self) -> bool:
+        names = {name.lower() for name, _value in self._collector.headers}
+        return b"content-length" in names or b"transfer-encoding" in names
+
+    def _build(self, error: str | None) -> HttpResponse:
+        c = self._collector
+        try:
+            status: int | None = (
+                self._parser.get_status_code() if c.status or c.headers_done else None
+            )
+            version = self._parser.get_http_version()
+        except httptools.HttpParserError:
+            status, version = None, ""
+        return HttpResponse(
+            status=status if status else None,
+            reason=bytes(c.status),
+            version=version,
+            headers=tuple(c.headers),
+            body=bytes(c.body),
+            body_len=c.body_len,
+            body_truncated=c.body_len > len(c.body),
+            error=error,
+        )
+
+
+def describe_response(raw: bytes, *, head_only: bool = False) -> HttpResponse:
+    """What a raw response we are about to send says, read by llhttp.
+
+    Deliberately broken responses are allowed: they come back with
+    `status=None` and the parser's complaint in `error`.
+    """
+    reader = ResponseReader(head_only=head_only)
+    reader.feed(raw)
+    response = reader.feed_eof() if not reader.done else reader.response
+    if response is None:
+        return HttpResponse(None, b"", "", (), b"", 0, error="empty response")
+    return response
+
+
+class _Snapshots(_MessageCollector):
+    """A collector that keeps every completed message (pipelined responses, in order)."""
+
+    def __init__(self, body_limit: int) -> None:
+        super().__init__(body_limit)
+        self.done: list[HttpResponse] = []
+        self.parser: Any = None
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        status = self.parser.get_status_code() if self.parser is not None else None
+        self.done.append(
+            HttpResponse(
+                status=status or None,
+                reason=bytes(self.status),
+                version=self.parser.get_http_version() if self.parser is not None else "",
+                headers=tuple(self.headers),
+                body=bytes(self.body),
+                body_len=self.body_len,
+                body_truncated=self.body_len > len(self.body),
+                error=None,
+            )
+        )
+
+
+class ResponseStream:
+    """Responses read off one connection, several per read when they were pipelined.
+
+    `feed` returns how many responses are complete so far; `responses` holds
+    them in order. A parse error stops the stream and is kept in `error`.
+    """
+
+    def __init__(self, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self._collector = _Snapshots(body_limit)
+        self._parser = httptools.HttpResponseParser(self._collector)
+        self._collector.parser = self._parser
+        self.error: str | None = None
+
+    @property
+    def responses(self) -> list[HttpResponse]:
+        return self._collector.done
+
+    def feed(self, data: bytes) -> int:
+        if self.error is None:
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                pass
+            except httptools.HttpParserError as error:
+                self.error = error_text(error)
+        return len(self._collector.done)
