@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -24,8 +24,10 @@ Bytes view's `end` key to the screen showing the stream's last line; and
 the largest the session's -wal file grew meanwhile (the limit is 64 MiB);
 then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
 and 5,000 req/s and unpaced, three kills each); then workshop mode: key
-press to each lesson step's screen (bench/workshop.py). `--smoke` runs everything for a fraction of a second (and counts and sizes
-tiny): the suite uses it to prove the benchmark runs (timings belong here,
+press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
+with seed 004's hello-world app against gunicorn's sync worker, one
+process (bench/apps.py; gunicorn only when installed). `--smoke` runs
+everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
 
@@ -47,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from apps import measure as measure_apps
+from apps import report as report_apps
 from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
@@ -304,7 +308,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -328,6 +332,9 @@ def main() -> int:
                 print(line)
         if args.only in (None, "workshop"):
             workshop(args.smoke)
+        if args.only in (None, "apps"):
+            for line in report_apps(measure_apps(seconds, data_dir)):
+                print(line)
     return 0
 
 

@@ -122,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     send_data_left_over = args.command == "send" and args.send_kind == "tcp" and args.data == ""
     if send_data_left_over and len(extra) == 1 and not extra[0].startswith("-"):
         args.data, extra = extra[0], []
+    # The same for `serve wsgi --port 0 app:application`.
+    serve_word_left_over = args.command == "serve" and args.argument is None
+    if serve_word_left_over and len(extra) == 1 and not extra[0].startswith("-"):
+        args.argument, extra = extra[0], []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -31,6 +31,7 @@ from array import array
 from collections import OrderedDict, deque
 from typing import cast
 
+from netbench.engine import registry
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -51,7 +52,7 @@ from netbench.store import (
     traffic_search,
 )
 
-HTTP_KINDS = frozenset({"http", "static"})
+HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
 
 Live = list[object]
 """A recent row: TrafficRow's fields, in order, mutable."""

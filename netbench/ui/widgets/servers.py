@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from rich.text import Text
@@ -27,8 +26,10 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable
 
-from netbench.engine.config import SEED_PORTS, ServerConfig, default_config, is_loopback_host
+from netbench.engine import registry
+from netbench.engine.config import ServerConfig, default_config, is_loopback_host
 from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
+from netbench.engine.registry import server_url
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -36,15 +37,18 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, server_url
+from netbench.model import Direction, Endpoint
 from netbench.protocol.textsafe import visible_text
 from netbench.store import StoreError
 from netbench.ui.messages import EventsArrived
-from netbench.ui.presets import PRESET_NOTES, PRESETS
 from netbench.ui.widgets.traffic import human_bytes
 
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
+
+PRESETS: tuple[registry.Preset, ...] = registry.presets()
+"""One key each (1-7 for the seed kinds): the kind, its seed port, its label and how it
+knowingly differs from its seed (the registry's)."""
 
 
 State = Literal["running", "stopped", "failed", "ended uncleanly"]
@@ -132,14 +136,14 @@ class ServersPanel(DataTable[Text]):
         Binding("y", "copy_url", "Copy URL", id="servers.copy_url"),
         *(
             Binding(
-                str(number),
-                f"preset('{kind}')",
-                f"Start the {label} preset",
-                id=f"servers.preset_{kind.replace('-', '_')}",
-                tooltip=PRESET_NOTES.get(kind, ""),
+                preset.key,
+                f"preset('{preset.key}')",
+                f"Start the {preset.label} preset",
+                id=f"servers.preset_{preset.name}",
+                tooltip=preset.note,
                 group=_PRESET_GROUP,
             )
-            for number, (kind, _port, label) in enumerate(PRESETS, start=1)
+            for preset in PRESETS
         ),
     ]
 
@@ -412,14 +416,14 @@ class ServersPanel(DataTable[Text]):
         self._say(f"{running.config.kind} server on {running.url}")
         return None
 
-    async def action_preset(self, kind: str) -> None:
+    async def action_preset(self, key: str) -> None:
         """Start a seed preset on its seed port, or a free one if that is taken."""
         engine = self._engine()
-        if engine is None:
+        preset = next((preset for preset in PRESETS if preset.key == key), None)
+        if engine is None or preset is None:
             return
-        seed = SEED_PORTS[kind]
-        overrides: dict[str, object] = {"root": Path.cwd()} if kind == "static" else {}
-        config = default_config(kind, port=seed, **overrides)
+        kind, seed = preset.kind, preset.port
+        config = default_config(kind, port=seed, **preset.overrides())
         where = f"its seed port {seed}"
         try:
             running = await engine.start_server(config)
@@ -434,7 +438,7 @@ class ServersPanel(DataTable[Text]):
                 return
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
-        note = f": {PRESET_NOTES[kind]}" if kind in PRESET_NOTES else ""
+        note = f": {preset.note}" if preset.note else ""
         self._say(f"{kind} on {running.url} ({where}){note}", title="Server started")
 
     def action_add(self) -> None:
