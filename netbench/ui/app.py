@@ -202,7 +202,7 @@ class NetbenchApp(App[int]):
                     self.startup_error = str(error)
                     break
         if self.page_server is not None:
-            from netbench.ui.widgets.servers import beyond_loopback
+            from netbench.ui.server_row import beyond_loopback
 
             self.exposure = beyond_loopback([self.config.host])
             self.sub_title = f"{self.page_server.url}  ·  recording to {path}"

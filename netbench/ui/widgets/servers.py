@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -27,8 +26,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from netbench.engine import registry
-from netbench.engine.config import ServerConfig, default_config, is_loopback_host
-from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
+from netbench.engine.config import ServerConfig, default_config
+from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.engine.registry import server_url
 from netbench.events import (
     ChunkRecorded,
@@ -37,11 +36,11 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint
+from netbench.model import Direction
 from netbench.protocol.textsafe import visible_text
 from netbench.store import StoreError
 from netbench.ui.messages import EventsArrived
-from netbench.ui.widgets.traffic import human_bytes
+from netbench.ui.server_row import ServerRow, State, beyond_loopback
 
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
@@ -51,73 +50,10 @@ PRESETS: tuple[registry.Preset, ...] = registry.presets()
 knowingly differs from its seed (the registry's)."""
 
 
-State = Literal["running", "stopped", "failed", "ended uncleanly"]
-_STATE_STYLE: dict[str, str] = {
-    "running": "green",
-    "stopped": "dim",
-    "failed": "bold red",
-    "ended uncleanly": "yellow",
-}
 COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")
 """The table's headers, also its column keys. Bytes are every byte of every
 connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
-_EXPOSED_STYLE = "bold yellow"
-
-
-def beyond_loopback(hosts: list[str]) -> str | None:
-    """The warning for servers bound to `hosts` that other machines can reach (None: none can).
-
-    Short enough for the header and the panel's edge at 80 columns.
-    """
-    exposed = list(
-        dict.fromkeys(visible_text(host) for host in hosts if not is_loopback_host(host))
-    )
-    if not exposed:
-        return None
-    return f"⚠ {', '.join(exposed)}: beyond loopback, others can connect"
-
-
-@dataclass(slots=True)
-class ServerRow:
-    """What the panel knows about one server."""
-
-    server_id: int
-    kind: str
-    address: Endpoint
-    url: str
-    config: ServerConfig | None
-    """What it was started with (None if the engine did not say): restart reuses it."""
-    state: State = "running"
-    error: str | None = None
-    open: int = 0
-    total: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    @property
-    def exposed(self) -> bool:
-        """Listening beyond loopback: other machines can connect."""
-        return self.state == "running" and not is_loopback_host(self.address.host)
-
-    @classmethod
-    def from_running(cls, running: RunningServer) -> ServerRow:
-        config = running.config
-        state: State = "running" if running.state is ServerState.RUNNING else "stopped"
-        row = cls(running.server_id, config.kind, running.address, running.url, config, state)
-        row.open = row.total = len(running.connections)
-        return row
-
-    def cells(self) -> tuple[Text, ...]:
-        """The row's cells, sanitised (a host name is user text)."""
-        return (
-            Text(str(self.server_id), style="dim"),
-            Text(self.kind),
-            Text(visible_text(self.url), style=_EXPOSED_STYLE if self.exposed else ""),
-            Text(self.state, style=_STATE_STYLE[self.state]),
-            Text(f"{self.open}/{self.total}"),
-            Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
-        )
 
 
 class ServersPanel(DataTable[Text]):
