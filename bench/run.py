@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -20,11 +20,14 @@ Textual app's (bench/startup.py); then memory over a long session: the resident 
 without capture and of the TUI after 100,000 and after 1,000,000 recorded
 exchanges (keep-alive requests sent by count, counted in the session file);
 then, in that same TUI, a 100 MB response recorded and the time from the
-Bytes view's `end` key to the screen showing the stream's last line;
+Bytes view's `end` key to the screen showing the stream's last line; and
+the largest the session's -wal file grew meanwhile (the limit is 64 MiB);
 then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
 and 5,000 req/s and unpaced, three kills each); then workshop mode: key
-press to each lesson step's screen (bench/workshop.py). `--smoke` runs everything for a fraction of a second (and counts and sizes
-tiny): the suite uses it to prove the benchmark runs (timings belong here,
+press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
+with seed 004's hello-world app against gunicorn's sync worker, one
+process (bench/apps.py; gunicorn only when installed). `--smoke` runs
+everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
 
@@ -38,16 +41,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from apps import measure as measure_apps
+from apps import report as report_apps
 from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
 from startup import startup
+
+from netbench.store import WAL_LIMIT
 
 BENCH = Path(__file__).parent
 PY = sys.executable
@@ -126,6 +135,30 @@ class Memory:
     """(exchanges recorded, resident MB) at each mark."""
     peak: float
     """The highest RSS in MB up to the last mark (VmHWM)."""
+    wal_mb: float = 0.0
+    """The largest the session's -wal file was, in MB, from the start to the end
+    (for the TUI: the big body too)."""
+
+
+@contextmanager
+def largest_wal(session: Path) -> Iterator[list[float]]:
+    """Polls the -wal file's size every 20 ms; yields [largest so far, in MB]."""
+    wal = Path(f"{session}-wal")
+    largest = [0.0]
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.02):
+            if wal.exists():
+                largest[0] = max(largest[0], wal.stat().st_size / 1e6)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield largest
+    finally:
+        stop.set()
+        watcher.join(5)
 
 
 def recorded(session: Path) -> int:
@@ -171,13 +204,17 @@ def memory(
     rows = []
     session = Path(data_dir) / "serve-long.netbench.sqlite"
     serve = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q"]
-    with server_process([*serve, "--no-capture", "--session", str(session)], env) as (port, popen):
+    with (
+        server_process([*serve, "--no-capture", "--session", str(session)], env) as (port, popen),
+        largest_wal(session) as wal,
+    ):
         rows.append(
             Memory("(c) serve http --no-capture", *_memory_marks(port, popen.pid, session, marks))
         )
+    rows[-1].wal_mb = wal[0]
     session = Path(data_dir) / "tui-long.netbench.sqlite"
     long_tui = [PY, str(BENCH / "peers.py"), "long", str(session)]
-    with server_process(long_tui, env, interrupt=False) as (port, tui):
+    with server_process(long_tui, env, interrupt=False) as (port, tui), largest_wal(session) as wal:
         assert tui.stdin is not None and tui.stdout is not None
         rows.append(Memory("(e) the TUI, headless", *_memory_marks(port, tui.pid, session, marks)))
         tui.stdin.write(f"body {body_bytes}\n")
@@ -187,6 +224,7 @@ def memory(
             raise RuntimeError(f"the TUI peer's big body failed: {line!r}")
         body = json.loads(line)["body"]
         body["rss_mb"] = rss_mb(tui.pid)
+    rows[-1].wal_mb = wal[0]
     return rows, body
 
 
@@ -217,6 +255,13 @@ def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:
         at = ", ".join(f"{mb:.1f} MB at {count:,} exchanges" for count, mb in row.marks)
         growth = row.marks[-1][1] - row.marks[0][1]
         print(f"memory {row.name}: {at}: growth {growth:+.1f} MB (peak {row.peak:.1f} MB)")
+    for row in rss:
+        body_too = f" and the {body['bytes'] / 1e6:g} MB body" if row.name.startswith("(e)") else ""
+        print(
+            f"wal {row.name}: largest -wal file {row.wal_mb:.1f} MB over"
+            f" {row.marks[-1][0]:,} exchanges{body_too}"
+            f" (limit {WAL_LIMIT / 1e6:.1f} MB, {WAL_LIMIT >> 20} MiB)"
+        )
     warm = statistics.median(body["warm_ms"])  # type: ignore[arg-type]
     print(
         f"{body['bytes'] / 1e6:g} MB body: recorded in {body['recorded_s']:.2f} s"
@@ -263,7 +308,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -287,6 +332,9 @@ def main() -> int:
                 print(line)
         if args.only in (None, "workshop"):
             workshop(args.smoke)
+        if args.only in (None, "apps"):
+            for line in report_apps(measure_apps(seconds, data_dir)):
+                print(line)
     return 0
 
 

@@ -112,25 +112,6 @@ class TcpPacket(NamedTuple):
     """pcap link type of `frame` (1: Ethernet, which Linux uses for lo too)."""
 
 
-def server_url(kind: str, transport: Transport, address: Endpoint) -> str:
-    """How a server is named to users: http://127.0.0.1:8000/, tcp://..., udp://..."""
-    if kind in ("http", "static"):
-        return f"http://{address}/"
-    return f"{transport.value}://{address}"
-
-
-SERVER_KINDS: tuple[str, ...] = (
-    "http",
-    "echo",
-    "reply",
-    "prefix-echo",
-    "time",
-    "static",
-    "udp-echo",
-)
-"""Every server kind the engine can run, in the order menus show them."""
-
-
 Headers = tuple[tuple[bytes, bytes], ...]
 """Header fields as (name, value) byte pairs in wire order and case."""
 

@@ -106,10 +106,14 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
         capture=not getattr(args, "no_capture", False),
     )
     app = NetbenchApp(config)
-    code = app.run()
+    try:
+        code = app.run()
+    finally:
+        app.close_session()  # whatever ended the app, the session ends cleanly
     if app.startup_error:
         return fail(app.startup_error)
-    return code or 0
+    # A crash (Textual printed its traceback) is a failure, whatever `run` returned.
+    return app.return_code or code or 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     send_data_left_over = args.command == "send" and args.send_kind == "tcp" and args.data == ""
     if send_data_left_over and len(extra) == 1 and not extra[0].startswith("-"):
         args.data, extra = extra[0], []
+    # The same for `serve wsgi --port 0 app:application`.
+    serve_word_left_over = args.command == "serve" and args.argument is None
+    if serve_word_left_over and len(extra) == 1 and not extra[0].startswith("-"):
+        args.argument, extra = extra[0], []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

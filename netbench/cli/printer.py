@@ -27,6 +27,7 @@ import sys
 import time
 from typing import IO, Any
 
+from netbench.engine.registry import server_url
 from netbench.events import (
     CaptureStatus,
     ChunkRecorded,
@@ -39,7 +40,7 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket, server_url
+from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket
 from netbench.protocol.tcp_tracker import TcpTracker, flag_label, pick_client
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 
@@ -225,7 +226,9 @@ class EventPrinter:
         shown_status = (
             str(status) if status is not None else "no response" if not response else "???"
         )
-        tail = f" [{visible(error.encode())}]" if error else ""
+        # An app's traceback follows its first line, indented (JSON has it all in `error`).
+        summary, _, details = (error or "").partition("\n")
+        tail = f" [{visible(summary.encode())}]" if error else ""
         bytes_in = req.body_len if req else 0
         bytes_out = response.response.body_len if response else 0
         self._emit(
@@ -244,6 +247,9 @@ class EventPrinter:
             duration_ms=duration_ms,
             error=error,
         )
+        if details and not self.json_lines:
+            for line in details.splitlines():
+                self._write("    " + visible_text(line))
 
     def _chunk(self, event: ChunkRecorded) -> None:
         arrow = "<-" if event.direction is Direction.IN else "->"
@@ -271,6 +277,9 @@ class EventPrinter:
         else:
             clock = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
             line = f"{clock} {text}"
+        self._write(line)
+
+    def _write(self, line: str) -> None:
         try:
             self.out.write(line + "\n")
             self.out.flush()

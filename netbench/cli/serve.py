@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from netbench.cli.printer import EventPrinter
-from netbench.engine.config import SEED_PORTS, is_loopback_host
-from netbench.model import SERVER_KINDS
+from netbench.engine import registry
+from netbench.engine.config import is_loopback_host
+from netbench.model import Transport
 
 
 def add_default_options(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +38,12 @@ def add_parser(subparsers: Any) -> None:
         description="Run one server and print one line per connection and HTTP exchange. "
         "The first line names the address it listens on.",
     )
-    parser.add_argument("kind", choices=SERVER_KINDS, metavar="KIND", help=", ".join(SERVER_KINDS))
+    kinds = registry.names()
+    usages = [registry.get(kind).usage for kind in kinds]
+    parser.add_argument("kind", choices=kinds, metavar="KIND", help=", ".join(usages))
+    # The word after KIND (wsgi's MODULE:APP). Hidden from the usage line, which
+    # stays `serve [options] KIND`; the KIND help above says which kinds take it.
+    parser.add_argument("argument", nargs="?", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
@@ -71,30 +77,53 @@ def add_parser(subparsers: Any) -> None:
         metavar="SECONDS",
         help="close after this much silence (0: never)",
     )
-    keep = parser.add_mutually_exclusive_group()
-    keep.add_argument("--keep-alive", dest="keep_alive", action="store_true", default=None)
-    keep.add_argument(
-        "--close", dest="keep_alive", action="store_false", help="http: close after each response"
-    )
-    parser.add_argument("--text", help="reply: the text every connection gets (default Yes)")
-    parser.add_argument(
-        "--timeout-message",
-        metavar="TEXT",
-        help="prefix-echo: send TEXT to a client silent past --idle-timeout, then close "
-        "(default: close without a word, as seed 002, which prints Time Out on its console)",
-    )
-    parser.add_argument("--root", type=Path, help="static: directory to serve (default: current)")
-    parser.add_argument("--response", type=Path, metavar="FILE", help="http: raw response to send")
-    parser.add_argument("--rules", type=Path, metavar="FILE", help="http: TOML method/path rules")
-    parser.add_argument(
-        "--raw", action="store_true", help="http: send response files byte for byte, unfixed"
-    )
-    parser.add_argument(
-        "--follow-symlinks",
-        action="store_true",
-        help="static: serve symlinks that lead outside --root (refused by default)",
-    )
+    add_kind_options(parser)
     add_limit_options(parser)
+
+
+def add_kind_options(parser: argparse.ArgumentParser) -> None:
+    """Each kind's own options, from the registry, once each, saying which kinds take them."""
+    for option, kinds in registry.all_options():
+        if option.shape == "positional":
+            continue
+        what = f"{', '.join(kinds)}: {option.help}"
+        if option.shape == "switch":
+            pair = parser.add_mutually_exclusive_group()
+            pair.add_argument(
+                option.flag, dest=option.name, action="store_true", default=None, help=what
+            )
+            pair.add_argument(
+                option.off_flag,
+                dest=option.name,
+                action="store_false",
+                help=f"the opposite of {option.flag}",
+            )
+        elif option.shape == "flag":
+            parser.add_argument(
+                option.flag, dest=option.name, action="store_true", default=None, help=what
+            )
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                type=_parser_of(option),
+                metavar=option.metavar,
+                default=None,
+                help=what,
+            )
+
+
+def _parser_of(option: registry.KindOption) -> Any:
+    """argparse's `type`: the option's parse, its ValueError a usage error naming the flag."""
+
+    def parse(text: str) -> object:
+        try:
+            return option.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = option.name
+    return parse
 
 
 _NUMERIC_LIMITS: tuple[tuple[str, type, str, int, str], ...] = (
@@ -118,7 +147,8 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     from netbench.protocol.limits import OPTION, HttpLimits
 
     defaults = HttpLimits()
-    group = parser.add_argument_group("limits (http, static; --max-connections: every TCP kind)")
+    http = ", ".join(kind.name for kind in registry.kinds() if kind.http)
+    group = parser.add_argument_group(f"limits ({http}; --max-connections: every TCP kind)")
     for name, kind, metavar, _least, what in _NUMERIC_LIMITS:
         group.add_argument(
             OPTION[name],
@@ -183,12 +213,14 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"netbench serve: error: {problem}", file=sys.stderr)
         return 2
-    if args.kind == "static" and args.root is not None and not args.root.is_dir():
-        return fail(f"--root {args.root} is not a directory")
-    for option, path in (("--response", args.response), ("--rules", args.rules)):
-        if path is not None and not path.is_file():
-            return fail(f"{option} {path}: no such file")
-    port = args.port if args.port is not None else SEED_PORTS[args.kind]
+    kind = registry.get(args.kind)
+    own, problem, usage = kind_values(kind, args)
+    if problem:
+        if usage:
+            print(f"netbench serve: error: {problem}", file=sys.stderr)
+            return 2
+        return fail(problem)
+    port = args.port if args.port is not None else kind.port
     config = default_config(
         args.kind,
         host=args.host,
@@ -196,17 +228,39 @@ def run(args: argparse.Namespace) -> int:
         backlog=args.backlog,
         recv_size=args.recv_size,
         idle_timeout=args.idle_timeout,
-        keep_alive=args.keep_alive,
-        text=args.text,
-        timeout_message=args.timeout_message,
-        root=args.root,
-        response_file=args.response,
-        rules_file=args.rules,
-        raw=args.raw or None,
-        follow_symlinks=args.follow_symlinks or None,
         limits=limits_from(args),
+        **own,
     )
     return _serve(config, args, next_free=False)
+
+
+def kind_values(
+    kind: registry.ServerKind, args: argparse.Namespace
+) -> tuple[dict[str, object], str | None, bool]:
+    """The kind's options as given, or (_, the problem, whether it is a usage error)."""
+    own: dict[str, object] = {}
+    positional = kind.positional
+    word = getattr(args, "argument", None)
+    if positional is None:
+        if word is not None:
+            return own, f"{kind.name} takes no argument after KIND (got {word!r})", True
+    else:
+        choice = registry.parse_text(positional, word or "")
+        if choice.error is not None:
+            # Missing or malformed: how it was typed is wrong (exit 2); a value
+            # that parses but fails its check (cannot import) is a runtime failure.
+            malformed = word is None or choice.value is None
+            return own, choice.error, malformed
+        own[positional.name] = choice.value
+    for option in kind.options:
+        value = getattr(args, option.name, None)
+        if value is None or option.shape == "positional":
+            continue
+        problem = option.check(value) if option.check is not None else None
+        if problem:
+            return own, f"{option.flag} {problem}", False
+        own[option.name] = value
+    return own, None, False
 
 
 def _capture_plan(args: argparse.Namespace, config: Any) -> tuple[bool, Any, str | None]:
@@ -214,9 +268,10 @@ def _capture_plan(args: argparse.Namespace, config: Any) -> tuple[bool, Any, str
     wanted = getattr(args, "capture", None)
     if wanted is False:
         return False, None, None
-    if config.kind == "udp-echo":
+    if registry.transport_of(config.kind) is not Transport.TCP:
         # Capture shows TCP; a UDP server has no handshake to show.
-        return False, None, "--capture shows TCP packets; udp-echo is UDP" if wanted else None
+        problem = f"--capture shows TCP packets; {config.kind} is UDP"
+        return False, None, problem if wanted else None
     if wanted is None:
         return True, None, None  # decided off the loop once the server listens
     from netbench.capture import CaptureProblem, choose_backend

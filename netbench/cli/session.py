@@ -143,7 +143,12 @@ def _path(path: Path) -> str:
 
 
 def _table(rows: list[list[str]]) -> Iterator[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    # Rows may differ in length (a damaged session's row says so in fewer
+    # cells); a row's last cell is never padded, so it sets no width.
+    columns = max(len(row) for row in rows)
+    widths = [
+        max((len(row[i]) for row in rows if i < len(row) - 1), default=0) for i in range(columns)
+    ]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
         yield "  ".join([*cells, row[-1]]).rstrip()
@@ -184,9 +189,19 @@ def _list(directory: Path | None) -> int:
             _path(summary.path),
             _local(summary.created),
             _size(summary.size),
-            _plural(summary.connections, "connection"),
-            _plural(summary.exchanges, "exchange"),
-            "recording" if summary.recording else UNCLEAN if summary.ended_uncleanly else "",
+            *(
+                [
+                    _plural(summary.connections, "connection"),
+                    _plural(summary.exchanges, "exchange"),
+                    "recording"
+                    if summary.recording
+                    else UNCLEAN
+                    if summary.ended_uncleanly
+                    else "",
+                ]
+                if summary.damaged is None
+                else ["damaged:", visible_text(summary.damaged)]
+            ),
         ]
         for summary in summaries
     ]
@@ -438,6 +453,9 @@ def _write_atomically(out: Path, pieces: Iterable[bytes]) -> str | None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         return exc.strerror or str(exc)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # the session could not be read to the end
+        raise
     return None
 
 

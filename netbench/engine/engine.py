@@ -4,9 +4,12 @@ The engine owns every listening socket and connection; everything else
 (session store, CLI printer, UI) sees it only through the events it
 publishes and the commands below. It never imports the UI.
 
-An HTTP server answers each request from, in order: its intercept queue
-when intercept is on (the user decides), its live rules and response file
-(changed at run time with `set_rules` / `set_response`), then its own site.
+Each kind is built by its registry entry (engine/registry.py) through a
+`_Runtime`: the engine binds, tracks connections and caps their number, the
+kind makes the protocol. An HTTP server answers each request from, in order:
+its intercept queue when intercept is on (the user decides), its live rules
+and response file (changed at run time with `set_rules` / `set_response`),
+then its kind's own site (pages, files, an application).
 """
 
 from __future__ import annotations
@@ -22,24 +25,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from netbench.engine import registry
 from netbench.engine.config import ServerConfig
 from netbench.engine.context import EngineContext
-from netbench.engine.http_server import Handler, HttpServerConnection, RequestContext
+from netbench.engine.http_server import Handler, RequestContext
 from netbench.engine.intercept import InterceptQueue
 from netbench.engine.live import LiveResponder
-from netbench.engine.static import StaticSite
+from netbench.engine.registry import KindError, Listener
 from netbench.engine.stream import RecordedStream, endpoint
-from netbench.engine.tcp_kinds import (
-    EchoConnection,
-    OverCapacity,
-    PrefixEchoConnection,
-    ReplyConnection,
-    TimeConnection,
-)
-from netbench.engine.udp import UdpEchoProtocol
+from netbench.engine.tcp_kinds import OverCapacity
 from netbench.events import ServerStarted, ServerStopped
-from netbench.model import Endpoint, EndReason, HttpRequest, Transport, server_url
-from netbench.protocol.pages import PageSite, request_path
+from netbench.model import Endpoint, EndReason, HttpRequest, Transport
+from netbench.protocol.pages import request_path
 from netbench.protocol.responses import Reply
 
 
@@ -70,14 +67,16 @@ class RunningServer:
     """Where HTTP requests are answered from before the site (None: the site only)."""
     intercept: InterceptQueue | None = None
     """HTTP servers only: the requests held for the user."""
+    listener: Listener | None = None
+    """What its kind built (closed after its connections when it stops)."""
 
     @property
     def transport(self) -> Transport:
-        return Transport.UDP if self.config.kind == "udp-echo" else Transport.TCP
+        return registry.transport_of(self.config.kind)
 
     @property
     def url(self) -> str:
-        return server_url(self.config.kind, self.transport, self.address)
+        return registry.server_url(self.config.kind, self.transport, self.address)
 
 
 def load_test_jpeg() -> bytes:
@@ -88,7 +87,6 @@ class Engine:
     def __init__(self, ctx: EngineContext | None = None) -> None:
         self.ctx = ctx or EngineContext()
         self.servers: dict[int, RunningServer] = {}
-        self._jpeg: bytes | None = None
 
     @property
     def bus(self) -> Any:
@@ -96,23 +94,28 @@ class Engine:
 
     async def start_server(self, config: ServerConfig) -> RunningServer:
         """Bind and listen; raises EngineError with a one-line reason on failure."""
+        try:
+            kind = registry.get(config.kind)
+        except ValueError as error:
+            raise EngineError(str(error)) from None
         server_id = self.ctx.next_server_id()
         running = RunningServer(server_id, config, Endpoint(config.host, config.port))
+        try:
+            listener = await kind.build(_Runtime(self, running))
+        except KindError as error:
+            raise EngineError(str(error)) from None
+        running.listener = listener
         loop = asyncio.get_running_loop()
         try:
-            if config.kind == "udp-echo":
+            if kind.transport is Transport.UDP:
                 transport, _protocol = await loop.create_datagram_endpoint(
-                    lambda: UdpEchoProtocol(
-                        self.ctx, server_id=server_id, idle_timeout=config.idle_timeout
-                    ),
-                    local_addr=(config.host, config.port),
+                    listener.protocol, local_addr=(config.host, config.port)
                 )
                 running.handle = transport
                 running.address = endpoint(transport.get_extra_info("sockname"))
             else:
-                factory = self._factory(running)
                 server = await loop.create_server(
-                    factory,
+                    self._tracked(running, kind.http),
                     config.host,
                     config.port,
                     backlog=config.backlog,
@@ -121,19 +124,20 @@ class Engine:
                 running.handle = server
                 running.address = endpoint(server.sockets[0].getsockname())
         except OSError as error:
+            if listener.close is not None:
+                await listener.close()
             raise EngineError(
                 _bind_error(config, error), port_in_use=error.errno == errno.EADDRINUSE
             ) from None
         self.servers[server_id] = running
-        transport_kind = Transport.UDP if config.kind == "udp-echo" else Transport.TCP
         self.ctx.publish(
             ServerStarted(
                 server_id,
                 config.kind,
-                transport_kind,
+                kind.transport,
                 running.address,
                 time.monotonic(),
-                config.options(),
+                registry.recorded_options(config),
             )
         )
         return running
@@ -152,14 +156,16 @@ class Engine:
         for connection in list(running.connections):
             connection.close(reason=EndReason.STOPPED)
         waits = [c.closed_event.wait() for c in running.connections]
-        if running.config.kind == "udp-echo":
-            handle.close()
+        if handle is not None and not isinstance(handle, asyncio.AbstractServer):
+            handle.close()  # a datagram transport: its flows end as `stopped`
         if waits:
             await asyncio.wait([asyncio.ensure_future(w) for w in waits], timeout=timeout)
         for connection in list(running.connections):
             connection.abort(reason=EndReason.STOPPED, detail="did not close in time")
         if isinstance(handle, asyncio.AbstractServer):
             await asyncio.wait_for(handle.wait_closed(), timeout)
+        if running.listener is not None and running.listener.close is not None:
+            await running.listener.close()
         self.ctx.publish(ServerStopped(server_id, time.monotonic()))
 
     async def stop_all(self) -> None:
@@ -167,77 +173,39 @@ class Engine:
             await self.stop_server(server_id)
         await self.ctx.tasks.cancel_all()
 
-    # -- connection factories -------------------------------------------------------
+    # -- connections ----------------------------------------------------------------
 
-    def _factory(self, running: RunningServer) -> Any:
-        config = running.config
+    def _tracked(self, running: RunningServer, http: bool) -> Any:
+        """The kind's protocol factory, tracked and capped at --max-connections."""
         ctx = self.ctx
+        config = running.config
+        assert running.listener is not None
+        make = running.listener.protocol
+        cap = config.limits.max_connections
         common = {
             "server_id": running.server_id,
             "recv_size": config.recv_size,
             "idle_timeout": config.idle_timeout,
         }
-        if config.kind in ("http", "static"):
-            handler = self._http_handler(running)
 
-            def make() -> RecordedStream:
-                return HttpServerConnection(
-                    ctx,
-                    handler,
-                    keep_alive=config.keep_alive,
-                    limits=config.limits,
-                    bound_host=config.host,
-                    **common,  # type: ignore[arg-type]
-                )
-        else:
-            cls: type[RecordedStream] = {
-                "echo": EchoConnection,
-                "reply": ReplyConnection,
-                "prefix-echo": PrefixEchoConnection,
-                "time": TimeConnection,
-            }[config.kind]
-            reply_text = config.text.encode()
-            timeout_message = (config.timeout_message or "").encode()
-
-            def make() -> RecordedStream:
-                connection = cls(ctx, **common)  # type: ignore[arg-type]
-                if isinstance(connection, ReplyConnection):
-                    connection.reply = reply_text
-                elif isinstance(connection, PrefixEchoConnection):
-                    connection.timeout_message = timeout_message
-                return connection
-
-        cap = config.limits.max_connections
-        http = config.kind in ("http", "static")
-
-        def tracked() -> RecordedStream:
+        def tracked() -> asyncio.BaseProtocol:
             if cap and len(running.connections) >= cap:
                 # Accepted (the kernel already finished the handshake), answered
                 # and closed at once; recorded like any connection.
                 return OverCapacity(ctx, cap=cap, http=http, **common)
             connection = make()
-            running.connections.add(connection)
-            connection.on_closed_hooks.append(lambda: running.connections.discard(connection))
+            if isinstance(connection, RecordedStream):
+                _track(running, connection)
             return connection
 
         return tracked
 
-    def _http_handler(self, running: RunningServer) -> Handler:
+    def _http_handler(self, running: RunningServer, site: Handler) -> Handler:
         config = running.config
         live = LiveResponder(
             response_file=config.response_file, rules_file=config.rules_file, raw=config.raw
         )
         running.live = live if live.active else None
-        site: PageSite | StaticSite
-        if config.kind == "static":
-            root = config.root or Path.cwd()
-            if not root.is_dir():
-                raise EngineError(f"static root {root} is not a directory")
-            site = StaticSite(root, follow_symlinks=config.follow_symlinks)
-        else:
-            if self._jpeg is None:
-                self._jpeg = load_test_jpeg()
-            site = PageSite(self._jpeg)
 
         def respond(request: HttpRequest, context: RequestContext) -> Reply | Awaitable[Reply]:
             if running.live is not None:
@@ -247,7 +215,7 @@ class Engine:
                 )
                 if reply is not None:
                     return reply
-            return site.respond(request, keep_alive=context.keep_alive, date=context.date)
+            return site(request, context)
 
         queue = running.intercept = InterceptQueue(self.ctx, running.server_id, respond)
 
@@ -264,7 +232,7 @@ class Engine:
         running = self.servers.get(server_id)
         if running is None:
             raise EngineError(f"no server #{server_id}")
-        if running.config.kind not in ("http", "static"):
+        if not registry.is_http(running.config.kind):
             raise EngineError(f"server #{server_id} is a {running.config.kind} server, not HTTP")
         return running
 
@@ -310,6 +278,42 @@ class Engine:
         """The intercept queue of an HTTP server (on or off); None for other servers."""
         running = self.servers.get(server_id)
         return running.intercept if running is not None else None
+
+
+def _track(running: RunningServer, connection: RecordedStream) -> None:
+    running.connections.add(connection)
+    connection.on_closed_hooks.append(lambda: running.connections.discard(connection))
+
+
+class _Runtime:
+    """The engine as one server's kind sees it while building (registry.KindRuntime)."""
+
+    def __init__(self, engine: Engine, running: RunningServer) -> None:
+        self.engine = engine
+        self.running = running
+        self.ctx = engine.ctx
+        self.config = running.config
+        self.server_id = running.server_id
+
+    def stream_options(self) -> dict[str, Any]:
+        return {
+            "server_id": self.server_id,
+            "recv_size": self.config.recv_size,
+            "idle_timeout": self.config.idle_timeout,
+        }
+
+    def http_handler(self, site: Handler) -> Handler:
+        return self.engine._http_handler(self.running, site)
+
+    def answered_before_site(self, request: HttpRequest) -> bool:
+        running = self.running
+        if running.intercept is not None and running.intercept.on:
+            return True
+        live = running.live
+        return live is not None and live.answers(request.method, request_path(request.target))
+
+    def adopt(self, stream: RecordedStream) -> None:
+        _track(self.running, stream)
 
 
 def _bind_error(config: ServerConfig, error: OSError) -> str:

@@ -20,17 +20,22 @@ Rules:
   waiting (curl waits 1 s); a head that will be refused (413, 403 Host...)
   gets its refusal instead and the connection closes. The body is always read
   before the request is answered: a rule and the intercept queue both see the
-  whole request. The 100 is recorded as an outbound chunk, not an exchange.
+  whole request. The 100 is recorded as an outbound chunk, not an exchange;
+- a reply may hold a `Stream` (an application's response): its pieces are
+  written as they come, with the same flow control, and what it says is read
+  from the stream once it ends. Subclasses that answer before the body is
+  read (engine/app_host.py) get heads and body pieces through `_on_stream`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from netbench.engine.context import EngineContext
 from netbench.engine.stream import RecordedStream
@@ -49,14 +54,19 @@ from netbench.protocol.responses import (
     HttpDate,
     Pause,
     Reply,
+    Stream,
     error_page,
 )
 
+if TYPE_CHECKING:
+    from netbench.engine.request_body import RequestBody
+    from netbench.protocol.http_stream import RequestHead
+
 FILE_SLICE = 256 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_INTERIM = -1
+INTERIM = -1
 """The exchange id of a queued `100 Continue`: bytes to send in order, not an answer."""
-_CONTINUE_REPLY = Reply((CONTINUE,), HttpResponse(100, b"Continue", "1.1", (), b"", 0))
+CONTINUE_REPLY = Reply((CONTINUE,), HttpResponse(100, b"Continue", "1.1", (), b"", 0))
 
 
 class RequestContext(NamedTuple):
@@ -74,6 +84,9 @@ class RequestContext(NamedTuple):
     """Whether the connection will stay open after this reply (client and server agree)."""
     date: bytes
     """The Date header value for now."""
+    body: RequestBody | None = None
+    """The whole body as a stream, for handlers that read more than `request.body`
+    keeps (an application); None: `request.body` is all there is to know."""
 
 
 Handler = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
@@ -115,8 +128,10 @@ class HttpServerConnection(RecordedStream):
         for item in reader.feed(data, seq, t):
             if isinstance(item, ParsedRequest):
                 self._on_request(item)
-            else:
+            elif isinstance(item, ParseFailure):
                 self._on_failure(item)
+            else:  # a StreamingRequestReader's head or body piece
+                self._on_stream(item)
             if self._closing_after_reply:
                 break
         else:
@@ -168,6 +183,13 @@ class HttpServerConnection(RecordedStream):
 
     # -- requests ------------------------------------------------------------------------
 
+    def _on_stream(self, item: RequestHead | bytes) -> None:
+        """A head, or a piece of its body, before the request is complete (streaming readers)."""
+
+    def _request_body(self) -> RequestBody | None:
+        """The body stream of the request being handed to the handler (None: request.body)."""
+        return None
+
     def _on_request(self, parsed: ParsedRequest) -> None:
         request = parsed.request
         refusal = self._refusal(request)
@@ -195,6 +217,7 @@ class HttpServerConnection(RecordedStream):
             self.local,
             keep,
             _DATE.at(time.time()),
+            self._request_body(),
         )
         try:
             result = self.handler(request, context)
@@ -229,7 +252,7 @@ class HttpServerConnection(RecordedStream):
                 )
             )
         elif self._queue or self._pump is not None:
-            self._queue.append((_INTERIM, True, _CONTINUE_REPLY))
+            self._queue.append((INTERIM, True, CONTINUE_REPLY))
         else:
             self.write(CONTINUE)
 
@@ -313,7 +336,7 @@ class HttpServerConnection(RecordedStream):
                 exchange_id, keep, pending = self._queue[0]
                 reply = pending if isinstance(pending, Reply) else await self._settle(pending)
                 self._queue.popleft()
-                if exchange_id == _INTERIM:
+                if exchange_id == INTERIM:
                     self.write(CONTINUE)
                 else:
                     await self._perform(exchange_id, keep, reply)
@@ -334,6 +357,7 @@ class HttpServerConnection(RecordedStream):
     async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
         first = last = -1
         t_start = time.monotonic()
+        response: HttpResponse | None = None
         for step in reply.steps:
             if self.is_closing:
                 break
@@ -344,29 +368,67 @@ class HttpServerConnection(RecordedStream):
                 continue
             elif isinstance(step, FileSlice):
                 seq = await self._send_file(step)
+            elif isinstance(step, Stream):
+                streamed = await self._send_stream(step)
+                first = streamed[0] if first < 0 else first
+                last = streamed[1] if streamed[1] >= 0 else last
+                response = step.response
+                if not step.keep_alive:
+                    self._publish_response(exchange_id, reply, first, last, t_start, response)
+                    self._closing_after_reply = True
+                    self.close(detail=step.close_detail)
+                    return
+                continue
             elif step is Hangup.RESET:
-                self._publish_response(exchange_id, reply, first, last, t_start)
+                self._publish_response(exchange_id, reply, first, last, t_start, response)
                 self.abort(detail=f"reply from {reply.source or 'handler'} resets")
                 return
             else:
-                self._publish_response(exchange_id, reply, first, last, t_start)
+                self._publish_response(exchange_id, reply, first, last, t_start, response)
                 self.close(detail=f"reply from {reply.source or 'handler'} closes")
                 return
             if seq >= 0:
                 first = seq if first < 0 else first
                 last = seq
             await self.drain()
-        self._publish_response(exchange_id, reply, first, last, t_start)
+        self._publish_response(exchange_id, reply, first, last, t_start, response)
         if not (keep and reply.keep_alive):
             self._closing_after_reply = True
             self.close()
 
+    async def _send_stream(self, stream: Stream) -> tuple[int, int]:
+        """Write a stream's pieces as they come; (first, last) seq written, -1 if none."""
+        first = last = -1
+        async with contextlib.aclosing(stream.pieces()) as pieces:
+            async for data in pieces:
+                if self.is_closing:
+                    break
+                seq = self.write(data)
+                if seq >= 0:
+                    first = seq if first < 0 else first
+                    last = seq
+                await self.drain()
+        return first, last
+
     def _publish_response(
-        self, exchange_id: int, reply: Reply, first: int, last: int, t_start: float
+        self,
+        exchange_id: int,
+        reply: Reply,
+        first: int,
+        last: int,
+        t_start: float,
+        response: HttpResponse | None = None,
     ) -> None:
+        """`response`: what a Stream step said it sent (else the reply's own)."""
         self.ctx.publish(
             HttpResponseRecorded(
-                exchange_id, self.conn_id, reply.response, first, last, t_start, time.monotonic()
+                exchange_id,
+                self.conn_id,
+                response or reply.response,
+                first,
+                last,
+                t_start,
+                time.monotonic(),
             )
         )
 

@@ -152,6 +152,13 @@ class LiveResponder:
             date=date,
         )
 
+    def answers(self, method: bytes, path: str) -> bool:
+        """Whether `answer` would reply to this method and path (a broken file too: its 500)."""
+        try:
+            return self._find(method, path) is not None
+        except LiveFileError:
+            return True
+
     def _find(self, method: bytes, path: str) -> Answer | None:
         if self.rules is not None:
             rule = match(self.rules.get(), method, path)

@@ -1,8 +1,8 @@
 """Responses as raw bytes, and the plans that send them. No I/O.
 
 A `Reply` is what a handler returns: the steps to perform on the wire (bytes
-to write, pauses, a file slice to stream, hanging up with FIN or RST) and what
-the response says (`HttpResponse`, read back from the bytes by llhttp, so a
+to write, pauses, a file slice to stream, bytes produced while sending (an
+application's response), hanging up with FIN or RST) and what the response says (`HttpResponse`, read back from the bytes by llhttp, so a
 deliberately malformed response is described as what it is).
 
 Responses are composed as bytes, never through a library that would "fix"
@@ -15,8 +15,9 @@ drip, delay, cut or reset a hand-written response.
 
 from __future__ import annotations
 
+import abc
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 
@@ -50,7 +51,26 @@ class FileSlice:
     length: int
 
 
-Step = bytes | Pause | FileSlice | Hangup
+class Stream(abc.ABC):
+    """Bytes produced while the reply is sent: an application's response, written
+    piece by piece as it makes them (each piece one recorded chunk).
+
+    What was sent is only known at the end: the producer sets `response` (else
+    the reply's is recorded) and clears `keep_alive` when the connection must
+    close after it (a body delimited by closing, an app that failed midway).
+    """
+
+    response: HttpResponse | None = None
+    keep_alive: bool = True
+    close_detail: str | None = None
+    """Why the connection closes after it, for the record (None: an ordinary close)."""
+
+    @abc.abstractmethod
+    def pieces(self) -> AsyncGenerator[bytes, None]:
+        """The bytes to write, in order; closed early (aclose) if the client goes."""
+
+
+Step = bytes | Pause | FileSlice | Hangup | Stream
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ public and documented in docs/sessions.md.
 
 from __future__ import annotations
 
-from netbench.store.errors import StoreError
+from netbench.store.errors import DamagedFileError, StoreError
 from netbench.store.paths import (
     SessionSummary,
     default_session_dir,
@@ -35,13 +35,16 @@ from netbench.store.traffic import (
     traffic_rows,
     traffic_search,
 )
+from netbench.store.wal import WAL_LIMIT
 from netbench.store.writer import SessionWriter
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WAL_LIMIT",
     "ChunkMeta",
     "ChunkRow",
     "ConnectionRow",
+    "DamagedFileError",
     "ExchangeRow",
     "RecordingRow",
     "ServerRow",

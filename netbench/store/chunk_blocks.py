@@ -21,23 +21,27 @@ Rules:
   the view, and never loads a block's `data` to lay out a byte view;
 - files written before schema 3 have their chunks one per row in a table
   named `chunks`; since schema 3 those rows live in `chunk_rows` (a file
-  migrated while appending keeps them there) and both are read together.
+  migrated while appending keeps them there) and both are read together;
+- a `meta` of any other form than the writer's, or a block whose `meta`
+  does not list its `first_seq` to `last_seq`, is damage (store/damage.py).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from netbench.events import ChunkRecorded
+from netbench.store.damage import Columns, Rows, damaged
+from netbench.store.errors import DamagedFileError
 
 BLOCK_BYTES = 64 * 1024
 _CACHED_BLOCK_BYTES = 4 * BLOCK_BYTES
 
 Row = tuple[Any, ...]
-Query = Callable[[str, tuple[Any, ...]], sqlite3.Cursor]
+Query = Callable[[str, tuple[Any, ...]], Rows]
 Chunk = tuple[int, str, float, int, bytes]
 """(seq, direction, t, offset, data), as `chunks` rows are."""
 ChunkInfo = tuple[int, str, float, int, int]
@@ -81,6 +85,19 @@ def _block_row(block: list[Any], mono: float, wall: float) -> Row:
     return (conn_id, first_seq, next_seq - 1, wall + (t0 - mono), f"[{','.join(meta)}]", data)
 
 
+_META = re.compile(r'\[(?:\["(?:in|out)",-?\d{1,16}(?:,\d{1,19}){3}\],?)*\]')
+"""`meta` as `pack_blocks` writes it (a JSON array of `[direction, ns, offset,
+start, length]`): checked in one pass in C before it is trusted."""
+_ROW_INFO = Columns("chunk_rows", "seq:int direction:text t:time offset:size length:size")
+_ROW = Columns("chunk_rows", "seq:int direction:text t:time offset:size data:blob")
+_ROW_DATA = Columns("chunk_rows", "data:blob")
+_BLOCK_INFO = Columns("chunk_blocks", "first_seq:int t0:time meta:text")
+_BLOCK_FOUND = Columns("chunk_blocks", "first_seq:int last_seq:int meta:text length:int")
+_BLOCK = Columns("chunk_blocks", "first_seq:int t0:time meta:text data:blob")
+_BLOCK_DATA = Columns("chunk_blocks", "data:blob?")
+_SEQ_SUM = Columns("chunk_blocks", "last_seq:int")
+"""The sum of the blocks' `last_seq - first_seq + 1` (no integer when a value is none)."""
+
 INSERT_BLOCK = (
     "INSERT INTO chunk_blocks (conn_id, first_seq, last_seq, t0, meta, data)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -90,15 +107,19 @@ INSERT_BLOCK = (
 class ChunkTables:
     """Reads a session's chunks from whichever tables its schema version has."""
 
-    def __init__(self, query: Query, schema_version: int) -> None:
+    def __init__(self, query: Query, schema_version: int, where: str) -> None:
         self._query = query
+        self._where = where
         self.blocks = schema_version >= 3
         self.rows_table = "chunk_rows" if self.blocks else "chunks"
         # Since schema 3 nothing writes chunk_rows: an upgraded file's old rows
         # are all there is, so whether to look there is known once.
-        self._rows = not self.blocks or bool(
-            self._query("SELECT 1 FROM chunk_rows LIMIT 1", ()).fetchone()
-        )
+        try:
+            self._rows = not self.blocks or bool(
+                self._query("SELECT 1 FROM chunk_rows LIMIT 1", ()).fetchone()
+            )
+        except DamagedFileError:
+            self._rows = True  # the damage is told when chunks are read, not on opening
         self._block: tuple[int, int, int, list[list[Any]], bytes | None] | None = None
         """The block read last, (conn_id, first_seq, last_seq, meta, data if small):
         a byte view reads a connection's chunks one after another."""
@@ -109,27 +130,32 @@ class ChunkTables:
             row = self._query(
                 "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM chunk_blocks", ()
             ).fetchone()
-            total += int(row[0])
+            total += _SEQ_SUM.check(row, self._where)[0]
         return total
 
-    def index(self, conn_id: int) -> list[ChunkInfo]:
-        """Every chunk of a connection without its bytes, by seq."""
-        found: list[ChunkInfo] = list(
-            self._query(
+    def index(self, conn_id: int, after_seq: int = -1) -> list[ChunkInfo]:
+        """Every chunk of a connection without its bytes, by seq (those after
+        `after_seq`, the last of an index read before: blocks are written
+        whole and in seq order, so the new chunks are in new blocks)."""
+        where = self._where
+        found: list[ChunkInfo] = [
+            _ROW_INFO.check(row, where)
+            for row in self._query(
                 f"SELECT seq, direction, t, offset, length(data) FROM {self.rows_table}"
-                " WHERE conn_id = ? ORDER BY seq",
-                (conn_id,),
+                " WHERE conn_id = ? AND seq > ? ORDER BY seq",
+                (conn_id, after_seq),
             )
-        )
+        ]
         if self.blocks:
             blocks = self._query(
-                "SELECT first_seq, t0, meta FROM chunk_blocks WHERE conn_id = ? ORDER BY first_seq",
-                (conn_id,),
+                "SELECT first_seq, t0, meta FROM chunk_blocks"
+                " WHERE conn_id = ? AND first_seq > ? ORDER BY first_seq",
+                (conn_id, after_seq),
             )
             from_blocks = [
                 (first + index, direction, t0 + ns / 1e9, offset, length)
-                for first, t0, meta in blocks
-                for index, (direction, ns, offset, _start, length) in enumerate(json.loads(meta))
+                for first, t0, meta in (_BLOCK_INFO.check(row, where) for row in blocks)
+                for index, (direction, ns, offset, _start, length) in enumerate(self._meta(meta))
             ]
             found = _merged(found, from_blocks) if found else from_blocks
         return found
@@ -142,7 +168,7 @@ class ChunkTables:
                 (conn_id, seq),
             ).fetchone()
             if row is not None:
-                return bytes(row[0])
+                return bytes(_ROW_DATA.check(row, self._where)[0])
         if not self.blocks:
             return None
         block = self._block
@@ -161,7 +187,7 @@ class ChunkTables:
             "SELECT substr(data, ?, ?) FROM chunk_blocks WHERE conn_id = ? AND first_seq = ?",
             (start + 1, length, conn_id, first),
         ).fetchone()
-        return bytes(part[0])
+        return b"" if part is None else bytes(_BLOCK_DATA.check(part, self._where)[0] or b"")
 
     def _read_block(
         self, conn_id: int, seq: int
@@ -173,16 +199,31 @@ class ChunkTables:
         ).fetchone()
         if found is None:
             return None
-        first, last, meta, size = found
+        first, last, meta, size = _BLOCK_FOUND.check(found, self._where)
+        entries = self._meta(meta)
+        if len(entries) != last - first + 1:
+            count = last - first + 1
+            raise damaged(
+                self._where, f"a block of {count} chunks lists {len(entries)} in its meta"
+            )
         data = None
         if size <= _CACHED_BLOCK_BYTES:  # a block with a huge chunk is sliced in SQLite
             row = self._query(
                 "SELECT data FROM chunk_blocks WHERE conn_id = ? AND first_seq = ?",
                 (conn_id, first),
             ).fetchone()
-            data = bytes(row[0])
-        self._block = (conn_id, first, last, json.loads(meta), data)
+            data = bytes(_BLOCK_DATA.check(row, self._where)[0] or b"")
+        self._block = (conn_id, first, last, entries, data)
         return self._block
+
+    def _meta(self, text: str) -> list[list[Any]]:
+        """A block's `meta`, parsed; anything but what the writer writes is damage."""
+        if _META.fullmatch(text):
+            try:
+                return list(json.loads(text))
+            except ValueError:
+                pass  # a trailing comma
+        raise damaged(self._where, "chunk_blocks.meta is not a list of chunks")
 
     def chunks(self, conn_id: int) -> Iterator[Chunk]:
         """A connection's chunks by seq, bytes included, fetched as iterated."""
@@ -191,18 +232,20 @@ class ChunkTables:
             " WHERE conn_id = ? ORDER BY seq",
             (conn_id,),
         )
+        where = self._where
+        checked = (_ROW.check(row, where) for row in rows)
         if not self.blocks:
-            yield from ((seq, d, t, offset, bytes(data)) for seq, d, t, offset, data in rows)
+            yield from checked
             return
-        pending = [(seq, d, t, offset, bytes(data)) for seq, d, t, offset, data in rows]
+        pending = list(checked)
         blocks = self._query(
             "SELECT first_seq, t0, meta, data FROM chunk_blocks"
             " WHERE conn_id = ? ORDER BY first_seq",
             (conn_id,),
         )
         at = 0
-        for first, t0, meta, data in blocks:
-            for index, (direction, ns, offset, start, length) in enumerate(json.loads(meta)):
+        for first, t0, meta, data in (_BLOCK.check(row, where) for row in blocks):
+            for index, (direction, ns, offset, start, length) in enumerate(self._meta(meta)):
                 seq = first + index
                 while at < len(pending) and pending[at][0] < seq:
                     yield pending[at]

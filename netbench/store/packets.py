@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netbench.model import Endpoint, TcpPacket
+from netbench.store.damage import Columns
 from netbench.store.reader import SessionReader
 
 __all__ = ["CaptureRow", "all_packets", "capture_history", "packet_count", "packets_between"]
@@ -36,7 +37,16 @@ class CaptureRow:
     dropped: int
 
 
-def _packet(row: tuple[Any, ...]) -> TcpPacket:
+_PACKET = Columns(
+    "packets",
+    "t:time src_host:text src_port:int dst_host:text dst_port:int flags:text seq:int ack:int"
+    " window:int payload_len:int payload_head:blob frame:blob linktype:u32",
+)
+_CAPTURE = Columns("capture", "t:time running:int detail:text dropped:int")
+
+
+def _packet(row: tuple[Any, ...], where: str) -> TcpPacket:
+    row = _PACKET.check(row, where)
     t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window = row[:9]
     payload_len, payload_head, frame, linktype = row[9:]
     return TcpPacket(
@@ -89,15 +99,16 @@ def packets_between(
             "bh": _wire_host(b.host),
         },
     )
-    return [_packet(row) for row in rows]
+    return [_packet(row, str(reader.path)) for row in rows]
 
 
 def all_packets(reader: SessionReader) -> Iterator[TcpPacket]:
     """Every packet in capture order, fetched as iterated."""
     if not _has_packets(reader):
         return
+    where = str(reader.path)
     for row in reader._query(f"SELECT {_COLUMNS} FROM packets ORDER BY t, id"):
-        yield _packet(row)
+        yield _packet(row, where)
 
 
 def packet_count(reader: SessionReader) -> int:
@@ -111,4 +122,8 @@ def capture_history(reader: SessionReader) -> list[CaptureRow]:
     if not _has_packets(reader):
         return []
     rows = reader._query("SELECT t, running, detail, dropped FROM capture ORDER BY t, id")
-    return [CaptureRow(t, bool(running), detail, dropped) for t, running, detail, dropped in rows]
+    where = str(reader.path)
+    return [
+        CaptureRow(t, bool(running), detail, dropped)
+        for t, running, detail, dropped in (_CAPTURE.check(row, where) for row in rows)
+    ]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import platformdirs
 
-from netbench.store.errors import StoreError, one_line
+from netbench.store.damage import starts_like_sqlite
+from netbench.store.errors import DamagedFileError, StoreError, one_line
 from netbench.store.reader import SessionReader
 
 SUFFIX = ".netbench.sqlite"
@@ -30,8 +31,6 @@ SUFFIX = ".netbench.sqlite"
 
 DATA_DIR_ENV = "NETBENCH_DATA_DIR"
 """When set, replaces the platform's user data directory (tests use it)."""
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -43,7 +42,7 @@ _COMPANIONS = ("-wal", "-shm", "-journal")
 class SessionSummary:
     path: Path
     created: float
-    """Unix time the session was created."""
+    """Unix time the session was created (of a damaged file: last modified)."""
     size: int
     """Bytes on disk, counting the write-ahead log of a live session."""
     connections: int
@@ -52,6 +51,8 @@ class SessionSummary:
     """A process is recording into it now."""
     ended_uncleanly: bool = False
     """A recording of it stopped without closing it (killed, crashed, power lost)."""
+    damaged: str | None = None
+    """What is wrong with a damaged file (its counts are then 0)."""
 
 
 def default_session_dir() -> Path:
@@ -121,14 +122,6 @@ def tighten_session_file(path: Path) -> None:
             tighten(candidate, PRIVATE_FILE)
 
 
-def _looks_like_sqlite(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
-    except OSError:
-        return False
-
-
 def _size(path: Path) -> int:
     total = 0
     for candidate in (path, path.with_name(path.name + "-wal")):
@@ -142,9 +135,10 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
 
     Any file is considered, whatever its name, since `--session PATH` may
     name it freely; files that are not sessions (or cannot be read) are
-    skipped. Checking the SQLite header first means other files are never
-    handed to SQLite. A missing directory holds no sessions; one that cannot
-    be read raises StoreError ("no sessions" would hide why).
+    skipped, damaged ones are listed with what is wrong. Checking the SQLite
+    header first means other files are never handed to SQLite. A missing
+    directory holds no sessions; one that cannot be read raises StoreError
+    ("no sessions" would hide why).
     """
     directory = default_session_dir() if directory is None else directory
     summaries: list[SessionSummary] = []
@@ -158,13 +152,21 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
     for path in entries:
         if path.name.endswith(_COMPANIONS) or not path.is_file():
             continue
-        if not _looks_like_sqlite(path):
+        if not starts_like_sqlite(path):
             continue
         try:
             with SessionReader(path) as reader:
                 created = reader.info().created
                 counts = reader.counts()
                 recordings = reader.recordings()
+        except DamagedFileError as error:
+            with contextlib.suppress(OSError):
+                summaries.append(
+                    SessionSummary(
+                        path, path.stat().st_mtime, _size(path), 0, 0, damaged=error.what
+                    )
+                )
+            continue
         except StoreError:
             continue
         summaries.append(

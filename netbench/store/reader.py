@@ -4,12 +4,13 @@ Rows come back as small frozen dataclasses. Times are unix wall-clock
 seconds, as stored. HTTP fields come back as the bytes they were on the wire
 (the store keeps them as latin-1 text, which is lossless), so callers must
 still pass them through `netbench.protocol.textsafe` before showing them.
+A damaged file reads as far as it can (store/damage.py): what cannot be
+read raises `DamagedFileError`.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,15 @@ from netbench.model import (
 )
 from netbench.store import schema
 from netbench.store.chunk_blocks import ChunkTables
+from netbench.store.damage import (
+    Columns,
+    Rows,
+    cut_in_header,
+    damaged,
+    decode_text,
+    load_json,
+    read_error,
+)
 from netbench.store.errors import StoreError, one_line
 from netbench.store.recordings import RecordingRow, UncleanEnds, read_recordings
 
@@ -135,21 +145,52 @@ def _enum_value(enum_type: type[E], value: object, where: str) -> E:
     try:
         return enum_type(value)
     except ValueError as exc:
-        raise StoreError(f"{where} holds an unknown {enum_type.__name__} {value!r}") from exc
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+        raise damaged(where, f"an unknown {enum_type.__name__} {shown}") from exc
 
 
-def _headers(text: str | None) -> Headers:
+def _headers(text: str | None, column: str, where: str) -> Headers:
     if not text:
         return ()
-    return tuple(
-        (str(name).encode("latin-1"), str(value).encode("latin-1"))
-        for name, value in json.loads(text)
-    )
+    pairs = load_json(text, column, where)
+    try:
+        return tuple((_latin1(name), _latin1(value)) for name, value in pairs)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise damaged(where, f"{column} is not a list of name and value pairs") from exc
 
 
 def _latin1(text: str | None) -> bytes:
-    return b"" if text is None else text.encode("latin-1")
+    # Only a damaged file holds characters past U+00FF (U+FFFD for bytes
+    # that were not UTF-8): "?" is latin-1's own replacement.
+    return b"" if text is None else text.encode("latin-1", "replace")
 
+
+_SESSION = Columns(
+    "session",
+    "created:time netbench_version:text argv:text hostname:text mono_anchor:real wall_anchor:time",
+)
+_SERVER = Columns(
+    "servers",
+    "id:int kind:text transport:text host:text port:int options:text? started:time"
+    " stopped:time? error:text?",
+)
+_CONNECTION = Columns(
+    "connections",
+    "id:int server_id:int? role:text transport:text local_host:text local_port:int"
+    " peer_host:text peer_port:int opened:time closed:time? end_reason:text? detail:text?"
+    " bytes_in:int bytes_out:int",
+)
+_SOCKET_EVENT = Columns("socket_events", "t:time kind:text detail:text?")
+_EXCHANGE = Columns(
+    "exchanges",
+    "id:int conn_id:int idx:int? method:text? target:text? http_version:text?"
+    " req_headers:text? req_body:blob? req_body_len:int? req_body_truncated:int?"
+    " req_keep_alive:int? req_error:text? req_first_chunk:int? req_last_chunk:int?"
+    " t_request_start:time? t_request_end:time? status:int? reason:text?"
+    " resp_http_version:text? resp_headers:text? resp_body:blob? resp_body_len:int?"
+    " resp_body_truncated:int? resp_error:text? resp_first_chunk:int? resp_last_chunk:int?"
+    " t_response_start:time? t_response_end:time?",
+)
 
 _EXCHANGE_COLUMNS = (
     "id, conn_id, idx, method, target, http_version, req_headers, {req_body}, req_body_len,"
@@ -175,16 +216,20 @@ class SessionReader:
             self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {where}: {one_line(exc)}") from exc
+        self._conn.text_factory = decode_text
         try:
             self._conn.execute("PRAGMA busy_timeout = 5000")
             self.schema_version = schema.identify(self._conn, where)
             if self.schema_version == 0:
+                cut = cut_in_header(self.path)
+                if cut:
+                    raise damaged(where, cut)
                 raise StoreError(f"{where} is empty, not a netbench session")
+            self.chunk_tables = ChunkTables(self._query, self.schema_version, where)
+            """Where this file keeps its chunks (rows, blocks or both)."""
         except BaseException:
             self._conn.close()
             raise
-        self.chunk_tables = ChunkTables(self._query, self.schema_version)
-        """Where this file keeps its chunks (rows, blocks or both)."""
         self._connection_select = self._CONNECTION_SELECT.format(
             bytes_in=self.chunk_tables.byte_count_sql("in"),
             bytes_out=self.chunk_tables.byte_count_sql("out"),
@@ -199,26 +244,31 @@ class SessionReader:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def _query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Rows:
+        """The rows of a query; a failure, now or while fetching, is a StoreError."""
         try:
-            return self._conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read {self.path}: {one_line(exc)}") from exc
+            return Rows(self._conn.execute(sql, params), str(self.path))
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise read_error(exc, str(self.path)) from exc
 
     def info(self) -> SessionInfo:
         row = self._query(
             "SELECT created, netbench_version, argv, hostname, mono_anchor, wall_anchor"
             " FROM session WHERE id = 1"
         ).fetchone()
+        where = str(self.path)
         if row is None:
-            raise StoreError(f"{self.path} has no session row (damaged session)")
-        created, version, argv, hostname, mono, wall = row
+            raise damaged(where, "it has no session row")
+        created, version, argv, hostname, mono, wall = _SESSION.check(row, where)
+        args = load_json(argv, "session.argv", where)
+        if not isinstance(args, list):
+            raise damaged(where, "session.argv is not a list")
         return SessionInfo(
             path=self.path,
             schema_version=self.schema_version,
             created=created,
             netbench_version=version,
-            argv=tuple(str(arg) for arg in json.loads(argv)),
+            argv=tuple(str(arg) for arg in args),
             hostname=hostname,
             mono_anchor=mono,
             wall_anchor=wall,
@@ -235,7 +285,7 @@ class SessionReader:
 
     def recordings(self) -> list[RecordingRow]:
         """The processes that recorded this file, oldest first (none before schema 4)."""
-        return read_recordings(self._query, self.schema_version)
+        return read_recordings(self._query, self.schema_version, str(self.path))
 
     def unclean_ends(self) -> UncleanEnds:
         """Which open servers and connections ended uncleanly, as of now."""
@@ -247,20 +297,27 @@ class SessionReader:
             "SELECT id, kind, transport, host, port, options, started, stopped, error"
             " FROM servers ORDER BY id"
         )
-        return [
-            ServerRow(
-                id=id_,
-                kind=kind,
-                transport=_enum_value(Transport, transport, str(self.path)),
-                address=Endpoint(host, port),
-                options=json.loads(options) if options else {},
-                started=started,
-                stopped=stopped,
-                error=error,
-                ended_uncleanly=unclean.server(id_, stopped=stopped is not None),
-            )
-            for id_, kind, transport, host, port, options, started, stopped, error in rows
-        ]
+        return [self._server(row, unclean) for row in rows]
+
+    def _server(self, row: tuple[Any, ...], unclean: UncleanEnds) -> ServerRow:
+        where = str(self.path)
+        id_, kind, transport, host, port, options, started, stopped, error = _SERVER.check(
+            row, where
+        )
+        parsed = load_json(options, "servers.options", where) if options else {}
+        if not isinstance(parsed, dict):
+            raise damaged(where, "servers.options is not a JSON object")
+        return ServerRow(
+            id=id_,
+            kind=kind,
+            transport=_enum_value(Transport, transport, where),
+            address=Endpoint(host, port),
+            options=parsed,
+            started=started,
+            stopped=stopped,
+            error=error,
+            ended_uncleanly=unclean.server(id_, stopped=stopped is not None),
+        )
 
     # While a connection is open its byte counts are NULL; coalesce only
     # evaluates the sums for those rows.
@@ -273,6 +330,7 @@ class SessionReader:
 
     def _connection(self, row: tuple[Any, ...], unclean: UncleanEnds) -> ConnectionRow:
         where = str(self.path)
+        row = _CONNECTION.check(row, where)
         (id_, server_id, role, transport, lhost, lport, phost, pport) = row[:8]
         opened, closed, end_reason, detail, bytes_in, bytes_out = row[8:]
         return ConnectionRow(
@@ -314,7 +372,7 @@ class SessionReader:
         where = str(self.path)
         return [
             SocketEventRow(conn_id, t, _enum_value(SocketEventKind, kind, where), detail)
-            for t, kind, detail in rows
+            for t, kind, detail in (_SOCKET_EVENT.check(row, where) for row in rows)
         ]
 
     def exchanges(
@@ -331,11 +389,12 @@ class SessionReader:
             cursor = self._query(
                 f"SELECT {columns} FROM exchanges WHERE conn_id = ? ORDER BY idx, id", (conn_id,)
             )
+        where = str(self.path)
         for row in cursor:
-            yield _exchange(row)
+            yield _exchange(_EXCHANGE.check(row, where), where)
 
 
-def _exchange(row: tuple[Any, ...]) -> ExchangeRow:
+def _exchange(row: tuple[Any, ...], where: str) -> ExchangeRow:
     (id_, conn_id, idx, method, target, version, req_headers, req_body, req_body_len) = row[:9]
     (req_trunc, keep_alive, req_error, req_first, req_last, t_req0, t_req1) = row[9:16]
     (status, reason, resp_version, resp_headers, resp_body, resp_body_len) = row[16:22]
@@ -346,7 +405,7 @@ def _exchange(row: tuple[Any, ...]) -> ExchangeRow:
             method=_latin1(method),
             target=_latin1(target),
             version=version or "",
-            headers=_headers(req_headers),
+            headers=_headers(req_headers, "exchanges.req_headers", where),
             body=bytes(req_body or b""),
             body_len=req_body_len or 0,
             body_truncated=bool(req_trunc),
@@ -359,7 +418,7 @@ def _exchange(row: tuple[Any, ...]) -> ExchangeRow:
             status=status,
             reason=_latin1(reason),
             version=resp_version or "",
-            headers=_headers(resp_headers),
+            headers=_headers(resp_headers, "exchanges.resp_headers", where),
             body=bytes(resp_body or b""),
             body_len=resp_body_len or 0,
             body_truncated=bool(resp_trunc),

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netbench.store.damage import Columns
+
 INSERT_RECORDING = (
     "INSERT INTO recordings (pid, hostname, started, first_server_id, first_conn_id)"
     " VALUES (?, ?, ?, ?, ?)"
@@ -62,14 +64,28 @@ class RecordingRow:
         return self.ended is None and not self.live
 
 
-def read_recordings(query: Callable[[str], Any], schema_version: int) -> list[RecordingRow]:
-    """The file's recordings, oldest first, with whether each is live (none before schema 4)."""
+_RECORDING = Columns(
+    "recordings",
+    "id:int pid:int hostname:text started:time ended:time? first_server_id:int first_conn_id:int",
+)
+
+
+def read_recordings(
+    query: Callable[[str], Any], schema_version: int, where: str = "session"
+) -> list[RecordingRow]:
+    """The file's recordings, oldest first, with whether each is live (none before schema 4).
+
+    A row of the wrong types is damage (DamagedFileError naming `where`).
+    """
     if schema_version < 4:
         return []
-    rows = query(
-        "SELECT id, pid, hostname, started, ended, first_server_id, first_conn_id"
-        " FROM recordings ORDER BY id"
-    ).fetchall()
+    rows = [
+        _RECORDING.check(row, where)
+        for row in query(
+            "SELECT id, pid, hostname, started, ended, first_server_id, first_conn_id"
+            " FROM recordings ORDER BY id"
+        ).fetchall()
+    ]
     return [
         RecordingRow(
             id=id_,

@@ -12,14 +12,17 @@ Rules (docs/sessions.md is the user-facing copy; keep both in step):
   exception, version 3, renamed `chunks` to `chunk_rows` and put a view of
   the same name and columns in its place: readers pick the table by version;
 - a file with a newer version, or any other SQLite database, is refused with a
-  one-line `StoreError` and never modified.
+  one-line `StoreError` and never modified; a session that SQLite cannot
+  read, or whose header no longer says what it is, is a `DamagedFileError`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from netbench.store.damage import cut_in_header, damaged, read_error, starts_like_sqlite
 from netbench.store.errors import StoreError, one_line
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -277,15 +280,19 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The version this netbench writes."""
 
 
-def configure(conn: sqlite3.Connection) -> None:
+def configure(conn: sqlite3.Connection, *, wal_limit: int = 64 * 1024 * 1024) -> None:
     """The writer's settings: WAL, so readers never block it and a crash keeps
     every committed batch; NORMAL sync, durable across a process kill (only a
     power cut may lose the last batches); foreign keys, so rows stay linked;
-    a checkpoint per 64 MiB of log rather than SQLite's 4 MiB: each one
-    fsyncs twice, and under load the default checkpointed ten times a second."""
+    a checkpoint per quarter of `wal_limit` (16 MiB) of log rather than
+    SQLite's 4 MiB: each one fsyncs twice, and under load the default
+    checkpointed ten times a second; and a log file cut back to half the
+    limit when it starts over, should it have grown past it."""
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA wal_autocheckpoint = 16384")
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    conn.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_limit // 4 // page_size)}")
+    conn.execute(f"PRAGMA journal_size_limit = {wal_limit // 2}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
 
@@ -293,18 +300,27 @@ def configure(conn: sqlite3.Connection) -> None:
 def identify(conn: sqlite3.Connection, where: str, *, latest: int = SCHEMA_VERSION) -> int:
     """The file's schema version; 0 for an empty database that can become one.
 
-    Reads the header only and changes nothing, so it is safe on any file.
+    Reads the header and the schema only and changes nothing, so it is safe
+    on any file. `where` is the file's path.
     """
     try:
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         objects = int(conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0])
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc):
+        # A session whose header lost netbench's id still has netbench's tables.
+        ours = app_id != APPLICATION_ID and _has_session_tables(conn)
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        cut = cut_in_header(Path(where))
+        if cut:
+            raise damaged(where, cut) from exc
+        not_a_database = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+        if not_a_database and not starts_like_sqlite(Path(where)):
             raise StoreError(f"{where} is not a netbench session (not an SQLite file)") from exc
-        raise StoreError(f"cannot read {where}: {one_line(exc)}") from exc
+        raise read_error(exc, where) from exc
     if app_id == 0 and version == 0 and objects == 0:
         return 0
+    if ours:
+        raise damaged(where, f"its application id is {app_id}, not netbench's")
     if app_id != APPLICATION_ID:
         raise StoreError(f"{where} is an SQLite database but not a netbench session")
     if version > latest:
@@ -313,8 +329,32 @@ def identify(conn: sqlite3.Connection, where: str, *, latest: int = SCHEMA_VERSI
             f"(schema version {version}, this one reads up to {latest})"
         )
     if version < 1:
-        raise StoreError(f"{where} is a damaged netbench session (schema version {version})")
+        raise damaged(where, f"its schema version is {version}")
     return version
+
+
+def _has_session_tables(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        f"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
+        f" ({', '.join('?' * len(_TABLES))})",
+        _TABLES,
+    ).fetchone()[0]
+    return int(found) >= 4
+
+
+_TABLES = (
+    "session",
+    "servers",
+    "connections",
+    "chunk_rows",
+    "chunk_blocks",
+    "chunks",
+    "socket_events",
+    "exchanges",
+    "packets",
+    "capture",
+)
+"""netbench's tables, of every version: a file with four of them is a session."""
 
 
 def migrate(

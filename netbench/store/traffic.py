@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netbench.model import Direction, Endpoint, EndReason, Role
+from netbench.store.damage import Columns
 from netbench.store.reader import SessionReader, _enum_value, _latin1
 from netbench.store.recordings import UncleanEnds
 
@@ -43,9 +44,9 @@ class TrafficRow:
 
 
 _TRAFFIC_EXCHANGES = (
-    "SELECT e.id, c.id, c.server_id, c.role, e.t_request_start, c.peer_host, c.peer_port,"
-    " c.local_host, c.local_port, e.method, e.target, e.status, e.req_body_len,"
-    " e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
+    "SELECT e.id, c.id, c.server_id, c.role, coalesce(e.t_request_start, e.t_response_start),"
+    " c.peer_host, c.peer_port, c.local_host, c.local_port, e.method, e.target, e.status,"
+    " e.req_body_len, e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
     " coalesce(e.req_error, e.resp_error)"
     " FROM exchanges e JOIN connections c ON c.id = e.conn_id"
 )
@@ -62,7 +63,28 @@ _SEARCHED = (
 )
 
 
+_CONNECTION = (
+    " connections.server_id:int? connections.role:text {t} connections.peer_host:text"
+    " connections.peer_port:int connections.local_host:text connections.local_port:int"
+)
+_EXCHANGE_ROW = Columns(
+    "exchanges",
+    "id:int connections.id:int"
+    + _CONNECTION.format(t="t_request_start:time")
+    + " method:text? target:text? status:int? req_body_len:int? resp_body_len:int?"
+    " duration:real? connections.end_reason:text? error:text?",
+)
+_CONNECTION_ROW = Columns(
+    "connections",
+    "exchange:int? id:int"
+    + _CONNECTION.format(t="opened:time")
+    + " method:int? target:int? status:int? bytes_in:int? bytes_out:int? duration:real?"
+    " end_reason:text? detail:text?",
+)
+
+
 def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> TrafficRow:
+    row = (_CONNECTION_ROW if row[0] is None else _EXCHANGE_ROW).check(row, where)
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
     (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:]
     return TrafficRow(
@@ -135,11 +157,13 @@ class ChunkMeta:
     length: int
 
 
-def chunk_index(reader: SessionReader, conn_id: int) -> list[ChunkMeta]:
+def chunk_index(reader: SessionReader, conn_id: int, after_seq: int = -1) -> list[ChunkMeta]:
+    """A connection's chunks without their bytes; with `after_seq` (the last seq
+    of an index read before) only those recorded since."""
     where = str(reader.path)
     return [
         ChunkMeta(seq, _enum_value(Direction, direction, where), t, offset, length)
-        for seq, direction, t, offset, length in reader.chunk_tables.index(conn_id)
+        for seq, direction, t, offset, length in reader.chunk_tables.index(conn_id, after_seq)
     ]
 
 

@@ -5,8 +5,9 @@ Rules:
   only appends to a deque; all SQLite work happens on one writer thread;
 - the thread drains what is queued every `flush_interval`, counted from the
   start of the previous drain (not from the end of its write), and writes it
-  in one transaction: under load a commit every interval, so a crash loses
-  what was queued since the start of the last batch committed;
+  in one transaction (a big batch in parts, store/wal.py): under load a
+  commit every interval, so a crash loses what was queued since the start
+  of the last batch committed;
 - that loss is bounded in time, not only in events: `lag()` is how long
   ago that start was, and while it exceeds `lag_limit` the engine is paused
   (a timer on the loop watches it, see `pause_with`). Why: a batch's write
@@ -22,7 +23,9 @@ Rules:
   stays flat when SQLite is slower than the traffic (it is called on the
   writer thread: hop to the loop);
 - the file is in WAL mode while recording and back in rollback-journal mode
-  after a clean `close()`, so a finished session is a single file;
+  after a clean `close()`, so a finished session is a single file; the -wal
+  file stays under `wal_limit` meanwhile, and `close()` empties it even when
+  a reader keeps the file in WAL mode (store/wal.py);
 - `open()` adds this process's row to `recordings` and the writer thread's
   last transaction ends it: a row left unended is how readers tell a
   recording that was killed (store/recordings.py);
@@ -73,6 +76,7 @@ from netbench.store.rows import (
     EventRows,
     write_rank,
 )
+from netbench.store.wal import WAL_LIMIT, WalKeeper
 
 if TYPE_CHECKING:
     import asyncio
@@ -98,6 +102,7 @@ class SessionWriter:
         backlog_limit: int = 50_000,
         backlog_bytes: int = 64 * 1024 * 1024,
         lag_limit: float | None = None,
+        wal_limit: int = WAL_LIMIT,
     ) -> None:
         self.path = Path(path)
         self.flush_interval = flush_interval
@@ -119,6 +124,8 @@ class SessionWriter:
         self.backlogged = False
         self.skipped = 0
         """Events skipped because they broke a constraint (engine bugs, not I/O)."""
+        self._wal = WalKeeper(self.path, wal_limit)
+        """Keeps the -wal file under `wal_limit` bytes (tests lower it)."""
         self._on_error = on_error
         self._argv = list(argv)
         self._queue: deque[object] = deque()
@@ -169,7 +176,7 @@ class SessionWriter:
             # creates take the mode of the file, made private first.
             schema.identify(conn, where)
             tighten_session_file(self.path)
-            schema.configure(conn)
+            schema.configure(conn, wal_limit=self._wal.limit)
             schema.migrate(conn, where)
             self._mono_anchor, self._wall_anchor = self._anchors or (time.monotonic(), time.time())
             self._rows = EventRows(self._mono_anchor, self._wall_anchor)
@@ -299,11 +306,13 @@ class SessionWriter:
                 if stopping:
                     break
             conn.execute(END_RECORDING, (time.time(), self._recording_id))
+            with contextlib.suppress(sqlite3.Error):
+                self._wal.fold_back(conn)
             # A finished session becomes one self-contained file again, which
             # read-only readers can open anywhere without leaving -wal/-shm
             # files behind. Best effort: it cannot while a reader is attached.
             with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA busy_timeout = 0")  # never make close() wait for a reader
+                conn.execute("PRAGMA busy_timeout = 0")  # never make close() wait longer
                 conn.execute("PRAGMA journal_mode = DELETE")
         except Exception as exc:
             # Not only sqlite3.Error: whatever goes wrong here must reach the
@@ -318,9 +327,16 @@ class SessionWriter:
         if not count:
             self._batch_bytes = 0  # the last batch is written and nothing waits
         self._watch_backlog(count)
+        self._batch_bytes = 0
         if not count:
-            return
-        batch = [queue.popleft() for _ in range(count)]
+            self._wal.check(conn)  # also once a reader lets go of a quiet session
+        while count:
+            batch = self._wal.take(queue, count)
+            count -= len(batch)
+            self._commit(conn, batch)
+            self._wal.check(conn)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         conn.execute("BEGIN")
         try:
             self._write(conn, batch)
@@ -340,7 +356,6 @@ class SessionWriter:
         # and responses, so runs in arrival order would be one row each. The
         # types go in the order the tables depend on each other (a connection
         # before its chunks, before it is closed), each keeping its order.
-        self._batch_bytes = 0
         by_kind: dict[type, list[Any]] = {}
         for event in batch:
             kind = type(event)
@@ -356,7 +371,7 @@ class SessionWriter:
                 continue
             if kind is ChunkRecorded:
                 blocks = rows.chunk_blocks(events)
-                self._batch_bytes = sum(len(block[-1]) for block in blocks)
+                self._batch_bytes += sum(len(block[-1]) for block in blocks)
                 conn.executemany(INSERT_BLOCK, blocks)
             elif kind is HttpRequestRecorded:
                 pass  # with the responses, next: see _write_exchanges

@@ -8,6 +8,11 @@ share it, and the engine reaches widgets only through the `EventHub`
 `netbench open PATH` runs the same app read-only: no engine, no writer, the
 same screens fed from the session file.
 
+Every way out (ctrl+q, the palette's quit, SIGTERM or SIGHUP, an exception)
+goes through `shutdown`, which closes the app's reader before the writer: a
+reader still attached keeps the file in WAL mode and leaves -wal and -shm
+behind (docs/sessions.md).
+
 Startup puts the first frame first (issue 6): `on_mount` pushes the main
 screen and returns; after that frame, `_finish_start` opens the session,
 starts the engine, capture and the page server (the header then names its
@@ -17,13 +22,16 @@ URL) and mounts the panes hidden behind tabs; `started` is set at the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
+import signal
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -35,7 +43,7 @@ from netbench.engine.context import EngineContext
 from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
-from netbench.store import SessionReader, SessionWriter, StoreError
+from netbench.store import WAL_LIMIT, SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings
@@ -44,6 +52,12 @@ if TYPE_CHECKING:
     from netbench.capture import CaptureHandle
     from netbench.store.har_import import ImportRow
     from netbench.ui.screens.main import MainScreen
+
+
+NO_RAW_BYTES = (
+    "Imported from HAR: no raw bytes (a HAR holds headers and bodies, not the bytes sent)."
+)
+"""The Bytes tab's word on an imported session's connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,8 @@ class AppConfig:
     keymap_path: Path | None = None
     limits: HttpLimits = field(default_factory=HttpLimits)
     """The page server's limits and Host check (`--allow-host`, `--max-body` ...)."""
+    wal_limit: int = WAL_LIMIT
+    """Bytes the session's -wal file stays under while recording (tests lower it)."""
 
 
 class NetbenchApp(App[int]):
@@ -83,10 +99,15 @@ class NetbenchApp(App[int]):
         self.exposure: str | None = None
         """The header's warning while the page server listens beyond loopback."""
         self._reader: SessionReader | None = None
+        self._session_closed = False
+        self._signals: dict[signal.Signals, Any] = {}
+        """Signals handled while the app runs, and their handlers before."""
         self.capture: CaptureHandle | None = None
         self.started = asyncio.Event()
         self.imported: ImportRow | None = None
         """What a read-only session was imported from (a HAR file); None when recorded."""
+        self.no_bytes = "No bytes on this connection yet."
+        """What the Bytes tab says of a connection without chunks (a HAR's never have any)."""
         self._unmounted = False
         """Set once startup is over: the page server listening (or `startup_error`
         said why not) and every pane mounted. The first frame comes before."""
@@ -101,6 +122,7 @@ class NetbenchApp(App[int]):
         from netbench.ui.screens.main import MainScreen
 
         self._apply_settings()
+        self._handle_signals()
         if self.read_only:
             assert self.config.open_path is not None
             self.sub_title = f"{self.config.open_path.name}  ·  read-only"
@@ -108,6 +130,7 @@ class NetbenchApp(App[int]):
             if self.imported is not None:
                 source = visible_text(Path(self.imported.source).name)
                 self.sub_title = f"{source}  ·  imported from HAR  ·  read-only"
+                self.no_bytes = NO_RAW_BYTES
                 if self.imported.skipped:
                     entries = "entry" if self.imported.skipped == 1 else "entries"
                     self.notify(
@@ -178,6 +201,7 @@ class NetbenchApp(App[int]):
             path,
             argv=["netbench"],
             on_error=lambda message: self.call_from_thread(self._recording_failed, message),
+            wal_limit=self.config.wal_limit,
         )
         try:
             writer.open()
@@ -216,7 +240,7 @@ class NetbenchApp(App[int]):
                     self.startup_error = str(error)
                     break
         if self.page_server is not None:
-            from netbench.ui.widgets.servers import beyond_loopback
+            from netbench.ui.server_row import beyond_loopback
 
             self.exposure = beyond_loopback([self.config.host])
             self.sub_title = f"{self.page_server.url}  ·  recording to {path}"
@@ -244,21 +268,54 @@ class NetbenchApp(App[int]):
 
     async def shutdown(self) -> None:
         """Stop every server and client and flush the session (idempotent)."""
-        if self.capture is not None:
-            capture, self.capture = self.capture, None
-            capture.stop()
-        if self.engine is not None:
-            engine, self.engine = self.engine, None
-            await engine.stop_all()
-        self.hub.flush(force=True)
-        if self.writer is not None:
-            self.writer.close()
+        try:
+            if self.capture is not None:
+                capture, self.capture = self.capture, None
+                capture.stop()
+            if self.engine is not None:
+                engine, self.engine = self.engine, None
+                await engine.stop_all()
+            self.hub.flush(force=True)
+        finally:
+            self.close_session()
+
+    def close_session(self) -> None:
+        """Close the reader, then the writer, which folds the WAL back into the
+        file (idempotent; no reader is opened after it)."""
+        self._session_closed = True
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self.writer is not None:
+            self.writer.close()
+
+    def _handle_signals(self) -> None:
+        """SIGTERM and SIGHUP (the terminal closed) quit as ctrl+q does, so the
+        session is closed cleanly; by default either would end the process mid-write."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (an embedding program)
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):  # Windows has no SIGHUP
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            previous = signal.getsignal(sig)
+            if previous is signal.SIG_IGN:
+                continue  # nohup: whoever started us wants it ignored
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.call_next, self.action_quit)
+                self._signals[sig] = previous
+
+    def _restore_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig, previous in self._signals.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+        self._signals.clear()
 
     async def on_unmount(self) -> None:
         self._unmounted = True
+        self._restore_signals()
         await self.shutdown()
         # The app is going: what startup froze may be collected again (an
         # embedding program, or the test suite, runs many apps in one process).
@@ -309,7 +366,7 @@ class NetbenchApp(App[int]):
 
     def reader(self) -> SessionReader | None:
         """A read-only view of the session (None until the file exists)."""
-        if self._reader is None and self.session_path is not None:
+        if self._reader is None and self.session_path is not None and not self._session_closed:
             try:
                 self._reader = SessionReader(self.session_path)
             except StoreError:

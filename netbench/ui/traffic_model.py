@@ -18,7 +18,10 @@ Rules:
   connection's deque too, so a keep-alive client sending a million requests
   on one connection costs no more than one sending twenty;
 - a filter keeps its own key array, built once from a SQL search of the
-  session plus an in-memory check of rows that arrive while it is set.
+  session plus an in-memory check of rows that arrive while it is set;
+- a row of a damaged session file that cannot be read back keeps its place
+  and is remembered as unreadable, with what is wrong (one bad row is read
+  alone, so the rest of its page still shows).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from array import array
 from collections import OrderedDict, deque
 from typing import cast
 
+from netbench.engine import registry
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -39,6 +43,7 @@ from netbench.events import (
 )
 from netbench.model import Direction, HttpRequest, HttpResponse
 from netbench.store import (
+    DamagedFileError,
     SessionReader,
     StoreError,
     TrafficRow,
@@ -47,7 +52,7 @@ from netbench.store import (
     traffic_search,
 )
 
-HTTP_KINDS = frozenset({"http", "static"})
+HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
 
 Live = list[object]
 """A recent row: TrafficRow's fields, in order, mutable."""
@@ -90,6 +95,10 @@ class TrafficModel:
         self._conn_bytes: dict[int, list[int]] = {}
         self._requests: dict[int, HttpRequest] = {}
         self._offset = time.time() - time.monotonic()
+        self.unreadable: dict[int, str] = {}
+        """Key -> what is wrong, for rows a damaged session file could not give back."""
+        self.damage: str | None = None
+        """The error of the first unreadable row (it names the file)."""
 
     def __len__(self) -> int:
         return len(self.visible)
@@ -229,20 +238,40 @@ class TrafficModel:
                 return _shown(live, counts)
             return _shown(live)
         row = self._cache.get(key)
-        if row is None and reader is not None:
+        if row is None and reader is not None and key not in self.unreadable:
             self._fetch_page(index, reader)
             row = self._cache.get(key)
         return row
 
+    def unreadable_at(self, index: int) -> str | None:
+        """What is wrong with the row at `index` when a damaged file could not give it back."""
+        if not self.unreadable or not 0 <= index < len(self.visible):
+            return None
+        return self.unreadable.get(self.visible[index])
+
     def _fetch_page(self, index: int, reader: SessionReader) -> None:
         start = max(0, index - 50)
-        wanted = [k for k in self.visible[start : start + 200] if k not in self._recent]
+        page = self.visible[start : start + 200]
+        wanted = [k for k in page if k not in self._recent and k not in self.unreadable]
         try:
             self._cache.update(traffic_rows(reader, wanted))
+        except DamagedFileError:
+            self._fetch_each(wanted, reader)
         except StoreError:
             return
         while len(self._cache) > self._page_cache:
             self._cache.popitem(last=False)
+
+    def _fetch_each(self, keys: list[int], reader: SessionReader) -> None:
+        """A page with a damaged row in it, row by row: the others still show."""
+        for key in keys:
+            try:
+                self._cache.update(traffic_rows(reader, [key]))
+            except DamagedFileError as error:
+                self.unreadable[key] = error.what
+                self.damage = self.damage or str(error)
+            except StoreError:
+                return
 
     def index_of(self, key: int) -> int | None:
         # Rows are appended in time order, so the newest keys sit at the end.

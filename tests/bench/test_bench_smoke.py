@@ -42,6 +42,10 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
         re.search(rf"{mark}, {mark}: growth [+-]\d+\.\d MB \(peak \d+\.\d MB\)$", line)
         for line in memory
     )
+    # The largest the -wal file grew, for serve and the TUI (issue 18: under 64 MiB).
+    wal = [line for line in out.splitlines() if line.startswith("wal ")]
+    assert len(wal) == 2, out
+    assert all(re.search(r"largest -wal file \d+\.\d MB over [\d,]+ exchanges", w) for w in wal)
     # The big body, recorded, and the Bytes view's end key timed to the screen.
     assert re.search(r"^2 MB body: recorded in .* end key to screen \d+\.\d ms", out, re.M), out
     # kill -9 under load: completed against recorded, and how far the file was behind.
@@ -52,3 +56,5 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     assert re.search(
         r"^workshop key press to step screen \(1 lessons, 5 steps\): median \d", out, re.M
     )
+    # serve wsgi against gunicorn's sync worker (a skipped row when gunicorn is not installed).
+    assert re.search(r"^netbench serve wsgi vs gunicorn: keep-alive ", out, re.M), out

@@ -145,6 +145,24 @@ def client_static(address: tuple[str, int], root: Path) -> None:
 
 
 STATIC_TEXT = b"hello from the static root\n"
+APPS = Path(__file__).resolve().parents[1] / "apps"
+
+
+def client_wsgi(address: tuple[str, int], root: Path) -> None:
+    """Seed 004's test.py (no MODULE:APP given): Hello World, to http.client and curl."""
+    conn = http.client.HTTPConnection(*address, timeout=IO_TIMEOUT)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"Hello World")
+    finally:
+        conn.close()
+    curl_get(f"http://{address[0]}:{address[1]}/", b"Hello World")
+
+
+def client_asgi(address: tuple[str, int], root: Path) -> None:
+    """tests/apps/starlette_site.py: its lifespan's greeting."""
+    curl_get(f"http://{address[0]}:{address[1]}/", b"started by the lifespan")
 
 
 def curl_get(url: str, expected: bytes) -> None:
@@ -172,13 +190,15 @@ KINDS: list[tuple[str, Callable[[tuple[str, int], Path], None], Transport]] = [
     ("udp-echo", client_udp_echo, Transport.UDP),
     ("http", client_http, Transport.TCP),
     ("static", client_static, Transport.TCP),
+    ("wsgi", client_wsgi, Transport.TCP),
+    ("asgi", client_asgi, Transport.TCP),
 ]
 
 
 def test_every_kind_is_covered() -> None:
-    from netbench.model import SERVER_KINDS
+    from netbench.engine import registry
 
-    assert sorted(kind for kind, _client, _transport in KINDS) == sorted(SERVER_KINDS)
+    assert sorted(kind for kind, _client, _transport in KINDS) == sorted(registry.names())
 
 
 @pytest.mark.parametrize(
@@ -194,11 +214,14 @@ def test_kind_answers_a_real_client_and_records_it(
     root = tmp_path / "root"
     root.mkdir()
     (root / "hello.txt").write_bytes(STATIC_TEXT)
-    extra = ("--root", str(root)) if kind == "static" else ()
+    extra = {
+        "static": ("--root", str(root)),
+        "asgi": ("starlette_site:app", "--app-dir", str(APPS)),
+    }.get(kind, ())
     server = start_serve(kind, *extra)
     assert server.host == "127.0.0.1"
     assert server.port > 0
-    scheme = "http" if kind in ("http", "static") else transport.value
+    scheme = "http" if kind in ("http", "static", "wsgi", "asgi") else transport.value
     expected_url = f"{scheme}://127.0.0.1:{server.port}" + ("/" if scheme == "http" else "")
     assert server.url == expected_url
 

@@ -4,6 +4,11 @@ Every test here attacks a real server child on 127.0.0.1. Whatever the case
 did, `survives` then asks each server the test used for a normal page: it
 must answer within 2 s (issue 5: nothing the network sends takes a server
 down).
+
+`http_server` is every kind that answers HTTP on netbench's own server: the
+page server (`http`) and a WSGI app with the same routes (`wsgi`,
+hostile_wsgi.py), so each case runs against both. A module about the page
+server's own pages says `pytestmark = pytest.mark.http_kind_only`.
 """
 
 from __future__ import annotations
@@ -28,11 +33,32 @@ LIMITS = (
 
 SERVER_FIXTURES = ("http_server", "static_server")
 
+HTTP_KINDS: dict[str, tuple[str, ...]] = {
+    "http": (),
+    "wsgi": ("hostile_wsgi:app", "--app-dir", str(Path(__file__).parent)),
+}
+"""The kinds `http_server` runs as, and the arguments each needs."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "http_server" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("http_kind_only")
+        kinds = ["http"] if only else list(HTTP_KINDS)
+        metafunc.parametrize("http_kind", kinds, scope="module")
+
 
 @pytest.fixture(scope="module")
-def http_server(start_module_serve, tmp_path_factory) -> Any:  # type: ignore[no-untyped-def]
-    session = tmp_path_factory.mktemp("hostile") / "http.netbench.sqlite"
-    return start_module_serve("http", "--no-capture", "--session", str(session), *LIMITS)
+def http_kind() -> str:
+    """The page server, for a test that reaches `http_server` by name (getfixturevalue)."""
+    return "http"
+
+
+@pytest.fixture(scope="module")
+def http_server(start_module_serve, tmp_path_factory, http_kind: str) -> Any:  # type: ignore[no-untyped-def]
+    session = tmp_path_factory.mktemp("hostile") / f"{http_kind}.netbench.sqlite"
+    return start_module_serve(
+        http_kind, *HTTP_KINDS[http_kind], "--no-capture", "--session", str(session), *LIMITS
+    )
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import pytest
 from payloads import CLOSE, HOST
 from rawclient import connect, only_response, read_until_closed, talk
 
+pytestmark = pytest.mark.http_kind_only  # the page server's own pages (conftest.py)
+
 RAW = b"\x1b]0;pwned\x07\xc2\x9b\x7f<script>alert(1)</script>"
 """The payload as raw bytes (where the parser lets them through: bodies)."""
 ENCODED = b"%1b]0;pwned%07%C2%9B%7f%3Cscript%3Ealert(1)%3C/script%3E"

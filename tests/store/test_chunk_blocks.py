@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 from netbench.events import ChunkRecorded, ConnectionOpened, Event
 from netbench.model import Direction, Endpoint, Role, Transport
-from netbench.store import SessionReader, chunk_data, chunk_index, traffic_search
+from netbench.store import (
+    SessionReader,
+    SessionWriter,
+    chunk_data,
+    chunk_index,
+    traffic_search,
+)
 from netbench.store.chunk_blocks import BLOCK_BYTES
 from netbench.store.schema import MIGRATIONS, configure, migrate
 from netbench.store.traffic import stream_bytes
@@ -89,6 +96,32 @@ def test_chunks_read_back_exactly_through_reader_index_data_and_view(tmp_path: P
     assert blocks == 2  # packed, and split after the chunk that filled a block
 
 
+def test_an_index_read_again_reads_only_the_chunks_recorded_since(
+    tmp_path: Path, wait_until: Callable[..., float]
+) -> None:
+    # The Bytes view following a busy connection: re-reading its whole index
+    # at every refresh was a long read (and held the WAL back).
+    path = tmp_path / "s.sqlite"
+    chunks = chunks_of(1, AWKWARD, 100.5)
+    writer = SessionWriter(path, anchors=ANCHORS)
+    writer.open()
+    try:
+        with SessionReader(path) as reader:
+            for event in [opened(1), *chunks[:3]]:
+                writer(event)
+            wait_until(lambda: len(chunk_index(reader, 1)) == 3)
+            known = chunk_index(reader, 1)
+            for event in chunks[3:]:
+                writer(event)
+            wait_until(lambda: len(chunk_index(reader, 1)) == len(AWKWARD))
+            since = chunk_index(reader, 1, after_seq=known[-1].seq)
+            assert [m.seq for m in since] == [3, 4, 5]
+            assert known + since == chunk_index(reader, 1)
+            assert chunk_index(reader, 1, after_seq=5) == []
+    finally:
+        writer.close()
+
+
 def make_v2_with_chunk_rows(path: Path) -> None:
     with closing(sqlite3.connect(path, isolation_level=None)) as raw:
         configure(raw)
@@ -121,6 +154,7 @@ def test_v2_file_reads_its_chunk_rows_and_upgrades_keeping_them(tmp_path: Path) 
             (2, b"new-in"),
         ]
         assert [m.seq for m in chunk_index(reader, 1)] == [0, 1, 2]
+        assert [m.seq for m in chunk_index(reader, 1, after_seq=0)] == [1, 2]
         assert reader.counts().chunks == 3
     with closing(sqlite3.connect(path)) as raw:
         assert raw.execute("SELECT seq, data FROM chunks ORDER BY seq").fetchall() == [

@@ -57,7 +57,8 @@ def test_list_sessions_counts_and_skips_other_files(
     writer.open()
     writer.close()
     (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / "garbage.netbench.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    garbage = tmp_path / "garbage.netbench.sqlite"
+    garbage.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
     (tmp_path / "empty.netbench.sqlite").touch()
     (tmp_path / "subdir").mkdir()
     with closing(sqlite3.connect(tmp_path / "other.sqlite")) as raw:
@@ -65,8 +66,14 @@ def test_list_sessions_counts_and_skips_other_files(
 
     summaries = list_sessions(tmp_path)
 
-    assert [s.path for s in summaries] == [first, second]  # oldest first
-    assert [(s.connections, s.exchanges) for s in summaries] == [(1, 1), (0, 0)]
+    # Oldest first; a file with SQLite's header that SQLite cannot read is
+    # shown as damaged (by its modification time), not left out.
+    assert [s.path for s in summaries] == [first, second, garbage]
+    assert [(s.connections, s.exchanges, s.damaged) for s in summaries] == [
+        (1, 1, None),
+        (0, 0, None),
+        (0, 0, "file is not a database"),
+    ]
     assert summaries[0].size >= first.stat().st_size > 0
     assert summaries[0].created <= summaries[1].created
 

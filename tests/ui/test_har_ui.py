@@ -11,9 +11,8 @@ from uikit import Running, started
 
 from netbench.store import SessionReader
 from netbench.store.har_import import import_har
-from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.app import NO_RAW_BYTES, AppConfig, NetbenchApp
 from netbench.ui.screens.export_har import ExportHarScreen, recorded_since
-from netbench.ui.widgets.bytes_view import IMPORTED as NO_BYTES
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.http_view import HttpView
 from netbench.ui.widgets.tcp_ladder import IMPORTED as NO_PACKETS
@@ -53,7 +52,7 @@ async def test_a_chromium_har_opens_in_the_same_screens_marked_imported(tmp_path
         await pilot.press("home", "down", "enter")  # the JPEG
         bytes_view = app.screen.query_one(BytesView)
         await pilot.pause(0.3)
-        assert bytes_view.render_line(0).text.strip() == NO_BYTES
+        assert bytes_view.render_line(0).text.strip() == NO_RAW_BYTES
         assert bytes_view.chunks == []
 
         await pilot.press("h")

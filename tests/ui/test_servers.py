@@ -12,7 +12,8 @@ from uikit import Running
 
 from netbench.engine.engine import ServerState
 from netbench.ui.screens.add_server import AddServerScreen, build_config
-from netbench.ui.widgets.servers import ServerRow, ServersPanel
+from netbench.ui.server_row import ServerRow
+from netbench.ui.widgets.servers import ServersPanel
 
 
 def _exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:

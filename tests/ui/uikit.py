@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
+import select
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,3 +52,20 @@ class Running:
         async with asyncio.timeout(timeout):
             while not predicate():
                 await self.pilot.pause(0.05)
+
+
+def read_pty(fd: int, seconds: float, until: bytes | None = None) -> bytes:
+    """What an app in a pty wrote within `seconds`; with `until`, stop once that appeared."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not (until and until in out):
+        ready, _, _ = select.select([fd], [], [], min(left, 0.05))
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out

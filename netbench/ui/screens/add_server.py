@@ -1,6 +1,9 @@
 """The "add a server" form: every option a server takes, checked before it starts.
 
 Rules of this module:
+- the kinds and their own fields (reply's text, static's root, wsgi's app...)
+  come from the kind registry (engine/registry.py): a field per option with
+  a form label, shown for the kinds that take it;
 - `build_config` turns the form's strings into a `ServerConfig` or a dict of
   one-line errors keyed by field; it never raises, whatever was typed;
 - the screen knows nothing about the engine: it calls the `submit` it was
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -23,32 +25,44 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
+from netbench.engine import registry
 from netbench.engine.config import ServerConfig, default_config
-from netbench.model import SERVER_KINDS
 from netbench.protocol.textsafe import visible_text
 
 Submit = Callable[[ServerConfig], Awaitable[str | None]]
 """Start a server from the config; the engine's one-line error, or None when it runs."""
 
-FIELDS: tuple[tuple[str, str, str], ...] = (
+COMMON_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("host", "Host", "127.0.0.1 (loopback only)"),
     ("port", "Port", "0 = a free port"),
     ("backlog", "Backlog", "listen(backlog)"),
     ("recv_size", "Recv size", "bytes per recv()"),
     ("idle_timeout", "Idle timeout", "seconds, 0 = never"),
-    ("text", "Reply text", "what every connection gets"),
-    ("timeout_message", "Timeout text", "sent to a silent client; empty: none, as seed 002"),
-    ("root", "Root", "directory to serve"),
+)
+
+
+def _kind_fields() -> tuple[
+    list[registry.KindOption], list[registry.KindOption], dict[str, tuple[str, ...]]
+]:
+    """The kinds' own form fields (text, then switches) and which kinds show each."""
+    texts: list[registry.KindOption] = []
+    switches: list[registry.KindOption] = []
+    only_for: dict[str, tuple[str, ...]] = {}
+    for option, kinds in registry.all_options():
+        if not option.label:
+            continue
+        (switches if option.shape in ("switch", "flag") else texts).append(option)
+        only_for[option.name] = tuple(kinds)
+    return texts, switches, only_for
+
+
+TEXT_OPTIONS, SWITCH_OPTIONS, ONLY_FOR = _kind_fields()
+"""The kinds' own fields, and the kinds each applies to (hidden for the others)."""
+
+FIELDS: tuple[tuple[str, str, str], ...] = COMMON_FIELDS + tuple(
+    (option.name, option.label, option.placeholder) for option in TEXT_OPTIONS
 )
 """The text fields: (field, label, placeholder)."""
-
-ONLY_FOR: dict[str, tuple[str, ...]] = {
-    "text": ("reply",),
-    "timeout_message": ("prefix-echo",),
-    "root": ("static",),
-    "keep_alive": ("http", "static"),
-}
-"""Fields that apply to some kinds only (hidden for the others)."""
 
 MAX_RECV_SIZE = 16 << 20
 
@@ -64,11 +78,16 @@ def _integer(text: str, name: str, low: int, high: int) -> tuple[int | None, str
 
 
 def build_config(
-    kind: str, values: Mapping[str, str], *, keep_alive: bool = True
+    kind: str,
+    values: Mapping[str, str],
+    *,
+    keep_alive: bool = True,
+    switches: Mapping[str, bool] | None = None,
 ) -> tuple[ServerConfig | None, dict[str, str]]:
     """The config the form describes, or the errors to show under its fields."""
     errors: dict[str, str] = {}
-    if kind not in SERVER_KINDS:
+    spec = registry.find(kind)
+    if spec is None:
         return None, {"form": "choose a kind of server"}
     host = values.get("host", "").strip()
     if not host:
@@ -91,16 +110,19 @@ def build_config(
         errors["idle_timeout"] = "idle timeout must be a number of seconds"
     if idle_timeout is not None and not (math.isfinite(idle_timeout) and idle_timeout >= 0):
         errors["idle_timeout"] = "idle timeout must be 0 (never) or more seconds"
-    root: Path | None = None
-    if kind == "static":
-        root_text = values.get("root", "").strip()
-        root = Path(root_text).expanduser() if root_text else Path.cwd()
-        if not root.is_dir():
-            errors["root"] = "root must be an existing directory"
-    text = values.get("text", "Yes")
-    if kind == "reply" and not text:
-        errors["text"] = "the reply text must not be empty"
-    timeout_message = values.get("timeout_message", "") if kind == "prefix-echo" else ""
+    own: dict[str, object] = {}
+    turned = {"keep_alive": keep_alive, **(switches or {})}
+    for option in spec.options:
+        if not option.label:
+            continue
+        if option.shape in ("switch", "flag"):
+            own[option.name] = turned.get(option.name, option.default)
+            continue
+        choice = registry.parse_text(option, values.get(option.name, ""))
+        if choice.error is not None:
+            errors[option.name] = choice.error
+        else:
+            own[option.name] = choice.value
     if errors:
         return None, errors
     config = default_config(
@@ -110,12 +132,30 @@ def build_config(
         backlog=backlog,
         recv_size=recv_size,
         idle_timeout=idle_timeout,
-        keep_alive=keep_alive,
-        text=text if kind == "reply" else None,
-        timeout_message=timeout_message or None,
-        root=root,
+        **own,
     )
     return config, {}
+
+
+def _initials(name: str) -> set[str]:
+    """What the field `name` shows by default, for each kind that has it."""
+    shown = set()
+    for kind in ONLY_FOR.get(name, ()):
+        option = registry.get(kind).option(name)
+        if option is not None:
+            shown.add(_initial(option, default_config(kind)))
+    return shown
+
+
+def _initial(option: registry.KindOption, defaults: ServerConfig) -> str:
+    """What a kind's field shows first: its default, else what a blank field means."""
+    value = defaults.value(option.name)
+    if value is None:
+        try:
+            value = option.parse("")
+        except ValueError:
+            value = None
+    return "" if value is None else str(value)
 
 
 class AddServerScreen(ModalScreen[ServerConfig | None]):
@@ -185,7 +225,7 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
     def __init__(self, submit: Submit, kind: str = "echo") -> None:
         super().__init__()
         self._submit = submit
-        self._kind = kind if kind in SERVER_KINDS else "echo"
+        self._kind = kind if registry.find(kind) is not None else "echo"
         self._busy = False
 
     def compose(self) -> ComposeResult:
@@ -196,17 +236,16 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
             "backlog": str(defaults.backlog),
             "recv_size": str(defaults.recv_size),
             "idle_timeout": f"{defaults.idle_timeout:g}",
-            "text": defaults.text,
-            "timeout_message": defaults.timeout_message or "",
-            "root": str(Path.cwd()),
         }
+        for option in TEXT_OPTIONS:
+            initial[option.name] = _initial(option, default_config(ONLY_FOR[option.name][0]))
         with Vertical(id="dialog") as dialog:
             dialog.border_title = "Add a server"
             with VerticalScroll(id="form"):
                 with Horizontal(classes="field"):
                     yield Label("Kind")
                     yield Select(
-                        [(kind, kind) for kind in SERVER_KINDS],
+                        [(kind, kind) for kind in registry.names()],
                         value=self._kind,
                         allow_blank=False,
                         compact=True,
@@ -222,9 +261,10 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
                             id=name,
                         )
                     yield Static("", classes="error", id=f"error-{name}", markup=False)
-                with Horizontal(classes="field", id="row-keep_alive"):
-                    yield Label("Keep-alive")
-                    yield Switch(value=defaults.keep_alive, id="keep_alive")
+                for option in SWITCH_OPTIONS:
+                    with Horizontal(classes="field", id=f"row-{option.name}"):
+                        yield Label(option.label)
+                        yield Switch(value=bool(defaults.value(option.name)), id=option.name)
                 yield Static("", classes="error", id="error-form", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Start", variant="primary", id="start", compact=True)
@@ -243,10 +283,18 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
     @on(Select.Changed, "#kind")
     def _kind_changed(self, event: Select.Changed) -> None:
         kind = self._kind_value()
-        if kind not in SERVER_KINDS or kind == self._kind:
+        spec = registry.find(kind)
+        if spec is None or kind == self._kind:
             return
         self._kind = kind
         defaults = default_config(kind)
+        for option in spec.options:
+            if option.label and option.shape not in ("switch", "flag"):
+                # What the user typed stays; a field still showing a kind's default
+                # shows this kind's (wsgi's seed app is no ASGI app).
+                field = self.query_one(f"#{option.name}", Input)
+                if field.value in _initials(option.name):
+                    field.value = _initial(option, defaults)
         self.query_one("#backlog", Input).value = str(defaults.backlog)
         self.query_one("#recv_size", Input).value = str(defaults.recv_size)
         self.query_one("#idle_timeout", Input).value = f"{defaults.idle_timeout:g}"
@@ -275,8 +323,11 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         """Check the form, then start the server; stay open on any error."""
         if self._busy:
             return
-        keep_alive = self.query_one("#keep_alive", Switch).value
-        config, errors = build_config(self._kind_value(), self._values(), keep_alive=keep_alive)
+        switches = {
+            option.name: self.query_one(f"#{option.name}", Switch).value
+            for option in SWITCH_OPTIONS
+        }
+        config, errors = build_config(self._kind_value(), self._values(), switches=switches)
         if config is None:
             self._show_errors(errors)
             first = next(iter(errors))

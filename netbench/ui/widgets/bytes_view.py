@@ -6,6 +6,10 @@ Rules:
 - only the chunk index (seq, direction, time, offset, length) is loaded on
   `show()`; bytes are fetched from the session file for the chunks on screen
   and kept in a small LRU cache, so a 100 MB body costs a few MB;
+- while chunks arrive, a refresh reads only the chunks after the last one
+  indexed: re-reading the index of a keep-alive connection with 30,000
+  exchanges took ~350 ms, a read that held the session's WAL (it cannot
+  start over under a reader) and the screen;
 - `_starts[i]` is the first line of chunk i: `bisect` finds the chunk of any
   line in O(log n). In hex mode every count is known from the length; in
   text mode a chunk's count is estimated until its bytes are read, then made
@@ -49,7 +53,6 @@ CACHE_BYTES = 4 * 1024 * 1024
 """Chunk bytes kept in memory (at least one chunk, whatever its size)."""
 COPY_LIMIT = 1024 * 1024
 """The most stream bytes `c` puts on the clipboard."""
-IMPORTED = "Imported from HAR: no raw bytes (a HAR holds headers and bodies, not the bytes sent)."
 REFRESH_DELAY = 0.15
 """The store is up to ~100 ms behind the engine: re-read a little after events."""
 REFRESH_GAP = 0.2
@@ -161,6 +164,8 @@ class BytesView(ScrollView, can_focus=True):
         self._message = "Select a connection or request in the traffic list (Enter)."
         self._timer: Timer | None = None
         self._goto: int | None = None
+        self._indexed: int | None = None
+        """The connection `chunks` indexes (refreshes read only what came since)."""
         self._last_refresh = 0.0
         self._settling = False
         self.fetches = 0
@@ -186,6 +191,7 @@ class BytesView(ScrollView, can_focus=True):
         self._text.clear()
         self._text_counts.clear()
         self._cached_bytes = 0
+        self._indexed = None
         if self._timer is not None:
             self._timer.stop()
         self.scroll_to(x=0, y=0, animate=False, force=True)
@@ -200,6 +206,7 @@ class BytesView(ScrollView, can_focus=True):
         following = bool(self.chunks) and top >= self.max_scroll_y
         index: int | None = None
         # Chunks are only ever appended: what is cached stays valid on a reload.
+        known, t0 = self.chunks, self._t0
         self.chunks, self._t0 = [], 0.0
         reader = self._netbench.reader()
         if self.selection is None:
@@ -208,18 +215,22 @@ class BytesView(ScrollView, can_focus=True):
             self._message = "No session file: nothing was recorded."
         else:
             conn_id = self.selection.conn_id
+            if self._indexed != conn_id or not known:
+                known = []
             try:
-                self.chunks = chunk_index(reader, conn_id)
-                conn = reader.connection(conn_id)
+                if known:
+                    self.chunks = known + chunk_index(reader, conn_id, after_seq=known[-1].seq)
+                else:
+                    self.chunks = chunk_index(reader, conn_id)
+                    conn = reader.connection(conn_id)
+                    t0 = conn.opened if conn else self.chunks[0].t if self.chunks else 0.0
                 rows = reader.exchanges(conn_id, include_bodies=False) if self._goto else ()
                 goto = next((e for e in rows if e.id == self._goto), None)
             except StoreError as error:
                 self._message = f"Cannot read the session: {error}"
             else:
-                self._message = "No bytes on this connection yet."
-                if getattr(self._netbench, "imported", None) is not None:
-                    self._message = IMPORTED
-                self._t0 = conn.opened if conn else self.chunks[0].t if self.chunks else 0.0
+                self._message = self._netbench.no_bytes  # an imported HAR has none
+                self._indexed, self._t0 = conn_id, t0
                 if goto is not None:
                     seq = goto.req_first_chunk if goto.request else goto.resp_first_chunk
                     index = next((i for i, m in enumerate(self.chunks) if m.seq == seq), None)

@@ -73,7 +73,11 @@ def _headers(doc: Text, headers: Headers) -> None:
 
 def _error(doc: Text, what: str, error: str | None) -> None:
     if error:
-        doc.append(f" ⚠ {what}: {visible_text(error)} \n", "bold white on dark_red")
+        # An app's error is a line, then its traceback: the line in the banner.
+        summary, _, details = error.partition("\n")
+        doc.append(f" ⚠ {what}: {visible_text(summary)} \n", "bold white on dark_red")
+        for line in details.splitlines():
+            doc.append(visible_text(line) + "\n", "red")
 
 
 def request_document(doc: Text, request: HttpRequest, received: bool) -> None:
@@ -119,8 +123,9 @@ def exchange_document(
     doc.append(f"Exchange #{ex.id} on connection #{ex.conn_id}{visible_text(where)}\n", "bold")
     doc.append(RAW_HINT + "\n", "dim italic")
     _error(doc, "request parse error", ex.request.error if ex.request else None)
-    _error(doc, "response parse error", ex.response.error if ex.response else None)
     server = conn is None or conn.role is Role.SERVER
+    what = "response error" if server else "response parse error"
+    _error(doc, what, ex.response.error if ex.response else None)
     if ex.request is not None:
         request_document(doc, ex.request, received=server)
     else:

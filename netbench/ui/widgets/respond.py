@@ -32,6 +32,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Button, Label, Select, Static, Switch, TextArea
 
+from netbench.engine import registry
 from netbench.engine.engine import EngineError, RunningServer
 from netbench.protocol.directives import DirectiveError, parse_directives
 from netbench.protocol.rules import RulesError, parse_rules
@@ -244,7 +245,7 @@ class RespondPane(Vertical):
         if self._shown is not None:
             self._drafts[self._shown] = editor.text
         running = self.target
-        if running is None or running.config.kind not in ("http", "static"):
+        if running is None or not registry.is_http(running.config.kind):
             editor.read_only = True
             editor.text = ""
             self._shown = None

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -27,8 +25,10 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import DataTable
 
-from netbench.engine.config import SEED_PORTS, ServerConfig, default_config, is_loopback_host
-from netbench.engine.engine import Engine, EngineError, RunningServer, ServerState
+from netbench.engine import registry
+from netbench.engine.config import ServerConfig, default_config
+from netbench.engine.engine import Engine, EngineError, RunningServer
+from netbench.engine.registry import server_url
 from netbench.events import (
     ChunkRecorded,
     ConnectionClosed,
@@ -36,83 +36,24 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, server_url
+from netbench.model import Direction
 from netbench.protocol.textsafe import visible_text
+from netbench.store import StoreError
 from netbench.ui.messages import EventsArrived
-from netbench.ui.presets import PRESET_NOTES, PRESETS
-from netbench.ui.widgets.traffic import human_bytes
+from netbench.ui.server_row import ServerRow, State, beyond_loopback
 
 if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
 
+PRESETS: tuple[registry.Preset, ...] = registry.presets()
+"""One key each (1-7 for the seed kinds): the kind, its seed port, its label and how it
+knowingly differs from its seed (the registry's)."""
 
-State = Literal["running", "stopped", "failed", "ended uncleanly"]
-_STATE_STYLE: dict[str, str] = {
-    "running": "green",
-    "stopped": "dim",
-    "failed": "bold red",
-    "ended uncleanly": "yellow",
-}
+
 COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")
 """The table's headers, also its column keys. Bytes are every byte of every
 connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
-_EXPOSED_STYLE = "bold yellow"
-
-
-def beyond_loopback(hosts: list[str]) -> str | None:
-    """The warning for servers bound to `hosts` that other machines can reach (None: none can).
-
-    Short enough for the header and the panel's edge at 80 columns.
-    """
-    exposed = list(
-        dict.fromkeys(visible_text(host) for host in hosts if not is_loopback_host(host))
-    )
-    if not exposed:
-        return None
-    return f"⚠ {', '.join(exposed)}: beyond loopback, others can connect"
-
-
-@dataclass(slots=True)
-class ServerRow:
-    """What the panel knows about one server."""
-
-    server_id: int
-    kind: str
-    address: Endpoint
-    url: str
-    config: ServerConfig | None
-    """What it was started with (None if the engine did not say): restart reuses it."""
-    state: State = "running"
-    error: str | None = None
-    open: int = 0
-    total: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    @property
-    def exposed(self) -> bool:
-        """Listening beyond loopback: other machines can connect."""
-        return self.state == "running" and not is_loopback_host(self.address.host)
-
-    @classmethod
-    def from_running(cls, running: RunningServer) -> ServerRow:
-        config = running.config
-        state: State = "running" if running.state is ServerState.RUNNING else "stopped"
-        row = cls(running.server_id, config.kind, running.address, running.url, config, state)
-        row.open = row.total = len(running.connections)
-        return row
-
-    def cells(self) -> tuple[Text, ...]:
-        """The row's cells, sanitised (a host name is user text)."""
-        return (
-            Text(str(self.server_id), style="dim"),
-            Text(self.kind),
-            Text(visible_text(self.url), style=_EXPOSED_STYLE if self.exposed else ""),
-            Text(self.state, style=_STATE_STYLE[self.state]),
-            Text(f"{self.open}/{self.total}"),
-            Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
-        )
 
 
 class ServersPanel(DataTable[Text]):
@@ -131,14 +72,14 @@ class ServersPanel(DataTable[Text]):
         Binding("y", "copy_url", "Copy URL", id="servers.copy_url"),
         *(
             Binding(
-                str(number),
-                f"preset('{kind}')",
-                f"Start the {label} preset",
-                id=f"servers.preset_{kind.replace('-', '_')}",
-                tooltip=PRESET_NOTES.get(kind, ""),
+                preset.key,
+                f"preset('{preset.key}')",
+                f"Start the {preset.label} preset",
+                id=f"servers.preset_{preset.name}",
+                tooltip=preset.note,
                 group=_PRESET_GROUP,
             )
-            for number, (kind, _port, label) in enumerate(PRESETS, start=1)
+            for preset in PRESETS
         ),
     ]
 
@@ -202,19 +143,32 @@ class ServersPanel(DataTable[Text]):
         reader = self._netbench.reader()
         if reader is None:
             return
-        for server in reader.servers():
+        try:
+            servers = reader.servers()
+        except StoreError as error:  # a damaged file: say so, show the rest
+            self._unreadable("Servers", error)
+            servers = []
+        for server in servers:
             url = server_url(server.kind, server.transport, server.address)
             # Killed while it ran: it never stopped, and is not running either.
             state: State = "ended uncleanly" if server.ended_uncleanly else "stopped"
             self.rows_by_id[server.id] = ServerRow(
                 server.id, server.kind, server.address, url, None, state
             )
-        for conn in reader.connections():
+        try:
+            connections = reader.connections()
+        except StoreError as error:
+            self._unreadable("Connections", error)
+            return
+        for conn in connections:
             owner = self.rows_by_id.get(conn.server_id) if conn.server_id is not None else None
             if owner is not None:
                 owner.total += 1
                 owner.bytes_in += conn.bytes_in or 0
                 owner.bytes_out += conn.bytes_out or 0
+
+    def _unreadable(self, what: str, error: StoreError) -> None:
+        self.notify(f"{what} unreadable: {error}", severity="error", timeout=30, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A recorded session cannot start or stop anything: hide those keys.
@@ -398,14 +352,14 @@ class ServersPanel(DataTable[Text]):
         self._say(f"{running.config.kind} server on {running.url}")
         return None
 
-    async def action_preset(self, kind: str) -> None:
+    async def action_preset(self, key: str) -> None:
         """Start a seed preset on its seed port, or a free one if that is taken."""
         engine = self._engine()
-        if engine is None:
+        preset = next((preset for preset in PRESETS if preset.key == key), None)
+        if engine is None or preset is None:
             return
-        seed = SEED_PORTS[kind]
-        overrides: dict[str, object] = {"root": Path.cwd()} if kind == "static" else {}
-        config = default_config(kind, port=seed, **overrides)
+        kind, seed = preset.kind, preset.port
+        config = default_config(kind, port=seed, **preset.overrides())
         where = f"its seed port {seed}"
         try:
             running = await engine.start_server(config)
@@ -420,7 +374,7 @@ class ServersPanel(DataTable[Text]):
                 return
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
-        note = f": {PRESET_NOTES[kind]}" if kind in PRESET_NOTES else ""
+        note = f": {preset.note}" if preset.note else ""
         self._say(f"{kind} on {running.url} ({where}){note}", title="Server started")
 
     def action_add(self) -> None:

@@ -2,7 +2,8 @@
 
 It renders only the rows on screen (the Line API): a million rows cost a
 key array, not a million widgets. Rows come from `TrafficModel`, which
-reads old ones back from the session file a page at a time.
+reads old ones back from the session file a page at a time; a row a damaged
+file cannot give back is shown in its place as unreadable, with why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from textual.strip import Strip
 
 from netbench.model import EndReason, Role
 from netbench.protocol.textsafe import visible_latin1, visible_text
-from netbench.store import SessionReader, TrafficRow
+from netbench.store import SessionReader, StoreError, TrafficRow
 from netbench.ui.messages import EventsArrived, Selection, SelectionChanged
 from netbench.ui.traffic_model import TrafficModel
 
@@ -171,6 +172,8 @@ class TrafficList(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model or TrafficModel()
         self._selected_key: int | None = None
+        self._unreadable_told = 0
+        """Unreadable rows already counted in a notification."""
 
     def on_mount(self) -> None:
         self.app.hub.register(self)  # type: ignore[attr-defined]
@@ -186,7 +189,10 @@ class TrafficList(ScrollView, can_focus=True):
         return getattr(self.app, "imported", None) is not None
 
     def _load_recorded(self, reader: SessionReader) -> None:
-        self.model.load(reader)
+        try:
+            self.model.load(reader)
+        except StoreError as error:
+            self.notify(f"Traffic unreadable: {error}", severity="error", timeout=30, markup=False)
         self.follow = False
         self._refresh_size()
 
@@ -234,21 +240,41 @@ class TrafficList(ScrollView, can_focus=True):
         index = round(self.scroll_offset.y) + y
         width = self.scrollable_content_region.width
         row = self.model.row_at(index, self.app.reader())  # type: ignore[attr-defined]
-        if row is None:
+        unreadable = None if row is not None else self.model.unreadable_at(index)
+        if row is None and unreadable is None:
             return Strip.blank(width)
         highlight = index == self.cursor
-        selected = row.key == self._selected_key
+        selected = row is not None and row.key == self._selected_key
         base = (
             Style(reverse=True)
             if highlight and self.has_focus
             else (Style(bgcolor="grey23") if highlight or selected else Style())
         )
-        segments = [
-            Segment(text, base + Style.parse(style) if style else base)
-            for text, style in row_cells(row, width, imported=self._imported)
-        ]
+        if row is None:
+            if len(self.model.unreadable) > self._unreadable_told:
+                self.call_later(self._tell_unreadable)
+            text = f"row unreadable (the file is damaged: {visible_text(unreadable or '')})"
+            segments = [Segment(text, base + Style(color="red", bold=True))]
+        else:
+            segments = [
+                Segment(text, base + Style.parse(style) if style else base)
+                for text, style in row_cells(row, width, imported=self._imported)
+            ]
         strip = Strip(segments).crop(0, width)
         return strip.extend_cell_length(width, base)
+
+    def _tell_unreadable(self) -> None:
+        count = len(self.model.unreadable)
+        if count == self._unreadable_told or self.model.damage is None:
+            return
+        self._unreadable_told = count
+        rows = "row" if count == 1 else "rows"
+        self.notify(
+            f"{count} {rows} unreadable: {self.model.damage}",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     # -- actions --------------------------------------------------------------------
 
