@@ -5,15 +5,21 @@ Rules:
   (`Sec-Fetch-Dest: document`, which browsers send) or, without that
   header, when it accepts HTML and its response is HTML (not curl's
   `Accept: */*`); the page's title is the document's URL;
-- an exchange whose Referer is the URL of a document loaded before it
-  belongs to that document's page, whichever connection carried it;
+- an exchange whose Referer is the URL of a document loaded before it (the
+  latest such) belongs to that document's page, whichever connection
+  carried it;
 - every other exchange belongs to its connection's page, `connection_N`;
-- a page starts when its earliest exchange did.
+- a page starts when its earliest exchange did;
+- memory grows with the pages, not the exchanges: the plan reads the
+  exchanges' heads twice (the documents first, then where each exchange
+  goes) and `page_of` works out an exchange's page again when asked, so a
+  session of a million exchanges costs no per-exchange table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from netbench.model import Endpoint, HttpRequest, HttpResponse, Role
@@ -25,44 +31,69 @@ NOT_MEASURED = -1
 _HTML = ("text/html", "application/xhtml+xml")
 
 
-def page_plan(
+class PagePlan:
+    """The pages of the selected exchanges, and which one each belongs to."""
+
+    def __init__(self, reader: SessionReader, selected: Callable[[ExchangeRow], bool]) -> None:
+        self._documents: dict[str, list[tuple[float, str]]] = {}
+        """Document URL -> (start, page id) of each load, in time order."""
+        pages: dict[str, Json] = {}
+        for exchange, conn in _heads(reader, selected):
+            url = _document_url(exchange, conn)
+            if url is not None:
+                start = exchange_start(exchange, conn)
+                page_id = f"page_{exchange.id}"
+                self._documents.setdefault(url, []).append((start, page_id))
+                pages[page_id] = _page(page_id, start, url)
+        for loads in self._documents.values():
+            loads.sort()
+        for exchange, conn in _heads(reader, selected):
+            start = exchange_start(exchange, conn)
+            page_id = self.page_of(exchange, conn)
+            page = pages.get(page_id)
+            if page is None:
+                page = pages[page_id] = _page(page_id, start, _connection_title(conn))
+            page["startedDateTime"] = min(page["startedDateTime"], har.iso_time(start))
+        self.pages = sorted(pages.values(), key=lambda page: page["startedDateTime"])
+
+    def page_of(self, exchange: ExchangeRow, conn: ConnectionRow) -> str:
+        """The id of the page `exchange` belongs to."""
+        request = exchange.request
+        if _document_url(exchange, conn) is not None:
+            return f"page_{exchange.id}"
+        referer = None if request is None else request.header(b"referer")
+        if referer is not None:
+            loads = self._documents.get(har.wire_text(referer).partition("#")[0], [])
+            before = bisect_right(loads, (exchange_start(exchange, conn), "\uffff"))
+            if before:
+                return loads[before - 1][1]
+        return f"connection_{conn.id}"
+
+
+def _heads(
     reader: SessionReader, selected: Callable[[ExchangeRow], bool]
-) -> tuple[list[Json], dict[int, str]]:
-    """The pages, and which page each exchange belongs to (absent: its connection's)."""
-    documents: dict[str, list[tuple[float, str]]] = {}
-    seen: list[tuple[int, int, float, str | None]] = []
-    """(exchange id, connection id, start, the Referer's URL)."""
-    titles: dict[int, str] = {}
+) -> Iterator[tuple[ExchangeRow, ConnectionRow]]:
     conn: ConnectionRow | None = None
-    pages: dict[str, Json] = {}
     for exchange in reader.exchanges(include_bodies=False):
         if conn is None or conn.id != exchange.conn_id:
             conn = reader.connection(exchange.conn_id)
-        if conn is None or not selected(exchange):
-            continue
-        start = exchange_start(exchange, conn)
-        request = exchange.request
-        referer = None if request is None else request.header(b"referer")
-        referred = None if referer is None else har.wire_text(referer).partition("#")[0]
-        client, server = (
-            (conn.peer, conn.local) if conn.role is Role.SERVER else (conn.local, conn.peer)
-        )
-        titles[conn.id] = f"connection {conn.id}: {client} -> {server}"
-        seen.append((exchange.id, conn.id, start, referred))
-        if request is not None and _is_document(request, exchange.response):
-            url = har.request_url(request, server_of(conn))
-            page_id = f"page_{exchange.id}"
-            documents.setdefault(url, []).append((start, page_id))
-            pages[page_id] = _page(page_id, start, url)
-    page_of: dict[int, str] = {}
-    for exchange_id, conn_id, start, referred in seen:
-        page_id = f"page_{exchange_id}"
-        if page_id not in pages:
-            page_id = _referred(documents, referred, start) or f"connection_{conn_id}"
-        page_of[exchange_id] = page_id
-        page = pages.setdefault(page_id, _page(page_id, start, titles[conn_id]))
-        page["startedDateTime"] = min(page["startedDateTime"], har.iso_time(start))
-    return sorted(pages.values(), key=lambda page: page["startedDateTime"]), page_of
+        if conn is not None and selected(exchange):
+            yield exchange, conn
+
+
+def _document_url(exchange: ExchangeRow, conn: ConnectionRow) -> str | None:
+    """The URL of the page this exchange loaded, when it is a document."""
+    request = exchange.request
+    if request is None or not _is_document(request, exchange.response):
+        return None
+    return har.request_url(request, server_of(conn))
+
+
+def _connection_title(conn: ConnectionRow) -> str:
+    client, server = (
+        (conn.peer, conn.local) if conn.role is Role.SERVER else (conn.local, conn.peer)
+    )
+    return f"connection {conn.id}: {client} -> {server}"
 
 
 def server_of(conn: ConnectionRow) -> Endpoint:
@@ -86,17 +117,6 @@ def _is_document(request: HttpRequest, response: HttpResponse | None) -> bool:
         return False
     kind = (response.header(b"content-type") or b"").split(b";")[0].strip().lower()
     return kind.decode("latin-1") in _HTML
-
-
-def _referred(
-    documents: dict[str, list[tuple[float, str]]], referer: str | None, t: float
-) -> str | None:
-    """The page of the latest document at the Referer's URL loaded before `t`."""
-    if referer is None:
-        return None
-    candidates = documents.get(referer, [])
-    earlier = [page for start, page in candidates if start <= t]
-    return earlier[-1] if earlier else (candidates[0][1] if candidates else None)
 
 
 def _page(page_id: str, start: float, title: str) -> Json:
