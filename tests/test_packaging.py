@@ -85,3 +85,23 @@ def test_sdist_and_wheel_build_with_the_package_data(tmp_path: Path) -> None:
     with tarfile.open(sdist) as archive:
         assert any(name.endswith("/LICENSE") for name in archive.getnames())
     assert Version(PYPROJECT["project"]["version"]).public in wheel.name
+
+
+def test_every_screenshot_is_shown_somewhere() -> None:
+    shown = "\n".join(
+        path.read_text(encoding="utf-8") for path in [ROOT / "README.md", *ROOT.glob("docs/*.md")]
+    )
+    unused = [
+        path.name
+        for path in sorted((ROOT / "screenshots").glob("*.svg"))
+        if f"screenshots/{path.name})" not in shown
+    ]
+    assert unused == []
+
+
+def test_the_readme_ladder_is_a_capture() -> None:
+    # "captured handshake and teardown", says the README: not the inferred fallback.
+    ladder = (ROOT / "screenshots" / "tcp-ladder.svg").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", ladder).replace("&#160;", " ")
+    assert "Inferred" not in text
+    assert "SYN-ACK" in text and "FIN-ACK" in text
