@@ -34,3 +34,15 @@ def test_session_help_names_all_its_commands(run_netbench) -> None:
     assert "export" in line
     result = run_netbench("session", "--help")
     assert "list" in result.stdout and "show" in result.stdout and "export" in result.stdout
+
+
+def test_session_show_conn_ends_with_a_newline(start_serve, run_netbench, tmp_path) -> None:
+    # Issue 15 saw the output end mid-line; the reply ("Yes") itself has no line end.
+    server = start_serve("reply")
+    session = tmp_path / "client.netbench.sqlite"
+    sent = run_netbench("send", "tcp", f"127.0.0.1:{server.port}", "hi", "--session", str(session))
+    assert sent.returncode == 0, sent.stderr
+    result = run_netbench("session", "show", str(session), "--conn", "1")
+    assert result.returncode == 0, result.stderr
+    assert "    | Yes\n" in result.stdout
+    assert result.stdout.endswith("close\n")
