@@ -48,7 +48,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import capture_agent, send, serve, session, workshop
+    from netbench.cli import capture_agent, completion, send, serve, session, workshop
 
     parser = Parser(
         prog="netbench",
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_parser(sub)
     capture_agent.add_parser(sub)
     workshop.add_parser(sub)
+    completion.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
         help="open a recorded session read-only in the terminal UI",
@@ -149,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import workshop
 
             return workshop.run(args)
+        if args.command == "completion":
+            from netbench.cli import completion
+
+            return completion.run(args)
         if args.command == "open":
             return run_tui(args, open_path=args.path)
         return run_tui(args, open_path=None)

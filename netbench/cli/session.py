@@ -39,7 +39,9 @@ _EARLY_EVENTS = frozenset({SocketEventKind.CONNECT, SocketEventKind.ACCEPT})
 def add_parser(subparsers: Any) -> None:
     """Register `session` on the main parser's subparsers."""
     parser = subparsers.add_parser(
-        "session", help="list and show recorded sessions", description="Recorded sessions."
+        "session",
+        help="list, show and export recorded sessions",
+        description="Recorded sessions: list them, show one, export its packets or requests.",
     )
     commands = parser.add_subparsers(
         dest="session_command", metavar="{list,show,export}", required=True
@@ -64,7 +66,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `session list` or `session show`; the exit code (0 ok, 1 failure)."""
+    """Run `session list`, `show` or `export`; the exit code (0 ok, 1 failure)."""
     try:
         if args.session_command == "list":
             return _list(args.dir)
