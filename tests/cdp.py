@@ -10,6 +10,7 @@ Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import shutil
@@ -37,7 +38,7 @@ FLAGS = (
 
 @dataclass
 class Browser:
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
     http: aiohttp.ClientSession
     socket: aiohttp.ClientWebSocketResponse
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -47,14 +48,12 @@ class Browser:
     @classmethod
     async def launch(cls, profile: Path, timeout: float = 30.0) -> Browser:
         assert CHROMIUM is not None
-        process = subprocess.Popen(
-            [
-                CHROMIUM,
-                *FLAGS,
-                "--remote-debugging-port=0",
-                f"--user-data-dir={profile}",
-                "about:blank",
-            ],
+        process = await asyncio.create_subprocess_exec(
+            CHROMIUM,
+            *FLAGS,
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,7 +62,7 @@ class Browser:
         try:
             async with asyncio.timeout(timeout):
                 while not (active.is_file() and len(active.read_text().splitlines()) >= 2):
-                    if process.poll() is not None:
+                    if process.returncode is not None:
                         raise RuntimeError(f"chromium exited with {process.returncode}")
                     await asyncio.sleep(0.1)
             port, path = active.read_text().splitlines()[:2]
@@ -71,7 +70,7 @@ class Browser:
             socket = await http.ws_connect(f"ws://127.0.0.1:{port}{path}", max_msg_size=0)
         except BaseException:
             process.kill()
-            process.wait(10)
+            await asyncio.wait_for(process.wait(), 10)
             raise
         browser = cls(process, http, socket)
         browser._reader = asyncio.create_task(browser._read())
@@ -112,19 +111,17 @@ class Browser:
         return Page(self, attached["sessionId"])
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, aiohttp.ClientError, ConnectionError):
             await self.call("Browser.close", timeout=5.0)
-        except (RuntimeError, TimeoutError, aiohttp.ClientError, ConnectionError):
-            pass
         if self._reader is not None:
             self._reader.cancel()
         await self.socket.close()
         await self.http.close()
         try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
             self.process.kill()
-            self.process.wait(10)
+            await asyncio.wait_for(self.process.wait(), 10)
 
 
 @dataclass
