@@ -22,8 +22,10 @@ Rules:
   `[]{}`, `--path-as-is` for dot segments, `-X` for a method curl would not
   pick, `--request-target` for a target that is not a plain path;
 - what curl cannot send as recorded is said by the caveats: a head that is
-  not well-formed, an empty value with whitespace, NUL bytes in argv, a
-  chunked body (curl frames it with its own chunk sizes).
+  not well-formed, a Host header that is not the first or not spelled
+  `Host` (curl moves it first, as `Host:` and the value), an empty value
+  with whitespace, NUL bytes in argv, a chunked body (curl frames it with
+  its own chunk sizes).
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def curl_export(wire: WireRequest, server: str, body_file: str) -> Export:
         words += ["-X", shell_word(method)]
 
     present = {name.lower() for name, _value in wire.headers}
+    hosts = [i for i, (name, _value) in enumerate(wire.headers) if name.lower() == b"host"]
+    if hosts and (hosts != [0] or wire.headers[0][0] != b"Host"):
+        caveats.append(f"curl sends one Host header, first and spelled `Host`; {RAW_FORM}")
     for name, value in wire.headers:
         if name.startswith(b"@"):  # curl reads `-H @FILE` from a file
             caveats.append(f"curl cannot send a header named {name.decode('latin-1')}; {RAW_FORM}")

@@ -14,9 +14,10 @@ Rules:
 - HTTPie's and requests' own headers that the request did not carry are
   unset (`User-Agent:`, `Accept:`, `Accept-Encoding:`, `Connection:`,
   `Content-Type:`, `Host:`);
-- the body is the stdin of `http`: `--raw 'text'` when it is short plain
-  text, `printf ... |` when short and binary, `< FILE` when long; with no
-  body, `--ignore-stdin` (HTTPie would read a script's stdin as the body);
+- the body is `--raw 'text'` when it is short plain text, else the stdin
+  of `http` read from the body file (`< FILE`: a pipe would make HTTPie
+  stream it chunked); unless the body is read from stdin, `--ignore-stdin`
+  (HTTPie would read a script's stdin as the body);
 - a chunked body is sent with `--chunked` (requests frames it).
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import shlex
 
-from netbench.protocol.shell import plain, printf_command, quote, shell_word
+from netbench.protocol.shell import plain, quote, shell_word
 from netbench.protocol.wire_request import BODY_INLINE_LIMIT, Export, WireRequest, nul_caveats
 
 __all__ = ["httpie_export"]
@@ -63,8 +64,8 @@ def httpie_export(wire: WireRequest, server: str, body_file: str) -> Export:
     path = wire.target.split(b"?", 1)[0] + b"/"
     if b"/./" in path or b"/../" in path:
         words.append("--path-as-is")
-    if not body:
-        words.append("--ignore-stdin")
+    if not body or (plain(body) is not None and len(body) <= BODY_INLINE_LIMIT):
+        words.append("--ignore-stdin")  # HTTPie would read a script's stdin as the body
     words.append(shell_word(wire.method))
     target = wire.target if wire.target.startswith(b"/") else b"/" + wire.target
     if not wire.target.startswith(b"/"):
@@ -92,15 +93,11 @@ def httpie_export(wire: WireRequest, server: str, body_file: str) -> Export:
     words += [shlex.quote(name.decode() + ":") for name in unset]
 
     file_body = None
-    pipe = ""
-    if len(body) > BODY_INLINE_LIMIT:
+    text = plain(body) if len(body) <= BODY_INLINE_LIMIT else None
+    if text is not None:
+        words[1:1] = ["--raw", shlex.quote(text)]
+    elif body:
         words += ["<", quote(body_file)]
         file_body = body
-    elif body:
-        text = plain(body)
-        if text is not None:
-            words[1:1] = ["--raw", shlex.quote(text)]
-        else:
-            pipe = printf_command(body) + " | "
     caveats += nul_caveats(wire)
-    return Export(pipe + " ".join(words), file_body, tuple(caveats))
+    return Export(" ".join(words), file_body, tuple(caveats))
