@@ -8,6 +8,7 @@ textual-serve; `netbench.ui.web` puts every route behind a token.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from typing import Any
@@ -89,5 +90,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_until_signal(server, listening))
     except OSError as error:
-        return fail(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+        why = os.strerror(error.errno) if error.errno else str(error)
+        return fail(f"cannot listen on {args.host}:{args.port}: {why}")
     return 0

@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -157,6 +158,16 @@ def test_beyond_loopback_is_warned_of(web: list[WebProcess]) -> None:
 def test_bad_usage_exits_2(run_netbench) -> None:  # type: ignore[no-untyped-def]
     assert run_netbench("web", "--port", "70000").returncode == 2
     assert run_netbench("web", "--", "web").returncode == 2
+
+
+def test_a_port_in_use_is_one_error_line(run_netbench) -> None:  # type: ignore[no-untyped-def]
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_netbench("web", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"netbench: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
 
 
 def terminal_text(raw: str) -> str:

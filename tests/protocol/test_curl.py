@@ -178,6 +178,7 @@ HOSTILE = [
     b"line one\r\nline two\n",
     b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n@/etc/passwd",
+    b"GET / HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b $(touch pwned) `touch pwned`\r\n\r\n",
 ]
 
 SHELLS = [shell for shell in ("sh", "bash", "zsh") if shutil.which(shell)]
