@@ -35,7 +35,7 @@ def test_bash_completes_commands_kinds_and_options(run_netbench, tmp_path: Path)
     script.write_text(result.stdout)
     assert "session" in complete_in_bash(script, "netbench ")
     assert "udp-echo" in complete_in_bash(script, "netbench serve ")
-    assert complete_in_bash(script, "netbench session ") == ["list", "show", "export"]
+    assert complete_in_bash(script, "netbench session ") == ["list", "show", "export", "replay"]
     assert "--json" in complete_in_bash(script, "netbench send tcp --")
 
 

@@ -180,6 +180,17 @@ class MainScreen(Screen[None]):
             view.selected_chunk,
         )
 
+    async def on_http_view_edit_requested(self, message: HttpView.EditRequested) -> None:
+        """e on an exchange: its request in the HTTP client, ready to edit and send."""
+        from netbench.ui.widgets.clients_http import HttpClientPane
+
+        clients = self.query_one(ClientsPanel)
+        await clients.mount_hidden()
+        clients.tab = "http"
+        notes = self.query_one(HttpClientPane).load(message.wire, message.server)
+        if notes:
+            self.notify("\n".join(notes), title="Loaded", severity="warning", markup=False)
+
     def on_servers_panel_highlighted(self, message: ServersPanel.Highlighted) -> None:
         self._server_id = message.server_id
         self._set_server(message.server_id)
