@@ -47,8 +47,18 @@ class Parser(argparse.ArgumentParser):
         return f"usage: {self.prog}{folded}{line[len(self.prog) :]}\n"
 
 
+def has_terminal() -> bool:
+    """A terminal to draw on, or a browser: `netbench web` runs the UI with Textual's
+    web driver, over pipes."""
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver"):
+        return True
+    return sys.stdout.isatty() and sys.stdin.isatty()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import capture_agent, send, serve, session, workshop
+    from netbench.cli import capture_agent, completion, send, serve, session, web, workshop
 
     parser = Parser(
         prog="netbench",
@@ -67,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_parser(sub)
     capture_agent.add_parser(sub)
     workshop.add_parser(sub)
+    completion.add_parser(sub)
+    web.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
         help="open a recorded session (or a HAR file) read-only in the terminal UI",
@@ -93,7 +105,7 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
             SessionReader(open_path).close()
         except StoreError as error:
             return fail(str(error))
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
+    if not has_terminal():
         return fail("the terminal UI needs a terminal; for scripts use `netbench serve http`")
     from netbench.ui.app import AppConfig, NetbenchApp
 
@@ -151,6 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import workshop
 
             return workshop.run(args)
+        if args.command == "completion":
+            from netbench.cli import completion
+
+            return completion.run(args)
+        if args.command == "web":
+            from netbench.cli import web
+
+            return web.run(args)
         if args.command == "open":
             from netbench.cli.open_har import run_open
 

@@ -51,6 +51,15 @@ class Hidden(NamedTuple):
 HIDDEN_TABS = [("HTTP", "http"), ("TCP", "tcp"), ("Respond", "respond"), ("Intercept", "intercept")]
 """The inspector's tabs behind Bytes: (label, id), filled by `mount_hidden`."""
 
+TAB_FOCUS = {
+    "bytes": "#bytes-view",
+    "http": "#http-view",
+    "tcp": "#tcp-ladder",
+    "respond": "#respond-text",
+    "intercept": "#intercept-queue",
+}
+"""What each tab's key focuses, so the tab's own keys (x, c, k, o...) work at once."""
+
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -172,6 +181,17 @@ class MainScreen(Screen[None]):
             view.selected_chunk,
         )
 
+    async def on_http_view_edit_requested(self, message: HttpView.EditRequested) -> None:
+        """e on an exchange: its request in the HTTP client, ready to edit and send."""
+        from netbench.ui.widgets.clients_http import HttpClientPane
+
+        clients = self.query_one(ClientsPanel)
+        await clients.mount_hidden()
+        clients.tab = "http"
+        notes = self.query_one(HttpClientPane).load(message.wire, message.server)
+        if notes:
+            self.notify("\n".join(notes), title="Loaded", severity="warning", markup=False)
+
     def on_servers_panel_highlighted(self, message: ServersPanel.Highlighted) -> None:
         self._server_id = message.server_id
         self._set_server(message.server_id)
@@ -188,11 +208,17 @@ class MainScreen(Screen[None]):
         self.query_one(TrafficList).focus()
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#inspector", TabbedContent).active = tab
-        view = {"bytes": "#bytes-view", "http": "#http-view", "tcp": "#tcp-ladder"}.get(tab)
+        tabs = self.query_one("#inspector", TabbedContent)
+        shown_already = tabs.active == tab
+        tabs.active = tab
+        if self.query_one(ServersPanel).has_focus and not shown_already:
+            # The tab follows the highlighted server and the cursor stays in
+            # the panel, so the arrows pick another server (issue 15): the
+            # same key again enters the tab.
+            return
+        view = TAB_FOCUS.get(tab)
         if view is None:
             return
-        # Focus so the view's own keys (x, c, k...) work at once.
         if self.hidden is not None or view == "#bytes-view":
             self.query_one(view).focus()
         else:

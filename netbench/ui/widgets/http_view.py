@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
@@ -28,9 +30,11 @@ from netbench.events import (
     HttpResponseRecorded,
 )
 from netbench.model import Headers, HttpRequest, HttpResponse, Role
-from netbench.protocol.curl import curl_caveats, curl_command
+from netbench.protocol.copy_as import FORMATS, Format
 from netbench.protocol.textsafe import visible_latin1, visible_text
+from netbench.protocol.wire_request import WireRequest
 from netbench.store import ConnectionRow, ExchangeRow, StoreError
+from netbench.ui.copy_request import export_exchange, read_wire
 from netbench.ui.messages import EventsArrived, Selection
 from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
 
@@ -194,7 +198,8 @@ class HttpView(VerticalScroll, can_focus=True):
     """The selected exchange as HTTP: request, response, decoded bodies, timings."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("k", "copy_curl", "Copy as curl", id="http.copy_curl"),
+        Binding("k", "copy_as", "Copy as…", id="http.copy_as"),
+        Binding("e", "edit_request", "Edit & resend", id="http.edit_request"),
     ]
 
     DEFAULT_CSS = """
@@ -337,14 +342,69 @@ class HttpView(VerticalScroll, can_focus=True):
                 self._timer = self.set_timer(0.15, self._reload)
                 return
 
-    def action_copy_curl(self) -> None:
-        """Copy a curl command that sends this request again."""
-        ex, conn = self.exchange, self.connection
-        if ex is None or ex.request is None or conn is None:
+    class EditRequested(Message):
+        """The user asked to load the selected request into the HTTP client."""
+
+        def __init__(self, wire: WireRequest, server: str) -> None:
+            super().__init__()
+            self.wire = wire
+            self.server = server
+
+    def _picked(self) -> tuple[int, Path] | None:
+        ex, path = self.exchange, self._netbench.session_path
+        if ex is None or ex.request is None or path is None:
             self.notify("Select an HTTP request first", severity="warning", timeout=3)
+            return None
+        return ex.id, path
+
+    def action_copy_as(self) -> None:
+        """Copy the request as curl, HTTPie, Python or the raw nc form (a menu)."""
+        from netbench.ui.screens.copy_as import CopyAsMenu
+
+        picked = self._picked()
+        if picked is not None:
+
+            def chosen(kind: Format | None) -> None:
+                if kind is not None:
+                    self.run_worker(self._copy(kind, *picked), group="copy-as", exit_on_error=False)
+
+            self.app.push_screen(CopyAsMenu(), callback=chosen)
+
+    async def _copy(self, kind: Format, exchange_id: int, path: Path) -> None:
+        try:
+            export, body_file = await asyncio.to_thread(export_exchange, kind, path, exchange_id)
+        except (StoreError, OSError) as error:
+            self.notify(f"Cannot copy: {error}", severity="error", markup=False)
             return
-        server = conn.local if conn.role is Role.SERVER else conn.peer
-        self.app.copy_to_clipboard(curl_command(ex.request, f"http://{server}"))
-        caveats = curl_caveats(ex.request)
-        message = "Copied a curl command" + "".join(f"\n{caveat}" for caveat in caveats)
-        self.notify(message, severity="warning" if caveats else "information", markup=False)
+        self.app.copy_to_clipboard(export.text)
+        lines = [f"Copied as {FORMATS[kind][0]}"]
+        if body_file is not None:
+            lines.append(f"the body is read from {body_file}")
+        lines += export.caveats
+        self.notify(
+            "\n".join(visible_text(line) for line in lines),
+            severity="warning" if export.caveats else "information",
+            markup=False,
+        )
+
+    def action_edit_request(self) -> None:
+        """Load the request into the HTTP client, to change it and send it again."""
+        picked = self._picked()
+        if picked is None:
+            return
+        if self._netbench.engine is None:
+            self.notify(
+                "Read-only session: `netbench session replay PATH EXCHANGE` sends it again",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.run_worker(self._edit(*picked), group="edit-request", exit_on_error=False)
+
+    async def _edit(self, exchange_id: int, path: Path) -> None:
+        try:
+            wire, server = await asyncio.to_thread(read_wire, path, exchange_id)
+        except StoreError as error:
+            self.notify(f"Cannot load the request: {error}", severity="error", markup=False)
+            return
+        self.post_message(self.EditRequested(wire, server))
