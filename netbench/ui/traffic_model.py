@@ -60,6 +60,7 @@ from netbench.store import (
 )
 
 HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 SERVER_HEADER = "server"
 SERVER_WIDTH_LIMIT = 18
 """The server column grows to its longest label up to this (`prefix-echo :65535`)."""
@@ -164,8 +165,11 @@ class TrafficModel:
         self.server_width = min(SERVER_WIDTH_LIMIT, max(self.server_width, width))
 
     def server_label(self, row: TrafficRow) -> str:
-        """The server column's text: `kind :port`, or where a client connected."""
+        """The server column's text: `kind :port`, or where a client connected
+        (`→ :5000` on this machine, `→ host:port` elsewhere)."""
         if row.role is Role.CLIENT:
+            if row.peer.host in _LOOPBACK:
+                return f"→ :{row.peer.port}"
             return visible_text(f"→ {row.peer}")
         kind, port = self.servers.get(row.server_id or 0, ("", row.local.port))
         return server_label(kind, port)

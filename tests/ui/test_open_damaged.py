@@ -70,6 +70,7 @@ async def test_open_shows_the_readable_rows_and_marks_the_rest(damaged: Path) ->
         assert sum("GET /? -> 404" in line for line in lines) == 1  # U+FFFD, as latin-1 "?"
         # The echo server's and the client's rows, and the UDP echo's: their first bytes.
         assert sum("from a client␍␊" in line for line in lines) == 2
+        assert sum("→ :" in line and "from a client␍␊" in line for line in lines) == 1
         assert sum("udp-echo :" in line and "datagram" in line for line in lines) == 1
         notes = _notes(app)
         assert any("rows unreadable" in note and "the file is damaged" in note for note in notes)
