@@ -70,9 +70,35 @@ def test_the_columns_say_body_where_the_servers_panel_says_bytes() -> None:
 def test_a_client_exchange_counts_the_response_body_as_in() -> None:
     widths = column_widths(120)
     cells = [text for text, _style in row_cells(_exchange_row(Role.CLIENT), widths, "")]
-    assert cells[5].split() == ["250", "B", "3", "B"]  # received 250, sent 3
+    assert cells[4].split() == ["250", "B", "3", "B"]  # received 250, sent 3
     server_cells = [text for text, _style in row_cells(_exchange_row(Role.SERVER), widths, "")]
-    assert server_cells[5].split() == ["3", "B", "250", "B"]
+    assert server_cells[4].split() == ["3", "B", "250", "B"]
+
+
+@pytest.mark.parametrize(
+    ("width", "optional", "cells"),
+    [
+        (200, {"peer", "body", "ms", "end"}, 111),  # wide: the peer too
+        (103, {"body", "ms", "end"}, 37),  # the list on a 160-column terminal
+        (70, {"end"}, 30),  # ms, then the body sizes give way
+        (60, {"end"}, 20),  # the list on a 100-column terminal
+        (40, set(), 18),  # the request never gets fewer than 18
+    ],
+)
+def test_the_request_column_takes_what_the_others_leave(
+    width: int, optional: set[str], cells: int
+) -> None:
+    widths = column_widths(width, server=len("http :8000"))
+    assert widths.request == cells
+    header = header_text(widths)
+    assert set(header.split()) & {"peer", "body", "ms", "end"} == optional
+    row = _exchange_row(Role.SERVER)
+    text = "".join(cell for cell, _style in row_cells(row, widths, "http :8000"))
+    assert len(text.rstrip()) <= max(width, len(header))  # the list cuts the rest
+    assert header.index("request") == text.index("POST / -> 200")  # under its header
+    if "end" in optional:
+        assert header.index(" end") == text.index(" open")
+    assert ("127.0.0.1:8000" in text) == ("peer" in optional)
 
 
 # -- what the columns show ----------------------------------------------------------

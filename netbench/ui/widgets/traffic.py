@@ -83,6 +83,8 @@ def header_text(widths: ColumnWidths) -> str:
 
 def _cut(text: str, cells: int) -> str:
     """`text` in at most `cells` cells, ending in … when it was cut."""
+    if text.isascii():  # one cell a character: the usual case, without rich's per-character walk
+        return text if len(text) <= cells else text[: max(0, cells - 1)] + "…"
     if cell_len(text) > cells:
         return set_cell_size(text, max(0, cells - 1)) + "…"
     return text
@@ -90,7 +92,8 @@ def _cut(text: str, cells: int) -> str:
 
 def _fit(text: str, cells: int) -> str:
     """`text` in exactly `cells` cells: cut, or padded with spaces."""
-    return set_cell_size(_cut(text, cells), cells)
+    text = _cut(text, cells)
+    return text.ljust(cells) if text.isascii() else set_cell_size(text, cells)
 
 
 def _fit_port(text: str, cells: int) -> str:
@@ -176,14 +179,15 @@ def row_cells(row: TrafficRow, widths: ColumnWidths, server: str) -> list[tuple[
     end = row.end_reason.value if row.end_reason else "open"
     if row.ended_uncleanly:
         end = "unclean"  # ended uncleanly: its column fits the longest end reason, 9 cells
-    peer = "client" if row.role is Role.CLIENT else visible_text(str(row.peer))
     cells = [
         (f"{clock:<12} ", "dim"),
         (f"{row.conn_id:>5} ", "dim"),
         (_fit_port(server, widths.server) + " ", ""),
-        (_fit(peer, widths.peer - 1) + " " if widths.peer else "", "dim"),
-        (request + " ", style),
     ]
+    if widths.peer:
+        peer = "client" if row.role is Role.CLIENT else visible_text(str(row.peer))
+        cells.append((_fit(peer, widths.peer - 1) + " ", "dim"))
+    cells.append((request + " ", style))
     if widths.bodies:
         cells.append((f"{human_bytes(body_in):>8} {human_bytes(body_out):>8} ", ""))
     if widths.ms:
