@@ -155,3 +155,15 @@ async def test_a_raw_connection_shows_its_first_bytes_inert(running: Running) ->
     strips = [traffic.render_line(y) for y in range(len(traffic.model))]
     assert not any("\x1b" in segment.text for strip in strips for segment in strip)
     assert "\x1b" not in "".join(_row_texts(traffic))
+
+
+async def test_an_http_connection_without_a_request_shows_what_it_sent(running: Running) -> None:
+    def call() -> None:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            sock.sendall(b"GET /half")  # and goes: no request was read
+
+    await asyncio.to_thread(call)
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: any("GET /half" in line for line in _row_texts(traffic)))
+    (line,) = [line for line in _row_texts(traffic) if "GET /half" in line]
+    assert f"http :{running.port} GET /half " in line
