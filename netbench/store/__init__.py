@@ -27,6 +27,7 @@ from netbench.store.reader import (
 from netbench.store.recordings import RecordingRow
 from netbench.store.schema import SCHEMA_VERSION
 from netbench.store.traffic import (
+    FIRST_BYTES,
     ChunkMeta,
     TrafficRow,
     chunk_data,
@@ -39,6 +40,7 @@ from netbench.store.wal import WAL_LIMIT
 from netbench.store.writer import SessionWriter
 
 __all__ = [
+    "FIRST_BYTES",
     "SCHEMA_VERSION",
     "WAL_LIMIT",
     "ChunkMeta",

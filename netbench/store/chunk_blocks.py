@@ -88,6 +88,10 @@ def _block_row(block: list[Any], mono: float, wall: float) -> Row:
 _META = re.compile(r'\[(?:\["(?:in|out)",-?\d{1,16}(?:,\d{1,19}){3}\],?)*\]')
 """`meta` as `pack_blocks` writes it (a JSON array of `[direction, ns, offset,
 start, length]`): checked in one pass in C before it is trusted."""
+_FIRST_META = re.compile(r'\[\["(?:in|out)",-?\d{1,16},\d{1,19},\d{1,19},(\d{1,19})\]')
+"""The first entry of a block's `meta`, for the length of its first chunk."""
+_FIRST_META_CHARS = 100
+"""Enough of `meta` for its first entry (at most 78 characters)."""
 _ROW_INFO = Columns("chunk_rows", "seq:int direction:text t:time offset:size length:size")
 _ROW = Columns("chunk_rows", "seq:int direction:text t:time offset:size data:blob")
 _ROW_DATA = Columns("chunk_rows", "data:blob")
@@ -252,6 +256,30 @@ class ChunkTables:
                     at += 1
                 yield seq, direction, t0 + ns / 1e9, offset, bytes(data[start : start + length])
         yield from pending[at:]
+
+    def first_chunk_sql(self, size: int) -> str:
+        """Two scalar subqueries on `c.id`: the meta of its first block (NULL when
+        its first chunk is a row), and its first `size` bytes (several chunks'
+        when in a block: `first_chunk` cuts them to the first chunk's)."""
+        rows = (
+            f"(SELECT substr(data, 1, {size}) FROM {self.rows_table}"
+            " WHERE conn_id = c.id AND seq = 0)"
+        )
+        if not self.blocks:
+            return f"NULL, {rows}"
+        block = "(SELECT substr({column}) FROM chunk_blocks WHERE conn_id = c.id AND first_seq = 0)"
+        meta = block.format(column=f"meta, 1, {_FIRST_META_CHARS}")
+        data = block.format(column=f"data, 1, {size}")
+        return f"{meta}, {data}" if not self._rows else f"{meta}, coalesce({rows}, {data})"
+
+    def first_chunk(self, meta: str | None, data: bytes | None) -> bytes | None:
+        """The first chunk's bytes from what `first_chunk_sql` read (None: no chunk)."""
+        if meta is None:
+            return data
+        found = _FIRST_META.match(meta)
+        if found is None:
+            raise damaged(self._where, "chunk_blocks.meta is not a list of chunks")
+        return (data or b"")[: int(found[1])]  # (substr of an empty BLOB is NULL)
 
     def byte_count_sql(self, direction: str) -> str:
         """A scalar subquery: the bytes of `connections.id` in one direction so far."""

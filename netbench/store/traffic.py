@@ -41,6 +41,12 @@ class TrafficRow:
     error: str | None
     ended_uncleanly: bool = False
     """The connection was never closed: the recording was killed (store/recordings.py)."""
+    first_bytes: bytes | None = None
+    """A connection row's first chunk, its first `FIRST_BYTES` at most (None: no chunk)."""
+
+
+FIRST_BYTES = 48
+"""How much of a connection's first chunk its row carries: a summary, not the data."""
 
 
 _TRAFFIC_EXCHANGES = (
@@ -53,7 +59,7 @@ _TRAFFIC_EXCHANGES = (
 _TRAFFIC_CONNECTIONS = (
     "SELECT NULL, c.id, c.server_id, c.role, c.opened, c.peer_host, c.peer_port,"
     " c.local_host, c.local_port, NULL, NULL, NULL, c.bytes_in, c.bytes_out,"
-    " c.closed - c.opened, c.end_reason, c.detail FROM connections c"
+    " c.closed - c.opened, c.end_reason, c.detail, {first_chunk} FROM connections c"
 )
 _SEARCHED = (
     "e.method LIKE :q ESCAPE '\\' OR e.target LIKE :q ESCAPE '\\'"
@@ -79,14 +85,20 @@ _CONNECTION_ROW = Columns(
     "exchange:int? id:int"
     + _CONNECTION.format(t="opened:time")
     + " method:int? target:int? status:int? bytes_in:int? bytes_out:int? duration:real?"
-    " end_reason:text? detail:text?",
+    " end_reason:text? detail:text? chunk_blocks.meta:text? chunk_rows.data:blob?",
 )
 
 
-def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> TrafficRow:
-    row = (_CONNECTION_ROW if row[0] is None else _EXCHANGE_ROW).check(row, where)
+def _traffic_row(row: tuple[Any, ...], reader: SessionReader, unclean: UncleanEnds) -> TrafficRow:
+    where = str(reader.path)
+    first_bytes = None
+    if row[0] is None:
+        row = _CONNECTION_ROW.check(row, where)
+        first_bytes = reader.chunk_tables.first_chunk(*row[17:])
+    else:
+        row = _EXCHANGE_ROW.check(row, where)
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
-    (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:]
+    (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:17]
     return TrafficRow(
         key=exchange_id if exchange_id is not None else -conn_id,
         conn_id=conn_id,
@@ -105,6 +117,7 @@ def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> Traf
         end_reason=None if end_reason is None else _enum_value(EndReason, end_reason, where),
         error=error,
         ended_uncleanly=unclean.connection(conn_id, closed=end_reason is not None),
+        first_bytes=first_bytes,
     )
 
 
@@ -113,18 +126,20 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     exchange_ids = [key for key in keys if key > 0]
     conn_ids = [-key for key in keys if key < 0]
     rows: dict[int, TrafficRow] = {}
-    where = str(reader.path)
     unclean = reader.unclean_ends()
+    connections = _TRAFFIC_CONNECTIONS.format(
+        first_chunk=reader.chunk_tables.first_chunk_sql(FIRST_BYTES)
+    )
     for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
         for ids, sql, column in (
             (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),
-            (conn_ids, _TRAFFIC_CONNECTIONS, "c.id"),
+            (conn_ids, connections, "c.id"),
         ):
             part = ids[start : start + 500]
             if part:
                 marks = ",".join("?" * len(part))
                 for row in reader._query(f"{sql} WHERE {column} IN ({marks})", tuple(part)):
-                    traffic = _traffic_row(row, where, unclean)
+                    traffic = _traffic_row(row, reader, unclean)
                     rows[traffic.key] = traffic
     return rows
 

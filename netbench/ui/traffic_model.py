@@ -13,6 +13,11 @@ Rules:
   its response and close arrive, and made a `TrafficRow` only when shown:
   under a flood thousands arrive per batch and some fifty are on screen
   (a frozen dataclass built and replaced three times cost ~10 µs an event);
+- a connection row's first bytes are the start of its chunk 0, taken from
+  the batch (one integer test a chunk); rows read back carry them from the
+  file;
+- the servers are few: each one's kind and port, from `ServerStarted` or the
+  session file, name the server column (`echo :5000`);
 - per open connection, the keys of its rows still among the recent ones
   (to mark them when it closes): a row leaving the recent ones leaves its
   connection's deque too, so a keep-alive client sending a million requests
@@ -41,8 +46,10 @@ from netbench.events import (
     HttpResponseRecorded,
     ServerStarted,
 )
-from netbench.model import Direction, HttpRequest, HttpResponse
+from netbench.model import Direction, HttpRequest, HttpResponse, Role
+from netbench.protocol.textsafe import visible_text
 from netbench.store import (
+    FIRST_BYTES,
     DamagedFileError,
     SessionReader,
     StoreError,
@@ -53,10 +60,20 @@ from netbench.store import (
 )
 
 HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+SERVER_HEADER = "server"
+SERVER_WIDTH_LIMIT = 18
+"""The server column grows to its longest label up to this (`prefix-echo :65535`)."""
+
+
+def server_label(kind: str, port: int) -> str:
+    return f"{kind} :{port}" if kind else f":{port}"
+
 
 Live = list[object]
 """A recent row: TrafficRow's fields, in order, mutable."""
 _STATUS, _BYTES_IN, _BYTES_OUT, _DURATION, _END, _ERROR = 10, 11, 12, 13, 14, 15
+_FIRST_BYTES = 17
 _T = 5
 _SEARCH_BODY_BYTES = 65536
 
@@ -87,7 +104,12 @@ class TrafficModel:
         self._recent: OrderedDict[int, Live] = OrderedDict()
         self._cache: OrderedDict[int, TrafficRow] = OrderedDict()
         self._page_cache = page_cache
-        self._server_kinds: dict[int, str] = {}
+        self.servers: dict[int, tuple[str, int]] = {}
+        """Server id -> its kind and port."""
+        self.server_width = len(SERVER_HEADER)
+        """Cells the longest server label takes (the server column's width)."""
+        self._first_chunks: dict[int, bytes] = {}
+        """Open connection without a row yet -> its first bytes (an HTTP one may get a row)."""
         self._open: dict[int, ConnectionOpened] = {}
         self._conn_keys: dict[int, deque[int]] = {}
         """Open connection -> its rows' keys still in `_recent` (at least its last one,
@@ -116,6 +138,8 @@ class TrafficModel:
                 if counts is not None:
                     counts[0 if event.direction is Direction.IN else 1] += len(event.data)
                     changed = True
+                if event.seq == 0:
+                    changed |= self._first_chunk(event)
             elif kind is HttpRequestRecorded:
                 assert isinstance(event, HttpRequestRecorded)
                 self._add_exchange(event)
@@ -132,13 +156,38 @@ class TrafficModel:
                 changed |= self._closed(event)
             elif kind is ServerStarted:
                 assert isinstance(event, ServerStarted)
-                self._server_kinds[event.server_id] = event.kind
+                self._add_server(event.server_id, event.kind, event.address.port)
         return changed
+
+    def _add_server(self, server_id: int, kind: str, port: int) -> None:
+        self.servers[server_id] = (kind, port)
+        width = len(server_label(kind, port))
+        self.server_width = min(SERVER_WIDTH_LIMIT, max(self.server_width, width))
+
+    def server_label(self, row: TrafficRow) -> str:
+        """The server column's text: `kind :port`, or where a client connected
+        (`→ :5000` on this machine, `→ host:port` elsewhere)."""
+        if row.role is Role.CLIENT:
+            if row.peer.host in _LOOPBACK:
+                return f"→ :{row.peer.port}"
+            return visible_text(f"→ {row.peer}")
+        kind, port = self.servers.get(row.server_id or 0, ("", row.local.port))
+        return server_label(kind, port)
+
+    def _first_chunk(self, event: ChunkRecorded) -> bool:
+        first = event.data[:FIRST_BYTES]
+        row = self._recent.get(-event.conn_id)
+        if row is None:
+            if event.conn_id in self._open:
+                self._first_chunks[event.conn_id] = first
+            return False
+        row[_FIRST_BYTES] = first
+        return True
 
     def _opened(self, event: ConnectionOpened) -> None:
         self._open[event.conn_id] = event
         self._conn_keys[event.conn_id] = deque()
-        kind = self._server_kinds.get(event.server_id) if event.server_id is not None else None
+        kind = self.servers.get(event.server_id, ("",))[0] if event.server_id is not None else None
         if kind not in HTTP_KINDS:
             self._conn_bytes[event.conn_id] = [0, 0]
             self._add_row(self._connection_row(event))
@@ -147,7 +196,7 @@ class TrafficModel:
         return [
             -opened.conn_id, opened.conn_id, None, opened.server_id, opened.role,
             self._offset + opened.t, opened.peer, opened.local, None, None, None,
-            0, 0, None, None, None,
+            0, 0, None, None, None, False, self._first_chunks.pop(opened.conn_id, None),
         ]  # fmt: skip
 
     def _add_exchange(self, event: HttpRequestRecorded) -> None:
@@ -158,7 +207,7 @@ class TrafficModel:
         row: Live = [
             event.exchange_id, event.conn_id, event.exchange_id, opened.server_id, opened.role,
             self._offset + event.t_start, opened.peer, opened.local, request.method,
-            request.target, None, request.body_len, None, None, None, request.error,
+            request.target, None, request.body_len, None, None, None, request.error, False, None,
         ]  # fmt: skip
         self._requests[event.exchange_id] = request
         self._add_row(row, request)
@@ -190,6 +239,7 @@ class TrafficModel:
             return False
         if not keys:  # an HTTP connection that never carried a request
             keys = deque([self._add_row(self._connection_row(opened))])
+        self._first_chunks.pop(event.conn_id, None)
         for key in keys:
             row = self._recent.get(key)
             if row is None:
@@ -223,6 +273,8 @@ class TrafficModel:
 
     def load(self, reader: SessionReader) -> None:
         """Show a recorded session: every key now, rows as they scroll into view."""
+        for server in reader.servers():
+            self._add_server(server.id, visible_text(server.kind), server.address.port)
         self.keys.extend(traffic_keys(reader))
 
     # -- rows for display -------------------------------------------------------------

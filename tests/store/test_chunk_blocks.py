@@ -7,13 +7,18 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from netbench.events import ChunkRecorded, ConnectionOpened, Event
 from netbench.model import Direction, Endpoint, Role, Transport
 from netbench.store import (
+    FIRST_BYTES,
+    DamagedFileError,
     SessionReader,
     SessionWriter,
     chunk_data,
     chunk_index,
+    traffic_rows,
     traffic_search,
 )
 from netbench.store.chunk_blocks import BLOCK_BYTES
@@ -183,3 +188,39 @@ def test_search_matches_chunk_by_chunk(tmp_path: Path) -> None:
     with SessionReader(path) as reader:
         assert traffic_search(reader, "findme") == {-1}
         assert traffic_search(reader, "abcd") == set()
+
+
+def test_a_connection_row_carries_its_first_chunks_first_bytes(tmp_path: Path) -> None:
+    # The traffic list's summary of a raw connection: the start of chunk 0,
+    # never run on into the next chunk (an echo's reply is in the same block).
+    path = tmp_path / "s.sqlite"
+    empty = chunks_of(4, [(IN, b""), (OUT, b"x")], 100.7)
+    record(path, [*interleaved(), opened(3), opened(4), *empty], anchors=ANCHORS)
+    with SessionReader(path) as reader:
+        rows = traffic_rows(reader, [-1, -2, -3, -4])
+    assert rows[-1].first_bytes == AWKWARD[0][1]
+    assert rows[-2].first_bytes == b"a" * FIRST_BYTES
+    assert rows[-3].first_bytes is None  # no chunk at all
+    assert rows[-4].first_bytes == b""  # an empty datagram
+
+
+def test_first_bytes_from_chunk_rows_before_and_after_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    make_v2_with_chunk_rows(path)
+    with SessionReader(path) as reader:
+        assert traffic_rows(reader, [-1])[-1].first_bytes == b"old-in"
+    record(path, [opened(2), *chunks_of(2, [(IN, b"new"), (OUT, b"new")], 5.0)], anchors=(0, 0))
+    with SessionReader(path) as reader:
+        rows = traffic_rows(reader, [-1, -2])
+    assert (rows[-1].first_bytes, rows[-2].first_bytes) == (b"old-in", b"new")
+
+
+def test_a_first_block_with_a_damaged_meta_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    record(path, interleaved(), anchors=ANCHORS)
+    with closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute("UPDATE chunk_blocks SET meta = '[[1]]' WHERE conn_id = 1 AND first_seq = 0")
+    with SessionReader(path) as reader:
+        assert traffic_rows(reader, [-2])[-2].first_bytes == b"a" * FIRST_BYTES
+        with pytest.raises(DamagedFileError, match=r"chunk_blocks\.meta is not a list of chunks"):
+            traffic_rows(reader, [-1])

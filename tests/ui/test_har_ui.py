@@ -17,7 +17,7 @@ from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.http_view import HttpView
 from netbench.ui.widgets.tcp_ladder import IMPORTED as NO_PACKETS
 from netbench.ui.widgets.tcp_ladder import TcpLadder
-from netbench.ui.widgets.traffic import TrafficList, row_cells
+from netbench.ui.widgets.traffic import TrafficList, column_widths, row_cells
 
 CHROMIUM_HAR = Path(__file__).resolve().parent.parent / "data" / "chromium-devtools.har"
 SIZE = (160, 50)
@@ -42,9 +42,15 @@ async def test_a_chromium_har_opens_in_the_same_screens_marked_imported(tmp_path
             b"http://127.0.0.1:43379/form?lang=fr&q=caf%C3%A9",
         ]
         assert rows[0] is not None
-        shown = "".join(text for text, _style in row_cells(rows[0], 160, imported=True))
+        label = traffic.model.server_label(rows[0])
+        shown = "".join(
+            text
+            for text, _style in row_cells(
+                rows[0], column_widths(160, len(label)), label, imported=True
+            )
+        )
         assert shown.rstrip().endswith("imported")
-        assert "client -> 127.0.0.1:4" in shown  # the browser was the client
+        assert "→ :43379" in shown  # the browser was the client, of the server on 43379
         line = traffic.render_line(1).text  # what the screen shows, row 2: the picture
         assert "GET …/test.jpg -> 200" in line  # the path, when the URL does not fit
         assert line.rstrip().endswith("imported")

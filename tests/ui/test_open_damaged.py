@@ -68,8 +68,10 @@ async def test_open_shows_the_readable_rows_and_marks_the_rest(damaged: Path) ->
         assert any("exchanges.status holds a blob, not int" in line for line in unreadable)
         assert any("connections.opened holds text, not time" in line for line in unreadable)
         assert sum("GET /? -> 404" in line for line in lines) == 1  # U+FFFD, as latin-1 "?"
-        assert sum("(no HTTP)" in line for line in lines) == 2  # echo, UDP echo
-        assert sum("(connection)" in line for line in lines) == 1  # the client
+        # The echo server's and the client's rows, and the UDP echo's: their first bytes.
+        assert sum("from a client␍␊" in line for line in lines) == 2
+        assert sum("→ :" in line and "from a client␍␊" in line for line in lines) == 1
+        assert sum("udp-echo :" in line and "datagram" in line for line in lines) == 1
         notes = _notes(app)
         assert any("rows unreadable" in note and "the file is damaged" in note for note in notes)
         # The servers panel lists the servers; their totals could not be counted.

@@ -9,8 +9,11 @@ file cannot give back is shown in its place as unreadable, with why.
 from __future__ import annotations
 
 import time
+from codecs import getincrementaldecoder
+from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -25,22 +28,94 @@ from netbench.model import EndReason, Role
 from netbench.protocol.textsafe import visible_latin1, visible_text
 from netbench.store import SessionReader, StoreError, TrafficRow
 from netbench.ui.messages import EventsArrived, Selection, SelectionChanged
-from netbench.ui.traffic_model import TrafficModel
+from netbench.ui.traffic_model import SERVER_HEADER, TrafficModel
 
-_FIXED = 13 + 6 + 23 + 18 + 8 + 9
-"""Cells taken by every column but the request (time, #, peer, in/out, ms, end)."""
+_TIME, _CONN, _BODIES, _MS, _END = 13, 6, 18, 8, 9
+"""Cells of the other columns: time, #, body in and out, ms, end (with their gaps)."""
+_PEER = 23
+_MIN_REQUEST = 18
+"""On a narrow list ms, then the body sizes, then the end go before the request
+gets fewer cells than this."""
+_ROOMY = 60
+"""The request column keeps this many cells before the peer column is shown."""
 
 
-def request_width(width: int) -> int:
-    return max(16, width - _FIXED - 1)
+@dataclass(frozen=True, slots=True)
+class ColumnWidths:
+    """The columns that change with the width (computed on resize, not per row);
+    a width of 0 is a column not shown."""
+
+    request: int
+    server: int
+    peer: int = 0
+    bodies: int = _BODIES
+    ms: int = _MS
+    end: int = _END
 
 
-def header_text(width: int) -> str:
-    request = request_width(width)
-    return (
-        f"{'time':<12} {'conn':>5} {'peer -> server':<22} {'request -> status':<{request}} "
-        f"{'body in':>8} {'body out':>8} {'ms':>7} end"
-    )
+def column_widths(width: int, server: int = len(SERVER_HEADER)) -> ColumnWidths:
+    """The request column takes what the others leave, like mitmproxy's flow list."""
+    request = width - (_TIME + _CONN + server + 1) - 1
+    shown = []
+    for cells in (_END, _BODIES, _MS):
+        if request - cells < _MIN_REQUEST:
+            break
+        shown.append(cells)
+        request -= cells
+    end, bodies, ms = (*shown, 0, 0, 0)[:3]
+    peer = _PEER if request - _PEER >= _ROOMY else 0
+    return ColumnWidths(max(_MIN_REQUEST, request - peer), server, peer, bodies, ms, end)
+
+
+def header_text(widths: ColumnWidths) -> str:
+    columns = [f"{'time':<12}", f"{'conn':>5}", f"{SERVER_HEADER:<{widths.server}}"]
+    if widths.peer:
+        columns.append(f"{'peer':<{widths.peer - 1}}")
+    columns.append(f"{'request -> status':<{widths.request}}")
+    if widths.bodies:
+        columns.append(f"{'body in':>8} {'body out':>8}")
+    if widths.ms:
+        columns.append(f"{'ms':>7}")
+    if widths.end:
+        columns.append("end")
+    return " ".join(columns)
+
+
+def _cut(text: str, cells: int) -> str:
+    """`text` in at most `cells` cells, ending in … when it was cut."""
+    if text.isascii():  # one cell a character: the usual case, without rich's per-character walk
+        return text if len(text) <= cells else text[: max(0, cells - 1)] + "…"
+    if cell_len(text) > cells:
+        return set_cell_size(text, max(0, cells - 1)) + "…"
+    return text
+
+
+def _fit(text: str, cells: int) -> str:
+    """`text` in exactly `cells` cells: cut, or padded with spaces."""
+    text = _cut(text, cells)
+    return text.ljust(cells) if text.isascii() else set_cell_size(text, cells)
+
+
+def _fit_port(text: str, cells: int) -> str:
+    """`_fit`, but a cut keeps the `:port` at the end whole (`prefix-e… :5001`)."""
+    head, colon, port = text.rpartition(":")
+    name = head.rstrip()
+    gap = head[len(name) :]
+    room = cells - len(gap) - len(colon) - len(port)
+    if cell_len(text) <= cells or not colon or room < 2:
+        return _fit(text, cells)
+    return _fit(_cut(name, room) + gap + colon + port, cells)
+
+
+def first_bytes_text(row: TrafficRow) -> str:
+    """A connection row's summary: its first bytes, inert, … when there are more."""
+    first = row.first_bytes
+    if first is None:
+        return "(no data)"
+    # An incomplete UTF-8 character at the cut is left out, not shown as \xNN.
+    text = visible_text(getincrementaldecoder("utf-8")("backslashreplace").decode(first))
+    more = (row.bytes_in or 0) + (row.bytes_out or 0) > len(first)
+    return text + "…" if more else text
 
 
 def human_bytes(count: int | None) -> str:
@@ -77,35 +152,34 @@ def _end_style(row: TrafficRow) -> str:
 
 
 def row_cells(
-    row: TrafficRow, width: int = 120, *, imported: bool = False
+    row: TrafficRow, widths: ColumnWidths, server: str, *, imported: bool = False
 ) -> list[tuple[str, str]]:
     """The row's text, column by column, already sanitised, with a style each.
 
+    `server` is the server column's text (`TrafficModel.server_label`).
     `imported`: the session came from a HAR file, whose connections have no
     recorded end: the end column says `imported` instead of `open`.
     """
     clock = time.strftime("%H:%M:%S", time.localtime(row.t)) + f".{int(row.t * 1000) % 1000:03d}"
-    arrow = "->" if row.role is Role.SERVER else "=>"
-    who = visible_text(f"{row.peer} {arrow} :{row.local.port}")
-    if row.role is Role.CLIENT:
-        who = visible_text(f"client -> {row.peer}")
+    style = _status_style(row.status, row.error)
     if row.exchange_id is not None:
         method = visible_latin1(row.method or b"?") or "?"
         target = visible_latin1(row.target or b"")
         status = "…" if row.status is None else str(row.status)
         if row.error and row.status is None:
             status = "error"
-        room = request_width(width) - len(status) - 4
+        room = widths.request - len(status) - 4
         what = f"{method} {target}"
         if len(what) > room and "://" in target[:9]:
             # An absolute URL (a HAR's, a proxy request's): the path says more
-            # than the scheme and host, and the peer column names the server.
+            # than the scheme and host, and the server column names the server.
             what = f"{method} …/{target.split('://', 1)[1].partition('/')[2]}"
-        if len(what) > room:
-            what = what[: max(1, room - 1)] + "…"
-        request = f"{what} -> {status}"
+        what = _cut(what, room)
+        request = _fit(f"{what} -> {status}", widths.request)
     else:
-        request = "(no HTTP)" if row.role is Role.SERVER else "(connection)"
+        request = _fit(first_bytes_text(row), widths.request)
+        if row.first_bytes is not None and not row.error:
+            style = ""
     # An exchange's columns are body sizes seen from netbench: a client's
     # request body went out, its response body came in (docs/tui.md).
     body_in, body_out = row.bytes_in, row.bytes_out
@@ -115,17 +189,22 @@ def row_cells(
     end = row.end_reason.value if row.end_reason else "imported" if imported else "open"
     if row.ended_uncleanly:
         end = "unclean"  # ended uncleanly: its column fits the longest end reason, 9 cells
-    if len(who) > 22:
-        who = who[:21] + "…"
-    return [
+    cells = [
         (f"{clock:<12} ", "dim"),
         (f"{row.conn_id:>5} ", "dim"),
-        (f"{who:<22} ", ""),
-        (f"{request:<{request_width(width)}} ", _status_style(row.status, row.error)),
-        (f"{human_bytes(body_in):>8} {human_bytes(body_out):>8} ", ""),
-        (f"{duration:>7} ", "dim"),
-        (end, _end_style(row)),
+        (_fit_port(server, widths.server) + " ", ""),
     ]
+    if widths.peer:
+        peer = "client" if row.role is Role.CLIENT else visible_text(str(row.peer))
+        cells.append((_fit(peer, widths.peer - 1) + " ", "dim"))
+    cells.append((request + " ", style))
+    if widths.bodies:
+        cells.append((f"{human_bytes(body_in):>8} {human_bytes(body_out):>8} ", ""))
+    if widths.ms:
+        cells.append((f"{duration:>7} ", "dim"))
+    if widths.end:
+        cells.append((end, _end_style(row)))
+    return cells
 
 
 class TrafficList(ScrollView, can_focus=True):
@@ -166,12 +245,17 @@ class TrafficList(ScrollView, can_focus=True):
             self.shown = shown
 
     def on_resize(self) -> None:
-        self.border_title = header_text(self.scrollable_content_region.width)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        self._widths = column_widths(self.scrollable_content_region.width, self.model.server_width)
+        self.border_title = header_text(self._widths)
 
     def __init__(self, model: TrafficModel | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.model = model or TrafficModel()
         self._selected_key: int | None = None
+        self._widths = column_widths(120)
         self._unreadable_told = 0
         """Unreadable rows already counted in a notification."""
 
@@ -194,11 +278,15 @@ class TrafficList(ScrollView, can_focus=True):
         except StoreError as error:
             self.notify(f"Traffic unreadable: {error}", severity="error", timeout=30, markup=False)
         self.follow = False
+        self._lay_out()
         self._refresh_size()
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         if self.model.apply(message.events):
             self._refresh_size()
+        if self.model.server_width != self._widths.server:  # a server with a longer label
+            self._lay_out()
+            self.refresh()
 
     def set_filter(self, text: str) -> None:
         self.model.set_filter(text, self.app.reader())  # type: ignore[attr-defined]
@@ -258,7 +346,9 @@ class TrafficList(ScrollView, can_focus=True):
         else:
             segments = [
                 Segment(text, base + Style.parse(style) if style else base)
-                for text, style in row_cells(row, width, imported=self._imported)
+                for text, style in row_cells(
+                    row, self._widths, self.model.server_label(row), imported=self._imported
+                )
             ]
         strip = Strip(segments).crop(0, width)
         return strip.extend_cell_length(width, base)
