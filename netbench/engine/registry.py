@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from netbench.engine.http_server import Handler
     from netbench.engine.stream import RecordedStream
 
-BUILTIN = ("page", "seeds", "files", "udp_echo", "wsgi", "asgi")
+BUILTIN = ("page", "seeds", "files", "udp_echo", "wsgi", "asgi", "proxy")
 """Modules of netbench/engine/kinds, imported in this order on first use."""
 
 COMMON = ("backlog", "recv_size", "idle_timeout")

@@ -256,7 +256,9 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
 def _v4_to_v5(conn: sqlite3.Connection) -> None:
     """`connections.via_conn_id`: the connection whose request caused this one
     (a proxy's upstream leg names its client leg); NULL for every other."""
-    conn.execute("ALTER TABLE connections ADD COLUMN via_conn_id INTEGER REFERENCES connections (id)")
+    conn.execute(
+        "ALTER TABLE connections ADD COLUMN via_conn_id INTEGER REFERENCES connections (id)"
+    )
     conn.execute("CREATE INDEX connections_via ON connections (via_conn_id)")
 
 
