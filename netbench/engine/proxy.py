@@ -364,7 +364,7 @@ class ProxyStream(AppStream):
                 break
             yield piece[1]
         sni = connection.sni
-        self.close_detail = "the tunnel's upstream closed" + (f"; TLS SNI {sni}" if sni else "")
+        self.close_detail = f"tunnel; TLS SNI {sni}" if sni else "tunnel: the upstream closed"
 
 
 class _SentRequest:
@@ -417,6 +417,8 @@ class ProxyConnection(AppServerConnection):
         if self.sni is None and len(self._hello) < HEAD_LIMIT:  # the ClientHello, in clear
             self._hello += data
             self.sni = client_hello_sni(self._hello)
+            if self.sni:  # however either leg ends, its record names the site
+                tunnel._end_detail = self._end_detail = f"tunnel; TLS SNI {self.sni}"
         tunnel.write(data)
 
     def on_peer_fin(self) -> bool:

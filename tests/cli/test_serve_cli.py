@@ -491,3 +491,10 @@ def test_sigterm_stops_cleanly_too(start_serve) -> None:
     with SessionReader(server.session) as reader:
         assert len(reader.connections()) == 1
         assert reader.servers()[0].stopped is not None
+
+
+def test_a_forward_proxy_reaching_beyond_loopback_says_so(start_serve) -> None:
+    server = start_serve("proxy", "--allow-remote")
+    warning = server.wait_for(lambda event: event.get("event") == "warning")
+    assert warning is not None and warning["detail"] == "allow-remote"
+    assert server.stop() == 0
