@@ -41,19 +41,21 @@ class TrafficRow:
     error: str | None
     ended_uncleanly: bool = False
     """The connection was never closed: the recording was killed (store/recordings.py)."""
+    via: int | None = None
+    """The connection whose request caused this one (a proxy's upstream leg: its client's)."""
 
 
 _TRAFFIC_EXCHANGES = (
     "SELECT e.id, c.id, c.server_id, c.role, coalesce(e.t_request_start, e.t_response_start),"
     " c.peer_host, c.peer_port, c.local_host, c.local_port, e.method, e.target, e.status,"
     " e.req_body_len, e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
-    " coalesce(e.req_error, e.resp_error)"
+    " coalesce(e.req_error, e.resp_error), {via}"
     " FROM exchanges e JOIN connections c ON c.id = e.conn_id"
 )
 _TRAFFIC_CONNECTIONS = (
     "SELECT NULL, c.id, c.server_id, c.role, c.opened, c.peer_host, c.peer_port,"
     " c.local_host, c.local_port, NULL, NULL, NULL, c.bytes_in, c.bytes_out,"
-    " c.closed - c.opened, c.end_reason, c.detail FROM connections c"
+    " c.closed - c.opened, c.end_reason, c.detail, {via} FROM connections c"
 )
 _SEARCHED = (
     "e.method LIKE :q ESCAPE '\\' OR e.target LIKE :q ESCAPE '\\'"
@@ -72,21 +74,21 @@ _EXCHANGE_ROW = Columns(
     "id:int connections.id:int"
     + _CONNECTION.format(t="t_request_start:time")
     + " method:text? target:text? status:int? req_body_len:int? resp_body_len:int?"
-    " duration:real? connections.end_reason:text? error:text?",
+    " duration:real? connections.end_reason:text? error:text? connections.via_conn_id:int?",
 )
 _CONNECTION_ROW = Columns(
     "connections",
     "exchange:int? id:int"
     + _CONNECTION.format(t="opened:time")
     + " method:int? target:int? status:int? bytes_in:int? bytes_out:int? duration:real?"
-    " end_reason:text? detail:text?",
+    " end_reason:text? detail:text? via_conn_id:int?",
 )
 
 
 def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> TrafficRow:
     row = (_CONNECTION_ROW if row[0] is None else _EXCHANGE_ROW).check(row, where)
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
-    (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:]
+    (method, target, status, bytes_in, bytes_out, duration, end_reason, error, via) = row[9:]
     return TrafficRow(
         key=exchange_id if exchange_id is not None else -conn_id,
         conn_id=conn_id,
@@ -105,6 +107,7 @@ def _traffic_row(row: tuple[Any, ...], where: str, unclean: UncleanEnds) -> Traf
         end_reason=None if end_reason is None else _enum_value(EndReason, end_reason, where),
         error=error,
         ended_uncleanly=unclean.connection(conn_id, closed=end_reason is not None),
+        via=via,
     )
 
 
@@ -115,6 +118,7 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     rows: dict[int, TrafficRow] = {}
     where = str(reader.path)
     unclean = reader.unclean_ends()
+    via = "c.via_conn_id" if reader.schema_version >= 5 else "NULL"
     for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
         for ids, sql, column in (
             (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),
@@ -123,7 +127,8 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
             part = ids[start : start + 500]
             if part:
                 marks = ",".join("?" * len(part))
-                for row in reader._query(f"{sql} WHERE {column} IN ({marks})", tuple(part)):
+                query = f"{sql.format(via=via)} WHERE {column} IN ({marks})"
+                for row in reader._query(query, tuple(part)):
                     traffic = _traffic_row(row, where, unclean)
                     rows[traffic.key] = traffic
     return rows

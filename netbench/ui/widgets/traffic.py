@@ -83,6 +83,8 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
     who = visible_text(f"{row.peer} {arrow} :{row.local.port}")
     if row.role is Role.CLIENT:
         who = visible_text(f"client -> {row.peer}")
+    if row.via is not None:  # a proxy's upstream leg, under the client connection it serves
+        who = visible_text(f" ↳#{row.via} {row.peer}")
     if row.exchange_id is not None:
         method = visible_latin1(row.method or b"?") or "?"
         target = visible_latin1(row.target or b"")
