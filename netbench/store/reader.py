@@ -380,6 +380,14 @@ class SessionReader:
             for t, kind, detail in (_SOCKET_EVENT.check(row, where) for row in rows)
         ]
 
+    def caused_by(self, conn_id: int) -> list[ConnectionRow]:
+        """The connections this one's requests caused (a proxy's upstream legs), by id."""
+        if self.schema_version < 5:
+            return []
+        sql = self._connection_select + " WHERE via_conn_id = ? ORDER BY id"
+        unclean = self.unclean_ends()
+        return [self._connection(row, unclean) for row in self._query(sql, (conn_id,))]
+
     def exchanges(
         self, conn_id: int | None = None, *, include_bodies: bool = True
     ) -> Iterator[ExchangeRow]:

@@ -32,6 +32,7 @@ from netbench.protocol.curl import curl_caveats, curl_command
 from netbench.protocol.textsafe import visible_latin1, visible_text
 from netbench.store import ConnectionRow, ExchangeRow, StoreError
 from netbench.ui.messages import EventsArrived, Selection
+from netbench.ui.proxy_legs import OtherLeg, legs_document, other_leg
 from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
 
 if TYPE_CHECKING:
@@ -102,8 +103,11 @@ def response_document(doc: Text, response: HttpResponse, received: bool) -> None
     body_document(doc, response.headers, response.body, response.body_len, response.body_truncated)
 
 
-def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
-    """Request, response and timings of one exchange, parse errors first."""
+def exchange_document(
+    conn: ConnectionRow | None, ex: ExchangeRow, leg: OtherLeg | None = None
+) -> Text:
+    """Request, response and timings of one exchange, parse errors first (and the
+    proxy's other leg, when it has one)."""
     doc = Text()
     where = f" · {conn.peer} -> {conn.local}" if conn is not None else ""
     doc.append(f"Exchange #{ex.id} on connection #{ex.conn_id}{visible_text(where)}\n", "bold")
@@ -131,6 +135,8 @@ def exchange_document(conn: ConnectionRow | None, ex: ExchangeRow) -> Text:
     for name, value, meaning in rows:
         doc.append(f"  {name:<9} {value:>14}  ")
         doc.append(meaning + "\n", "dim")
+    if leg is not None:
+        legs_document(doc, ex, leg)
     return doc
 
 
@@ -254,11 +260,12 @@ class HttpView(VerticalScroll, can_focus=True):
                         None,
                     )
                     found = exchange is not None
+                    leg = other_leg(reader, conn, exchange) if exchange else None
                     if exchange is not None and not _quick(exchange):
-                        self._build_in_thread(conn, exchange)
+                        self._build_in_thread(conn, exchange, leg)
                         return
                     self.exchange = exchange
-                    doc = exchange_document(conn, exchange) if exchange else Text()
+                    doc = exchange_document(conn, exchange, leg) if exchange else Text()
                 elif conn is not None:
                     found = True
                     exchanges = list(reader.exchanges(conn.id, include_bodies=False))
@@ -277,10 +284,12 @@ class HttpView(VerticalScroll, can_focus=True):
         self.document = doc
         self.query_one("#http-document", Static).update(doc)
 
-    def _build_in_thread(self, conn: ConnectionRow | None, exchange: ExchangeRow) -> None:
+    def _build_in_thread(
+        self, conn: ConnectionRow | None, exchange: ExchangeRow, leg: OtherLeg | None
+    ) -> None:
         """Undo codings and decode big bodies off the loop: a 10 MiB gzip body takes ~0.1 s."""
         self.run_worker(
-            self._build(self._generation, conn, exchange),
+            self._build(self._generation, conn, exchange, leg),
             name="http-document",
             group="http-document",
             exclusive=True,
@@ -288,12 +297,16 @@ class HttpView(VerticalScroll, can_focus=True):
         )
 
     async def _build(
-        self, generation: int, conn: ConnectionRow | None, exchange: ExchangeRow
+        self,
+        generation: int,
+        conn: ConnectionRow | None,
+        exchange: ExchangeRow,
+        leg: OtherLeg | None,
     ) -> None:
         # The document shown stays until this one is ready, unless that takes long.
         slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
         try:
-            doc = await asyncio.to_thread(exchange_document, conn, exchange)
+            doc = await asyncio.to_thread(exchange_document, conn, exchange, leg)
         finally:
             slow.stop()
         if generation == self._generation:
