@@ -91,6 +91,16 @@ class KindOption:
 
 
 @dataclass(frozen=True, slots=True)
+class Front:
+    """A second server a preset starts in front of its first (seed 004's nginx before
+    the app server): its kind and seed port, and the option given the first's HOST:PORT."""
+
+    kind: str
+    port: int
+    option: str = "upstream"
+
+
+@dataclass(frozen=True, slots=True)
 class Preset:
     """One key of the servers panel: a kind started on its seed port (a free one if taken)."""
 
@@ -105,11 +115,14 @@ class Preset:
     note: str = ""
     """Where it knowingly differs from its seed, or does what a reader might not expect:
     the key's tooltip and the notice when it starts."""
+    front: Front | None = None
+    """A second server started in front of this one, pointed at its port."""
 
     @property
     def name(self) -> str:
         """Its binding id suffix."""
-        return self.kind.replace("-", "_")
+        name = self.kind if self.front is None else f"{self.front.kind}_{self.kind}"
+        return name.replace("-", "_")
 
 
 @dataclass(slots=True)
