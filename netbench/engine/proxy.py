@@ -277,6 +277,8 @@ class ProxyStream(AppStream):
             response = reader.response or no_response(error or "no response")
             if error is not None:
                 response = response._replace(error=error)
+            elif passed and self.response is not None:  # the client's record: the same body
+                self.response = response._replace(headers=self.response.headers, version="1.1")
             self.ctx.publish(
                 HttpResponseRecorded(
                     exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()

@@ -78,6 +78,11 @@ async def test_the_wsgi_hello_app_behind_the_proxy_shows_two_linked_legs(
         HttpResponseRecorded, lambda e: e.exchange_id == upstream.exchange_id
     )
     assert response.response.status == 200 and response.response.body == b"Hello World"
+    answered = await events.wait_for(
+        HttpResponseRecorded, lambda e: e.exchange_id == client.exchange_id
+    )
+    assert answered.response.body == b"Hello World" and answered.response.body_len == 11
+    assert answered.response.header(b"connection") is None  # as the client got it
     # The app server's own connection is the upstream leg seen from the other end.
     app_side = await events.wait_for(
         ConnectionOpened, lambda e: e.server_id == app.server_id and e.role is Role.SERVER
