@@ -18,9 +18,8 @@ with `--no-record` shows what the recording costs).
 
 Then seed 004's picture: `serve proxy --upstream` in front of `serve wsgi`
 (--no-record, the same for both rows) against the app server alone, with the
-proxy's p99 as a multiple of the direct one (target: at most 2x). The proxy
-opens one upstream connection per request, as nginx's default HTTP/1.0
-upstream: that handshake is most of its cost.
+proxy's p99 as a multiple of the direct one (target: at most 2x). Each of
+the load's connections gets one upstream connection, kept alive.
 """
 
 from __future__ import annotations

@@ -6,11 +6,14 @@ in order, the http kind's limits, rules and intercept in front. The
 "application" is the forwarding below.
 
 Rules:
-- each request gets its own upstream connection (nginx's default HTTP/1.0
-  upstream: `Connection: close`), recorded as a client connection whose
-  `via` is the client's connection, with its own exchange: the request as
-  sent upstream (headers per protocol/proxy_headers.py) and the response as
-  received;
+- a client connection's first request opens an upstream connection,
+  recorded as a client connection whose `via` is the client's; it carries
+  that client connection's next requests too (HTTP/1.1 keep-alive, as
+  nginx's `keepalive` upstreams) while the upstream keeps it open and the
+  framing stays intact, and closes with it. Each request is an exchange on
+  both: the request as sent upstream (headers per protocol/proxy_headers.py)
+  and the response as received. A kept leg that the upstream closed as the
+  next request went out is replaced, the request (without a body) sent again;
 - the request body streams up as it arrives, the response streams down as it
   arrives (both through flow control: neither is ever held whole); the
   response's bytes pass unchanged after its head, whose hop-by-hop headers
@@ -153,6 +156,10 @@ class ProxyStream(AppStream):
         self.context = context
         self.ctx = host.runtime.ctx
         self._leg: UpstreamLeg | None = None
+        self._reusable = False
+        """The upstream leg may carry the client connection's next request (keep-alive)."""
+        self._stale = False
+        """A kept-alive leg had closed before this request: it is sent on a new one."""
 
     def abandon(self) -> None:
         if self._leg is not None:
@@ -171,35 +178,46 @@ class ProxyStream(AppStream):
         except _Refused as refused:
             yield self._page(refused.status, str(refused))
             return
-        try:
-            leg = await connect_upstream(
-                self.ctx,
-                host,
-                port,
-                via=self.context.conn_id,
-                recv_size=self.host.runtime.config.recv_size,
-                timeout=settings.timeout,
-            )
-        except UpstreamFailed as failed:
-            status = 504 if failed.reason is EndReason.TIMEOUT else 502
-            yield self._page(status, f"The upstream did not answer: {failed}")
-            return
-        self._leg = leg
-        self.host.runtime.adopt(leg)
-        try:
-            if self.request.method == b"CONNECT":
-                async for data in self._tunnel(leg):
-                    yield data
-            else:
-                async for data in self._forward(leg, host, port, target):
-                    yield data
-        finally:
-            leg.close()
+        connection = self.host.connections.get(self.context.conn_id)
+        tunnel = self.request.method == b"CONNECT"
+        kept = None if connection is None or tunnel else connection.take_kept((host, port))
+        for leg in (kept, None) if kept is not None else (None,):
+            if leg is None:
+                try:
+                    leg = await connect_upstream(
+                        self.ctx,
+                        host,
+                        port,
+                        via=self.context.conn_id,
+                        recv_size=self.host.runtime.config.recv_size,
+                        timeout=settings.timeout,
+                    )
+                except UpstreamFailed as failed:
+                    status = 504 if failed.reason is EndReason.TIMEOUT else 502
+                    yield self._page(status, f"The upstream did not answer: {failed}")
+                    return
+                self.host.runtime.adopt(leg)
+            self._leg = leg
+            self._reusable = self._stale = False
+            try:
+                if tunnel:
+                    async for data in self._tunnel(leg):
+                        yield data
+                else:
+                    async for data in self._forward(leg, host, port, target, kept is leg):
+                        yield data
+            finally:
+                if self._reusable and connection is not None and not connection.is_closing:
+                    connection.keep(leg, (host, port))
+                else:
+                    leg.close()
+            if not self._stale:
+                return
 
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _forward(
-        self, leg: UpstreamLeg, host: str, port: int, target: bytes
+        self, leg: UpstreamLeg, host: str, port: int, target: bytes, reused: bool
     ) -> AsyncGenerator[bytes, None]:
         settings, request = self.host.settings, self.request
         exchange_id = self.ctx.next_exchange_id()
@@ -242,7 +260,12 @@ class ProxyStream(AppStream):
                     break
                 if piece is None:
                     reader.feed_eof("reset" if leg.reset else "closed")
-                    if not passed:
+                    if reused and first < 0 and sent.body_len == 0:
+                        # The upstream closed the kept-alive connection as we sent (its
+                        # idle timeout): nothing was done, the request goes on a new one.
+                        self._stale = True
+                        error = "the kept-alive upstream connection had closed: sent again"
+                    elif not passed:
                         how = "reset the connection" if leg.reset else "closed the connection"
                         error = f"the upstream {how} before a response: 502 sent"
                         yield self._page(502, f"The upstream {how} before answering")
@@ -268,12 +291,14 @@ class ProxyStream(AppStream):
                         passed = True
                         yield out
                 if done:
+                    self._reusable = passed and self._keeps_alive(reader)
                     break
         finally:
             if not pump.done():
                 pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+            self._reusable = self._reusable and sent.complete
             response = reader.response or no_response(error or "no response")
             if error is not None:
                 response = response._replace(error=error)
@@ -284,6 +309,14 @@ class ProxyStream(AppStream):
                     exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()
                 )
             )
+
+    def _keeps_alive(self, reader: ResponseReader) -> bool:
+        """Whether the upstream may take another request on this connection."""
+        response = reader.response
+        if response is None or response.error is not None or response.version != "1.1":
+            return False
+        said = (response.header(b"connection") or b"").lower()
+        return b"close" not in said and (response.status or 0) != 101
 
     def _pass_head(self, head: bytearray) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
@@ -320,6 +353,7 @@ class ProxyStream(AppStream):
     ) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
         error: str | None = None
+        position, leg.requests = leg.requests, leg.requests + 1
         try:
             while True:
                 data = await self.body.next_chunk()
@@ -331,6 +365,7 @@ class ProxyStream(AppStream):
                 await leg.drain()
             if chunked:
                 sent.note(leg.write(b"0\r\n\r\n"))
+            sent.complete = True
         except BodyError as failure:
             error = str(failure)
             leg.abort(detail=f"the client's body failed: {error}")
@@ -341,7 +376,7 @@ class ProxyStream(AppStream):
                 HttpRequestRecorded(
                     exchange_id,
                     leg.conn_id,
-                    0,
+                    position,
                     sent.request(error),
                     sent.first,
                     sent.last,
@@ -377,6 +412,12 @@ class _SentRequest:
         self._body = bytearray()
         self._body_len = 0
         self.first = self.last = -1
+        self.complete = False
+        """The whole body went up (the connection's framing is intact)."""
+
+    @property
+    def body_len(self) -> int:
+        return self._body_len
 
     def note(self, seq: int) -> None:
         if seq >= 0:
@@ -407,6 +448,22 @@ class ProxyConnection(AppServerConnection):
         self.tunnel: UpstreamLeg | None = None
         self.sni: str | None = None
         self._hello = b""
+        self._kept: tuple[UpstreamLeg, tuple[str, int]] | None = None
+
+    def keep(self, leg: UpstreamLeg, destination: tuple[str, int]) -> None:
+        """Keep the upstream leg for this connection's next request (nginx's `keepalive`)."""
+        self._kept = (leg, destination)
+
+    def take_kept(self, destination: tuple[str, int]) -> UpstreamLeg | None:
+        """The kept leg when it goes to `destination` and is still open (else it is closed)."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None
+        leg, where = kept
+        if where == destination and not leg.is_closing and not leg.has_unread:
+            return leg
+        leg.close(detail="the next request went elsewhere")
+        return None
 
     def on_open(self) -> None:
         self.proxy.connections[self.conn_id] = self
@@ -431,6 +488,8 @@ class ProxyConnection(AppServerConnection):
 
     def on_closed(self, reason: EndReason) -> None:
         self.proxy.connections.pop(self.conn_id, None)
+        if self._kept is not None:
+            self._kept[0].close(detail=f"the client's connection ended ({reason.value})")
         if self.tunnel is not None:
             self.tunnel.close(detail=f"the client's connection ended ({reason.value})")
         super().on_closed(reason)

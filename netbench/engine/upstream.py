@@ -40,6 +40,8 @@ class UpstreamLeg(RecordedStream):
         super().__init__(ctx, server_id=None, recv_size=recv_size)
         self.via = via
         self.end_reason: EndReason | None = None
+        self.requests = 0
+        """Requests sent on it so far (the next one's position on the connection)."""
         self._pieces: deque[tuple[int, bytes]] = deque()
         self._buffered = 0
         self._ended = False
@@ -68,6 +70,11 @@ class UpstreamLeg(RecordedStream):
         if reading and self._paused:
             return  # the proxy's client is behind: next_piece resumes
         super().set_reading(reading)
+
+    @property
+    def has_unread(self) -> bool:
+        """Bytes arrived that no request asked for yet."""
+        return bool(self._pieces)
 
     @property
     def reset(self) -> bool:

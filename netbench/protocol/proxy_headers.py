@@ -6,8 +6,9 @@ Rules:
   it lists, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
   Proxy-Authorization), with `Host` as chosen, the added headers appended
   (`X-Real-IP`, `X-Forwarded-For` extending the client's, `X-Forwarded-Proto`,
-  `Via`), the body's framing kept and `Connection: close` (one upstream
-  connection per request, as nginx's default HTTP/1.0 upstream);
+  `Via`) and the body's framing kept; no Connection header: HTTP/1.1's
+  default keeps the upstream connection alive for the client connection's
+  next request (nginx's `keepalive` upstreams);
 - the response going back drops the same hop-by-hop headers but keeps its
   framing (Transfer-Encoding, Content-Length: the body passes byte for byte);
 - `changes` compares the two legs' headers for the record and the views.
@@ -114,8 +115,6 @@ def upstream_headers(
     if "via" in policy.added:
         via = header_value(tuple(headers), b"via")
         out.append((b"Via", via + b", " + VIA if via else VIA))
-    if not policy.keep_hop_by_hop:
-        out.append((b"Connection", b"close"))
     return out
 
 

@@ -1,7 +1,8 @@
 """The two legs of a proxied request, side by side in the HTTP view.
 
 A request through `serve proxy` is an exchange on the client's connection and
-one on the upstream connection it caused (`via_conn_id`). Shown under either
+one on the upstream connection it caused (`via_conn_id`), which carries that
+client connection's next requests too. Shown under either
 leg: which the other is, what the proxy changed in the request's headers
 (protocol/proxy_headers.py `changes`) and the time spent upstream against
 the total. Header text comes from the network: it goes through visible_text.
@@ -29,27 +30,28 @@ class OtherLeg:
 def other_leg(
     reader: SessionReader, conn: ConnectionRow | None, exchange: ExchangeRow
 ) -> OtherLeg | None:
-    """The other leg of `exchange`, when it went through a proxy."""
-    if conn is None:
+    """The other leg of `exchange`, when it went through a proxy. An upstream leg
+    carries each request of its client connection in turn (keep-alive): the two
+    exchanges are paired by time, the upstream one inside the client's."""
+    start = exchange.t_request_start
+    if conn is None or start is None:
         return None
-    if conn.via_conn_id is not None:  # this is the upstream leg: find the client's exchange
+    if conn.via_conn_id is not None:  # this is the upstream leg: the client's exchange
         client = reader.connection(conn.via_conn_id)
         if client is None:
             return None
         before = [
             e
             for e in reader.exchanges(client.id, include_bodies=False)
-            if e.t_request_start is not None and e.t_request_start <= conn.opened
+            if e.t_request_start is not None and e.t_request_start <= start
         ]
         return OtherLeg(client, before[-1] if before else None, upstream=False)
-    start = exchange.t_request_start
-    if start is None:
-        return None
     end = exchange.t_response_end
     for leg in reader.caused_by(conn.id):
-        if leg.opened >= start and (end is None or leg.opened <= end):
-            exchanges = list(reader.exchanges(leg.id, include_bodies=False))
-            return OtherLeg(leg, exchanges[0] if exchanges else None, upstream=True)
+        for candidate in reader.exchanges(leg.id, include_bodies=False):
+            began = candidate.t_request_start
+            if began is not None and began >= start and (end is None or began <= end):
+                return OtherLeg(leg, candidate, upstream=True)
     return None
 
 

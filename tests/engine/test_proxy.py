@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
+import time
 from pathlib import Path
 
 from recorder import Events
@@ -73,7 +74,7 @@ async def test_the_wsgi_hello_app_behind_the_proxy_shows_two_linked_legs(
     assert sent[b"x-forwarded-proto"] == b"http"
     assert sent[b"via"] == b"1.1 netbench"
     assert sent[b"host"] == f"127.0.0.1:{proxy.address.port}".encode()  # the client's, as sent
-    assert sent[b"connection"] == b"close"
+    assert b"connection" not in sent  # the client's is hop-by-hop; HTTP/1.1 keeps alive
     response = await events.wait_for(
         HttpResponseRecorded, lambda e: e.exchange_id == upstream.exchange_id
     )
@@ -196,3 +197,46 @@ async def test_a_silent_upstream_gets_a_504_after_the_timeout(
         closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id == upstream.conn_id)
         assert closed.reason is EndReason.TIMEOUT and "504" in (closed.detail or "")
         mute.close()
+
+
+def _two_gets(port: int, pause: float) -> list[bytes]:
+    """Two requests on one kept-alive connection, `pause` seconds apart."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        bodies = []
+        for _ in range(2):
+            conn.request("GET", "/")
+            bodies.append(conn.getresponse().read())
+            time.sleep(pause)
+        return bodies
+    finally:
+        conn.close()
+
+
+async def test_a_kept_alive_client_connection_keeps_its_upstream_leg(
+    engine: Engine, events: Events
+) -> None:
+    app = await engine.start_server(default_config("wsgi"))
+    proxy = await proxy_to(engine, app)
+    bodies = await asyncio.to_thread(_two_gets, proxy.address.port, 0)
+    assert bodies == [b"Hello World"] * 2
+    client = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/")
+    legs = [e for e in events.of(ConnectionOpened) if e.via == client.conn_id]
+    assert len(legs) == 1  # nginx's keepalive upstream: one leg for both requests
+    await events.wait_for(
+        HttpRequestRecorded, lambda e: e.conn_id == legs[0].conn_id and e.position == 1
+    )
+
+
+async def test_a_leg_the_upstream_closed_while_kept_is_replaced_without_an_error(
+    engine: Engine, events: Events
+) -> None:
+    app = await engine.start_server(default_config("wsgi", idle_timeout=0.2))
+    proxy = await proxy_to(engine, app)
+    bodies = await asyncio.to_thread(_two_gets, proxy.address.port, 0.6)
+    assert bodies == [b"Hello World"] * 2
+    client = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/")
+    legs = [e for e in events.of(ConnectionOpened) if e.via == client.conn_id]
+    assert len(legs) == 2
+    statuses = [e.response.status for e in events.of(HttpResponseRecorded, conn_id=client.conn_id)]
+    assert statuses == [200, 200]

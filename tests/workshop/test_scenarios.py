@@ -150,10 +150,11 @@ async def test_bytes_are_shown_chunk_by_chunk() -> None:
     assert sent_by_client == [b"Hello", b" world, one stream"]
 
 
-async def test_behind_the_proxy_each_request_has_its_own_connection_to_the_app() -> None:
+async def test_behind_the_proxy_the_request_rides_a_second_established_pair() -> None:
     results = await run("proxy")
     first = {s.name: s.state for s in step(results, "GET / through").sockets}
     second = {s.name: s.state for s in step(results, "GET / again").sockets}
     assert first["browser"] == second["browser"] == "ESTABLISHED"
     to_app = [name for name in second if name.startswith("app:")]
-    assert len(to_app) == 2  # one proxy-to-app connection per request, the app's side of each
+    assert len(to_app) == 1  # the proxy's connection to the app, kept for the second request
+    assert first[to_app[0]] == second[to_app[0]] == "ESTABLISHED"

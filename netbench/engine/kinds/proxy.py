@@ -1,8 +1,8 @@
 """`proxy`: seed 004's nginx (`listen 8099`) in front of an app server, or a forward proxy.
 
 With `--upstream HOST:PORT` a reverse proxy: every request is forwarded to
-the upstream on a connection of its own, recorded and linked to the
-client's (engine/proxy.py). Without, a forward proxy: absolute-form
+the upstream on a connection recorded and linked to the client's
+(engine/proxy.py). Without, a forward proxy: absolute-form
 requests (`curl -x`) and CONNECT tunnels, to loopback destinations unless
 `--allow-remote`.
 """
