@@ -35,7 +35,6 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from netbench.engine.app_host import AppServerConnection, AppStream, no_response
 from netbench.engine.http_server import RequestContext
@@ -45,13 +44,13 @@ from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstre
 from netbench.events import HttpRequestRecorded, HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
 from netbench.protocol.http_response_parse import ResponseReader, describe_response
-from netbench.protocol.limits import is_loopback
 from netbench.protocol.proxy_headers import (
     ForwardPolicy,
     head_bytes,
     response_headers,
     upstream_headers,
 )
+from netbench.protocol.proxy_target import Refused, destination
 from netbench.protocol.responses import HttpDate, Reply, error_page
 from netbench.protocol.tls_hello import client_hello_sni
 
@@ -73,14 +72,6 @@ class ProxySettings:
     allow_remote: bool = False
 
 
-class _Refused(Exception):
-    """The proxy will not forward this request: (status, message) for its page."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class ProxyHost:
     """Forwards each request (an AppHost for engine/app_host.py's connection)."""
 
@@ -94,54 +85,9 @@ class ProxyHost:
         return Reply((stream,), no_response("the upstream sent no response"), True, "proxy")
 
     def destination(self, request: HttpRequest) -> tuple[str, int, bytes]:
-        """(host, port, target to send) for a request; _Refused if it goes nowhere."""
-        upstream = self.settings.upstream
-        target = request.target
-        if request.method == b"CONNECT":
-            if upstream is not None:
-                raise _Refused(405, "CONNECT is for a forward proxy: this one has an --upstream")
-            name, _, digits = target.decode("latin-1").rpartition(":")
-            host, port = self._allowed(name.strip("[]"), _port(digits, target))
-            return host, port, target
-        absolute = target[:7].lower() == b"http://"
-        if upstream is not None:
-            if absolute:  # a client that thinks we are a forward proxy: forward the path
-                parts = urlsplit(target.decode("latin-1"))
-                target = (parts.path or "/").encode("latin-1") + (
-                    b"?" + parts.query.encode("latin-1") if parts.query else b""
-                )
-            return upstream[0], upstream[1], target
-        if not absolute:
-            raise _Refused(
-                400,
-                "This is a forward proxy: send absolute-form requests (curl -x, a browser's "
-                "proxy setting) or CONNECT, or start it with --upstream HOST:PORT",
-            )
-        parts = urlsplit(target.decode("latin-1"))
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            number = parts.port or 80
-        except ValueError:
-            raise _Refused(400, f"{target!r} has no valid port") from None
-        host, port = self._allowed(parts.hostname or "", number)
-        return host, port, path.encode("latin-1")
-
-    def _allowed(self, host: str, port: int) -> tuple[str, int]:
-        if not host:
-            raise _Refused(400, "the request names no host to forward to")
-        if not self.settings.allow_remote and not is_loopback(host.lower()):
-            raise _Refused(
-                403,
-                f"{host} is not on this machine: this proxy only reaches loopback "
-                "destinations (start it with --allow-remote to reach others)",
-            )
-        return host, port
-
-
-def _port(text: str, target: bytes) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise _Refused(400, f"CONNECT needs HOST:PORT, not {target!r}")
-    return int(text)
+        """(host, port, target to send) for a request; Refused if it goes nowhere."""
+        settings = self.settings
+        return destination(request, settings.upstream, allow_remote=settings.allow_remote)
 
 
 class ProxyStream(AppStream):
@@ -175,7 +121,7 @@ class ProxyStream(AppStream):
         settings = self.host.settings
         try:
             host, port, target = self.host.destination(self.request)
-        except _Refused as refused:
+        except Refused as refused:
             yield self._page(refused.status, str(refused))
             return
         connection = self.host.connections.get(self.context.conn_id)
