@@ -6,8 +6,12 @@ It runs the real app headless (Textual's pilot) with real servers on free
 ports and real traffic from http.client and a TCP client, then saves one SVG
 per screen; then seed 004's picture (key 8: the WSGI app behind the proxy)
 with a request's two legs; then the workshop's handshake lesson at its
-connect step, at 100x30, as a terminal and as a projector shows it. The README shows them;
-re-run after changing the UI.
+connect step, at 100x30, as a terminal and as a projector shows it. The
+README shows them; re-run after changing the UI.
+
+Run it as root (or with CAP_NET_RAW, or with `netbench capture-agent`
+running): the TCP tab's picture is of captured packets, and the script stops
+with the reason rather than save the inferred fallback.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from pathlib import Path
 
 from netbench.engine.clients import open_tcp
 from netbench.engine.config import default_config
+from netbench.store import SessionReader
+from netbench.store.packets import capture_history
 from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.screens.workshop import WorkshopScreen
 from netbench.ui.widgets.http_view import HttpView
+from netbench.ui.widgets.tcp_ladder import TcpLadder
 from netbench.ui.widgets.traffic import TrafficList
 from netbench.ui.workshop_app import WorkshopApp
 from netbench.workshop import find_scenario
@@ -39,12 +46,27 @@ def _request(port: int, method: str, path: str, body: bytes | None = None) -> No
     conn.close()
 
 
+async def _wait_for_capture(session: Path) -> None:
+    """Until the session records capture running; exit saying why if it does not start."""
+    detail = "no capture status recorded"
+    for _ in range(200):
+        with SessionReader(session) as reader:
+            history = capture_history(reader)
+        if history and history[-1].running:
+            return
+        detail = history[-1].detail if history else detail
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"screenshots: capture is not running ({detail}); run as root")
+
+
 async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        app = NetbenchApp(AppConfig(port=0, session=Path(tmp) / "demo.netbench.sqlite"))
+        session = Path(tmp) / "demo.netbench.sqlite"
+        app = NetbenchApp(AppConfig(port=0, session=session))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.3)
             assert app.engine is not None and app.page_server is not None
+            await _wait_for_capture(session)
             port = app.page_server.address.port
             for method, path, body in (
                 ("GET", "/", None),
@@ -79,6 +101,13 @@ async def main(out: Path) -> None:
             await pilot.press("escape", "home", "enter", "p")  # the browser-like GET /
             await pilot.pause(0.5)
             await pilot.press("down")
+            ladder = app.screen.query_one(TcpLadder)
+            for _ in range(100):
+                if not ladder.inferred:
+                    break
+                await pilot.pause(0.05)
+            if ladder.inferred:
+                raise SystemExit("screenshots: the TCP tab shows inferred steps, not packets")
             await pilot.pause(0.2)
             app.save_screenshot("tcp-ladder.svg", str(out))
             await pilot.press("f1")

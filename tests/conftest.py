@@ -308,7 +308,7 @@ def run_netbench() -> Callable[..., Completed]:
     return run
 
 
-_TOOLS_CI_INSTALLS = ("chromium", "curl", "tshark", "libpcap")
+_TOOLS_CI_INSTALLS = ("chromium", "curl", "netcat", "tshark", "libpcap")
 """System tools `.ci/run` installs: in CI a test skipped for lack of one is a failure."""
 
 

@@ -47,8 +47,18 @@ class Parser(argparse.ArgumentParser):
         return f"usage: {self.prog}{folded}{line[len(self.prog) :]}\n"
 
 
+def has_terminal() -> bool:
+    """A terminal to draw on, or a browser: `netbench web` runs the UI with Textual's
+    web driver, over pipes."""
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver"):
+        return True
+    return sys.stdout.isatty() and sys.stdin.isatty()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import capture_agent, send, serve, session, workshop
+    from netbench.cli import capture_agent, completion, send, serve, session, web, workshop
 
     parser = Parser(
         prog="netbench",
@@ -67,12 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_parser(sub)
     capture_agent.add_parser(sub)
     workshop.add_parser(sub)
+    completion.add_parser(sub)
+    web.add_parser(sub)
     open_parser = sub.add_parser(
         "open",
-        help="open a recorded session read-only in the terminal UI",
-        description="Open a session file read-only in the same screens.",
+        help="open a recorded session (or a HAR file) read-only in the terminal UI",
+        description="Open a session file, or a HAR saved by a browser, read-only in the same screens.",
     )
-    open_parser.add_argument("path", type=Path, metavar="PATH")
+    open_parser.add_argument(
+        "path", type=Path, metavar="PATH", help="a session file or a .har file"
+    )
     return parser
 
 
@@ -91,7 +105,7 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
             SessionReader(open_path).close()
         except StoreError as error:
             return fail(str(error))
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
+    if not has_terminal():
         return fail("the terminal UI needs a terminal; for scripts use `netbench serve http`")
     from netbench.ui.app import AppConfig, NetbenchApp
 
@@ -149,8 +163,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netbench.cli import workshop
 
             return workshop.run(args)
+        if args.command == "completion":
+            from netbench.cli import completion
+
+            return completion.run(args)
+        if args.command == "web":
+            from netbench.cli import web
+
+            return web.run(args)
         if args.command == "open":
-            return run_tui(args, open_path=args.path)
+            from netbench.cli.open_har import run_open
+
+            return run_open(args)
         return run_tui(args, open_path=None)
     except KeyboardInterrupt:
         return 130

@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netbench.protocol.textsafe import visible
+
+if TYPE_CHECKING:
+    from netbench.engine.context import EngineContext
+    from netbench.events import Event
 
 
 def add_parser(subparsers: Any) -> None:
@@ -40,12 +44,31 @@ def add_parser(subparsers: Any) -> None:
         metavar="SECONDS",
         help="stop reading after this much silence (default 2)",
     )
-    tcp.add_argument("--recv-size", type=int, default=65536, metavar="BYTES")
+    tcp.add_argument(
+        "--recv-size",
+        type=int,
+        default=65536,
+        metavar="BYTES",
+        help="bufsize of each recv() (default 65536)",
+    )
     http = kinds.add_parser("http", help="HTTP: send a request, print the raw response")
     http.add_argument("url", metavar="URL")
-    http.add_argument("-X", "--request", dest="method", default=None, metavar="METHOD")
     http.add_argument(
-        "-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'"
+        "-X",
+        "--request",
+        dest="method",
+        default=None,
+        metavar="METHOD",
+        help="request method (default GET, POST with -d)",
+    )
+    http.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a header (repeatable)",
     )
     http.add_argument(
         "-d", "--data", default=None, help="body (sets POST and a form content type, as curl)"
@@ -59,12 +82,23 @@ def add_parser(subparsers: Any) -> None:
     http.add_argument(
         "-o", "--output", type=Path, metavar="FILE", help="write the response body to FILE"
     )
-    http.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    http.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on the response after this long (default 10)",
+    )
     for sub in (tcp, http):
         sub.add_argument(
             "--session", type=Path, metavar="PATH", help="session file (default: a new one)"
         )
         sub.add_argument("--no-record", action="store_true", help="do not record a session")
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help="print JSON lines as `serve --json -v` does: open, chunk, exchange, close",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,8 +161,6 @@ def _prepare_http(args: argparse.Namespace) -> tuple[str, int, bytes]:
 
 
 async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], writer: Any) -> int:
-    from netbench.cli import fail
-    from netbench.engine.clients import ConnectError, http_exchange, open_tcp
     from netbench.engine.context import EngineContext
 
     host, port, data = prepared
@@ -136,13 +168,29 @@ async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], write
     if writer is not None:
         ctx.bus.subscribe(writer)
         writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
+    printer = _CloseLast() if args.json else None
+    if printer is not None:
+        ctx.bus.subscribe(printer)
+    try:
+        return await _exchange(args, ctx, host, port, data)
+    finally:
+        if printer is not None:
+            printer.flush()
+
+
+async def _exchange(
+    args: argparse.Namespace, ctx: EngineContext, host: str, port: int, data: bytes
+) -> int:
+    from netbench.cli import fail
+    from netbench.engine.clients import ConnectError, http_exchange, open_tcp
+
     try:
         if args.send_kind == "http":
             head_only = data.split(b" ", 1)[0].upper() == b"HEAD"
             result = await http_exchange(
                 ctx, host, port, data, head_only=head_only, timeout=args.timeout
             )
-            return _print_http(result, args.output)
+            return _print_http(result, args.output, quiet=args.json)
         client = await open_tcp(ctx, host, port, recv_size=args.recv_size)
     except ConnectError as error:
         return fail(str(error))
@@ -157,29 +205,45 @@ async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], write
             if not chunk:
                 break
             got_any = True
-            sys.stdout.write(visible(chunk, keep_newlines=True))
-            sys.stdout.flush()
+            if not args.json:
+                sys.stdout.write(visible(chunk, keep_newlines=True))
+                sys.stdout.flush()
     except TimeoutError:
         pass
-    if got_any:
+    if got_any and not args.json:
         sys.stdout.write("\n")
     await client.close()
     return 0
 
 
-def _print_http(result: Any, output: Path | None) -> int:
+def _print_http(result: Any, output: Path | None, *, quiet: bool) -> int:
+    """Print the response (unless `quiet`: --json printed it); the exit code."""
     from netbench.cli import fail
-    from netbench.protocol.bodies import decode_body
-    from netbench.protocol.responses import split_head
 
     response = result.response
     if response is None:
         return fail("the server closed the connection without a response")
+    if output is not None:
+        output.write_bytes(response.body)
+    if not quiet:
+        _write_response(result, output)
+    if response.error and response.error.startswith("cut short"):
+        # What arrived is printed above; a script must not take it for the whole.
+        return fail(f"response {visible(response.error.encode())}")
+    if response.error:
+        print(f"netbench: warning: {visible(response.error.encode())}", file=sys.stderr)
+    return 0
+
+
+def _write_response(result: Any, output: Path | None) -> None:
+    from netbench.protocol.bodies import decode_body
+    from netbench.protocol.responses import split_head
+
+    response = result.response
     head, separator, body_bytes = split_head(result.received)
     sys.stdout.write(visible(head + separator, keep_newlines=True))
     decoded = decode_body(response.header(b"content-type"), response.body)
     if output is not None:
-        output.write_bytes(response.body)
         sys.stdout.write(f"[body: {response.body_len} bytes written to {output}]\n")
     elif decoded.kind in ("binary", "image"):
         what = (
@@ -190,9 +254,34 @@ def _print_http(result: Any, output: Path | None) -> int:
         sys.stdout.write(f"[body: {what}; use -o FILE to save it]\n")
     elif body_bytes:
         sys.stdout.write(visible(body_bytes, keep_newlines=True) + "\n")
-    if response.error and response.error.startswith("cut short"):
-        # What arrived is printed above; a script must not take it for the whole.
-        return fail(f"response {visible(response.error.encode())}")
-    if response.error:
-        print(f"netbench: warning: {visible(response.error.encode())}", file=sys.stderr)
-    return 0
+
+
+class _CloseLast:
+    """`--json`: serve's printer (every chunk too), a connection's close after its exchange.
+
+    The client learns that a response was cut short by a reset after the
+    stream has published the close, so the exchange comes later; serve's
+    order (exchange, then close) is kept by holding each close until the
+    exchange is out, or until the end.
+    """
+
+    def __init__(self) -> None:
+        from netbench.cli.printer import EventPrinter
+
+        self._printer = EventPrinter(json_lines=True, verbose=True)
+        self._held: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        from netbench.events import ConnectionClosed, HttpResponseRecorded
+
+        if isinstance(event, ConnectionClosed):
+            self._held.append(event)
+            return
+        self._printer(event)
+        if isinstance(event, HttpResponseRecorded):
+            self.flush()
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        for event in held:
+            self._printer(event)

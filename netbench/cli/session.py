@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from netbench.model import Role, SocketEventKind
+from netbench.cli import copy_as, replay
+from netbench.model import SocketEventKind
 from netbench.protocol.hexdump import hexdump_lines, looks_binary
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 from netbench.store import (
@@ -39,10 +40,12 @@ _EARLY_EVENTS = frozenset({SocketEventKind.CONNECT, SocketEventKind.ACCEPT})
 def add_parser(subparsers: Any) -> None:
     """Register `session` on the main parser's subparsers."""
     parser = subparsers.add_parser(
-        "session", help="list and show recorded sessions", description="Recorded sessions."
+        "session",
+        help="list, show, export and replay recorded sessions",
+        description="Recorded sessions: list them, show one, export its packets or requests.",
     )
     commands = parser.add_subparsers(
-        dest="session_command", metavar="{list,show,export}", required=True
+        dest="session_command", metavar="{list,show,export,replay}", required=True
     )
     list_parser = commands.add_parser("list", help="one line per session in a directory")
     list_parser.add_argument(
@@ -53,23 +56,29 @@ def add_parser(subparsers: Any) -> None:
     show.add_argument(
         "--conn", type=int, metavar="N", help="show connection N: every chunk, hex and text"
     )
-    export = commands.add_parser("export", help="write captured packets as pcap, or curl commands")
+    export = commands.add_parser(
+        "export", help="HTTP exchanges as HAR, captured packets as pcap, requests as commands"
+    )
     export.add_argument("path", type=Path, metavar="PATH", help="a session file")
+    export.add_argument(
+        "--har", type=Path, metavar="OUT", help="write the HTTP exchanges as HAR 1.2 (- for stdout)"
+    )
     export.add_argument(
         "--pcap", type=Path, metavar="OUT", help="write the captured packets to OUT (- for stdout)"
     )
-    export.add_argument(
-        "--curl", action="store_true", help="print one curl command per recorded HTTP request"
-    )
+    copy_as.add_arguments(export)
+    replay.add_parser(commands)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `session list` or `session show`; the exit code (0 ok, 1 failure)."""
+    """Run `session list`, `show` or `export`; the exit code (0 ok, 1 failure)."""
     try:
         if args.session_command == "list":
             return _list(args.dir)
         if args.session_command == "export":
             return _export(args)
+        if args.session_command == "replay":
+            return replay.run(args)
         if args.conn is not None:
             return _show_connection(args.path, args.conn)
         return _show(args.path)
@@ -378,14 +387,20 @@ def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.pcap is None and not args.curl:
-        print("netbench session export: error: give --pcap OUT, --curl, or both", file=sys.stderr)
+    if args.pcap is None and args.har is None and not copy_as.wanted(args):
+        print(
+            "netbench session export: error: give --har OUT, --pcap OUT, --curl, --httpie,"
+            " --python or --nc",
+            file=sys.stderr,
+        )
         return 2
     with SessionReader(args.path) as reader:
+        if args.har is not None and (code := _export_har(reader, args.path, args.har)):
+            return code
         if args.pcap is not None and (code := _export_pcap(reader, args.path, args.pcap)):
             return code
-        if args.curl:
-            return _export_curl(reader, args.path)
+        if copy_as.wanted(args):
+            return copy_as.run_export(reader, args.path, args)
     return 0
 
 
@@ -418,6 +433,21 @@ def _export_pcap(reader: SessionReader, path: Path, out: Path) -> int:
     return 0
 
 
+def _export_har(reader: SessionReader, path: Path, out: Path) -> int:
+    from netbench.store.har import HarExport
+
+    if reader.counts().exchanges == 0:
+        return _error(f"no HTTP exchanges were recorded in {path}; nothing written")
+    export = HarExport(reader)
+    written = _write_atomically(out, export)
+    if written is not None:
+        return _error(f"cannot write {out}: {written}")
+    entries = f"{export.entries} {'entry' if export.entries == 1 else 'entries'}"
+    pages = _plural(export.pages, "page")
+    print(f"netbench: wrote {entries} ({pages}) to {_path(out)}", file=sys.stderr)
+    return 0
+
+
 def _write_atomically(out: Path, pieces: Iterable[bytes]) -> str | None:
     """Write to OUT through a temporary file (a failure leaves no half file); the error."""
     if str(out) == "-":
@@ -438,26 +468,6 @@ def _write_atomically(out: Path, pieces: Iterable[bytes]) -> str | None:
         partial.unlink(missing_ok=True)  # the session could not be read to the end
         raise
     return None
-
-
-def _export_curl(reader: SessionReader, path: Path) -> int:
-    from netbench.protocol.curl import curl_caveats, curl_command
-
-    connections = {conn.id: conn for conn in reader.connections()}
-    printed = 0
-    for exchange in reader.exchanges():
-        conn = connections.get(exchange.conn_id)
-        if exchange.request is None or conn is None:
-            continue
-        # The request went to the server: netbench's end for a server connection.
-        server = conn.local if conn.role is Role.SERVER else conn.peer
-        for caveat in curl_caveats(exchange.request):
-            print(f"# exchange {exchange.id}: {visible_text(caveat)}", file=sys.stderr)
-        print(curl_command(exchange.request, f"http://{server}"))
-        printed += 1
-    if not printed:
-        return _error(f"no HTTP requests were recorded in {path}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

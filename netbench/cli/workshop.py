@@ -66,7 +66,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, has_terminal
     from netbench.workshop import ScenarioError
 
     words: list[str] = list(args.words)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except _Usage as error:
         return _usage(str(error))
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
+    if not has_terminal():
         return fail(
             "the workshop screen needs a terminal; for scripts use `netbench workshop run NAME --json`"
         )

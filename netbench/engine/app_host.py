@@ -166,16 +166,7 @@ class AppServerConnection(HttpServerConnection):
         exchange_id = self.ctx.next_exchange_id()
         keep = self.keep_alive and request.keep_alive
         pipe = BodyPipe(asyncio.get_running_loop(), self._pause_input)
-        context = RequestContext(
-            exchange_id,
-            self.conn_id,
-            self.server_id,
-            self.peer,
-            self.local,
-            keep,
-            _DATE.at(time.time()),
-            pipe,
-        )
+        context = self.request_context(exchange_id, keep, pipe)
         reply = self.host.call(request, context, pipe)
         stream = next((step for step in reply.steps if isinstance(step, AppStream)), None)
         self._reading = _Reading(pipe, exchange_id, keep, stream)

@@ -186,6 +186,21 @@ class HttpServerConnection(RecordedStream):
     def _on_stream(self, item: RequestHead | bytes) -> None:
         """A head, or a piece of its body, before the request is complete (streaming readers)."""
 
+    def request_context(
+        self, exchange_id: int, keep: bool, body: RequestBody | None
+    ) -> RequestContext:
+        """What a handler is told about the request being answered (one per exchange)."""
+        return RequestContext(
+            exchange_id,
+            self.conn_id,
+            self.server_id,
+            self.peer,
+            self.local,
+            keep,
+            _DATE.at(time.time()),
+            body,
+        )
+
     def _request_body(self) -> RequestBody | None:
         """The body stream of the request being handed to the handler (None: request.body)."""
         return None
@@ -209,16 +224,7 @@ class HttpServerConnection(RecordedStream):
         exchange_id = self.ctx.next_exchange_id()
         self._publish_request(exchange_id, parsed)
         keep = self.keep_alive and request.keep_alive and not parsed.upgrade
-        context = RequestContext(
-            exchange_id,
-            self.conn_id,
-            self.server_id,
-            self.peer,
-            self.local,
-            keep,
-            _DATE.at(time.time()),
-            self._request_body(),
-        )
+        context = self.request_context(exchange_id, keep, self._request_body())
         try:
             result = self.handler(request, context)
         except Exception as error:

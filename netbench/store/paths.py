@@ -55,11 +55,15 @@ class SessionSummary:
     """What is wrong with a damaged file (its counts are then 0)."""
 
 
+def data_dir() -> Path:
+    """`$NETBENCH_DATA_DIR`, else the platform's user data dir for netbench."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override) if override else Path(platformdirs.user_data_dir("netbench"))
+
+
 def default_session_dir() -> Path:
     """`$NETBENCH_DATA_DIR/sessions`, else the platform's user data dir + `/sessions`."""
-    override = os.environ.get(DATA_DIR_ENV)
-    base = Path(override) if override else Path(platformdirs.user_data_dir("netbench"))
-    return base / "sessions"
+    return data_dir() / "sessions"
 
 
 def new_session_path(directory: Path | None = None) -> Path:

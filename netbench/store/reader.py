@@ -98,7 +98,7 @@ class ConnectionRow:
     """Never closed: the recording that opened it was killed (store/recordings.py)."""
     via_conn_id: int | None = None
     """The connection whose request caused this one (a proxy's upstream leg names
-    its client leg); None for every other, and in files older than schema 5."""
+    its client leg); None for every other, and in files older than schema 6."""
 
     @property
     def duration(self) -> float | None:
@@ -236,7 +236,7 @@ class SessionReader:
         self._connection_select = self._CONNECTION_SELECT.format(
             bytes_in=self.chunk_tables.byte_count_sql("in"),
             bytes_out=self.chunk_tables.byte_count_sql("out"),
-            via="via_conn_id" if self.schema_version >= 5 else "NULL",
+            via="via_conn_id" if self.schema_version >= 6 else "NULL",
         )
 
     def close(self) -> None:
@@ -382,7 +382,7 @@ class SessionReader:
 
     def caused_by(self, conn_id: int) -> list[ConnectionRow]:
         """The connections this one's requests caused (a proxy's upstream legs), by id."""
-        if self.schema_version < 5:
+        if self.schema_version < 6:
             return []
         sql = self._connection_select + " WHERE via_conn_id = ? ORDER BY id"
         unclean = self.unclean_ends()

@@ -253,7 +253,27 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     conn.execute(_V4)
 
 
+_V5 = """
+CREATE TABLE imported (
+    id      INTEGER PRIMARY KEY,
+    t       REAL NOT NULL,
+    format  TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    note    TEXT
+);
+"""
+
+
 def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Where a session imported from another tool's file (a HAR) came from: a
+    row here tells readers that nothing in the file was recorded (store/har_import.py)."""
+    conn.execute(_V5)
+
+
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
     """`connections.via_conn_id`: the connection whose request caused this one
     (a proxy's upstream leg names its client leg); NULL for every other."""
     conn.execute(
@@ -262,7 +282,14 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX connections_via ON connections (via_conn_id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v0_to_v1,
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+    _v4_to_v5,
+    _v5_to_v6,
+)
 """`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

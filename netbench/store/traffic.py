@@ -118,7 +118,7 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     rows: dict[int, TrafficRow] = {}
     where = str(reader.path)
     unclean = reader.unclean_ends()
-    via = "c.via_conn_id" if reader.schema_version >= 5 else "NULL"
+    via = "c.via_conn_id" if reader.schema_version >= 6 else "NULL"
     for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
         for ids, sql, column in (
             (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),

@@ -42,14 +42,22 @@ from netbench.engine.config import default_config
 from netbench.engine.context import EngineContext
 from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.protocol.limits import HttpLimits
+from netbench.protocol.textsafe import visible_text
 from netbench.store import WAL_LIMIT, SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
-from netbench.ui.settings import load_settings
+from netbench.ui.settings import load_settings, save_theme
 
 if TYPE_CHECKING:
     from netbench.capture import CaptureHandle
+    from netbench.store.har_import import ImportRow
     from netbench.ui.screens.main import MainScreen
+
+
+NO_RAW_BYTES = (
+    "Imported from HAR: no raw bytes (a HAR holds headers and bodies, not the bytes sent)."
+)
+"""The Bytes tab's word on an imported session's connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,8 @@ class NetbenchApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f1,question_mark", "help", "Help", id="app.help"),
+        # Not a priority binding: a focused text input takes q as a letter.
+        Binding("q", "quit", "Quit", show=False, id="app.quit_q"),
     ]
 
     def __init__(self, config: AppConfig | None = None) -> None:
@@ -95,7 +105,13 @@ class NetbenchApp(App[int]):
         self._signals: dict[signal.Signals, Any] = {}
         """Signals handled while the app runs, and their handlers before."""
         self.capture: CaptureHandle | None = None
+        self._saved_theme: str | None = None
+        """The theme config.toml names (or the default): a change to it is saved."""
         self.started = asyncio.Event()
+        self.imported: ImportRow | None = None
+        """What a read-only session was imported from (a HAR file); None when recorded."""
+        self.no_bytes = "No bytes on this connection yet."
+        """What the Bytes tab says of a connection without chunks (a HAR's never have any)."""
         self._unmounted = False
         """Set once startup is over: the page server listening (or `startup_error`
         said why not) and every pane mounted. The first frame comes before."""
@@ -114,6 +130,23 @@ class NetbenchApp(App[int]):
         if self.read_only:
             assert self.config.open_path is not None
             self.sub_title = f"{self.config.open_path.name}  ·  read-only"
+            self.imported = self._imported()
+            if self.imported is not None:
+                source = visible_text(Path(self.imported.source).name)
+                self.sub_title = f"{source}  ·  imported from HAR  ·  read-only"
+                self.no_bytes = NO_RAW_BYTES
+                if self.imported.skipped:
+                    entries = "entry" if self.imported.skipped == 1 else "entries"
+                    self.notify(
+                        visible_text(
+                            f"{self.imported.skipped} {entries} of the HAR could not be read"
+                            f" and {'is' if self.imported.skipped == 1 else 'are'} left out ({self.imported.note})"
+                        ),
+                        title="HAR",
+                        severity="warning",
+                        timeout=15,
+                        markup=False,
+                    )
         else:
             self.sub_title = "starting the page server…"
         self.set_interval(self.hub.interval, self.hub.flush, name="event-hub")
@@ -122,6 +155,15 @@ class NetbenchApp(App[int]):
         # Posted now, run by the screen once `on_mount` (and the batch that
         # holds the first frame back) is over: after the first frame.
         self.call_after_refresh(self._finish_start, main)
+
+    def _imported(self) -> ImportRow | None:
+        from netbench.store.har_import import imported_from
+
+        reader = self.reader()
+        try:
+            return None if reader is None else imported_from(reader)
+        except StoreError:
+            return None  # the screens say what is wrong with the file
 
     async def _finish_start(self, main: MainScreen) -> None:
         """After the first frame: the session, the engine, the page server, the hidden panes.
@@ -147,6 +189,7 @@ class NetbenchApp(App[int]):
                         markup=False,
                     )
             await main.mount_hidden()
+            self._check_keymap()
         finally:
             # What startup built (the DOM, styles, modules: ~100k objects) lives
             # as long as the app: out of the collector's sight, a full
@@ -289,6 +332,40 @@ class NetbenchApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save an SVG of the screen under the data dir (Textual's default,
+        ~/Downloads, may not exist) and say where, or why not."""
+        from netbench.store.paths import data_dir, make_private_dir
+
+        # The screen shows recorded bytes: the folder is private like the sessions'.
+        directory = Path(path) if path else data_dir() / "screenshots"
+        try:
+            make_private_dir(directory, ours=path is None)
+            saved = self.save_screenshot(filename, str(directory), time_format)
+        except OSError as error:
+            self.notify(
+                f"Screenshot not saved: {error}", title="Screenshot", severity="error", markup=False
+            )
+            return None
+        self.notify(f"Saved to {saved}", title="Screenshot", markup=False)
+        return saved
+
+    def _theme_picked(self, theme: object) -> None:
+        """A theme picked in the palette is kept in config.toml for the next start."""
+        name = self.theme
+        if name == self._saved_theme:
+            return
+        problem = save_theme(name, self.config.keymap_path)
+        if problem is not None:
+            self.notify(problem, title="Settings", severity="warning", markup=False)
+        else:
+            self._saved_theme = name
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette: Textual's own commands, then every netbench action."""
         yield from super().get_system_commands(screen)
@@ -313,8 +390,24 @@ class NetbenchApp(App[int]):
                     severity="warning",
                     markup=False,
                 )
+        self._saved_theme = self.theme
+        self.theme_changed_signal.subscribe(self, self._theme_picked)
         if settings.problem:
             self.notify(settings.problem, title="Settings", severity="warning", markup=False)
+
+    def _check_keymap(self) -> None:
+        """Report [keymap] ids no binding has (checked once every pane's module is loaded)."""
+        from netbench.ui.commands import known_binding_ids
+
+        unknown = sorted(set(self._keymap) - known_binding_ids())
+        if unknown:
+            self.notify(
+                f"Unknown binding id(s) in [keymap]: {', '.join(unknown)} (F1 lists the ids)",
+                title="Settings",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
 
     def server_or_page(self, server_id: int | None) -> RunningServer | None:
         """Server `server_id`, or the page server when none is chosen (None: read-only)."""

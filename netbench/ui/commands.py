@@ -44,3 +44,20 @@ def key_label(keys: str) -> str:
     """'ctrl+q,f1' -> 'ctrl+q / f1', with the long names Textual uses made short."""
     short = {"question_mark": "?", "slash": "/", "escape": "esc", "delete": "del"}
     return " / ".join(short.get(key, key) for key in keys.split(","))
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id of the loaded screens and widgets, netbench's and Textual's
+    (for reporting a config.toml [keymap] entry that names none)."""
+    # The screens opened on demand, so their ids count even before they open.
+    from netbench.ui.screens import add_server, confirm, help, workshop  # noqa: F401
+
+    ids: set[str] = set()
+    pending: list[type[DOMNode]] = [DOMNode]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for binding in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids

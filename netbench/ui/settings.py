@@ -10,12 +10,16 @@ help screen print its path; `NETBENCH_CONFIG_DIR` overrides it):
     "app.quit" = "ctrl+q,ctrl+c"
 
 Every binding in netbench has an id (shown in the help screen, F1). A bad
-file never stops the app: the problem is shown and the defaults apply.
+file never stops the app: the problem is shown and the defaults apply; an
+id no binding has is reported. A theme picked in the command palette is
+written back to the file's top-level `theme` line (the rest is left as is).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,3 +61,31 @@ def load_settings(path: Path | None = None) -> Settings:
         problems.append("theme must be a string")
         theme = None
     return Settings(keymap, theme, f"{path}: {'; '.join(problems)}" if problems else None)
+
+
+_THEME_LINE = re.compile(r"^theme\s*=.*$", re.MULTILINE)
+_FIRST_TABLE = re.compile(r"^\s*\[", re.MULTILINE)
+
+
+def save_theme(theme: str, path: Path | None = None) -> str | None:
+    """Write `theme = "..."` into the file (created if missing); a problem line, or None."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as error:
+        return f"Theme not saved: {path}: {error}"
+    line = f"theme = {json.dumps(theme)}"  # a JSON string is a TOML basic string
+    table = _FIRST_TABLE.search(text)
+    top, rest = (text[: table.start()], text[table.start() :]) if table else (text, "")
+    if _THEME_LINE.search(top):
+        top = _THEME_LINE.sub(lambda _match: line, top, count=1)
+    else:
+        top = f"{line}\n{top}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(top + rest, encoding="utf-8")
+    except OSError as error:
+        return f"Theme not saved: {path}: {error}"
+    return None

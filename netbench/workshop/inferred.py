@@ -44,6 +44,7 @@ class Inferrer:
         received: int = 0,
         peer_is_lesson_socket: bool = True,
         peers: Mapping[str, str | None] | None = None,
+        rounds: list[tuple[int, list[int], float]] | None = None,
     ) -> list[WirePacket]:
         """What `actor`'s call `action` put on the wire (`sent`: bytes it wrote).
 
@@ -60,6 +61,8 @@ class Inferrer:
                 WirePacket(t, other, me, "PA", seq, self.next_seq.get(me), received, None,
                            "inferred", f"the server's response: {received} bytes")
             )  # fmt: skip
+        if rounds:
+            packets += self._rounds(me, other, t, rounds)
         if action not in ("close", "shutdown", "abort"):
             packets += self._peer_fins(t, before, after, peers or {})
         return packets
@@ -149,6 +152,26 @@ class Inferrer:
             WirePacket(t, other, me, "A", self.next_seq.get(other), seq + 1, 0, None, "inferred",
                        "the peer's kernel acknowledges the FIN at once"),
         ]  # fmt: skip
+
+    def _rounds(
+        self, me: str, other: str, t: float, rounds: list[tuple[int, list[int], float]]
+    ) -> list[WirePacket]:
+        """Request/response rounds: each request, then each write of its response."""
+        packets: list[WirePacket] = []
+        for number, (request, pieces, ms) in enumerate(rounds, 1):
+            packets.append(self._segment(t, me, other, request, f"round {number}: the request"))
+            for index, piece in enumerate(pieces, 1):
+                note = f"round {number}: write {index} of {len(pieces)} of the response"
+                if index == len(pieces):
+                    note += f" (the round took {ms:.1f} ms)"
+                packets.append(self._segment(t, other, me, piece, note))
+        return packets
+
+    def _segment(self, t: float, src: str, dst: str, length: int, note: str) -> WirePacket:
+        seq = self.next_seq.get(src, 1)
+        self.next_seq[src] = seq + length
+        return WirePacket(t, src, dst, "PA", seq, self.next_seq.get(dst), length, None,
+                          "inferred", note)  # fmt: skip
 
     def _peer_fins(
         self, t: float, before: Readings, after: Readings, peers: Mapping[str, str | None]

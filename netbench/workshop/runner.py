@@ -49,6 +49,8 @@ class _Performed:
         self.sent = 0
         self.statuses: list[int] = []
         self.rounds_ms: list[float] = []
+        self.rounds: list[tuple[int, list[int], float]] = []
+        """http_rounds: each round's request length, response pieces and milliseconds."""
 
 
 class WorkshopRunner:
@@ -176,7 +178,8 @@ class WorkshopRunner:
         if unexpected and error is None:
             error = f"expected {expected_error}, but the call returned"
         packets = self._packets(step, start_t, error_names[0] if error_names else None,
-                                performed.sent, before, after, unread, performed.returned)  # fmt: skip
+                                performed.sent, before, after, unread, performed.returned,
+                                performed.rounds)  # fmt: skip
         facts = Facts(
             after,
             returned=performed.returned,
@@ -216,6 +219,7 @@ class WorkshopRunner:
         after: dict[str, SocketRow],
         unread: int,
         returned: bytes | None,
+        rounds: list[tuple[int, list[int], float]],
     ) -> list[WirePacket]:
         if self.capturing:
             return self.wire.take(self._names())
@@ -224,7 +228,7 @@ class WorkshopRunner:
             step.do, step.socket, peer, start_t,
             error=error, sent=sent, before=before, after=after, unread_before=unread,
             received=len(returned or b""), peer_is_lesson_socket=peer in self.lab.sockets,
-            peers={name: self._peer(name) for name in after},
+            peers={name: self._peer(name) for name in after}, rounds=rounds,
         )  # fmt: skip
 
     async def _perform(self, step: Step, done: _Performed) -> None:
@@ -339,6 +343,7 @@ class WorkshopRunner:
         port = self.lab.port_of(self.connected_to.get(name, "listener"))
         head, body = http_response_bytes(args)
         pieces = [head, body] if int(args.get("pieces", 1)) == 2 and body else [head + body]
+        statuses: list[int] = []
         for number in range(int(args.get("rounds", 5))):
             started = time.monotonic()
             request, _ = http_request_bytes({"path": f"/round-{number + 1}"}, port)
@@ -347,9 +352,11 @@ class WorkshopRunner:
             for piece in pieces:
                 await self.lab.send(server, piece)
             await self._http_read(name, 1, done)
-            done.rounds_ms.append((time.monotonic() - started) * 1000)
-            done.sent += len(head) + len(body)
-        done.statuses = [200] * len(done.rounds_ms) if done.statuses else []
+            statuses += done.statuses
+            elapsed_ms = (time.monotonic() - started) * 1000
+            done.rounds_ms.append(elapsed_ms)
+            done.rounds.append((len(request), [len(piece) for piece in pieces], elapsed_ms))
+        done.statuses = statuses
 
     # -- what the step shows ------------------------------------------------
 

@@ -7,6 +7,7 @@ code on a thread.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -167,3 +168,43 @@ def test_send_http_says_a_reset_response_was_cut_short(start_serve, run_netbench
     assert error_lines(result.stderr) == [
         "netbench: error: response cut short: the connection was reset after 30 of 250 body bytes"
     ]
+
+
+def json_lines(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_send_tcp_json_prints_one_object_per_event(start_serve, run_netbench) -> None:
+    server = start_serve("echo")
+    result = run_netbench(
+        "send", "tcp", f"127.0.0.1:{server.port}", "hi", "--half-close", "--json", "--no-record"
+    )
+    assert result.returncode == 0, result.stderr
+    events = json_lines(result.stdout)  # every line parses: no human text mixed in
+    assert [e["event"] for e in events] == ["open", "chunk", "chunk", "close"]
+    assert all(isinstance(e["ts"], float) and e["conn"] == 1 for e in events)
+    chunks = [(e["dir"], bytes.fromhex(str(e["data_hex"]))) for e in events[1:3]]
+    assert chunks == [("out", b"hi"), ("in", b"hi")]
+    assert (events[-1]["bytes_in"], events[-1]["bytes_out"]) == (2, 2)
+
+
+def test_send_http_json_prints_the_exchange(start_serve, run_netbench, tmp_path) -> None:
+    server = start_serve("http")
+    url = f"http://127.0.0.1:{server.port}/"
+    result = run_netbench("send", "http", url, "-d", "a=b", "--json", "--no-record")
+    assert result.returncode == 0, result.stderr
+    events = json_lines(result.stdout)
+    (exchange,) = (e for e in events if e["event"] == "exchange")
+    assert (exchange["method"], exchange["path"], exchange["status"]) == ("POST", "/", 200)
+    answer = b"".join(bytes.fromhex(str(e["data_hex"])) for e in events if e.get("dir") == "in")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+    # A response cut short is still an error (exit 1), its exchange saying why.
+    response = tmp_path / "cut.http"
+    response.write_text("#!netbench reset-after head+3\nHTTP/1.1 200 OK\n\n" + "x" * 50)
+    cut = start_serve("http", "--response", str(response))
+    url = f"http://127.0.0.1:{cut.port}/"
+    result = run_netbench("send", "http", url, "--json", "--no-record")
+    assert result.returncode == 1, result
+    (exchange,) = (e for e in json_lines(result.stdout) if e["event"] == "exchange")
+    assert str(exchange["error"]).startswith("cut short")

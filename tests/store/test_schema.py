@@ -176,17 +176,17 @@ def test_reader_refuses_missing_and_empty_files(tmp_path: Path, content: bytes |
         SessionReader(path)
 
 
-def test_a_version_4_file_gains_the_link_between_proxy_legs(tmp_path: Path) -> None:
-    path = tmp_path / "v4.netbench.sqlite"
+def test_a_version_5_file_gains_the_link_between_proxy_legs(tmp_path: Path) -> None:
+    path = tmp_path / "v5.netbench.sqlite"
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        assert migrate(conn, str(path), migrations=MIGRATIONS[:4]) == 0
+        assert migrate(conn, str(path), migrations=MIGRATIONS[:5]) == 0
         conn.execute(
             "INSERT INTO connections (id, role, transport, local_host, local_port, peer_host,"
             " peer_port, opened) VALUES (1, 'server', 'tcp', '127.0.0.1', 8099, '127.0.0.1',"
             " 50000, 1.0)"
         )
-        assert migrate(conn, str(path)) == 4
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert migrate(conn, str(path)) == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         conn.execute(
             "INSERT INTO connections (id, role, transport, local_host, local_port, peer_host,"
             " peer_port, opened, via_conn_id) VALUES (2, 'client', 'tcp', '127.0.0.1', 50001,"

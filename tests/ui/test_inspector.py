@@ -140,10 +140,13 @@ async def test_http_tab_shows_headers_in_wire_order_and_the_form(running: Runnin
     await running.pilot.press("h")
     assert running.app.screen.query_one("#inspector").active == "http"  # type: ignore[attr-defined]
     view.focus()
-    await running.pilot.press("k")
+    await running.pilot.press("k", "c")  # copy as… curl: the recorded bytes, in wire order
+    await running.until(lambda: running.app.clipboard.startswith("curl"))
     assert running.app.clipboard == (
         f"curl -H 'Host: 127.0.0.1:{running.port}' -H 'Accept-Encoding: identity'"
+        " -H 'Content-Length: 13'"
         " -H 'content-TYPE: application/x-www-form-urlencoded' -H 'X-lower-Case: yes'"
+        " -H User-Agent: -H Accept:"
         f" --data-binary firstname=Ann 'http://127.0.0.1:{running.port}/form?x=1'"
     )
 

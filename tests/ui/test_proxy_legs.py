@@ -56,7 +56,7 @@ def test_each_leg_names_the_other_with_the_headers_changed_and_the_time_upstream
         leg = other_leg(reader, client, client_exchange)
         assert leg is not None and leg.upstream and leg.conn.via_conn_id == 1
         assert leg.exchange is not None
-        shown = exchange_document(client, client_exchange, leg).plain
+        shown = exchange_document(client, client_exchange, leg=leg).plain
         assert f"upstream leg: connection #{leg.conn.id} -> 127.0.0.1:" in shown
         assert "+ X-Forwarded-For: 127.0.0.1" in shown
         assert "+ Via: 1.1 netbench" in shown
@@ -65,7 +65,7 @@ def test_each_leg_names_the_other_with_the_headers_changed_and_the_time_upstream
 
         back = other_leg(reader, leg.conn, leg.exchange)
         assert back is not None and not back.upstream and back.conn.id == 1
-        shown = exchange_document(leg.conn, leg.exchange, back).plain
+        shown = exchange_document(leg.conn, leg.exchange, leg=back).plain
         assert "client leg: connection #1 from 127.0.0.1:" in shown
         assert "+ X-Real-IP: 127.0.0.1" in shown
 

@@ -153,7 +153,7 @@ async def test_remove_stops_and_drops_the_row(running: Running) -> None:
     row = _rows(panel, "prefix-echo")[0]
     assert any("closed without a word, as seed 002" in note for note in _notes(running))
     assert await asyncio.to_thread(_exchange, row.address.port, b"x") == b"Echo=>x"
-    await running.pilot.press("delete")
+    await running.pilot.press("delete", "y")  # y: the question before removing
     await running.until(lambda: row.server_id not in panel.rows_by_id)
     assert await asyncio.to_thread(_refuses, row.address.port)
     await running.pilot.pause(0.3)  # late events of the removed server add nothing back

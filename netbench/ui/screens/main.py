@@ -51,6 +51,15 @@ class Hidden(NamedTuple):
 HIDDEN_TABS = [("HTTP", "http"), ("TCP", "tcp"), ("Respond", "respond"), ("Intercept", "intercept")]
 """The inspector's tabs behind Bytes: (label, id), filled by `mount_hidden`."""
 
+TAB_FOCUS = {
+    "bytes": "#bytes-view",
+    "http": "#http-view",
+    "tcp": "#tcp-ladder",
+    "respond": "#respond-text",
+    "intercept": "#intercept-queue",
+}
+"""What each tab's key focuses, so the tab's own keys (x, c, k, o...) work at once."""
+
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -64,6 +73,7 @@ class MainScreen(Screen[None]):
         Binding("r", "show_tab('respond')", "Respond", id="main.respond"),
         Binding("i", "show_tab('intercept')", "Intercept", id="main.intercept"),
         Binding("w", "workshop", "Workshop", show=False, id="main.workshop"),
+        Binding("E", "export_har", "Export HAR", show=False, id="main.export_har"),
         Binding("escape", "focus_traffic", "Back to traffic", show=False, id="main.escape"),
     ]
 
@@ -171,6 +181,17 @@ class MainScreen(Screen[None]):
             view.selected_chunk,
         )
 
+    async def on_http_view_edit_requested(self, message: HttpView.EditRequested) -> None:
+        """e on an exchange: its request in the HTTP client, ready to edit and send."""
+        from netbench.ui.widgets.clients_http import HttpClientPane
+
+        clients = self.query_one(ClientsPanel)
+        await clients.mount_hidden()
+        clients.tab = "http"
+        notes = self.query_one(HttpClientPane).load(message.wire, message.server)
+        if notes:
+            self.notify("\n".join(notes), title="Loaded", severity="warning", markup=False)
+
     def on_servers_panel_highlighted(self, message: ServersPanel.Highlighted) -> None:
         self._server_id = message.server_id
         self._set_server(message.server_id)
@@ -187,11 +208,17 @@ class MainScreen(Screen[None]):
         self.query_one(TrafficList).focus()
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#inspector", TabbedContent).active = tab
-        view = {"bytes": "#bytes-view", "http": "#http-view", "tcp": "#tcp-ladder"}.get(tab)
+        tabs = self.query_one("#inspector", TabbedContent)
+        shown_already = tabs.active == tab
+        tabs.active = tab
+        if self.query_one(ServersPanel).has_focus and not shown_already:
+            # The tab follows the highlighted server and the cursor stays in
+            # the panel, so the arrows pick another server (issue 15): the
+            # same key again enters the tab.
+            return
+        view = TAB_FOCUS.get(tab)
         if view is None:
             return
-        # Focus so the view's own keys (x, c, k...) work at once.
         if self.hidden is not None or view == "#bytes-view":
             self.query_one(view).focus()
         else:
@@ -203,6 +230,12 @@ class MainScreen(Screen[None]):
 
         capture = cast("NetbenchApp", self.app).config.capture
         self.app.push_screen(WorkshopPicker(capture=capture))
+
+    def action_export_har(self) -> None:
+        """Save the traffic (what the filter shows, when one is set) as a HAR 1.2 file."""
+        from netbench.ui.screens.export_har import ask_and_export
+
+        ask_and_export(self, self.query_one(TrafficList).model)
 
     def action_focus_servers(self) -> None:
         self.query_one(ServersPanel).focus()

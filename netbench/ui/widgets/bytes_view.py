@@ -229,7 +229,7 @@ class BytesView(ScrollView, can_focus=True):
             except StoreError as error:
                 self._message = f"Cannot read the session: {error}"
             else:
-                self._message = "No bytes on this connection yet."
+                self._message = self._netbench.no_bytes  # an imported HAR has none
                 self._indexed, self._t0 = conn_id, t0
                 if goto is not None:
                     seq = goto.req_first_chunk if goto.request else goto.resp_first_chunk

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, ClassVar, cast
+from urllib.parse import quote
 
 from textual import on
 from textual.app import ComposeResult
@@ -37,6 +38,7 @@ from netbench.protocol.http_compose import (
 from netbench.protocol.images import describe_image
 from netbench.protocol.responses import split_head
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
+from netbench.protocol.wire_request import WireRequest
 from netbench.ui.widgets.traffic import human_bytes
 
 if TYPE_CHECKING:
@@ -46,6 +48,15 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SHOWN_BODY = 256 * 1024
 """Bytes of a text body shown in the raw view; the Bytes tab has the rest."""
 _AFTER_LF = re.compile(rb"(?<=\n)")
+
+
+_URL_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))
+"""Printable ASCII stays as it is in a loaded URL; other bytes are %-encoded."""
+
+
+def _editable(text: str) -> bool:
+    """Text an editor can hold: nothing a terminal would act on (tabs allowed)."""
+    return visible_text(text.replace("\t", " ")) == text.replace("\t", " ")
 
 
 def parse_headers(text: str) -> tuple[tuple[bytes, bytes], ...]:
@@ -288,6 +299,56 @@ class HttpClientPane(Vertical):
         # A bug must not take the app down: say so on the status line instead.
         if event.state is WorkerState.ERROR:
             self._fail(f"internal error: {event.worker.error!r}")
+
+    def load(self, wire: WireRequest, server: str) -> list[str]:
+        """Fill the form with a recorded request, to edit and send; what was left out.
+
+        Content-Length and Transfer-Encoding are left to the composer (an
+        edited body needs its own length); a header or body that is not
+        plain text is not put in an editor (the terminal would get its
+        control bytes): `netbench session replay` sends those exactly.
+        """
+        notes: list[str] = []
+        method = wire.method.decode("latin-1")
+        select = self.query_one("#http-method", Select)
+        if method not in METHODS:
+            methods = [*METHODS, method] if _editable(method) else list(METHODS)
+            select.set_options([(name, name) for name in methods])
+        if method in METHODS or _editable(method):
+            select.value = method
+        else:
+            notes.append("the method holds control bytes: GET is selected instead")
+            select.value = "GET"
+        target = wire.target
+        if not target.lower().startswith((b"http://", b"https://")):
+            target = f"http://{server}".encode() + (target if target.startswith(b"/") else b"/")
+        self.query_one("#http-url", Input).value = quote(target, safe=_URL_SAFE)
+        lines: list[str] = []
+        for name, value in wire.headers:
+            if name.lower() in (b"content-length", b"transfer-encoding"):
+                continue
+            line = (name + b": " + value.strip(b" \t")).decode("latin-1")
+            if _editable(line):
+                lines.append(line)
+            else:
+                notes.append(f"header {visible_latin1(name)} holds control bytes: left out")
+        self.query_one("#http-headers", TextArea).text = "\n".join(lines)
+        body = wire.unchunked() if wire.chunked else wire.body
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or not _editable(text.replace("\r", "").replace("\n", "")):
+            notes.append(f"the body ({human_bytes(len(body))}) is not plain text: left out")
+            text = ""
+        self.query_one("#http-body", TextArea).text = text
+        self.status, self.outcome = (
+            f"loaded {visible_text(method)} from the session: edit, then ctrl+enter",
+            "idle",
+        )
+        self.query_one("#http-tabs", TabbedContent).active = "http-headers-tab"
+        self.query_one("#http-url", Input).focus()
+        return notes
 
     def _show(self, result: HttpResult) -> None:
         self.result = result

@@ -12,7 +12,11 @@ from rich.text import Text
 
 from netbench.model import Headers, header_value
 from netbench.protocol.bodies import DecodedBody, decode_body
-from netbench.protocol.content_coding import content_codings, undo_content_coding
+from netbench.protocol.content_coding import (
+    DecodedContent,
+    content_codings,
+    undo_content_coding,
+)
 from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.json_text import JsonPiece, json_pieces
 from netbench.protocol.textsafe import visible_latin1, visible_text
@@ -41,10 +45,16 @@ def quick(headers: Headers, body: bytes) -> bool:
     return len(body) <= BODY_QUICK and not coded
 
 
-def body_document(doc: Text, headers: Headers, body: bytes, body_len: int, truncated: bool) -> None:
-    """The body, content codings undone, decoded by its Content-Type (or sniffed)."""
+def body_document(
+    doc: Text, headers: Headers, body: bytes, body_len: int, truncated: bool, *, coded: bool = True
+) -> None:
+    """The body, content codings undone, decoded by its Content-Type (or sniffed).
+
+    `coded=False`: the body is already decoded whatever the headers say (a
+    browser saves a HAR's bodies so), so no coding is undone.
+    """
     content_type = header_value(headers, b"content-type")
-    content = undo_content_coding(headers, body)
+    content = undo_content_coding(headers, body) if coded else DecodedContent(body)
     shown = content.body
     decoded = decode_body(content_type, shown if len(shown) <= BODY_DECODED else shown[:BODY_SHOWN])
     label: list[str] = [decoded.kind]
@@ -54,6 +64,9 @@ def body_document(doc: Text, headers: Headers, body: bytes, body_len: int, trunc
     doc.append("\nBody · " + " · ".join(label) + "\n", "bold")
     if truncated:
         doc.append(f"  recording kept the first {len(body)} of {body_len} bytes\n", "yellow")
+    codings = [coding for coding in content_codings(headers) if coding != "identity"]
+    if not coded and codings:
+        doc.append(f"  {visible_text(', '.join(codings))}: already undone in the HAR\n", "cyan")
     for step in content.steps:
         doc.append(f"  {step.describe()}\n", "cyan")
     if content.error:

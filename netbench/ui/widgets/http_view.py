@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
@@ -28,9 +30,11 @@ from netbench.events import (
     HttpResponseRecorded,
 )
 from netbench.model import Headers, HttpRequest, HttpResponse, Role
-from netbench.protocol.curl import curl_caveats, curl_command
+from netbench.protocol.copy_as import FORMATS, Format
 from netbench.protocol.textsafe import visible_latin1, visible_text
+from netbench.protocol.wire_request import WireRequest
 from netbench.store import ConnectionRow, ExchangeRow, StoreError
+from netbench.ui.copy_request import export_exchange, read_wire
 from netbench.ui.messages import EventsArrived, Selection
 from netbench.ui.proxy_legs import OtherLeg, legs_document, other_leg
 from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
@@ -91,7 +95,9 @@ def request_document(doc: Text, request: HttpRequest, received: bool) -> None:
     body_document(doc, request.headers, request.body, request.body_len, request.body_truncated)
 
 
-def response_document(doc: Text, response: HttpResponse, received: bool) -> None:
+def response_document(
+    doc: Text, response: HttpResponse, received: bool, *, coded: bool = True
+) -> None:
     doc.append("\nResponse" + (" (received)" if received else " (sent)") + "\n", "bold underline")
     if response.status is None:
         doc.append("(no parseable status line)\n", "bold red")
@@ -100,14 +106,28 @@ def response_document(doc: Text, response: HttpResponse, received: bool) -> None
         line = f"{version}{response.status} {visible_latin1(response.reason)}"
         doc.append(line.rstrip() + "\n", status_style(response.status))
     _headers(doc, response.headers)
-    body_document(doc, response.headers, response.body, response.body_len, response.body_truncated)
+    body_document(
+        doc,
+        response.headers,
+        response.body,
+        response.body_len,
+        response.body_truncated,
+        coded=coded,
+    )
 
 
 def exchange_document(
-    conn: ConnectionRow | None, ex: ExchangeRow, leg: OtherLeg | None = None
+    conn: ConnectionRow | None,
+    ex: ExchangeRow,
+    *,
+    imported: bool = False,
+    leg: OtherLeg | None = None,
 ) -> Text:
-    """Request, response and timings of one exchange, parse errors first (and the
-    proxy's other leg, when it has one)."""
+    """Request, response and timings of one exchange, parse errors first.
+
+    `imported`: from a HAR, whose response bodies a browser saved decoded.
+    `leg`: the proxy's other leg, when the exchange went through `serve proxy`.
+    """
     doc = Text()
     where = f" · {conn.peer} -> {conn.local}" if conn is not None else ""
     doc.append(f"Exchange #{ex.id} on connection #{ex.conn_id}{visible_text(where)}\n", "bold")
@@ -121,7 +141,7 @@ def exchange_document(
     else:
         doc.append("\nNo request recorded on this exchange.\n", "yellow")
     if ex.response is not None:
-        response_document(doc, ex.response, received=not server)
+        response_document(doc, ex.response, received=not server, coded=not imported)
     else:
         doc.append("\nNo response recorded (yet).\n", "yellow")
     doc.append("\nTimings\n", "bold underline")
@@ -186,7 +206,8 @@ class HttpView(VerticalScroll, can_focus=True):
     """The selected exchange as HTTP: request, response, decoded bodies, timings."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("k", "copy_curl", "Copy as curl", id="http.copy_curl"),
+        Binding("k", "copy_as", "Copy as…", id="http.copy_as"),
+        Binding("e", "edit_request", "Edit & resend", id="http.edit_request"),
     ]
 
     DEFAULT_CSS = """
@@ -265,7 +286,12 @@ class HttpView(VerticalScroll, can_focus=True):
                         self._build_in_thread(conn, exchange, leg)
                         return
                     self.exchange = exchange
-                    doc = exchange_document(conn, exchange, leg) if exchange else Text()
+                    imported = getattr(self._netbench, "imported", None) is not None
+                    doc = (
+                        exchange_document(conn, exchange, imported=imported, leg=leg)
+                        if exchange
+                        else Text()
+                    )
                 elif conn is not None:
                     found = True
                     exchanges = list(reader.exchanges(conn.id, include_bodies=False))
@@ -306,7 +332,10 @@ class HttpView(VerticalScroll, can_focus=True):
         # The document shown stays until this one is ready, unless that takes long.
         slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
         try:
-            doc = await asyncio.to_thread(exchange_document, conn, exchange, leg)
+            imported = getattr(self._netbench, "imported", None) is not None
+            doc = await asyncio.to_thread(
+                exchange_document, conn, exchange, imported=imported, leg=leg
+            )
         finally:
             slow.stop()
         if generation == self._generation:
@@ -332,14 +361,69 @@ class HttpView(VerticalScroll, can_focus=True):
                 self._timer = self.set_timer(0.15, self._reload)
                 return
 
-    def action_copy_curl(self) -> None:
-        """Copy a curl command that sends this request again."""
-        ex, conn = self.exchange, self.connection
-        if ex is None or ex.request is None or conn is None:
+    class EditRequested(Message):
+        """The user asked to load the selected request into the HTTP client."""
+
+        def __init__(self, wire: WireRequest, server: str) -> None:
+            super().__init__()
+            self.wire = wire
+            self.server = server
+
+    def _picked(self) -> tuple[int, Path] | None:
+        ex, path = self.exchange, self._netbench.session_path
+        if ex is None or ex.request is None or path is None:
             self.notify("Select an HTTP request first", severity="warning", timeout=3)
+            return None
+        return ex.id, path
+
+    def action_copy_as(self) -> None:
+        """Copy the request as curl, HTTPie, Python or the raw nc form (a menu)."""
+        from netbench.ui.screens.copy_as import CopyAsMenu
+
+        picked = self._picked()
+        if picked is not None:
+
+            def chosen(kind: Format | None) -> None:
+                if kind is not None:
+                    self.run_worker(self._copy(kind, *picked), group="copy-as", exit_on_error=False)
+
+            self.app.push_screen(CopyAsMenu(), callback=chosen)
+
+    async def _copy(self, kind: Format, exchange_id: int, path: Path) -> None:
+        try:
+            export, body_file = await asyncio.to_thread(export_exchange, kind, path, exchange_id)
+        except (StoreError, OSError) as error:
+            self.notify(f"Cannot copy: {error}", severity="error", markup=False)
             return
-        server = conn.local if conn.role is Role.SERVER else conn.peer
-        self.app.copy_to_clipboard(curl_command(ex.request, f"http://{server}"))
-        caveats = curl_caveats(ex.request)
-        message = "Copied a curl command" + "".join(f"\n{caveat}" for caveat in caveats)
-        self.notify(message, severity="warning" if caveats else "information", markup=False)
+        self.app.copy_to_clipboard(export.text)
+        lines = [f"Copied as {FORMATS[kind][0]}"]
+        if body_file is not None:
+            lines.append(f"the body is read from {body_file}")
+        lines += export.caveats
+        self.notify(
+            "\n".join(visible_text(line) for line in lines),
+            severity="warning" if export.caveats else "information",
+            markup=False,
+        )
+
+    def action_edit_request(self) -> None:
+        """Load the request into the HTTP client, to change it and send it again."""
+        picked = self._picked()
+        if picked is None:
+            return
+        if self._netbench.engine is None:
+            self.notify(
+                "Read-only session: `netbench session replay PATH EXCHANGE` sends it again",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.run_worker(self._edit(*picked), group="edit-request", exit_on_error=False)
+
+    async def _edit(self, exchange_id: int, path: Path) -> None:
+        try:
+            wire, server = await asyncio.to_thread(read_wire, path, exchange_id)
+        except StoreError as error:
+            self.notify(f"Cannot load the request: {error}", severity="error", markup=False)
+            return
+        self.post_message(self.EditRequested(wire, server))

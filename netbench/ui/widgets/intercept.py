@@ -84,9 +84,6 @@ class InterceptPane(Vertical):
     def on_unmount(self) -> None:
         self._app.hub.unregister(self)
 
-    def on_show(self) -> None:
-        self.query_one(OptionList).focus()
-
     def watch_server_id(self) -> None:
         self._sync()
 

@@ -148,6 +148,8 @@ class RespondPane(Vertical):
         Binding("ctrl+s", "save", "Save", id="respond.save", tooltip="Apply to the next request"),
         Binding("ctrl+r", "toggle_rules", "Rules/response", id="respond.rules"),
         Binding("ctrl+b", "revert", "Built-in page", id="respond.revert"),
+        # Letters type into the editor; escape is the way out, so the footer says it.
+        Binding("escape", "screen.focus_traffic", "Leave editor", id="respond.leave"),
     ]
 
     server_id: reactive[int | None] = reactive(None, init=False)
@@ -189,9 +191,6 @@ class RespondPane(Vertical):
 
     def on_mount(self) -> None:
         self._load()
-
-    def on_show(self) -> None:
-        self.query_one(TextArea).focus()
 
     # -- the server being edited -----------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -61,7 +62,8 @@ class ServersPanel(DataTable[Text]):
 
     Keys 1-8 start the seed presets on their seed port (a free one if it is
     taken); `a` adds a server with every option, `s` stops, `R` restarts on the
-    same port, `delete` removes, `y` copies the URL.
+    same port, `delete` removes (after a yes), `y` copies the URL. Every key acts
+    on the highlighted row; the panel's top edge is lit while it has focus.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -92,6 +94,10 @@ class ServersPanel(DataTable[Text]):
         border-subtitle-align: left;
         border-subtitle-color: $text-warning;
         border-subtitle-style: bold;
+    }
+    ServersPanel:focus {
+        border-top: hkey $accent;
+        border-title-color: $accent;
     }
     ServersPanel.-exposed {
         border-bottom: hkey $warning;
@@ -442,10 +448,27 @@ class ServersPanel(DataTable[Text]):
         self._added(running, at=position)
         self._say(f"Restarted {running.url}")
 
-    async def action_remove(self) -> None:
-        """Stop the highlighted server and drop its row."""
-        row, engine = self.selected(), self._engine()
-        if row is None or engine is None:
+    def action_remove(self) -> None:
+        """Ask, then stop the highlighted server and drop its row."""
+        from netbench.ui.screens.confirm import ConfirmScreen
+
+        row = self.selected()
+        if row is None or self._engine() is None:
+            return
+        page = self._netbench.page_server
+        which = " (the page server)" if page is not None and page.server_id == row.server_id else ""
+        question = (
+            f"Remove server {row.server_id}{which}, {row.kind} on {row.url}?\n"
+            "It stops listening and its row goes; what it recorded stays in the session."
+        )
+        self.app.push_screen(
+            ConfirmScreen(visible_text(question), "Remove"),
+            partial(self._remove, row.server_id),
+        )
+
+    async def _remove(self, server_id: int, confirmed: bool | None) -> None:
+        row, engine = self.rows_by_id.get(server_id), self._netbench.engine
+        if not confirmed or row is None or engine is None:
             return
         await engine.stop_server(row.server_id)
         self._forget(row.server_id)

@@ -66,6 +66,7 @@ REFRESH_GAP = 0.2
 MARGIN = 2.0
 """Seconds before the connection opened and after it closed searched for its packets."""
 BANNER = "Inferred from socket events — no packets were captured."
+IMPORTED = "Imported from HAR: no packets (a HAR records no TCP packets or socket events)."
 _HIGHLIGHT = Style(bgcolor="#2a3f5f")
 _DIM = Style(dim=True)
 
@@ -252,6 +253,9 @@ class TcpLadder(Widget, can_focus=True):
             return
         if reader is None:
             self._clear("No session file: nothing was recorded.")
+            return
+        if getattr(self._netbench, "imported", None) is not None:
+            self._clear(IMPORTED)
             return
         conn_id = self.selection.conn_id
         try:

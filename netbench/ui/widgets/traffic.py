@@ -76,8 +76,14 @@ def _end_style(row: TrafficRow) -> str:
     return _END_STYLE.get(row.end_reason, "dim") if row.end_reason else "italic dim"
 
 
-def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
-    """The row's text, column by column, already sanitised, with a style each."""
+def row_cells(
+    row: TrafficRow, width: int = 120, *, imported: bool = False
+) -> list[tuple[str, str]]:
+    """The row's text, column by column, already sanitised, with a style each.
+
+    `imported`: the session came from a HAR file, whose connections have no
+    recorded end: the end column says `imported` instead of `open`.
+    """
     clock = time.strftime("%H:%M:%S", time.localtime(row.t)) + f".{int(row.t * 1000) % 1000:03d}"
     arrow = "->" if row.role is Role.SERVER else "=>"
     who = visible_text(f"{row.peer} {arrow} :{row.local.port}")
@@ -93,6 +99,10 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
             status = "error"
         room = request_width(width) - len(status) - 4
         what = f"{method} {target}"
+        if len(what) > room and "://" in target[:9]:
+            # An absolute URL (a HAR's, a proxy request's): the path says more
+            # than the scheme and host, and the peer column names the server.
+            what = f"{method} …/{target.split('://', 1)[1].partition('/')[2]}"
         if len(what) > room:
             what = what[: max(1, room - 1)] + "…"
         request = f"{what} -> {status}"
@@ -104,7 +114,7 @@ def row_cells(row: TrafficRow, width: int = 120) -> list[tuple[str, str]]:
     if row.exchange_id is not None and row.role is Role.CLIENT:
         body_in, body_out = body_out, body_in
     duration = "" if row.duration is None else f"{row.duration * 1000:.1f}"
-    end = row.end_reason.value if row.end_reason else "open"
+    end = row.end_reason.value if row.end_reason else "imported" if imported else "open"
     if row.ended_uncleanly:
         end = "unclean"  # ended uncleanly: its column fits the longest end reason, 9 cells
     if len(who) > 22:
@@ -176,6 +186,10 @@ class TrafficList(ScrollView, can_focus=True):
     def on_unmount(self) -> None:
         self.app.hub.unregister(self)  # type: ignore[attr-defined]
 
+    @property
+    def _imported(self) -> bool:
+        return getattr(self.app, "imported", None) is not None
+
     def _load_recorded(self, reader: SessionReader) -> None:
         try:
             self.model.load(reader)
@@ -246,7 +260,7 @@ class TrafficList(ScrollView, can_focus=True):
         else:
             segments = [
                 Segment(text, base + Style.parse(style) if style else base)
-                for text, style in row_cells(row, width)
+                for text, style in row_cells(row, width, imported=self._imported)
             ]
         strip = Strip(segments).crop(0, width)
         return strip.extend_cell_length(width, base)
