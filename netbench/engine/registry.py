@@ -18,9 +18,10 @@ Rules:
   (an app that does not import) is a `KindError` with a one-line message;
 - a kind whose connections cause other connections (a proxy's upstream leg)
   opens them with the runtime's context and passes each to `runtime.adopt`,
-  which tracks it with the server (closed when it stops). Linking the two
-  legs in the record is for that kind to add (an event field): nothing here
-  assumes one connection per exchange;
+  which tracks it with the server (closed when it stops); setting the
+  stream's `via` to the causing connection's id before it opens links the
+  two legs in the record (`connections.via_conn_id`, engine/upstream.py).
+  Nothing here assumes one connection per exchange;
 - built-in kinds load on first use, in `BUILTIN` order (the menus' order).
 """
 
