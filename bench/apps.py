@@ -1,4 +1,5 @@
-"""`netbench serve wsgi` against gunicorn, one sync worker, with the same hello-world app.
+"""`netbench serve wsgi` against gunicorn, one sync worker, with the same hello-world app;
+`serve proxy` in front of it against the app server alone.
 
     python bench/apps.py [--seconds 5] [--smoke]
 
@@ -14,6 +15,11 @@ gunicorn's sync worker answers one request at a time and closes every
 connection (it does not keep alive): that is the peer the issue names,
 `gunicorn -w 1 -k sync`. netbench records every byte to a session (the row
 with `--no-record` shows what the recording costs).
+
+Then seed 004's picture: `serve proxy --upstream` in front of `serve wsgi`
+(--no-record, the same for both rows) against the app server alone, with the
+proxy's p99 as a multiple of the direct one (target: at most 2x). Each of
+the load's connections gets one upstream connection, kept alive.
 """
 
 from __future__ import annotations
@@ -91,6 +97,39 @@ def measure(seconds: float, data_dir: str) -> list[Result]:
     return results
 
 
+def measure_proxy(seconds: float, data_dir: str) -> list[Result]:
+    env = {"NETBENCH_DATA_DIR": data_dir}
+    serve = [PY, "-m", "netbench", "serve"]
+    options = ["--port", "0", "--json", "-q", "--no-capture"]
+    results = []
+    with process([*serve, "wsgi", *options, "--no-record"], env) as app:
+        results.append(Result("serve wsgi (direct)", run_load(app, seconds, close=False)))
+        upstream = ["--upstream", f"127.0.0.1:{app}"]
+        for name, extra, note in (
+            ("serve proxy -> wsgi", [], "recording both legs"),
+            ("... --no-record", ["--no-record"], ""),
+        ):
+            with process([*serve, "proxy", *options, *upstream, *extra], env) as port:
+                results.append(Result(name, run_load(port, seconds, close=False), note=note))
+    return results
+
+
+def report_proxy(results: list[Result]) -> list[str]:
+    lines = [f"{'proxy vs direct':24} {'keep-alive':>28}"]
+    for result in results:
+        lines.append(f"{result.name:24} {_cell(result.keep_alive):>28}   {result.note}".rstrip())
+    direct = results[0].keep_alive
+    for result in results[1:]:
+        ours = result.keep_alive
+        if ours is None or direct is None:
+            continue
+        lines.append(
+            f"{result.name} vs direct: {ours[1] / direct[1]:.2f}x p99 latency (target <= 2x), "
+            f"{ours[0] / direct[0]:.2f}x req/s"
+        )
+    return lines
+
+
 _READY = """
 import json, socket, subprocess, sys, time
 child = subprocess.Popen({command!r}, stdin=subprocess.DEVNULL)
@@ -146,6 +185,8 @@ def main() -> int:
     print(f"load: {describe()}, {seconds:g} s each; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="netbench-apps-") as data_dir:
         for line in report(measure(seconds, data_dir)):
+            print(line)
+        for line in report_proxy(measure_proxy(seconds, data_dir)):
             print(line)
     return 0
 

@@ -61,6 +61,8 @@ class ConnectionOpened:
     local: Endpoint
     peer: Endpoint
     t: float
+    via: int | None = None
+    """The connection whose request caused this one (a proxy's upstream leg: its client leg)."""
 
 
 class ChunkRecorded(NamedTuple):

@@ -4,9 +4,10 @@
 
 It runs the real app headless (Textual's pilot) with real servers on free
 ports and real traffic from http.client and a TCP client, then saves one SVG
-per screen; then the workshop's handshake lesson at its connect step, at
-100x30, as a terminal and as a projector shows it. The README shows them;
-re-run after changing the UI.
+per screen; then seed 004's picture (key 8: the WSGI app behind the proxy)
+with a request's two legs; then the workshop's handshake lesson at its
+connect step, at 100x30, as a terminal and as a projector shows it. The
+README shows them; re-run after changing the UI.
 
 Run it as root (or with CAP_NET_RAW, or with `netbench capture-agent`
 running): the TCP tab's picture is of captured packets, and the script stops
@@ -27,6 +28,7 @@ from netbench.store import SessionReader
 from netbench.store.packets import capture_history
 from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.screens.workshop import WorkshopScreen
+from netbench.ui.widgets.http_view import HttpView
 from netbench.ui.widgets.tcp_ladder import TcpLadder
 from netbench.ui.widgets.traffic import TrafficList
 from netbench.ui.workshop_app import WorkshopApp
@@ -113,9 +115,32 @@ async def main(out: Path) -> None:
             app.save_screenshot("help.svg", str(out))
             await pilot.press("escape")
             await app.shutdown()
+    await proxy_legs(out / "proxy-legs.svg")
     for projector, name in ((False, "workshop.svg"), (True, "workshop-projector.svg")):
         await workshop(out / name, projector=projector)
     print(f"screenshots written to {out}")
+
+
+async def proxy_legs(path: Path) -> None:
+    """Key 8, a browser-like GET through the proxy, the client leg's HTTP tab."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = NetbenchApp(AppConfig(port=0, session=Path(tmp) / "proxy.netbench.sqlite"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            await pilot.press("S", "8")
+            await pilot.pause(0.5)
+            assert app.engine is not None
+            proxy = next(s for s in app.engine.servers.values() if s.config.kind == "proxy")
+            await asyncio.to_thread(_request, proxy.address.port, "GET", "/")
+            await pilot.pause(0.5)
+            traffic = app.screen.query_one(TrafficList)
+            traffic.focus()
+            await pilot.press("home", "enter", "h")  # the client leg
+            await pilot.pause(0.5)
+            app.screen.query_one(HttpView).scroll_end(animate=False)  # its other leg
+            await pilot.pause(0.3)
+            app.save_screenshot(path.name, str(path.parent))
+            await app.shutdown()
 
 
 async def workshop(path: Path, *, projector: bool) -> None:

@@ -367,6 +367,12 @@ async def _main(
             f"warning: listening on {config.host}, beyond loopback: other machines can connect",
             detail="beyond-loopback",
         )
+    if config.value("allow_remote"):
+        printer.message(
+            "warning",
+            "warning: --allow-remote: this proxy forwards to any host, for anyone who can reach it",
+            detail="allow-remote",
+        )
     handle = None
     if capture[0] and server is not None:
         from netbench.capture import start_capture

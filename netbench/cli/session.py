@@ -258,6 +258,9 @@ def _show(path: Path) -> int:
             return 0
         print("connections")
         rows = [["ID", "ROLE", "PEER -> LOCAL", "OPENED", "DURATION", "IN", "OUT", "END", "HTTP"]]
+        linked = any(conn.via_conn_id is not None for conn in connections)
+        if linked:  # a proxy's upstream legs: the connection whose request caused each
+            rows[0].insert(2, "VIA")
         for conn in connections:
             lines = firsts.get(conn.id, [])
             http = lines[0] if lines else ""
@@ -276,6 +279,8 @@ def _show(path: Path) -> int:
                     http,
                 ]
             )
+            if linked:
+                rows[-1].insert(2, "" if conn.via_conn_id is None else f"#{conn.via_conn_id}")
         for line in _table(rows):
             print(f"  {line}")
     return 0

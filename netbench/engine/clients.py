@@ -126,13 +126,13 @@ async def open_tcp(
             timeout,
         )
     except (OSError, TimeoutError) as error:
-        reason, message = _connect_failure(host, port, error)
-        _record_failed_connect(ctx, host, port, reason, message)
+        reason, message = connect_failure(host, port, error)
+        record_failed_connect(ctx, host, port, reason, message)
         raise ConnectError(message) from None
     return TcpClient(stream)
 
 
-def _connect_failure(host: str, port: int, error: BaseException) -> tuple[EndReason, str]:
+def connect_failure(host: str, port: int, error: BaseException) -> tuple[EndReason, str]:
     where = f"{host}:{port}"
     if isinstance(error, TimeoutError):
         return EndReason.TIMEOUT, f"cannot connect to {where}: timed out"
@@ -147,20 +147,35 @@ def _connect_failure(host: str, port: int, error: BaseException) -> tuple[EndRea
     return EndReason.ERROR, f"cannot connect to {where}: {text}"
 
 
-def _record_failed_connect(
-    ctx: EngineContext, host: str, port: int, reason: EndReason, message: str
-) -> None:
+def record_failed_connect(
+    ctx: EngineContext,
+    host: str,
+    port: int,
+    reason: EndReason,
+    message: str,
+    *,
+    via: int | None = None,
+) -> int:
+    """A connect that failed, as a connection opened and closed at once; its id."""
     conn_id = ctx.next_conn_id()
     now = time.monotonic()
     ctx.publish(
         ConnectionOpened(
-            conn_id, None, Role.CLIENT, Transport.TCP, Endpoint("", 0), Endpoint(host, port), now
+            conn_id,
+            None,
+            Role.CLIENT,
+            Transport.TCP,
+            Endpoint("", 0),
+            Endpoint(host, port),
+            now,
+            via,
         )
     )
     ctx.publish(SocketEventRecorded(conn_id, SocketEventKind.CONNECT, now))
     failed = SocketEventKind.PEER_RESET if reason is EndReason.REFUSED else SocketEventKind.ERROR
     ctx.publish(SocketEventRecorded(conn_id, failed, now, message))
     ctx.publish(ConnectionClosed(conn_id, reason, now, 0, 0, message))
+    return conn_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,10 @@ Rules:
   (an app that does not import) is a `KindError` with a one-line message;
 - a kind whose connections cause other connections (a proxy's upstream leg)
   opens them with the runtime's context and passes each to `runtime.adopt`,
-  which tracks it with the server (closed when it stops). Linking the two
-  legs in the record is for that kind to add (an event field): nothing here
-  assumes one connection per exchange;
+  which tracks it with the server (closed when it stops); setting the
+  stream's `via` to the causing connection's id before it opens links the
+  two legs in the record (`connections.via_conn_id`, engine/upstream.py).
+  Nothing here assumes one connection per exchange;
 - built-in kinds load on first use, in `BUILTIN` order (the menus' order).
 """
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from netbench.engine.http_server import Handler
     from netbench.engine.stream import RecordedStream
 
-BUILTIN = ("page", "seeds", "files", "udp_echo", "wsgi", "asgi")
+BUILTIN = ("page", "seeds", "files", "udp_echo", "wsgi", "asgi", "proxy")
 """Modules of netbench/engine/kinds, imported in this order on first use."""
 
 COMMON = ("backlog", "recv_size", "idle_timeout")
@@ -91,6 +92,16 @@ class KindOption:
 
 
 @dataclass(frozen=True, slots=True)
+class Front:
+    """A second server a preset starts in front of its first (seed 004's nginx before
+    the app server): its kind and seed port, and the option given the first's HOST:PORT."""
+
+    kind: str
+    port: int
+    option: str = "upstream"
+
+
+@dataclass(frozen=True, slots=True)
 class Preset:
     """One key of the servers panel: a kind started on its seed port (a free one if taken)."""
 
@@ -105,11 +116,14 @@ class Preset:
     note: str = ""
     """Where it knowingly differs from its seed, or does what a reader might not expect:
     the key's tooltip and the notice when it starts."""
+    front: Front | None = None
+    """A second server started in front of this one, pointed at its port."""
 
     @property
     def name(self) -> str:
         """Its binding id suffix."""
-        return self.kind.replace("-", "_")
+        name = self.kind if self.front is None else f"{self.front.kind}_{self.kind}"
+        return name.replace("-", "_")
 
 
 @dataclass(slots=True)

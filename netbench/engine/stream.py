@@ -72,6 +72,8 @@ class RecordedStream(asyncio.BufferedProtocol):
         self.ctx = ctx
         self.server_id = server_id
         self.conn_id = 0
+        self.via: int | None = None
+        """The connection whose request caused this one (recorded when it opens)."""
         self.transport: asyncio.Transport | None = None
         self.local = Endpoint("", 0)
         self.peer = Endpoint("", 0)
@@ -111,7 +113,14 @@ class RecordedStream(asyncio.BufferedProtocol):
         self._last_activity = now
         self.ctx.publish(
             ConnectionOpened(
-                self.conn_id, self.server_id, self.role, Transport.TCP, self.local, self.peer, now
+                self.conn_id,
+                self.server_id,
+                self.role,
+                Transport.TCP,
+                self.local,
+                self.peer,
+                now,
+                self.via,
             )
         )
         opening = SocketEventKind.ACCEPT if self.role is Role.SERVER else SocketEventKind.CONNECT

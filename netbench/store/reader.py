@@ -96,6 +96,9 @@ class ConnectionRow:
     """Final counts once closed; while open, the sum of the chunks so far."""
     ended_uncleanly: bool = False
     """Never closed: the recording that opened it was killed (store/recordings.py)."""
+    via_conn_id: int | None = None
+    """The connection whose request caused this one (a proxy's upstream leg names
+    its client leg); None for every other, and in files older than schema 6."""
 
     @property
     def duration(self) -> float | None:
@@ -178,7 +181,7 @@ _CONNECTION = Columns(
     "connections",
     "id:int server_id:int? role:text transport:text local_host:text local_port:int"
     " peer_host:text peer_port:int opened:time closed:time? end_reason:text? detail:text?"
-    " bytes_in:int bytes_out:int",
+    " bytes_in:int bytes_out:int via_conn_id:int?",
 )
 _SOCKET_EVENT = Columns("socket_events", "t:time kind:text detail:text?")
 _EXCHANGE = Columns(
@@ -233,6 +236,7 @@ class SessionReader:
         self._connection_select = self._CONNECTION_SELECT.format(
             bytes_in=self.chunk_tables.byte_count_sql("in"),
             bytes_out=self.chunk_tables.byte_count_sql("out"),
+            via="via_conn_id" if self.schema_version >= 6 else "NULL",
         )
 
     def close(self) -> None:
@@ -324,7 +328,7 @@ class SessionReader:
     _CONNECTION_SELECT = (
         "SELECT id, server_id, role, transport, local_host, local_port, peer_host, peer_port,"
         " opened, closed, end_reason, detail,"
-        " coalesce(bytes_in, {bytes_in}), coalesce(bytes_out, {bytes_out})"
+        " coalesce(bytes_in, {bytes_in}), coalesce(bytes_out, {bytes_out}), {via}"
         " FROM connections"
     )
 
@@ -332,7 +336,7 @@ class SessionReader:
         where = str(self.path)
         row = _CONNECTION.check(row, where)
         (id_, server_id, role, transport, lhost, lport, phost, pport) = row[:8]
-        opened, closed, end_reason, detail, bytes_in, bytes_out = row[8:]
+        opened, closed, end_reason, detail, bytes_in, bytes_out, via = row[8:]
         return ConnectionRow(
             id=id_,
             server_id=server_id,
@@ -347,6 +351,7 @@ class SessionReader:
             bytes_in=bytes_in,
             bytes_out=bytes_out,
             ended_uncleanly=unclean.connection(id_, closed=closed is not None),
+            via_conn_id=via,
         )
 
     def connections(self) -> list[ConnectionRow]:
@@ -374,6 +379,14 @@ class SessionReader:
             SocketEventRow(conn_id, t, _enum_value(SocketEventKind, kind, where), detail)
             for t, kind, detail in (_SOCKET_EVENT.check(row, where) for row in rows)
         ]
+
+    def caused_by(self, conn_id: int) -> list[ConnectionRow]:
+        """The connections this one's requests caused (a proxy's upstream legs), by id."""
+        if self.schema_version < 6:
+            return []
+        sql = self._connection_select + " WHERE via_conn_id = ? ORDER BY id"
+        unclean = self.unclean_ends()
+        return [self._connection(row, unclean) for row in self._query(sql, (conn_id,))]
 
     def exchanges(
         self, conn_id: int | None = None, *, include_bodies: bool = True

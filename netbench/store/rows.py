@@ -120,6 +120,7 @@ class EventRows:
             e.peer.host,
             e.peer.port,
             self.wall(e.t),
+            e.via,
         )
 
     def chunk_row(self, e: ChunkRecorded) -> Row:
@@ -187,7 +188,7 @@ _INSERT_SERVER = (
 _STOP_SERVER = "UPDATE servers SET stopped = ?, error = ? WHERE id = ?"
 _INSERT_CONNECTION = (
     "INSERT INTO connections (id, server_id, role, transport, local_host, local_port,"
-    " peer_host, peer_port, opened) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " peer_host, peer_port, opened, via_conn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PACKET = (
     "INSERT INTO packets (t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window,"

@@ -273,7 +273,23 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute(_V5)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """`connections.via_conn_id`: the connection whose request caused this one
+    (a proxy's upstream leg names its client leg); NULL for every other."""
+    conn.execute(
+        "ALTER TABLE connections ADD COLUMN via_conn_id INTEGER REFERENCES connections (id)"
+    )
+    conn.execute("CREATE INDEX connections_via ON connections (via_conn_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v0_to_v1,
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+    _v4_to_v5,
+    _v5_to_v6,
+)
 """`MIGRATIONS[n]` upgrades schema version n to n + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,6 +43,8 @@ class TrafficRow:
     """The connection was never closed: the recording was killed (store/recordings.py)."""
     first_bytes: bytes | None = None
     """A connection row's first chunk, its first `FIRST_BYTES` at most (None: no chunk)."""
+    via: int | None = None
+    """The connection whose request caused this one (a proxy's upstream leg: its client's)."""
 
 
 FIRST_BYTES = 48
@@ -53,13 +55,13 @@ _TRAFFIC_EXCHANGES = (
     "SELECT e.id, c.id, c.server_id, c.role, coalesce(e.t_request_start, e.t_response_start),"
     " c.peer_host, c.peer_port, c.local_host, c.local_port, e.method, e.target, e.status,"
     " e.req_body_len, e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
-    " coalesce(e.req_error, e.resp_error)"
+    " coalesce(e.req_error, e.resp_error), {via}"
     " FROM exchanges e JOIN connections c ON c.id = e.conn_id"
 )
 _TRAFFIC_CONNECTIONS = (
     "SELECT NULL, c.id, c.server_id, c.role, c.opened, c.peer_host, c.peer_port,"
     " c.local_host, c.local_port, NULL, NULL, NULL, c.bytes_in, c.bytes_out,"
-    " c.closed - c.opened, c.end_reason, c.detail, {first_chunk} FROM connections c"
+    " c.closed - c.opened, c.end_reason, c.detail, {via}, {first_chunk} FROM connections c"
 )
 _SEARCHED = (
     "e.method LIKE :q ESCAPE '\\' OR e.target LIKE :q ESCAPE '\\'"
@@ -78,14 +80,15 @@ _EXCHANGE_ROW = Columns(
     "id:int connections.id:int"
     + _CONNECTION.format(t="t_request_start:time")
     + " method:text? target:text? status:int? req_body_len:int? resp_body_len:int?"
-    " duration:real? connections.end_reason:text? error:text?",
+    " duration:real? connections.end_reason:text? error:text? connections.via_conn_id:int?",
 )
 _CONNECTION_ROW = Columns(
     "connections",
     "exchange:int? id:int"
     + _CONNECTION.format(t="opened:time")
     + " method:int? target:int? status:int? bytes_in:int? bytes_out:int? duration:real?"
-    " end_reason:text? detail:text? chunk_blocks.meta:text? chunk_rows.data:blob?",
+    " end_reason:text? detail:text? via_conn_id:int? chunk_blocks.meta:text?"
+    " chunk_rows.data:blob?",
 )
 
 
@@ -94,11 +97,11 @@ def _traffic_row(row: tuple[Any, ...], reader: SessionReader, unclean: UncleanEn
     first_bytes = None
     if row[0] is None:
         row = _CONNECTION_ROW.check(row, where)
-        first_bytes = reader.chunk_tables.first_chunk(*row[17:])
+        first_bytes = reader.chunk_tables.first_chunk(*row[18:])
     else:
         row = _EXCHANGE_ROW.check(row, where)
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
-    (method, target, status, bytes_in, bytes_out, duration, end_reason, error) = row[9:17]
+    (method, target, status, bytes_in, bytes_out, duration, end_reason, error, via) = row[9:18]
     return TrafficRow(
         key=exchange_id if exchange_id is not None else -conn_id,
         conn_id=conn_id,
@@ -118,6 +121,7 @@ def _traffic_row(row: tuple[Any, ...], reader: SessionReader, unclean: UncleanEn
         error=error,
         ended_uncleanly=unclean.connection(conn_id, closed=end_reason is not None),
         first_bytes=first_bytes,
+        via=via,
     )
 
 
@@ -127,12 +131,14 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     conn_ids = [-key for key in keys if key < 0]
     rows: dict[int, TrafficRow] = {}
     unclean = reader.unclean_ends()
+    via = "c.via_conn_id" if reader.schema_version >= 6 else "NULL"
+    exchanges = _TRAFFIC_EXCHANGES.format(via=via)
     connections = _TRAFFIC_CONNECTIONS.format(
-        first_chunk=reader.chunk_tables.first_chunk_sql(FIRST_BYTES)
+        via=via, first_chunk=reader.chunk_tables.first_chunk_sql(FIRST_BYTES)
     )
     for start in range(0, max(len(exchange_ids), len(conn_ids)), 500):
         for ids, sql, column in (
-            (exchange_ids, _TRAFFIC_EXCHANGES, "e.id"),
+            (exchange_ids, exchanges, "e.id"),
             (conn_ids, connections, "c.id"),
         ):
             part = ids[start : start + 500]

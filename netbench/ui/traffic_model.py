@@ -188,7 +188,10 @@ class TrafficModel:
         self._open[event.conn_id] = event
         self._conn_keys[event.conn_id] = deque()
         kind = self.servers.get(event.server_id, ("",))[0] if event.server_id is not None else None
-        if kind not in HTTP_KINDS:
+        # A proxy's upstream leg shows as its exchange (under its client's), as
+        # the connections of an HTTP kind do; a leg that never carried one gets
+        # its row when it closes.
+        if kind not in HTTP_KINDS and event.via is None:
             self._conn_bytes[event.conn_id] = [0, 0]
             self._add_row(self._connection_row(event))
 
@@ -197,6 +200,7 @@ class TrafficModel:
             -opened.conn_id, opened.conn_id, None, opened.server_id, opened.role,
             self._offset + opened.t, opened.peer, opened.local, None, None, None,
             0, 0, None, None, None, False, self._first_chunks.pop(opened.conn_id, None),
+            opened.via,
         ]  # fmt: skip
 
     def _add_exchange(self, event: HttpRequestRecorded) -> None:
@@ -207,7 +211,8 @@ class TrafficModel:
         row: Live = [
             event.exchange_id, event.conn_id, event.exchange_id, opened.server_id, opened.role,
             self._offset + event.t_start, opened.peer, opened.local, request.method,
-            request.target, None, request.body_len, None, None, None, request.error, False, None,
+            request.target, None, request.body_len, None, None, None, request.error,
+            False, None, opened.via,
         ]  # fmt: skip
         self._requests[event.exchange_id] = request
         self._add_row(row, request)

@@ -49,7 +49,7 @@ def http_response_bytes(args: dict[str, Any]) -> tuple[bytes, bytes]:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"), body
 
 
-def server_config(args: dict[str, Any]) -> ServerConfig:
+def server_config(args: dict[str, Any], upstream_port: int | None = None) -> ServerConfig:
     config = ServerConfig(kind=str(args["kind"]), port=int(args.get("port", 0)))
     values: dict[str, Any] = {}
     for key in ("backlog", "recv_size"):
@@ -61,4 +61,6 @@ def server_config(args: dict[str, Any]) -> ServerConfig:
         values["keep_alive"] = bool(args["keep_alive"])
     if "text" in args:
         values["text"] = str(args["text"])
+    if upstream_port is not None:  # a proxy in front of another of the lesson's servers
+        values["kind_options"] = {"upstream": f"127.0.0.1:{upstream_port}"}
     return replace(config, **values)

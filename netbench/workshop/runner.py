@@ -239,7 +239,9 @@ class WorkshopRunner:
         elif action == "bind":
             lab.bind_only(name, int(args.get("port", 0)))
         elif action == "start_server":
-            await lab.start_server(name, server_config(args))
+            upstream = args.get("upstream")
+            port = lab.port_of(str(upstream)) if upstream is not None else None
+            await lab.start_server(name, server_config(args, port))
         elif action == "connect":
             self.connected_to[name] = str(args["to"])
             await lab.connect(name, lab.port_of(str(args["to"])), wait=bool(args.get("wait", True)))

@@ -44,7 +44,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "http_rounds": frozenset({"server", "rounds", "pieces", "status", "reason", "headers", "body"}),
     "http_response": frozenset({"status", "reason", "headers", "body", "pieces"}),
     "start_server": frozenset(
-        {"kind", "backlog", "recv_size", "idle_timeout", "keep_alive", "text", "port"}
+        {"kind", "backlog", "recv_size", "idle_timeout", "keep_alive", "text", "port", "upstream"}
     ),
 }
 """Every action a step may take, with the arguments it accepts."""
@@ -69,6 +69,7 @@ ARGUMENT_TYPES: dict[str, tuple[type, ...]] = {
             "reason",
             "kind",
             "text",
+            "upstream",
         ),
         (str,),
     ),
@@ -196,7 +197,7 @@ def _step(raw: dict[str, Any], index: int, where: _Where, sides: dict[str, str])
         if key not in COMMON_KEYS and key not in ACTIONS[do]:
             accepted = ", ".join(sorted(ACTIONS[do])) or "none"
             raise fail(key, f"`{do}` takes no `{key}` (its arguments: {accepted})")
-    for key in ("to", "listener", "server"):
+    for key in ("to", "listener", "server", "upstream"):
         target = raw.get(key)
         if isinstance(target, str) and target not in sides:
             raise fail(key, f"socket {target!r} is used before a step makes it")

@@ -119,3 +119,35 @@ def test_chromium_renders_the_page_and_the_session_holds_the_whole_picture(
     _head, separator, wire_body = split_head(wire)
     assert separator == b"\r\n\r\n"
     assert wire_body == body
+
+
+def test_chromium_loads_the_seed_page_through_the_reverse_proxy_and_both_legs_are_recorded(
+    start_serve, tmp_path: Path
+) -> None:
+    """Seed 004's picture: the page server behind `serve proxy`, a browser in front."""
+    page = start_serve("http", "--no-record")
+    proxy = start_serve("proxy", "--upstream", f"127.0.0.1:{page.port}")
+    shot = tmp_path / "shot.png"
+    rendered = run_chromium(
+        proxy.url, tmp_path / "profile", f"--screenshot={shot}", "--window-size=400,300"
+    )
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    proxy.events(is_image_exchange, timeout=10.0)
+    assert proxy.stop() == 0
+    assert proxy.session is not None
+    with SessionReader(proxy.session) as reader:
+        connections = {conn.id: conn for conn in reader.connections()}
+        answered = [e for e in reader.exchanges() if e.request and e.response]
+        for target in (b"/", b"/test.jpg"):
+            legs = [e for e in answered if e.request and e.request.target == target]
+            client = [e for e in legs if connections[e.conn_id].via_conn_id is None]
+            upstream = [e for e in legs if connections[e.conn_id].via_conn_id is not None]
+            assert client and upstream, f"{target!r}: {len(client)} client, {len(upstream)} up"
+            assert all(e.response and e.response.status == 200 for e in legs)
+            assert {connections[e.conn_id].via_conn_id for e in upstream} <= {
+                e.conn_id for e in client
+            }
+        picture = next(
+            e for e in answered if e.request and e.request.target == b"/test.jpg"
+        ).response
+    assert picture is not None and picture.body == load_test_jpeg()

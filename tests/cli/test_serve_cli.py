@@ -9,13 +9,16 @@ lines, the exit code and the session file.
 from __future__ import annotations
 
 import datetime
+import functools
 import http.client
+import http.server
 import random
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,13 +168,35 @@ def client_asgi(address: tuple[str, int], root: Path) -> None:
     curl_get(f"http://{address[0]}:{address[1]}/", b"started by the lifespan")
 
 
-def curl_get(url: str, expected: bytes) -> None:
+def client_proxy(address: tuple[str, int], root: Path) -> None:
+    """The forward proxy (no --upstream): `curl -x` to a loopback web server."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as origin:
+        thread = threading.Thread(target=origin.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{origin.server_address[1]}/hello.txt"
+            curl_get(url, STATIC_TEXT, proxy=f"http://{address[0]}:{address[1]}")
+        finally:
+            origin.shutdown()
+
+
+def curl_get(url: str, expected: bytes, *, proxy: str = "") -> None:
     """`curl -i URL` shows a 200 status line and `expected` in the body."""
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed: the curl half of this test cannot run")
     result = subprocess.run(
-        [curl, "--silent", "--show-error", "--include", "--max-time", "10", url],
+        [
+            curl,
+            "--silent",
+            "--show-error",
+            "--include",
+            "--max-time",
+            "10",
+            *(("--proxy", proxy) if proxy else ()),
+            url,
+        ],
         capture_output=True,
         timeout=20,
         check=False,
@@ -192,6 +217,7 @@ KINDS: list[tuple[str, Callable[[tuple[str, int], Path], None], Transport]] = [
     ("static", client_static, Transport.TCP),
     ("wsgi", client_wsgi, Transport.TCP),
     ("asgi", client_asgi, Transport.TCP),
+    ("proxy", client_proxy, Transport.TCP),
 ]
 
 
@@ -221,7 +247,7 @@ def test_kind_answers_a_real_client_and_records_it(
     server = start_serve(kind, *extra)
     assert server.host == "127.0.0.1"
     assert server.port > 0
-    scheme = "http" if kind in ("http", "static", "wsgi", "asgi") else transport.value
+    scheme = "http" if kind in ("http", "static", "wsgi", "asgi", "proxy") else transport.value
     expected_url = f"{scheme}://127.0.0.1:{server.port}" + ("/" if scheme == "http" else "")
     assert server.url == expected_url
 
@@ -242,6 +268,9 @@ def test_kind_answers_a_real_client_and_records_it(
             assert conn.closed is not None, f"connection {conn.id} never closed in the record"
             assert conn.end_reason is not None
         assert sum(c.bytes_out for c in connections) > 0
+        if kind == "proxy":  # the upstream leg names the client's connection
+            links = [(c.role.value, c.via_conn_id) for c in connections]
+            assert links == [("server", None), ("client", connections[0].id)]
 
 
 @pytest.mark.parametrize(
@@ -462,3 +491,10 @@ def test_sigterm_stops_cleanly_too(start_serve) -> None:
     with SessionReader(server.session) as reader:
         assert len(reader.connections()) == 1
         assert reader.servers()[0].stopped is not None
+
+
+def test_a_forward_proxy_reaching_beyond_loopback_says_so(start_serve) -> None:
+    server = start_serve("proxy", "--allow-remote")
+    warning = server.wait_for(lambda event: event.get("event") == "warning")
+    assert warning is not None and warning["detail"] == "allow-remote"
+    assert server.stop() == 0

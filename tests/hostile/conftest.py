@@ -6,8 +6,9 @@ must answer within 2 s (issue 5: nothing the network sends takes a server
 down).
 
 `http_server` is every kind that answers HTTP on netbench's own server: the
-page server (`http`) and a WSGI app with the same routes (`wsgi`,
-hostile_wsgi.py), so each case runs against both. A module about the page
+page server (`http`), a WSGI app with the same routes (`wsgi`,
+hostile_wsgi.py) and that app behind the reverse proxy (`proxy`), so each
+case runs against all three. A module about the page
 server's own pages says `pytestmark = pytest.mark.http_kind_only`.
 """
 
@@ -36,6 +37,7 @@ SERVER_FIXTURES = ("http_server", "static_server")
 HTTP_KINDS: dict[str, tuple[str, ...]] = {
     "http": (),
     "wsgi": ("hostile_wsgi:app", "--app-dir", str(Path(__file__).parent)),
+    "proxy": (),  # --upstream: the wsgi app, started for it
 }
 """The kinds `http_server` runs as, and the arguments each needs."""
 
@@ -56,9 +58,11 @@ def http_kind() -> str:
 @pytest.fixture(scope="module")
 def http_server(start_module_serve, tmp_path_factory, http_kind: str) -> Any:  # type: ignore[no-untyped-def]
     session = tmp_path_factory.mktemp("hostile") / f"{http_kind}.netbench.sqlite"
-    return start_module_serve(
-        http_kind, *HTTP_KINDS[http_kind], "--no-capture", "--session", str(session), *LIMITS
-    )
+    extra = HTTP_KINDS[http_kind]
+    if http_kind == "proxy":
+        app = start_module_serve("wsgi", *HTTP_KINDS["wsgi"], "--no-capture", "--no-record")
+        extra = ("--upstream", f"127.0.0.1:{app.port}")
+    return start_module_serve(http_kind, *extra, "--no-capture", "--session", str(session), *LIMITS)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ DOCUMENTED_COLUMNS = {
     "servers": "id kind transport host port options started stopped error",
     "connections": (
         "id server_id role transport local_host local_port peer_host peer_port"
-        " opened closed end_reason detail bytes_in bytes_out"
+        " opened closed end_reason detail bytes_in bytes_out via_conn_id"
     ),
     "chunks": "id conn_id seq direction t offset data",
     "chunk_blocks": "id conn_id first_seq last_seq t0 meta data",
@@ -174,3 +174,23 @@ def test_reader_refuses_missing_and_empty_files(tmp_path: Path, content: bytes |
         path.write_bytes(content)
     with pytest.raises(StoreError, match="no such session file" if content is None else "empty"):
         SessionReader(path)
+
+
+def test_a_version_5_file_gains_the_link_between_proxy_legs(tmp_path: Path) -> None:
+    path = tmp_path / "v5.netbench.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert migrate(conn, str(path), migrations=MIGRATIONS[:5]) == 0
+        conn.execute(
+            "INSERT INTO connections (id, role, transport, local_host, local_port, peer_host,"
+            " peer_port, opened) VALUES (1, 'server', 'tcp', '127.0.0.1', 8099, '127.0.0.1',"
+            " 50000, 1.0)"
+        )
+        assert migrate(conn, str(path)) == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        conn.execute(
+            "INSERT INTO connections (id, role, transport, local_host, local_port, peer_host,"
+            " peer_port, opened, via_conn_id) VALUES (2, 'client', 'tcp', '127.0.0.1', 50001,"
+            " '127.0.0.1', 8000, 1.1, 1)"
+        )
+    with SessionReader(path) as reader:
+        assert [(c.id, c.via_conn_id) for c in reader.connections()] == [(1, None), (2, 1)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from sessionkit import record
 
 from netbench.events import (
     ConnectionClosed,
@@ -13,7 +16,9 @@ from netbench.events import (
     ServerStarted,
 )
 from netbench.model import Endpoint, EndReason, HttpRequest, HttpResponse, Role, Transport
+from netbench.store import SessionReader
 from netbench.ui.traffic_model import TrafficModel
+from netbench.ui.widgets.traffic import column_widths, row_cells
 
 LOCAL = Endpoint("127.0.0.1", 8000)
 REQUEST = HttpRequest(b"GET", b"/", "1.1", (), b"", 0)
@@ -83,3 +88,43 @@ def test_an_http_connection_without_requests_still_gets_its_row() -> None:
     assert list(model.keys) == [-1]
     row = model.row_at(0, None)
     assert row is not None and row.exchange_id is None and row.end_reason is EndReason.FIN_PEER
+
+
+def proxied_request() -> list[Event]:
+    """A request through a proxy (server 1): client connection 1, its upstream leg 2."""
+    upstream = Endpoint("127.0.0.1", 8001)
+    return [
+        ServerStarted(1, "proxy", Transport.TCP, Endpoint("127.0.0.1", 8099), 0.0),
+        ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, Endpoint("127.0.0.1", 8099), LOCAL, 0.0),
+        HttpRequestRecorded(1, 1, 0, REQUEST, 0, 0, 0.001, 0.001),
+        ConnectionOpened(
+            2, None, Role.CLIENT, Transport.TCP, Endpoint("127.0.0.1", 50002), upstream, 0.002, 1
+        ),
+        HttpRequestRecorded(2, 2, 0, REQUEST, 0, 0, 0.003, 0.003),
+        HttpResponseRecorded(2, 2, RESPONSE, 1, 1, 0.004, 0.004),
+        HttpResponseRecorded(1, 1, RESPONSE, 1, 1, 0.005, 0.005),
+        ConnectionClosed(2, EndReason.FIN_PEER, 0.006, 100, 100),
+        ConnectionClosed(1, EndReason.FIN_PEER, 0.007, 100, 100),
+    ]
+
+
+def test_a_proxied_request_shows_its_upstream_leg_under_the_client_row(tmp_path: Path) -> None:
+    model = TrafficModel()
+    model.apply(proxied_request())
+    assert list(model.keys) == [1, 2]  # the leg's exchange, no separate connection row
+    rows = [model.row_at(index, None) for index in range(2)]
+    assert [(row.conn_id, row.via) for row in rows if row] == [(1, None), (2, 1)]
+    leg = rows[1]
+    assert leg is not None
+    label = model.server_label(leg)
+    assert label == "→ :8001"  # where the proxy connected: the upstream
+    cells = row_cells(leg, column_widths(160, 20), label)
+    assert cells[2][0].startswith("↳#1 → :8001 ")
+
+    path = tmp_path / "proxy.netbench.sqlite"
+    record(path, proxied_request())
+    recorded = TrafficModel()
+    with SessionReader(path) as reader:
+        recorded.load(reader)
+        shown = [recorded.row_at(index, reader) for index in range(len(recorded))]
+    assert [(row.conn_id, row.via) for row in shown if row] == [(1, None), (2, 1)]

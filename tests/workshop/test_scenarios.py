@@ -148,3 +148,13 @@ async def test_bytes_are_shown_chunk_by_chunk() -> None:
     assert received_by_client == [b"Hello worl", b"d, one str", b"eam"]
     sent_by_client = [c.data for c in chunks if c.socket == "client" and c.direction == "sent"]
     assert sent_by_client == [b"Hello", b" world, one stream"]
+
+
+async def test_behind_the_proxy_the_request_rides_a_second_established_pair() -> None:
+    results = await run("proxy")
+    first = {s.name: s.state for s in step(results, "GET / through").sockets}
+    second = {s.name: s.state for s in step(results, "GET / again").sockets}
+    assert first["browser"] == second["browser"] == "ESTABLISHED"
+    to_app = [name for name in second if name.startswith("app:")]
+    assert len(to_app) == 1  # the proxy's connection to the app, kept for the second request
+    assert first[to_app[0]] == second[to_app[0]] == "ESTABLISHED"

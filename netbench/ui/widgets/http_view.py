@@ -36,6 +36,7 @@ from netbench.protocol.wire_request import WireRequest
 from netbench.store import ConnectionRow, ExchangeRow, StoreError
 from netbench.ui.copy_request import export_exchange, read_wire
 from netbench.ui.messages import EventsArrived, Selection
+from netbench.ui.proxy_legs import OtherLeg, legs_document, other_leg
 from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
 
 if TYPE_CHECKING:
@@ -116,11 +117,16 @@ def response_document(
 
 
 def exchange_document(
-    conn: ConnectionRow | None, ex: ExchangeRow, *, imported: bool = False
+    conn: ConnectionRow | None,
+    ex: ExchangeRow,
+    *,
+    imported: bool = False,
+    leg: OtherLeg | None = None,
 ) -> Text:
     """Request, response and timings of one exchange, parse errors first.
 
     `imported`: from a HAR, whose response bodies a browser saved decoded.
+    `leg`: the proxy's other leg, when the exchange went through `serve proxy`.
     """
     doc = Text()
     where = f" · {conn.peer} -> {conn.local}" if conn is not None else ""
@@ -149,6 +155,8 @@ def exchange_document(
     for name, value, meaning in rows:
         doc.append(f"  {name:<9} {value:>14}  ")
         doc.append(meaning + "\n", "dim")
+    if leg is not None:
+        legs_document(doc, ex, leg)
     return doc
 
 
@@ -273,13 +281,16 @@ class HttpView(VerticalScroll, can_focus=True):
                         None,
                     )
                     found = exchange is not None
+                    leg = other_leg(reader, conn, exchange) if exchange else None
                     if exchange is not None and not _quick(exchange):
-                        self._build_in_thread(conn, exchange)
+                        self._build_in_thread(conn, exchange, leg)
                         return
                     self.exchange = exchange
                     imported = getattr(self._netbench, "imported", None) is not None
                     doc = (
-                        exchange_document(conn, exchange, imported=imported) if exchange else Text()
+                        exchange_document(conn, exchange, imported=imported, leg=leg)
+                        if exchange
+                        else Text()
                     )
                 elif conn is not None:
                     found = True
@@ -299,10 +310,12 @@ class HttpView(VerticalScroll, can_focus=True):
         self.document = doc
         self.query_one("#http-document", Static).update(doc)
 
-    def _build_in_thread(self, conn: ConnectionRow | None, exchange: ExchangeRow) -> None:
+    def _build_in_thread(
+        self, conn: ConnectionRow | None, exchange: ExchangeRow, leg: OtherLeg | None
+    ) -> None:
         """Undo codings and decode big bodies off the loop: a 10 MiB gzip body takes ~0.1 s."""
         self.run_worker(
-            self._build(self._generation, conn, exchange),
+            self._build(self._generation, conn, exchange, leg),
             name="http-document",
             group="http-document",
             exclusive=True,
@@ -310,13 +323,19 @@ class HttpView(VerticalScroll, can_focus=True):
         )
 
     async def _build(
-        self, generation: int, conn: ConnectionRow | None, exchange: ExchangeRow
+        self,
+        generation: int,
+        conn: ConnectionRow | None,
+        exchange: ExchangeRow,
+        leg: OtherLeg | None,
     ) -> None:
         # The document shown stays until this one is ready, unless that takes long.
         slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
         try:
             imported = getattr(self._netbench, "imported", None) is not None
-            doc = await asyncio.to_thread(exchange_document, conn, exchange, imported=imported)
+            doc = await asyncio.to_thread(
+                exchange_document, conn, exchange, imported=imported, leg=leg
+            )
         finally:
             slow.stop()
         if generation == self._generation:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from netbench.ui.app import NetbenchApp
 
 PRESETS: tuple[registry.Preset, ...] = registry.presets()
-"""One key each (1-7 for the seed kinds): the kind, its seed port, its label and how it
+"""One key each (1-8 for the seed kinds and seed 004's app behind a proxy): the kind, its seed port, its label and how it
 knowingly differs from its seed (the registry's)."""
 
 
@@ -60,7 +60,7 @@ _PRESET_GROUP = Binding.Group("Presets", compact=True)
 class ServersPanel(DataTable[Text]):
     """Every server: kind, address, state, connections and bytes, kept live.
 
-    Keys 1-7 start the seed presets on their seed port (a free one if it is
+    Keys 1-8 start the seed presets on their seed port (a free one if it is
     taken); `a` adds a server with every option, `s` stops, `R` restarts on the
     same port, `delete` removes (after a yes), `y` copies the URL. Every key acts
     on the highlighted row; the panel's top edge is lit while it has focus.
@@ -281,7 +281,7 @@ class ServersPanel(DataTable[Text]):
         if self._netbench.read_only:
             self.border_title = f"Servers: {len(self.rows_by_id)} recorded (read-only)"
         else:
-            self.border_title = f"Servers: {running} running · 1-7 presets · a add"
+            self.border_title = f"Servers: {running} running · 1-{PRESETS[-1].key} presets · a add"
         self._show_exposure()
         self._sync_highlight()
 
@@ -359,29 +359,52 @@ class ServersPanel(DataTable[Text]):
         return None
 
     async def action_preset(self, key: str) -> None:
-        """Start a seed preset on its seed port, or a free one if that is taken."""
+        """Start a seed preset on its seed port, or a free one if that is taken (and the
+        server in front of it, pointed at its port, when it has one)."""
         engine = self._engine()
         preset = next((preset for preset in PRESETS if preset.key == key), None)
         if engine is None or preset is None:
             return
-        kind, seed = preset.kind, preset.port
-        config = default_config(kind, port=seed, **preset.overrides())
+        started = await self._start_on_seed(
+            default_config(preset.kind, port=preset.port, **preset.overrides())
+        )
+        if started is None:
+            return
+        running, where = started
+        said = f"{preset.kind} on {running.url} ({where})"
+        front = preset.front
+        if front is not None:
+            upstream = f"{running.address.host}:{running.address.port}"
+            config = default_config(front.kind, port=front.port, **{front.option: upstream})
+            started = await self._start_on_seed(config)
+            if started is None:
+                return
+            running, where = started
+            said = f"{front.kind} on {running.url} ({where}) in front of {said}"
+        note = f": {preset.note}" if preset.note else ""
+        self._say(said + note, title="Server started")
+
+    async def _start_on_seed(self, config: ServerConfig) -> tuple[RunningServer, str] | None:
+        """Start on the config's seed port, a free one if taken; None (said) if it fails."""
+        engine = self._engine()
+        if engine is None:
+            return None
+        seed = config.port
         where = f"its seed port {seed}"
         try:
             running = await engine.start_server(config)
         except EngineError as error:
             if not error.port_in_use:
                 self._error(str(error))
-                return
+                return None
             try:
                 running = await engine.start_server(dataclasses.replace(config, port=0))
             except EngineError as again:
                 self._error(str(again))
-                return
+                return None
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
-        note = f": {preset.note}" if preset.note else ""
-        self._say(f"{kind} on {running.url} ({where}){note}", title="Server started")
+        return running, where
 
     def action_add(self) -> None:
         """Open the form for a server with every option."""

@@ -162,6 +162,8 @@ def row_cells(
     """
     clock = time.strftime("%H:%M:%S", time.localtime(row.t)) + f".{int(row.t * 1000) % 1000:03d}"
     style = _status_style(row.status, row.error)
+    if row.via is not None:  # a proxy's upstream leg, under the client connection it serves
+        server = f"↳#{row.via} {server}"
     if row.exchange_id is not None:
         method = visible_latin1(row.method or b"?") or "?"
         target = visible_latin1(row.target or b"")

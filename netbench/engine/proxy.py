@@ -1,0 +1,475 @@
+"""The proxy kind's connections: each client request forwarded on a linked upstream leg.
+
+The client's side is an application host's connection (engine/app_host.py):
+every byte recorded, the body read as it arrives with backpressure, replies
+in order, the http kind's limits, rules and intercept in front. The
+"application" is the forwarding below.
+
+Rules:
+- a client connection's first request opens an upstream connection,
+  recorded as a client connection whose `via` is the client's; it carries
+  that client connection's next requests too (HTTP/1.1 keep-alive, as
+  nginx's `keepalive` upstreams) while the upstream keeps it open and the
+  framing stays intact, and closes with it. Each request is an exchange on
+  both: the request as sent upstream (headers per protocol/proxy_headers.py)
+  and the response as received. A kept leg that the upstream closed as the
+  next request went out is replaced, the request (without a body) sent again;
+- the request body streams up as it arrives, the response streams down as it
+  arrives (both through flow control: neither is ever held whole); the
+  response's bytes pass unchanged after its head, whose hop-by-hop headers
+  are dropped; a response delimited by closing closes the client's
+  connection after it;
+- the upstream refusing, resetting or closing before a response head: 502;
+  silent past the upstream timeout: 504 (the upstream leg is closed, its
+  record says why); cut short after the head: the client's connection closes;
+- a forward proxy (no upstream) takes absolute-form targets (`curl -x`) and
+  `CONNECT host:port` (a tunnel: bytes pass both ways, recorded on both legs,
+  never decrypted); only loopback destinations unless `allow_remote`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+from netbench.engine.app_host import AppServerConnection, AppStream, no_response
+from netbench.engine.http_server import RequestContext
+from netbench.engine.registry import KindRuntime, Listener
+from netbench.engine.request_body import BodyError, RequestBody, SpooledBody
+from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstream
+from netbench.events import HttpRequestRecorded, HttpResponseRecorded
+from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
+from netbench.protocol.http_response_parse import ResponseReader, describe_response
+from netbench.protocol.proxy_headers import (
+    ForwardPolicy,
+    head_bytes,
+    response_headers,
+    upstream_headers,
+)
+from netbench.protocol.proxy_target import Refused, destination
+from netbench.protocol.responses import HttpDate, Reply, error_page
+from netbench.protocol.tls_hello import client_hello_sni
+
+_DATE = HttpDate()
+HEAD_LIMIT = 64 * 1024
+"""A response head larger than this is refused (502), as nginx's proxy_buffer_size."""
+RECORDED_BODY = 64 * 1024
+"""How much of the body sent upstream the upstream leg's exchange keeps."""
+ESTABLISHED = b"HTTP/1.1 200 Connection Established\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    upstream: tuple[str, int] | None
+    """Reverse proxy to HOST:PORT; None: a forward proxy."""
+    timeout: float
+    """Seconds to connect, and of silence while waiting for the response (0: none)."""
+    policy: ForwardPolicy = field(default_factory=ForwardPolicy)
+    allow_remote: bool = False
+
+
+class ProxyHost:
+    """Forwards each request (an AppHost for engine/app_host.py's connection)."""
+
+    def __init__(self, runtime: KindRuntime, settings: ProxySettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.connections: dict[int, ProxyConnection] = {}
+
+    def call(self, request: HttpRequest, context: RequestContext, body: RequestBody) -> Reply:
+        stream = ProxyStream(self, request, context, body)
+        return Reply((stream,), no_response("the upstream sent no response"), True, "proxy")
+
+    def destination(self, request: HttpRequest) -> tuple[str, int, bytes]:
+        """(host, port, target to send) for a request; Refused if it goes nowhere."""
+        settings = self.settings
+        return destination(request, settings.upstream, allow_remote=settings.allow_remote)
+
+
+class ProxyStream(AppStream):
+    """One request forwarded: connect, send the head and body up, pass the response down."""
+
+    def __init__(
+        self, host: ProxyHost, request: HttpRequest, context: RequestContext, body: RequestBody
+    ) -> None:
+        super().__init__(body)
+        self.host = host
+        self.request = request
+        self.context = context
+        self.ctx = host.runtime.ctx
+        self._leg: UpstreamLeg | None = None
+        self._reusable = False
+        """The upstream leg may carry the client connection's next request (keep-alive)."""
+        self._stale = False
+        """A kept-alive leg had closed before this request: it is sent on a new one."""
+
+    def abandon(self) -> None:
+        if self._leg is not None:
+            self._leg.close(detail="the client's connection ended")
+
+    def _page(self, status: int, message: str) -> bytes:
+        page = error_page(status, message, date=_DATE.at(time.time()), source="proxy")
+        self.response = page.response
+        self.keep_alive = self.keep_alive and page.keep_alive
+        return page.simple or b""
+
+    async def produce(self) -> AsyncGenerator[bytes, None]:
+        settings = self.host.settings
+        try:
+            host, port, target = self.host.destination(self.request)
+        except Refused as refused:
+            yield self._page(refused.status, str(refused))
+            return
+        connection = self.host.connections.get(self.context.conn_id)
+        tunnel = self.request.method == b"CONNECT"
+        kept = None if connection is None or tunnel else connection.take_kept((host, port))
+        for leg in (kept, None) if kept is not None else (None,):
+            if leg is None:
+                try:
+                    leg = await connect_upstream(
+                        self.ctx,
+                        host,
+                        port,
+                        via=self.context.conn_id,
+                        recv_size=self.host.runtime.config.recv_size,
+                        timeout=settings.timeout,
+                    )
+                except UpstreamFailed as failed:
+                    status = 504 if failed.reason is EndReason.TIMEOUT else 502
+                    yield self._page(status, f"The upstream did not answer: {failed}")
+                    return
+                self.host.runtime.adopt(leg)
+            self._leg = leg
+            self._reusable = self._stale = False
+            try:
+                if tunnel:
+                    async for data in self._tunnel(leg):
+                        yield data
+                else:
+                    async for data in self._forward(leg, host, port, target, kept is leg):
+                        yield data
+            finally:
+                if self._reusable and connection is not None and not connection.is_closing:
+                    connection.keep(leg, (host, port))
+                else:
+                    leg.close()
+            if not self._stale:
+                return
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _forward(
+        self, leg: UpstreamLeg, host: str, port: int, target: bytes, reused: bool
+    ) -> AsyncGenerator[bytes, None]:
+        settings, request = self.host.settings, self.request
+        exchange_id = self.ctx.next_exchange_id()
+        headers = upstream_headers(
+            [(n, v) for n, v in request.headers if n.lower() != b"expect"],
+            settings.policy,
+            client_ip=self.context.peer.host,
+            upstream=f"{host}:{port}",
+        )
+        line = request.method + b" " + target + b" HTTP/1.1"
+        sent = _SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
+        t_start = time.monotonic()
+        sent.note(leg.write(head_bytes(line, headers)))
+        chunked = (header_value(request.headers, b"transfer-encoding") or b"").lower()
+        pump = self.ctx.tasks.spawn(
+            self._send_body(leg, sent, b"chunked" in chunked, exchange_id, t_start),
+            f"proxy-body-{leg.conn_id}",
+        )
+        reader = ResponseReader(head_only=request.method == b"HEAD")
+        head = bytearray()
+        passed = False
+        first = last = -1
+        t_first = 0.0
+        error: str | None = None
+        try:
+            while True:
+                try:
+                    piece = await leg.next_piece(settings.timeout)
+                except TimeoutError:
+                    seconds = f"{settings.timeout:g}"
+                    reader.feed_eof("timeout")
+                    if passed:
+                        error = f"the upstream went silent for {seconds} s mid-response"
+                        self.keep_alive = False
+                        self.close_detail = error
+                    else:
+                        error = f"no response within {seconds} s (--upstream-timeout): 504 sent"
+                        yield self._page(504, f"The upstream sent nothing for {seconds} s")
+                    leg.close(reason=EndReason.TIMEOUT, detail=error)
+                    break
+                if piece is None:
+                    reader.feed_eof("reset" if leg.reset else "closed")
+                    if reused and first < 0 and sent.body_len == 0:
+                        # The upstream closed the kept-alive connection as we sent (its
+                        # idle timeout): nothing was done, the request goes on a new one.
+                        self._stale = True
+                        error = "the kept-alive upstream connection had closed: sent again"
+                    elif not passed:
+                        how = "reset the connection" if leg.reset else "closed the connection"
+                        error = f"the upstream {how} before a response: 502 sent"
+                        yield self._page(502, f"The upstream {how} before answering")
+                    elif reader.response is not None and reader.response.error:
+                        self.keep_alive = False
+                        self.close_detail = f"the upstream's response was {reader.response.error}"
+                    break
+                seq, data = piece
+                last = seq
+                if first < 0:
+                    first, t_first = seq, time.monotonic()
+                done = reader.feed(data)
+                if passed:
+                    yield data
+                else:
+                    head += data
+                    out = self._pass_head(head)
+                    if out is None and len(head) > HEAD_LIMIT:
+                        error = f"response head over {HEAD_LIMIT} bytes: 502 sent"
+                        yield self._page(502, "The upstream's response head is too large")
+                        break
+                    if out is not None:
+                        passed = True
+                        yield out
+                if done:
+                    self._reusable = passed and self._keeps_alive(reader)
+                    break
+        finally:
+            if not pump.done():
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
+            self._reusable = self._reusable and sent.complete
+            response = reader.response or no_response(error or "no response")
+            if error is not None:
+                response = response._replace(error=error)
+            elif passed and self.response is not None:  # the client's record: the same body
+                self.response = response._replace(headers=self.response.headers, version="1.1")
+            self.ctx.publish(
+                HttpResponseRecorded(
+                    exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()
+                )
+            )
+
+    def _keeps_alive(self, reader: ResponseReader) -> bool:
+        """Whether the upstream may take another request on this connection."""
+        response = reader.response
+        if response is None or response.error is not None or response.version != "1.1":
+            return False
+        said = (response.header(b"connection") or b"").lower()
+        return b"close" not in said and (response.status or 0) != 101
+
+    def _pass_head(self, head: bytearray) -> bytes | None:
+        """The response head as the client gets it, with the body bytes after it; None
+        until the head is complete (a 100 Continue is skipped)."""
+        while True:
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                return None
+            raw, rest = bytes(head[: end + 4]), bytes(head[end + 4 :])
+            meta = describe_response(raw, head_only=True)
+            if meta.status == 100:
+                del head[: end + 4]
+                continue
+            status = meta.status or 0
+            framed = (
+                meta.header(b"content-length") is not None
+                or meta.header(b"transfer-encoding") is not None
+                or status < 200
+                or status in (204, 304)
+                or self.request.method == b"HEAD"
+            )
+            close = not framed or not self.keep_alive
+            if not framed:
+                self.keep_alive = False
+                self.close_detail = "the upstream's response ends when its connection closes"
+            headers = response_headers(meta.headers, close=close)
+            # This hop speaks HTTP/1.1 whatever the upstream's did (as nginx).
+            first_line = b"HTTP/1.1 " + raw.split(b"\r\n", 1)[0].partition(b" ")[2]
+            self.response = meta._replace(headers=tuple(headers), version="1.1")
+            return head_bytes(first_line, headers) + rest
+
+    async def _send_body(
+        self, leg: UpstreamLeg, sent: _SentRequest, chunked: bool, exchange_id: int, t: float
+    ) -> None:
+        """Stream the client's body up as it arrives; the upstream leg's request record."""
+        error: str | None = None
+        position, leg.requests = leg.requests, leg.requests + 1
+        try:
+            while True:
+                data = await self.body.next_chunk()
+                if data is None:
+                    break
+                sent.add_body(data)
+                framed = b"%x\r\n%b\r\n" % (len(data), data) if chunked else data
+                sent.note(leg.write(framed))
+                await leg.drain()
+            if chunked:
+                sent.note(leg.write(b"0\r\n\r\n"))
+            sent.complete = True
+        except BodyError as failure:
+            error = str(failure)
+            leg.abort(detail=f"the client's body failed: {error}")
+        except (TimeoutError, asyncio.CancelledError):
+            error = "the body was not all sent: the upstream answered or stopped reading"
+        finally:
+            self.ctx.publish(
+                HttpRequestRecorded(
+                    exchange_id,
+                    leg.conn_id,
+                    position,
+                    sent.request(error),
+                    sent.first,
+                    sent.last,
+                    t,
+                    time.monotonic(),
+                )
+            )
+
+    # -- CONNECT ---------------------------------------------------------------------------
+
+    async def _tunnel(self, leg: UpstreamLeg) -> AsyncGenerator[bytes, None]:
+        connection = self.host.connections.get(self.context.conn_id)
+        if connection is None:
+            return
+        self.keep_alive = False
+        self.response = HttpResponse(200, b"Connection Established", "1.1", (), b"", 0)
+        connection.tunnel = leg
+        yield ESTABLISHED
+        while True:
+            piece = await leg.next_piece(0)
+            if piece is None:
+                break
+            yield piece[1]
+        sni = connection.sni
+        self.close_detail = f"tunnel; TLS SNI {sni}" if sni else "tunnel: the upstream closed"
+
+
+class _SentRequest:
+    """The request as it went upstream, for the upstream leg's record."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+        self._body = bytearray()
+        self._body_len = 0
+        self.first = self.last = -1
+        self.complete = False
+        """The whole body went up (the connection's framing is intact)."""
+
+    @property
+    def body_len(self) -> int:
+        return self._body_len
+
+    def note(self, seq: int) -> None:
+        if seq >= 0:
+            self.first = seq if self.first < 0 else self.first
+            self.last = seq
+
+    def add_body(self, data: bytes) -> None:
+        room = RECORDED_BODY - len(self._body)
+        if room > 0:
+            self._body += data[:room]
+        self._body_len += len(data)
+
+    def request(self, error: str | None) -> HttpRequest:
+        return self._request._replace(
+            body=bytes(self._body),
+            body_len=self._body_len,
+            body_truncated=self._body_len > len(self._body),
+            error=error,
+        )
+
+
+class ProxyConnection(AppServerConnection):
+    """A client's connection to the proxy: a tunnel's bytes go straight upstream."""
+
+    def __init__(self, *args: Any, proxy: ProxyHost, **kwargs: Any) -> None:
+        super().__init__(*args, host=proxy, **kwargs)
+        self.proxy = proxy
+        self.tunnel: UpstreamLeg | None = None
+        self.sni: str | None = None
+        self._hello = b""
+        self._kept: tuple[UpstreamLeg, tuple[str, int]] | None = None
+
+    def keep(self, leg: UpstreamLeg, destination: tuple[str, int]) -> None:
+        """Keep the upstream leg for this connection's next request (nginx's `keepalive`)."""
+        self._kept = (leg, destination)
+
+    def take_kept(self, destination: tuple[str, int]) -> UpstreamLeg | None:
+        """The kept leg when it goes to `destination` and is still open (else it is closed)."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None
+        leg, where = kept
+        if where == destination and not leg.is_closing and not leg.has_unread:
+            return leg
+        leg.close(detail="the next request went elsewhere")
+        return None
+
+    def on_open(self) -> None:
+        self.proxy.connections[self.conn_id] = self
+
+    def on_data(self, data: bytes, seq: int, t: float) -> None:
+        tunnel = self.tunnel
+        if tunnel is None:
+            super().on_data(data, seq, t)
+            return
+        if self.sni is None and len(self._hello) < HEAD_LIMIT:  # the ClientHello, in clear
+            self._hello += data
+            self.sni = client_hello_sni(self._hello)
+            if self.sni:  # however either leg ends, its record names the site
+                tunnel._end_detail = self._end_detail = f"tunnel; TLS SNI {self.sni}"
+        tunnel.write(data)
+
+    def on_peer_fin(self) -> bool:
+        if self.tunnel is not None:
+            self.tunnel.shutdown_write()
+            return True  # the upstream may still answer
+        return super().on_peer_fin()
+
+    def on_closed(self, reason: EndReason) -> None:
+        self.proxy.connections.pop(self.conn_id, None)
+        if self._kept is not None:
+            self._kept[0].close(detail=f"the client's connection ended ({reason.value})")
+        if self.tunnel is not None:
+            self.tunnel.close(detail=f"the client's connection ended ({reason.value})")
+        super().on_closed(reason)
+
+    def _refusal(self, request: HttpRequest) -> tuple[int, str] | None:
+        if self.proxy.settings.upstream is None and (
+            request.method == b"CONNECT" or request.target[:7].lower() == b"http://"
+        ):
+            return None  # the destination is checked by the proxy (loopback unless allowed)
+        return super()._refusal(request)
+
+
+def proxy_listener(runtime: KindRuntime, settings: ProxySettings) -> Listener:
+    """Connections that forward each request, behind the live rules and intercept."""
+    config = runtime.config
+    proxy = ProxyHost(runtime, settings)
+
+    def site(request: HttpRequest, context: RequestContext) -> Reply:
+        body = context.body if context.body is not None else SpooledBody(request.body)
+        return proxy.call(request, context, body)
+
+    handler = runtime.http_handler(site)
+    options = runtime.stream_options()
+
+    def connection() -> ProxyConnection:
+        return ProxyConnection(
+            runtime.ctx,
+            handler,
+            proxy=proxy,
+            answered_before_app=runtime.answered_before_site,
+            keep_alive=config.keep_alive,
+            limits=config.limits,
+            bound_host=config.host,
+            **options,
+        )
+
+    return Listener(connection)

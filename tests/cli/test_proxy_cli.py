@@ -1,0 +1,101 @@
+"""`netbench serve proxy` as a user runs it: in front of serve wsgi, 100 MB each way, the record."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netbench.store import SessionReader
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+BODY = 100 * 1000 * 1000
+"""100 MB, under the default --max-body of 100 MiB."""
+
+
+def _peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def test_100_mb_each_way_through_the_proxy_in_bounded_memory(start_serve, tmp_path: Path) -> None:
+    if not Path("/proc/self/status").exists():
+        pytest.skip("peak memory is read from /proc")
+    app = start_serve(
+        "wsgi", "wsgi_cases:cases", "--app-dir", str(APPS), "--no-capture", "--no-record"
+    )
+    session = tmp_path / "proxy.netbench.sqlite"
+    proxy = start_serve(
+        "proxy", "--upstream", f"127.0.0.1:{app.port}", "--no-capture", "--session", str(session)
+    )
+    piece = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB
+    digest = hashlib.sha256()
+    with socket.create_connection(proxy.address, timeout=30) as sock:
+        sock.sendall(b"GET /fast HTTP/1.1\r\nHost: localhost\r\n\r\n")  # warm up
+        assert sock.recv(4096).endswith(b"fast")
+        before = _peak_rss_kb(proxy.popen.pid)
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: localhost\r\n")
+        sock.sendall(b"Content-Length: %d\r\n\r\n" % BODY)
+        sent = 0
+        while sent < BODY:
+            part = piece[: BODY - sent]
+            sock.sendall(part)
+            digest.update(part)
+            sent += len(part)
+        reply = b""
+        while not reply.endswith(digest.hexdigest().encode()):
+            chunk = sock.recv(65536)
+            assert chunk, reply[-200:]
+            reply += chunk
+        assert reply.endswith(f"{BODY} {digest.hexdigest()}".encode())
+    with socket.create_connection(proxy.address, timeout=30) as sock:
+        sock.sendall(b"GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        received = 0
+        while received < BODY:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+    grew_mb = (_peak_rss_kb(proxy.popen.pid) - before) / 1024
+    assert grew_mb < 40, f"the proxy's peak memory grew {grew_mb:.0f} MB passing 100 MB each way"
+    assert proxy.stop() == 0
+    with SessionReader(session) as reader:
+        uploads = [e for e in reader.exchanges() if e.request and e.request.target == b"/upload"]
+        assert [e.request.body_len for e in uploads if e.request] == [BODY, BODY]  # both legs
+        links = {c.id: c.via_conn_id for c in reader.connections()}
+        assert links[uploads[1].conn_id] == uploads[0].conn_id
+
+
+def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
+    start_serve, tmp_path: Path
+) -> None:
+    app = start_serve("wsgi", "--no-capture", "--no-record")
+    session = tmp_path / "seed004.netbench.sqlite"
+    proxy = start_serve(
+        "proxy", "--upstream", f"127.0.0.1:{app.port}", "--no-capture", "--session", str(session)
+    )
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"Hello World")
+    assert proxy.stop() == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "netbench", "session", "show", str(session)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    table = shown[shown.index("\nconnections\n") + 1 :].splitlines()
+    assert "VIA" in table[1]
+    client = next(line for line in table if " server " in line)
+    leg = next(line for line in table if " client " in line)
+    assert client.split()[0] == "1" and "#1" in leg.split()
+    assert "GET /" in client and "GET /" in leg
