@@ -17,7 +17,7 @@ from typing import Any
 from netbench.protocol.copy_as import FORMATS, Format
 from netbench.protocol.textsafe import visible_text
 from netbench.store import SessionReader, StoreError
-from netbench.store.exchange_bytes import export_wire, read_wire
+from netbench.store.exchange_bytes import export_wire, read_wire, rebuilt_wire
 
 _FLAGS: dict[Format, str] = {
     "curl": "one curl command per recorded HTTP request (the bytes as recorded)",
@@ -65,8 +65,16 @@ def run_export(reader: SessionReader, path: Path, args: argparse.Namespace) -> i
         try:
             wire, server = read_wire(reader, exchange.id)
         except StoreError as error:
-            print(f"# exchange {exchange.id}: {visible_text(str(error))}", file=sys.stderr)
-            continue
+            rebuilt = rebuilt_wire(reader, exchange.id)
+            if rebuilt is None:
+                print(f"# exchange {exchange.id}: {visible_text(str(error))}", file=sys.stderr)
+                continue
+            wire, server = rebuilt
+            print(
+                f"# exchange {exchange.id}: its bytes were not recorded: "
+                "rebuilt from the parsed request (spelling and whitespace may differ)",
+                file=sys.stderr,
+            )
         body_file = (bodies / f"exchange-{exchange.id}.body").absolute()
         for kind in kinds:
             export, written_to = export_wire(kind, wire, server, body_file)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from netbench.model import Direction, Role
+from netbench.model import Direction, HttpRequest, Role
 from netbench.protocol.copy_as import Format, export_request
 from netbench.protocol.request_span import RequestSpan, find_request_span
 from netbench.protocol.wire_request import Export, WireRequest, split_request
@@ -23,6 +23,7 @@ __all__ = [
     "export_wire",
     "find_exchange",
     "read_wire",
+    "rebuilt_wire",
     "request_bytes",
     "request_pieces",
     "request_span",
@@ -100,6 +101,24 @@ def read_wire(reader: SessionReader, exchange_id: int) -> tuple[WireRequest, str
     """Exchange `exchange_id`'s request as recorded, split, and the `host:port` it went to."""
     exchange, conn = find_exchange(reader, exchange_id)
     return split_request(request_bytes(reader, conn, exchange)), server_of(conn)
+
+
+def rebuilt_wire(reader: SessionReader, exchange_id: int) -> tuple[WireRequest, str] | None:
+    """The request rebuilt from what the parser read, when its bytes were not recorded
+    (a session written by another tool, chunks lost to damage); None when it cannot be
+    (no request, a body cut at the recording limit, an unparsed request line)."""
+    exchange, conn = find_exchange(reader, exchange_id)
+    request = exchange.request
+    if request is None or request.body_truncated or not request.version:
+        return None
+    return split_request(composed_request(request)), server_of(conn)
+
+
+def composed_request(request: HttpRequest) -> bytes:
+    """The parsed request written back as HTTP/1.x (headers in their recorded order)."""
+    head = [request.method + b" " + request.target + b" HTTP/" + request.version.encode()]
+    head += [name + b": " + value for name, value in request.headers]
+    return b"\r\n".join(head) + b"\r\n\r\n" + request.body
 
 
 def export_wire(

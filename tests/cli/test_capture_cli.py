@@ -135,7 +135,12 @@ def test_export_curl(tmp_path: Path, run_netbench: Callable[..., Any]) -> None:
     session = write_session(tmp_path / "s.sqlite", http_events(time.monotonic()))
     result = run_netbench("session", "export", str(session), "--curl")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["curl -H 'Host: x' 'http://127.0.0.1:8000/a?b=1'"]
+    # No chunks were recorded: the command is rebuilt from the parsed request,
+    # curl's own User-Agent and Accept removed as the request had none.
+    assert result.stdout.splitlines() == [
+        "curl -H 'Host: x' -H User-Agent: -H Accept: 'http://127.0.0.1:8000/a?b=1'"
+    ]
+    assert "rebuilt from the parsed request" in result.stderr
 
 
 def test_export_needs_a_format(tmp_path: Path, run_netbench: Callable[..., Any]) -> None:

@@ -83,7 +83,9 @@ def test_invalid_utf8_in_a_text_column_reads_with_replacement(copy: Path) -> Non
     code, out, _ = run(["session", "export", str(copy), "--curl"])
     assert code == 0
     assert out.count("curl ") == 4
-    assert "/?" in out
+    # curl commands are made from the recorded bytes, which the damage to the
+    # parsed target column does not touch: the first request's own target.
+    assert "/caf\\351?q=" in out
 
 
 @pytest.mark.parametrize(
