@@ -19,7 +19,7 @@ def _footer_text(running: Running) -> str:
 
 async def _static_preset(running: Running) -> tuple[ServersPanel, int]:
     panel = running.app.screen.query_one(ServersPanel)
-    await running.pilot.press("S", "5")
+    await running.pilot.press("S", "5", "enter")  # the preset's form: Enter starts it
     await running.until(lambda: len(panel.rows_by_id) == 2)
     static = list(panel.rows_by_id)[1]
     assert panel.highlighted_server == static

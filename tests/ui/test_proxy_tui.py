@@ -34,7 +34,7 @@ async def test_the_form_starts_a_reverse_proxy_in_front_of_the_page_server(
 async def test_preset_8_shows_client_proxy_app_and_back_in_the_list(running: Running) -> None:
     panel = running.app.screen.query_one(ServersPanel)
     panel.focus()
-    await running.pilot.press("8")
+    await running.pilot.press("8", "enter")  # the preset's form: Enter starts it
     await running.until(lambda: {"wsgi", "proxy"} <= {r.kind for r in panel.rows_by_id.values()})
     (proxy,) = [row for row in panel.rows_by_id.values() if row.kind == "proxy"]
     (app,) = [row for row in panel.rows_by_id.values() if row.kind == "wsgi"]

@@ -87,7 +87,7 @@ async def test_the_page_server_is_listed_and_highlighted(running: Running) -> No
 
 async def test_echo_preset_by_key_echoes_and_counts(running: Running) -> None:
     panel = _panel(running)
-    await running.pilot.press("2")
+    await running.pilot.press("2", "enter")  # the preset's form, Start focused
     await running.until(lambda: bool(_rows(panel, "echo")))
     row = _rows(panel, "echo")[0]
     assert row.state == "running"
@@ -119,7 +119,7 @@ async def test_add_a_reply_server_through_the_form(running: Running) -> None:
 
 async def test_stop_makes_the_port_refuse(running: Running) -> None:
     panel = _panel(running)
-    await running.pilot.press("6")  # time server
+    await running.pilot.press("6", "enter")  # time server
     await running.until(lambda: bool(_rows(panel, "time")))
     row = _rows(panel, "time")[0]
     port = row.address.port
@@ -133,7 +133,7 @@ async def test_stop_makes_the_port_refuse(running: Running) -> None:
 
 async def test_restart_listens_again_on_the_same_port(running: Running) -> None:
     panel = _panel(running)
-    await running.pilot.press("2")
+    await running.pilot.press("2", "enter")  # the preset's form, Start focused
     await running.until(lambda: bool(_rows(panel, "echo")))
     old = _rows(panel, "echo")[0]
     await running.pilot.press("s")
@@ -148,7 +148,7 @@ async def test_restart_listens_again_on_the_same_port(running: Running) -> None:
 
 async def test_remove_stops_and_drops_the_row(running: Running) -> None:
     panel = _panel(running)
-    await running.pilot.press("4")  # prefix echo
+    await running.pilot.press("4", "enter")  # prefix echo
     await running.until(lambda: bool(_rows(panel, "prefix-echo")))
     row = _rows(panel, "prefix-echo")[0]
     assert any("closed without a word, as seed 002" in note for note in _notes(running))
@@ -254,3 +254,40 @@ async def test_the_form_shows_timeout_text_for_prefix_echo_only(running: Running
     screen.query_one("#kind", Select).value = "prefix-echo"
     await running.pilot.pause()
     assert screen.query_one("#row-timeout_message").display
+
+
+async def test_a_preset_opens_its_form_where_the_port_can_be_chosen(running: Running) -> None:
+    panel = _panel(running)
+    await running.pilot.press("2")
+    await running.until(lambda: isinstance(running.app.screen, AddServerScreen))
+    screen = running.app.screen
+    assert screen.query_one("#port", Input).value == "5000"  # the seed's port, offered
+    assert screen.query_one("#backlog", Input).value == "5"  # and its listen(5)
+    assert "Preset 2" in str(screen.query_one("#dialog").border_title)
+    chosen = await asyncio.to_thread(_free_port)
+    screen.query_one("#port", Input).value = str(chosen)
+    await running.pilot.press("ctrl+s")
+    await running.until(lambda: bool(_rows(panel, "echo")))
+    assert _rows(panel, "echo")[0].address.port == chosen
+    assert await asyncio.to_thread(_exchange, chosen, b"mine") == b"mine"
+
+
+async def test_a_port_typed_in_a_preset_form_that_is_taken_is_said_there(running: Running) -> None:
+    _panel(running)
+    page = running.app.page_server
+    assert page is not None
+    await running.pilot.press("2")
+    await running.until(lambda: isinstance(running.app.screen, AddServerScreen))
+    screen = running.app.screen
+    screen.query_one("#port", Input).value = str(page.address.port)  # taken: the page server's
+    await running.pilot.press("ctrl+s")
+    error = screen.query_one("#error-port")
+    await running.until(lambda: "in use" in str(error.render()))
+    assert isinstance(running.app.screen, AddServerScreen)  # no silent move to another port
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -222,10 +222,21 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
     }
     """
 
-    def __init__(self, submit: Submit, kind: str = "echo") -> None:
+    def __init__(
+        self,
+        submit: Submit,
+        kind: str = "echo",
+        *,
+        initial: Mapping[str, str] | None = None,
+        title: str = "Add a server",
+    ) -> None:
+        """`initial`: field values to show instead of the kind's defaults (a preset's
+        seed port...); with them the Start button has the focus, so Enter starts it."""
         super().__init__()
         self._submit = submit
         self._kind = kind if registry.find(kind) is not None else "echo"
+        self._given = dict(initial or {})
+        self._title = title
         self._busy = False
 
     def compose(self) -> ComposeResult:
@@ -239,8 +250,9 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         }
         for option in TEXT_OPTIONS:
             initial[option.name] = _initial(option, default_config(ONLY_FOR[option.name][0]))
+        initial.update((name, value) for name, value in self._given.items() if name in initial)
         with Vertical(id="dialog") as dialog:
-            dialog.border_title = "Add a server"
+            dialog.border_title = self._title
             with VerticalScroll(id="form"):
                 with Horizontal(classes="field"):
                     yield Label("Kind")
@@ -272,7 +284,7 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
 
     def on_mount(self) -> None:
         self._show_kind_fields(self._kind)
-        self.query_one("#kind", Select).focus()
+        self.query_one("#start" if self._given else "#kind").focus()
 
     # -- the form -----------------------------------------------------------------------
 

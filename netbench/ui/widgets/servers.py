@@ -60,8 +60,8 @@ _PRESET_GROUP = Binding.Group("Presets", compact=True)
 class ServersPanel(DataTable[Text]):
     """Every server: kind, address, state, connections and bytes, kept live.
 
-    Keys 1-8 start the seed presets on their seed port (a free one if it is
-    taken); `a` adds a server with every option, `s` stops, `R` restarts on the
+    Keys 1-8 open a seed preset's form, filled in, Start focused: Enter starts it
+    on its seed port (a free one if it is taken), or change the port; `a` adds a server with every option, `s` stops, `R` restarts on the
     same port, `delete` removes (after a yes), `y` copies the URL. Every key acts
     on the highlighted row; the panel's top edge is lit while it has focus.
     """
@@ -358,50 +358,64 @@ class ServersPanel(DataTable[Text]):
         self._say(f"{running.config.kind} server on {running.url}")
         return None
 
-    async def action_preset(self, key: str) -> None:
-        """Start a seed preset on its seed port, or a free one if that is taken (and the
-        server in front of it, pointed at its port, when it has one)."""
-        engine = self._engine()
+    def action_preset(self, key: str) -> None:
+        """Open the form for a seed preset, filled in: its seed port (a free one if that
+        is taken when it starts), its seed settings. Enter starts it; any field can change."""
+        from netbench.ui.screens.add_server import AddServerScreen
+
         preset = next((preset for preset in PRESETS if preset.key == key), None)
-        if engine is None or preset is None:
+        if self._engine() is None or preset is None:
             return
-        started = await self._start_on_seed(
-            default_config(preset.kind, port=preset.port, **preset.overrides())
-        )
-        if started is None:
-            return
+        initial = {"port": str(preset.port)}
+        initial.update((name, str(value)) for name, value in preset.overrides().items())
+        title = f"Preset {key}: {preset.label}, seed port {preset.port} (a free one if taken)"
+
+        async def submit(config: ServerConfig) -> str | None:
+            return await self._start_preset(preset, config)
+
+        self.app.push_screen(AddServerScreen(submit, preset.kind, initial=initial, title=title))
+
+    async def _start_preset(self, preset: registry.Preset, config: ServerConfig) -> str | None:
+        """Start what the preset's form says (and the server in front of it, pointed at
+        its port, when the preset has one); the engine's error line, or None."""
+        started = await self._start_on_seed(config, fall_back=config.port == preset.port)
+        if isinstance(started, str):
+            return started
         running, where = started
         said = f"{preset.kind} on {running.url} ({where})"
         front = preset.front
         if front is not None:
             upstream = f"{running.address.host}:{running.address.port}"
             config = default_config(front.kind, port=front.port, **{front.option: upstream})
-            started = await self._start_on_seed(config)
-            if started is None:
-                return
+            started = await self._start_on_seed(config, fall_back=True)
+            if isinstance(started, str):
+                self._error(started)
+                return None
             running, where = started
             said = f"{front.kind} on {running.url} ({where}) in front of {said}"
         note = f": {preset.note}" if preset.note else ""
         self._say(said + note, title="Server started")
+        return None
 
-    async def _start_on_seed(self, config: ServerConfig) -> tuple[RunningServer, str] | None:
-        """Start on the config's seed port, a free one if taken; None (said) if it fails."""
+    async def _start_on_seed(
+        self, config: ServerConfig, *, fall_back: bool
+    ) -> tuple[RunningServer, str] | str:
+        """Start on the config's port; on its seed port taken (`fall_back`), on a free
+        one. The server and where it listens, or the engine's one-line error."""
         engine = self._engine()
         if engine is None:
-            return None
+            return "the engine is not running"
         seed = config.port
-        where = f"its seed port {seed}"
+        where = f"its seed port {seed}" if fall_back else f"port {seed}"
         try:
             running = await engine.start_server(config)
         except EngineError as error:
-            if not error.port_in_use:
-                self._error(str(error))
-                return None
+            if not (fall_back and error.port_in_use):
+                return str(error)
             try:
                 running = await engine.start_server(dataclasses.replace(config, port=0))
             except EngineError as again:
-                self._error(str(again))
-                return None
+                return str(again)
             where = f"port {seed} is taken: a free port instead"
         self._added(running)
         return running, where
