@@ -127,10 +127,14 @@ async def proxy_legs(path: Path) -> None:
         app = NetbenchApp(AppConfig(port=0, session=Path(tmp) / "proxy.netbench.sqlite"))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.3)
-            await pilot.press("S", "8")
-            await pilot.pause(0.5)
+            await pilot.press("S", "8", "enter")  # the preset's form: Enter starts it
             assert app.engine is not None
-            proxy = next(s for s in app.engine.servers.values() if s.config.kind == "proxy")
+            engine = app.engine
+            for _ in range(100):  # the app and the proxy in front of it (bounded: 5 s)
+                if any(s.config.kind == "proxy" for s in engine.servers.values()):
+                    break
+                await pilot.pause(0.05)
+            proxy = next(s for s in engine.servers.values() if s.config.kind == "proxy")
             await asyncio.to_thread(_request, proxy.address.port, "GET", "/")
             await pilot.pause(0.5)
             traffic = app.screen.query_one(TrafficList)

@@ -103,7 +103,7 @@ def survives(request: pytest.FixtureRequest) -> Iterator[None]:
             assert still_answers(server.port, timeout=2.0) == 200
 
 
-def recorded(session: Path, where: str, *args: object, timeout: float = 2.0) -> list[tuple]:
+def recorded(session: Path, where: str, *args: object, timeout: float = 5.0) -> list[tuple]:
     """Rows of the session's `exchanges` matching `where`, waiting (bounded) for one.
 
     Recording is committed within ~100 ms, so a refused request is readable by

@@ -359,8 +359,7 @@ class ServersPanel(DataTable[Text]):
         return None
 
     def action_preset(self, key: str) -> None:
-        """Open the form for a seed preset, filled in: its seed port (a free one if that
-        is taken when it starts), its seed settings. Enter starts it; any field can change."""
+        """Open a seed preset's form, filled in (Enter starts it; any field can change)."""
         from netbench.ui.screens.add_server import AddServerScreen
 
         preset = next((preset for preset in PRESETS if preset.key == key), None)
@@ -376,8 +375,7 @@ class ServersPanel(DataTable[Text]):
         self.app.push_screen(AddServerScreen(submit, preset.kind, initial=initial, title=title))
 
     async def _start_preset(self, preset: registry.Preset, config: ServerConfig) -> str | None:
-        """Start what the preset's form says (and the server in front of it, pointed at
-        its port, when the preset has one); the engine's error line, or None."""
+        """Start the form's server (and the preset's front, pointed at it); an error or None."""
         started = await self._start_on_seed(config, fall_back=config.port == preset.port)
         if isinstance(started, str):
             return started
@@ -400,8 +398,7 @@ class ServersPanel(DataTable[Text]):
     async def _start_on_seed(
         self, config: ServerConfig, *, fall_back: bool
     ) -> tuple[RunningServer, str] | str:
-        """Start on the config's port; on its seed port taken (`fall_back`), on a free
-        one. The server and where it listens, or the engine's one-line error."""
+        """Start on the config's port, or a free one if it is taken and `fall_back`."""
         engine = self._engine()
         if engine is None:
             return "the engine is not running"
