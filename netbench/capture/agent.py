@@ -9,9 +9,11 @@ Rules:
   a budget) - no other protocol, no other interface - and it forwards
   headers only, never payload bytes. Once its capture socket is open it
   drops root for the invoking user's identity;
-- the user is the one who ran sudo (`SUDO_UID`), else the agent's own user.
-  The socket file belongs to that user, mode 0600, in their runtime
-  directory, and every client's SO_PEERCRED must be that user (or root);
+- the user is the one who ran sudo (`SUDO_UID`), else `--user`, else the
+  agent's own user. The socket file belongs to that user, mode 0600, in a
+  directory that is theirs alone (sockdir.py), and everything the agent
+  does there it does with their identity, so nothing planted there makes
+  root act; every client's SO_PEERCRED must be that user (or root);
 - a slow or vanished client never stops the agent or the others: each has a
   bounded queue, overflow is counted as drops in its status records;
 - Ctrl+C (SIGINT) or SIGTERM stops it cleanly and removes the socket file.
@@ -27,11 +29,11 @@ import stat
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netbench.capture import wire
+from netbench.capture import sockdir, wire
 from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
 from netbench.capture.window import DataWindow
 from netbench.protocol.tcp_decode import decode, headers_only
@@ -115,14 +117,23 @@ class CaptureAgent:
                 f"{self.interface!r} is not a loopback interface: the agent only captures loopback"
             )
         self._loop = asyncio.get_running_loop()
-        await self._claim_path()
-        old_umask = os.umask(0o177)  # the socket file is born 0600
+        directory = self.path.parent
         try:
-            self._server = await asyncio.start_unix_server(self._accept, str(self.path))
-        finally:
-            os.umask(old_umask)
+            if directory == sockdir.RUN_DIR / str(self.uid):
+                if os.geteuid() != 0:
+                    raise AgentError("the capture agent needs root: run it with sudo")
+                sockdir.make_run_dir(directory, self.uid, self.gid)
+            with self._as_user():
+                sockdir.make_private_dir(directory, self.uid)
+                await self._claim_path()
+                old_umask = os.umask(0o177)  # the socket file is born 0600, the user's
+                try:
+                    self._server = await asyncio.start_unix_server(self._accept, str(self.path))
+                finally:
+                    os.umask(old_umask)
+        except sockdir.SocketDirError as error:
+            raise AgentError(str(error)) from error
         try:
-            os.chown(self.path, self.uid, self.gid, follow_symlinks=False)
             await asyncio.wait_for(asyncio.to_thread(self._sniffer.open), 15.0)
             self._drop_root()
         except BaseException as exc:
@@ -145,6 +156,28 @@ class CaptureAgent:
         if self.gid >= 0:
             os.setgid(self.gid)
         os.setuid(self.uid)  # glibc applies it to every thread, the sniffer's too
+
+    @contextlib.contextmanager
+    def _as_user(self) -> Iterator[None]:
+        """Act with the served user's identity for a while (root can come back).
+
+        Whatever the user, or a race of theirs, puts in their own directory,
+        the agent then can do there no more than they could.
+        """
+        if os.geteuid() != 0 or self.uid == 0:
+            yield
+            return
+        groups, egid = os.getgroups(), os.getegid()
+        os.setgroups([])
+        if self.gid >= 0:
+            os.setegid(self.gid)
+        os.seteuid(self.uid)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+            os.setegid(egid)
+            os.setgroups(groups)
 
     async def _claim_path(self) -> None:
         """Take over a stale socket file; refuse anything else at that path."""
@@ -193,7 +226,7 @@ class CaptureAgent:
         await asyncio.to_thread(self._sniffer.close)
         for client in list(self.clients):
             self._drop(client)
-        with contextlib.suppress(OSError):
+        with self._as_user(), contextlib.suppress(OSError):
             if stat.S_ISSOCK(self.path.lstat().st_mode):
                 self.path.unlink()
 

@@ -1,7 +1,8 @@
 """Packets from the capture agent, for a netbench that may not capture itself.
 
-Runs as one task on the engine's loop (no thread): it connects to the agent's
-Unix socket, checks that root (or this user) is at the other end, reads
+Runs as one task on the engine's loop (no thread): it checks that the
+agent's Unix socket lies in this user's private directory, connects, checks
+that root (or this user) is at the other end, reads
 records, decodes them and publishes `PacketCaptured` / `CaptureStatus` like
 `LoopbackCapture` does. If the agent is not there or goes away, it says so
 once and tries again every `retry` seconds, so starting the agent later, or
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from netbench.capture import wire
+from netbench.capture import sockdir, wire
 from netbench.capture.frames import DEFAULT_SNAP
 from netbench.capture.sniffer import Publisher
 from netbench.events import CaptureStatus, PacketCaptured
@@ -127,6 +128,11 @@ class AgentClient:
         return f"capture agent at {self.path}: {exc}"
 
     async def _session(self) -> None:
+        # Before connecting: the socket and its directory must be this user's
+        # own (or root's), so nobody else can have put them there.
+        problem = sockdir.socket_problem(self.path, os.getuid())
+        if problem is not None:
+            raise ValueError(f"not trusted, {problem}")
         reader, writer = await asyncio.wait_for(
             asyncio.open_unix_connection(str(self.path)), self.connect_timeout
         )

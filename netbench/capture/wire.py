@@ -14,8 +14,8 @@ Rules:
   at the first acknowledgement, so "running" means the filter is in place;
 - a status record also serves as a heartbeat, at least every `HEARTBEAT`
   seconds, so a client can tell a silent agent from a dead one;
-- the socket lives where only its user can reach it (see `agent_socket_path`)
-  and both ends check who is at the other end (SO_PEERCRED).
+- the socket lives in a directory only its user can change (sockdir.py) and
+  both ends check who is at the other end (SO_PEERCRED).
 Pure apart from `agent_socket_path` (reads the environment and /run) and
 `peer_uid` (one getsockopt).
 """
@@ -26,6 +26,8 @@ import os
 import struct
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from netbench.capture import sockdir
 
 __all__ = [
     "HEARTBEAT",
@@ -114,27 +116,14 @@ def parse_record(body: bytes) -> Record | None:
     return None
 
 
-def _owned_dir(path: Path, uid: int) -> bool:
-    try:
-        info = path.stat()
-    except OSError:
-        return False
-    return path.is_dir() and info.st_uid == uid and info.st_mode & 0o077 == 0
-
-
 def agent_socket_path(uid: int | None = None) -> Path:
     """Where the agent of user `uid` listens (the same answer on both ends).
 
-    `$XDG_RUNTIME_DIR` when it is that user's private directory (it is not
-    under sudo, which resets it), else `/run/user/<uid>`, else
-    `/tmp/netbench-capture-<uid>.sock`.
+    In that user's private runtime directory (`$XDG_RUNTIME_DIR`, which sudo
+    resets, else `/run/user/<uid>`), else in `/run/netbench-capture/<uid>/`:
+    never a name in a shared directory (see sockdir.py).
     """
-    uid = os.getuid() if uid is None else uid
-    candidates = [os.environ.get("XDG_RUNTIME_DIR", ""), f"/run/user/{uid}"]
-    for candidate in candidates:
-        if candidate and _owned_dir(Path(candidate), uid):
-            return Path(candidate) / "netbench-capture.sock"
-    return Path(f"/tmp/netbench-capture-{uid}.sock")
+    return sockdir.socket_path(os.getuid() if uid is None else uid)
 
 
 def peer_uid(sock: Any) -> int | None:

@@ -19,15 +19,16 @@ def add_parser(subparsers: Any) -> None:
         "capture-agent",
         help="privileged helper: capture TCP handshakes on loopback for your netbench (sudo)",
         description="Capture TCP control packets (SYN, FIN, RST; headers only) on a loopback "
-        "interface and serve them to the netbench processes of the user who ran sudo, over "
-        "a Unix socket. Run `sudo $(command -v netbench) capture-agent` in another terminal; Ctrl+C stops it.",
+        "interface and serve them to the netbench processes of the user who ran sudo (each "
+        "gets its own user's connections only), over a Unix socket. Run `sudo $(command -v netbench) capture-agent` in another terminal; Ctrl+C stops it.",
     )
     parser.add_argument(
         "--socket",
         type=Path,
         metavar="PATH",
-        help="Unix socket to serve on (default: $XDG_RUNTIME_DIR or /run/user/UID, "
-        "else /tmp/netbench-capture-UID.sock)",
+        help="Unix socket to serve on, in a directory that is the user's alone (made "
+        "0700 if missing; default: in $XDG_RUNTIME_DIR or /run/user/UID when private, "
+        "else in /run/netbench-capture/UID/)",
     )
     parser.add_argument(
         "--interface", default="lo", metavar="IFACE", help="loopback interface (default lo)"

@@ -7,6 +7,7 @@ child process, as an unprivileged user (65534), the case it exists for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 from capturekit import PRIVILEGED, Recorder
 
-from netbench.capture import AgentClient
+from netbench.capture import AgentClient, sockdir, wire
 from netbench.capture.wire import HELLO
 from netbench.events import CaptureStatus
 
@@ -65,27 +66,47 @@ class Agent:
             raise
 
 
-def spawn_agent(path: Path, *args: str, env: dict[str, str] | None = None) -> Agent:
+def spawn_agent(path: Path | None, *args: str, env: dict[str, str] | None = None) -> Agent:
+    """The agent serving on `path` (None: where it chooses, as `sudo netbench capture-agent`)."""
+    socket = [] if path is None else ["--socket", str(path)]
     popen = subprocess.Popen(
-        [sys.executable, "-m", "netbench.cli.capture_agent", "--socket", str(path), *args],
+        [sys.executable, "-m", "netbench.cli.capture_agent", *socket, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
         env={**os.environ, **(env or {})},
     )
-    return Agent(popen, path)
+    return Agent(popen, wire.agent_socket_path(NOBODY) if path is None else path)
+
+
+def private_dir(owner: int) -> Path:
+    """A directory that is `owner`'s alone, as the agent requires (tmp_path is not: 0755)."""
+    path = Path(tempfile.mkdtemp(prefix="netbench-agent-", dir="/tmp"))
+    os.chown(path, owner, owner)
+    return path
+
+
+def remove(path: Path) -> None:
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
 
 
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """User 65534's private directory, like /run/user/UID (tmp_path is root's)."""
-    path = Path(tempfile.mkdtemp(prefix="netbench-agent-", dir="/tmp"))
-    os.chown(path, NOBODY, NOBODY)
+    """Root's private directory, like /run/user/0: the tests' agents serve root."""
+    path = private_dir(0)
     yield path
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
+    remove(path)
+
+
+@pytest.fixture
+def nobody_dir() -> Iterator[Path]:
+    """User 65534's private directory, like /run/user/UID."""
+    path = private_dir(NOBODY)
+    yield path
+    remove(path)
 
 
 @pytest.fixture
@@ -220,8 +241,57 @@ async def test_an_agent_started_after_netbench_is_used_without_a_restart(
         handle.stop()
 
 
-def test_unprivileged_user_captures_through_the_agent(shared_dir: Path) -> None:
-    path = shared_dir / "agent.sock"
+def capture_as_nobody(path: Path | None) -> tuple[list[str], list[str]]:
+    """What a netbench of user 65534 sees of its own connection through the agent at
+    `path` (None: where it looks by itself): its capture statuses' details (one
+    more each time the kernel's drop count changes) and its packets' flags."""
+    child = textwrap.dedent(
+        f"""
+        import asyncio, json, os
+        from pathlib import Path
+        import scapy  # found before the user change: /root is not readable after
+        import netbench.capture, netbench.capture.agent_client, netbench.events
+        os.setgid({NOBODY}); os.setuid({NOBODY})
+        from netbench.capture.preflight import preflight
+        assert preflight("lo").kind == "no-privilege"
+
+        class Ctx:
+            events = []
+            def publish(self, event): self.events.append(event)
+
+        async def main():
+            ctx = Ctx()
+            server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            path = {None if path is None else str(path)!r}
+            client = netbench.capture.AgentClient(
+                ctx, path=path and Path(path), ports=(port,)
+            )
+            client.start()
+            await asyncio.sleep(0.5)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await reader.read()
+            writer.close()
+            await asyncio.sleep(0.5)
+            client.stop()
+            print(json.dumps(dict(
+                statuses=[e.detail for e in ctx.events if not hasattr(e, "packet")],
+                flags=[e.packet.flags for e in ctx.events if hasattr(e, "packet")],
+            )))
+
+        asyncio.run(main())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, list[str]] = json.loads(result.stdout)
+    return seen["statuses"], seen["flags"]
+
+
+def test_unprivileged_user_captures_through_the_agent(nobody_dir: Path) -> None:
+    path = nobody_dir / "agent.sock"
     agent = spawn_agent(path, env={"SUDO_UID": str(NOBODY), "SUDO_GID": str(NOBODY)})
     try:
         assert f"for uid {NOBODY}" in agent.line()
@@ -230,47 +300,11 @@ def test_unprivileged_user_captures_through_the_agent(shared_dir: Path) -> None:
         # With its capture socket open, the agent runs as the user it serves.
         status = Path(f"/proc/{agent.popen.pid}/status").read_text()
         assert f"Uid:\t{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}" in status
-        child = textwrap.dedent(
-            f"""
-            import asyncio, json, os
-            from pathlib import Path
-            import scapy  # found before the user change: /root is not readable after
-            import netbench.capture, netbench.capture.agent_client, netbench.events
-            os.setgid({NOBODY}); os.setuid({NOBODY})
-            from netbench.capture.preflight import preflight
-            assert preflight("lo").kind == "no-privilege"
-
-            class Ctx:
-                events = []
-                def publish(self, event): self.events.append(event)
-
-            async def main():
-                ctx = Ctx()
-                server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-                port = server.sockets[0].getsockname()[1]
-                client = netbench.capture.AgentClient(ctx, path=Path({str(path)!r}), ports=(port,))
-                client.start()
-                await asyncio.sleep(0.5)
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                await reader.read()
-                writer.close()
-                await asyncio.sleep(0.5)
-                client.stop()
-                print(json.dumps([getattr(e, "packet", e)[3] if hasattr(e, "packet")
-                                  else e.detail for e in ctx.events]))
-
-            asyncio.run(main())
-            """
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert result.returncode == 0, result.stderr
-        seen = json.loads(result.stdout)
-        assert seen[0].startswith("capturing TCP control packets and young data segments")
-        assert seen[0].endswith(f"via the capture agent at {path}")
-        assert seen[1:3] == ["S", "SA"]
-        assert seen.count("S") == 1
+        statuses, flags = capture_as_nobody(path)
+        assert statuses[0].startswith("capturing TCP control packets and young data segments")
+        assert statuses[0].endswith(f"via the capture agent at {path}")
+        assert flags[:2] == ["S", "SA"]
+        assert flags.count("S") == 1
     finally:
         assert agent.stop() == 0
     assert not path.exists()
@@ -313,13 +347,49 @@ def test_a_stale_socket_file_is_taken_over(shared_dir: Path) -> None:
         assert agent.stop() == 0
 
 
-def test_root_without_sudo_names_the_user_to_serve(shared_dir: Path) -> None:
-    running = spawn_agent(shared_dir / "agent.sock", "--user", str(NOBODY))
+def test_root_without_sudo_names_the_user_to_serve(nobody_dir: Path) -> None:
+    running = spawn_agent(nobody_dir / "agent.sock", "--user", str(NOBODY))
     try:
         assert f"for uid {NOBODY}," in running.line()
-        assert (shared_dir / "agent.sock").stat().st_uid == NOBODY
+        assert (nobody_dir / "agent.sock").stat().st_uid == NOBODY
     finally:
         running.stop()
-    unknown = spawn_agent(shared_dir / "other.sock", "--user", "no-such-user-here")
+    unknown = spawn_agent(nobody_dir / "other.sock", "--user", "no-such-user-here")
     assert unknown.popen.wait(10) == 2
     assert "no such user 'no-such-user-here'" in unknown.stderr()
+
+
+@pytest.fixture
+def planted_by_another_user() -> Iterator[Path]:
+    """Where the agent serving 65534 used to listen, taken first by uid 65533."""
+    planted = Path(f"/tmp/netbench-capture-{NOBODY}.sock")
+    planted.unlink(missing_ok=True)
+    planted.write_text("mine now\n")
+    os.chown(planted, NOBODY - 1, NOBODY - 1)
+    had_run_dir = sockdir.RUN_DIR.exists()
+    yield planted
+    planted.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (sockdir.RUN_DIR / str(NOBODY)).rmdir()
+    if not had_run_dir:
+        with contextlib.suppress(OSError):
+            sockdir.RUN_DIR.rmdir()
+
+
+def test_another_users_planted_file_does_not_stop_the_agent(
+    planted_by_another_user: Path,
+) -> None:
+    agent = spawn_agent(None, env={"SUDO_UID": str(NOBODY), "SUDO_GID": str(NOBODY)})
+    try:
+        line = agent.line()
+        assert f"for uid {NOBODY}, serving {agent.path} (Ctrl+C stops)" in line, line
+        assert Path("/tmp") not in agent.path.parents
+        info = agent.path.parent.lstat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (NOBODY, 0o700)
+        # The user's netbench finds it there by itself, and captures through it.
+        statuses, flags = capture_as_nobody(None)
+        assert statuses[0].endswith(f"via the capture agent at {agent.path}")
+        assert flags[:2] == ["S", "SA"]
+    finally:
+        assert agent.stop() == 0
+    assert planted_by_another_user.read_text() == "mine now\n"

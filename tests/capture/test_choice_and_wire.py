@@ -58,7 +58,9 @@ def test_socket_path_prefers_a_private_runtime_dir(
     fallback = wire.agent_socket_path(os.getuid())
     assert fallback != runtime / "netbench-capture.sock"
     # Someone else's directory is never used either.
-    assert wire.agent_socket_path(54321) == Path("/tmp/netbench-capture-54321.sock")
+    assert wire.agent_socket_path(54321) == Path(
+        "/run/netbench-capture/54321/netbench-capture.sock"
+    )
 
 
 def test_peer_uid_of_a_unix_socket() -> None:
