@@ -52,6 +52,8 @@ class ConnectionOwners:
     def __init__(self, lookup: OwnerLookup) -> None:
         self._lookup = lookup
         self._known: dict[Key, frozenset[int]] = {}
+        self._sets: dict[frozenset[int], frozenset[int]] = {}
+        """One copy of each answer: 65,536 connections then hold a handful of sets."""
         self._listeners: dict[Endpoint, int | None] = {}
 
     def new_batch(self) -> None:
@@ -75,6 +77,7 @@ class ConnectionOwners:
             server = lookup(packet.dst, packet.src)
         uids = {lookup(packet.src, packet.dst), server}
         found = frozenset(uid for uid in uids if uid is not None)
+        found = self._sets.setdefault(found, found)
         known.pop(key, None)
         known[key] = found
         if len(known) > MAX_KNOWN:
