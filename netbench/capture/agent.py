@@ -14,6 +14,8 @@ Rules:
   directory that is theirs alone (sockdir.py), and everything the agent
   does there it does with their identity, so nothing planted there makes
   root act; every client's SO_PEERCRED must be that user (or root);
+- a client gets the packets of its own uid's connections only (it owns a
+  socket at one end: owners.py), never another user's;
 - a slow or vanished client never stops the agent or the others: each has a
   bounded queue, overflow is counted as drops in its status records;
 - Ctrl+C (SIGINT) or SIGTERM stops it cleanly and removes the socket file.
@@ -35,7 +37,9 @@ from pathlib import Path
 
 from netbench.capture import sockdir, wire
 from netbench.capture.frames import DEFAULT_SNAP, FrameSniffer, WindowedFilter
+from netbench.capture.owners import ConnectionOwners, OwnerLookup
 from netbench.capture.window import DataWindow
+from netbench.model import TcpPacket
 from netbench.protocol.tcp_decode import decode, headers_only
 
 __all__ = ["AgentError", "CaptureAgent", "run_agent"]
@@ -83,12 +87,17 @@ class _Client:
 
 
 class CaptureAgent:
-    """Capture packet headers on `interface` and serve them on a Unix socket."""
+    """Capture packet headers on `interface` and serve them on a Unix socket.
+
+    `owner_lookup` says who owns a local socket (engine/sockdiag.py's
+    `TcpOwners` in the command): each client gets its own uid's connections.
+    """
 
     def __init__(
         self,
         path: Path,
         *,
+        owner_lookup: OwnerLookup,
         interface: str = "lo",
         uid: int | None = None,
         gid: int = -1,
@@ -102,7 +111,8 @@ class CaptureAgent:
         self._log = log or _print
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[tuple[TcpPacket, bytes]] = deque()
+        self._owners = ConnectionOwners(owner_lookup)
         self._armed = False
         window = DataWindow()
         self._sniffer = FrameSniffer(
@@ -306,11 +316,12 @@ class CaptureAgent:
         headers = headers_only(frame, linktype)
         if headers is None:
             return
+        packet = decode(frame, t, linktype, DEFAULT_SNAP)
+        if packet is None:
+            return
         if self._filter.window.data_ports:
-            packet = decode(frame, t, linktype, DEFAULT_SNAP)
-            if packet is not None:
-                self._filter.observe(packet)
-        self._pending.append(wire.encode_packet(t, linktype, headers))
+            self._filter.observe(packet)
+        self._pending.append((packet, wire.encode_packet(t, linktype, headers)))
         if not self._armed and self._loop is not None:
             self._armed = True
             with contextlib.suppress(RuntimeError):
@@ -325,21 +336,33 @@ class CaptureAgent:
         self._loop.call_later(0.02, self._flush)
 
     def _flush(self) -> None:
+        """Hand each client the packets of its own uid's connections, in order."""
         self._armed = False
         pending = self._pending
-        records = [pending.popleft() for _ in range(len(pending))]
-        if not records:
-            return
-        for client in self.clients:
-            room = QUEUE_LIMIT - len(client.queue)
-            if room < len(records):
-                client.dropped += len(records) - max(room, 0)
-            client.queue.extend(records[: max(room, 0)])
-            client.wake.set()
+        batch = [pending.popleft() for _ in range(len(pending))]
+        if not self.clients:
+            return  # nobody to look connections up for
+        self._owners.new_batch()
+        for packet, record in batch:
+            uids = self._owners.owners(packet)
+            if not uids:
+                continue
+            for client in self.clients:
+                if client.uid not in uids:
+                    continue
+                if len(client.queue) >= QUEUE_LIMIT:
+                    client.dropped += 1
+                    continue
+                client.queue.append(record)
+                client.wake.set()
 
 
 def run_agent(
-    path: Path | None = None, interface: str = "lo", *, user: tuple[int, int] | None = None
+    path: Path | None = None,
+    interface: str = "lo",
+    *,
+    owner_lookup: OwnerLookup,
+    user: tuple[int, int] | None = None,
 ) -> int:
     """The command: run until Ctrl+C. The exit code (1 with one line on failure).
 
@@ -347,7 +370,7 @@ def run_agent(
     """
     uid, gid = invoking_user() if user is None else user
     path = wire.agent_socket_path(uid) if path is None else path
-    agent = CaptureAgent(path, interface=interface, uid=uid, gid=gid)
+    agent = CaptureAgent(path, owner_lookup=owner_lookup, interface=interface, uid=uid, gid=gid)
 
     async def main() -> int:
         stop = asyncio.Event()

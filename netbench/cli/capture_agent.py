@@ -8,6 +8,7 @@ to the invoking user's netbench processes over a Unix socket, so the TUI and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from netbench.capture.agent import run_agent
+    from netbench.engine.sockdiag import TcpOwners
 
     user = None
     if args.user is not None:
@@ -54,7 +56,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"netbench capture-agent: error: no such user {args.user!r}", file=sys.stderr)
             return 2
         user = entry.pw_uid, entry.pw_gid
-    return run_agent(args.socket, args.interface, user=user)
+    try:
+        owners = TcpOwners()  # whose each connection is: a client gets its own only
+    except OSError as error:
+        print(
+            f"netbench capture-agent: error: cannot ask the kernel who owns sockets "
+            f"(sock_diag netlink): {error.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    with contextlib.closing(owners):
+        return run_agent(args.socket, args.interface, owner_lookup=owners, user=user)
 
 
 def main(argv: list[str] | None = None) -> int:

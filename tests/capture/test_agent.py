@@ -393,3 +393,71 @@ def test_another_users_planted_file_does_not_stop_the_agent(
     finally:
         assert agent.stop() == 0
     assert planted_by_another_user.read_text() == "mine now\n"
+
+
+NOBODY_CONNECTION = f"""
+import encodings.idna, os, socket, sys
+os.setgid({NOBODY}); os.setuid({NOBODY})  # here, not in preexec_fn: /root's python stays readable
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname())
+accepted, _ = server.accept()
+client.sendall(b"hi")
+accepted.recv(2)
+print(server.getsockname()[1], flush=True)
+sys.stdin.read()  # the connection stays open, nobody's, until the test says
+accepted.close(); client.close(); server.close()
+"""
+
+
+async def own_connection(recorder: Recorder) -> int:
+    """Open and close a connection of this process (root's); its port once its FINs arrived."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(2))
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await talk(port)
+        await recorder.until(
+            lambda: (
+                {p.src.port for p in recorder.packets if "F" in p.flags} >= {port}
+                and any("F" in p.flags and p.dst.port == port for p in recorder.packets)
+            )
+        )
+    finally:
+        server.close()
+    return port
+
+
+async def test_a_client_gets_its_own_users_connections_only(
+    agent: Agent, recorder: Recorder
+) -> None:
+    client = AgentClient(recorder, path=agent.path)  # every port: whatever the agent forwards
+    client.start()
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        NOBODY_CONNECTION,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        await recorder.until(lambda: any(s.running for s in recorder.of(CaptureStatus)))
+        assert other.stdout is not None and other.stdin is not None
+        foreign = int(await asyncio.wait_for(other.stdout.readline(), 10.0))
+        # Captured in order: by the time this connection's FINs come, anything
+        # of nobody's open connection would have come before them.
+        mine = await own_connection(recorder)
+        other.stdin.close()  # nobody's connection closes...
+        assert await asyncio.wait_for(other.wait(), 10.0) == 0
+        after = await own_connection(recorder)  # ...and its FINs are behind us too
+    finally:
+        client.stop()
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+    ports = {port for p in recorder.packets for port in (p.src.port, p.dst.port)}
+    assert {mine, after} <= ports
+    assert foreign not in ports
