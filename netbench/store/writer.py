@@ -121,6 +121,9 @@ class SessionWriter:
         self._batch_bytes = 0
         self.on_backlog: Callable[[bool], None] | None = None
         """Set by whoever runs the engine: True to pause reading, False to resume."""
+        self.on_written: Callable[[], None] | None = None
+        """Called after each commit that wrote rows, on the writer's thread (hop
+        to your loop): how views learn that the store has grown without polling."""
         self.backlogged = False
         self.skipped = 0
         """Events skipped because they broke a constraint (engine bugs, not I/O)."""
@@ -335,6 +338,10 @@ class SessionWriter:
             count -= len(batch)
             self._commit(conn, batch)
             self._wal.check(conn)
+            written = self.on_written
+            if written is not None:
+                with contextlib.suppress(Exception):  # never kill the recording
+                    written()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         conn.execute("BEGIN")

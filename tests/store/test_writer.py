@@ -267,6 +267,29 @@ def test_events_reach_a_live_reader_within_a_flush(
         writer.close()
 
 
+def test_the_writer_says_when_rows_are_written(
+    session_path: Path, make_events: MakeEvents, wait_until: WaitUntil
+) -> None:
+    # How views follow the store without polling: when told, the rows are
+    # there for any reader; with nothing written, nothing is said.
+    events = make_events(time.monotonic())
+    seen: list[int] = []
+    writer = SessionWriter(session_path)
+    writer.open()
+    try:
+        with SessionReader(session_path) as reader:
+            writer.on_written = lambda: seen.append(reader.counts().chunks)
+            for event in events[:4]:
+                writer(event)
+            wait_until(lambda: bool(seen), deadline=1.0)
+            assert seen[0] == 1
+            quiet = len(seen)
+            time.sleep(0.25)  # five flush intervals with nothing queued
+            assert len(seen) == quiet
+    finally:
+        writer.close()
+
+
 def test_next_ids_continue_numbering_after_reopen(
     session_path: Path, make_events: MakeEvents
 ) -> None:
