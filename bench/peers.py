@@ -110,7 +110,7 @@ def tui(session: Path) -> None:
     """(unix time of the press, ms until the screen showed it)."""
 
     async def drive(pilot: Pilot[int]) -> None:
-        await pilot.pause()
+        await asyncio.wait_for(app.started.wait(), 30)
         assert app.page_server is not None
         print(json.dumps({"port": app.page_server.address.port}), flush=True)
         traffic = app.screen.query_one(TrafficList)
@@ -136,7 +136,7 @@ def long(session: Path) -> None:
     app = NetbenchApp(AppConfig(port=0, session=session, capture=False))
 
     async def drive(pilot: Pilot[int]) -> None:
-        await pilot.pause()
+        await asyncio.wait_for(app.started.wait(), 30)
         assert app.page_server is not None
         print(json.dumps({"port": app.page_server.address.port}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):

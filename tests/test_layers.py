@@ -33,9 +33,23 @@ ALLOWED_NETBENCH_IMPORTS = {
     "engine": {"model", "events", "protocol", "engine"},
     "store": {"model", "events", "protocol", "store"},
     "capture": {"model", "events", "protocol", "capture"},
+    "runtime": {"model", "events", "protocol", "engine", "store", "capture", "runtime"},
     "workshop": {"model", "events", "protocol", "engine", "store", "capture", "workshop"},
-    "cli": {"model", "events", "protocol", "engine", "store", "capture", "workshop", "cli", "ui"},
-    "ui": {"model", "events", "protocol", "engine", "store", "capture", "workshop", "ui"},
+    "cli": {
+        *("model", "events", "protocol", "engine", "store", "capture"),
+        *("runtime", "workshop", "cli", "ui"),
+    },
+    "ui": {
+        "model",
+        "events",
+        "protocol",
+        "engine",
+        "store",
+        "capture",
+        "runtime",
+        "workshop",
+        "ui",
+    },
 }
 
 

@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         limits=limits_from(args),
         **own,
     )
-    return _serve(config, args, next_free=False)
+    return _serve(config, args)
 
 
 def kind_values(
@@ -282,9 +282,10 @@ def _capture_plan(args: argparse.Namespace, config: Any) -> tuple[bool, Any, str
     return True, backend, None
 
 
-def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
+def _serve(config: Any, args: argparse.Namespace) -> int:
     from netbench.cli import fail
-    from netbench.store import SessionWriter, StoreError, new_session_path
+    from netbench.runtime import Runtime
+    from netbench.store import StoreError, new_session_path
 
     capture, backend, problem = _capture_plan(args, config)
     if problem:
@@ -296,71 +297,47 @@ def _serve(config: Any, args: argparse.Namespace, *, next_free: bool) -> int:
         verbose=args.verbose,
         session=str(session_path) if session_path else None,
     )
-    writer = None
-    if session_path is not None:
-        writer = SessionWriter(
-            session_path,
-            argv=["netbench", *sys.argv[1:]],
-            on_error=lambda message: printer.message(
-                "recording-stopped", f"recording stopped: {message}; still serving", detail=message
-            ),
-        )
-        try:
-            writer.open()
-        except StoreError as error:
-            return fail(str(error))
+    runtime = Runtime(
+        session_path,
+        argv=["netbench", *sys.argv[1:]],
+        on_recording_error=lambda message: printer.message(
+            "recording-stopped", f"recording stopped: {message}; still serving", detail=message
+        ),
+    )
     try:
-        return asyncio.run(
-            _main(config, args, writer, printer, next_free=next_free, capture=(capture, backend))
-        )
+        runtime.open()
+    except StoreError as error:
+        return fail(str(error))
+    try:
+        return asyncio.run(_main(config, args, runtime, printer, capture=(capture, backend)))
     finally:
-        if writer is not None:
-            writer.close()
+        runtime.close()
 
 
 async def _main(
     config: Any,
     args: argparse.Namespace,
-    writer: Any,
+    runtime: Any,
     printer: EventPrinter,
     *,
-    next_free: bool,
     capture: tuple[bool, Any] = (False, None),
 ) -> int:
-    from dataclasses import replace
-
     from netbench.cli import fail
-    from netbench.engine.context import EngineContext
-    from netbench.engine.engine import Engine, EngineError
+    from netbench.engine.engine import EngineError
+    from netbench.events import ServerStarted
 
-    ctx = EngineContext(first_ids=writer.next_ids() if writer else (1, 1, 1))
-    if writer is not None:
-        ctx.bus.subscribe(writer)
-        writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
-    if args.quiet:
-        from netbench.events import ServerStarted
-
-        ctx.bus.subscribe(printer, kinds=(ServerStarted,))
-    else:
-        ctx.bus.subscribe(printer)
-    engine = Engine(ctx)
+    runtime.start([(printer, (ServerStarted,) if args.quiet else None)])
     # Before listening: a script may send SIGINT as soon as it reads the first line.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    attempts = 20 if next_free and config.port != 0 else 1
-    server = None
-    for attempt in range(attempts):
-        try:
-            server = await engine.start_server(
-                replace(config, port=config.port + attempt if config.port else 0)
-            )
-            break
-        except EngineError as error:
-            if attempt == attempts - 1 or not error.port_in_use:
-                return fail(str(error))
+    try:
+        server = await runtime.start_server(config, next_free=False)
+    except EngineError as error:
+        await runtime.stop()
+        return fail(str(error))
     if not is_loopback_host(config.host):
         printer.message(
             "warning",
@@ -373,16 +350,9 @@ async def _main(
             "warning: --allow-remote: this proxy forwards to any host, for anyone who can reach it",
             detail="allow-remote",
         )
-    handle = None
-    if capture[0] and server is not None:
-        from netbench.capture import start_capture
-
+    if capture[0]:
         # Only this server's port: other loopback traffic is none of its business.
-        handle = start_capture(ctx, ports=(server.address.port,), backend=capture[1])
+        runtime.capture_ports((server.address.port,), backend=capture[1])
     await stop.wait()
-    await engine.stop_all()
-    if handle is not None:
-        # The last FINs of the connections just closed are still on their way.
-        await asyncio.sleep(0.1)
-        handle.stop()
+    await runtime.stop(last_packets=0.1)
     return 0

@@ -38,11 +38,17 @@ INSERT_RECORDING = (
 END_RECORDING = "UPDATE recordings SET ended = ? WHERE id = ?"
 
 
-def this_recording(first_ids: tuple[int, int, int]) -> tuple[int, str, float, int, int]:
-    """The row a writer inserts at open, given its first (server, connection, exchange) ids."""
+def this_recording(
+    first_ids: tuple[int, int, int], pid: int | None = None
+) -> tuple[int, str, float, int, int]:
+    """The row a writer inserts at open, given its first (server, connection, exchange) ids.
+
+    `pid` is the engine's process when the writer runs in a recorder process:
+    the recording lives as long as the servers it records.
+    """
     server_id, conn_id, _exchange_id = first_ids
     # platform.node(), as the session row does: `socket` belongs to the engine.
-    return os.getpid(), platform.node(), time.time(), server_id, conn_id
+    return pid or os.getpid(), platform.node(), time.time(), server_id, conn_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,12 +61,14 @@ from netbench.events import (
 from netbench.store import schema
 from netbench.store.chunk_blocks import INSERT_BLOCK
 from netbench.store.errors import StoreError, one_line
+from netbench.store.lag import pause_while_behind
 from netbench.store.paths import (
     create_private_file,
     default_session_dir,
     make_private_dir,
     tighten_session_file,
 )
+from netbench.store.recorder_wire import BatchMark
 from netbench.store.recordings import END_RECORDING, INSERT_RECORDING, this_recording
 from netbench.store.rows import (
     INSERT_EXCHANGE,
@@ -103,8 +105,11 @@ class SessionWriter:
         backlog_bytes: int = 64 * 1024 * 1024,
         lag_limit: float | None = None,
         wal_limit: int = WAL_LIMIT,
+        engine_pid: int | None = None,
     ) -> None:
         self.path = Path(path)
+        self._engine_pid = engine_pid
+        """The process whose servers are recorded, when not this one (store/recorder.py)."""
         self.flush_interval = flush_interval
         self.lag_limit = 1.6 * flush_interval if lag_limit is None else lag_limit
         """Seconds `lag()` may reach before the engine is paused (80 ms by
@@ -126,6 +131,10 @@ class SessionWriter:
         to your loop): how views learn that the store has grown without polling."""
         self.backlogged = False
         self.skipped = 0
+        self.marked = 0
+        """The highest `BatchMark` committed (the recorder process's acknowledgement)."""
+        self._mark = 0
+        self._ended = True
         """Events skipped because they broke a constraint (engine bugs, not I/O)."""
         self._wal = WalKeeper(self.path, wal_limit)
         """Keeps the -wal file under `wal_limit` bytes (tests lower it)."""
@@ -188,7 +197,7 @@ class SessionWriter:
             self._next_ids = self._read_next_ids(conn)
             # Ended by close(): a row left open tells readers this one was killed.
             self._recording_id = conn.execute(
-                INSERT_RECORDING, this_recording(self._next_ids)
+                INSERT_RECORDING, this_recording(self._next_ids, self._engine_pid)
             ).lastrowid
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
@@ -217,47 +226,28 @@ class SessionWriter:
         return time.monotonic() - self._durable
 
     def pause_with(self, loop: asyncio.AbstractEventLoop, pause: Callable[[bool], None]) -> None:
-        """While the writer is behind, call `pause(True)` on `loop`; `pause(False)` after.
+        """While the writer is behind, call `pause(True)` on `loop`; `pause(False)`
+        after (store/lag.py). Call on the loop."""
+        pause_while_behind(self, loop, pause)
 
-        Behind in events (see `on_backlog`) or in time: a timer on the loop
-        checks `lag()` when it could reach `lag_limit` (lag grows one second
-        per second at most), pauses past it, and then checks every `tick`
-        until a batch is committed within the flush interval. Call on the loop.
-        """
-        reasons: set[str] = set()
-        tick = self.flush_interval / 10
-
-        def behind(reason: str, now_behind: bool) -> None:
-            was = bool(reasons)
-            if now_behind:
-                reasons.add(reason)
-            else:
-                reasons.discard(reason)
-            if bool(reasons) != was:
-                pause(bool(reasons))
-
-        def on_backlog(now_behind: bool) -> None:
-            loop.call_soon_threadsafe(behind, "backlog", now_behind)
-
-        def watch() -> None:
-            lag = self.lag()
-            behind("lag", lag > (self.flush_interval if "lag" in reasons else self.lag_limit))
-            if not self._closed:
-                soonest = tick if "lag" in reasons else self.lag_limit - lag
-                loop.call_later(max(tick, soonest), watch)
-
-        self.on_backlog = on_backlog
-        loop.call_later(tick, watch)
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def next_ids(self) -> tuple[int, int, int]:
         """The first free (server, connection, exchange) ids, as of `open()`."""
         return self._next_ids
 
-    def close(self) -> None:
-        """Write everything queued and stop the thread. Safe to call twice."""
+    def close(self, *, ended: bool = True) -> None:
+        """Write everything queued and stop the thread. Safe to call twice.
+
+        `ended=False` leaves this recording unended in the file, as a kill
+        would: the recorder process closes so when the engine's process is gone.
+        """
         if self._closed:
             return
         self._closed = True
+        self._ended = ended
         self._push = _drop
         self._stop.set()
         if self._thread is not None:
@@ -308,7 +298,8 @@ class SessionWriter:
                 self._durable = drained
                 if stopping:
                     break
-            conn.execute(END_RECORDING, (time.time(), self._recording_id))
+            if self._ended:
+                conn.execute(END_RECORDING, (time.time(), self._recording_id))
             with contextlib.suppress(sqlite3.Error):
                 self._wal.fold_back(conn)
             # A finished session becomes one self-contained file again, which
@@ -357,6 +348,7 @@ class SessionWriter:
                     conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self.marked = self._mark
 
     def _write(self, conn: sqlite3.Connection, batch: list[object]) -> None:
         # One executemany per event type: traffic interleaves chunks, requests
@@ -371,6 +363,9 @@ class SessionWriter:
                 by_kind[kind] = [event]
             else:
                 same.append(event)
+        marks = by_kind.get(BatchMark)
+        if marks is not None:
+            self._mark = marks[-1].number
         rows = self._rows
         for kind in WRITE_ORDER:
             events = by_kind.get(kind)
@@ -395,6 +390,8 @@ class SessionWriter:
         for event in batch:
             entry = self._rows.sql.get(type(event))
             if entry is None:
+                if type(event) is BatchMark:
+                    self._mark = event.number
                 continue
             sql, to_row = entry
             try:

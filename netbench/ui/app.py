@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import signal
 import threading
@@ -39,17 +38,16 @@ from textual.content import Content
 from textual.screen import Screen
 
 from netbench.engine.config import default_config
-from netbench.engine.context import EngineContext
 from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
-from netbench.store import WAL_LIMIT, SessionReader, SessionWriter, StoreError
+from netbench.store import WAL_LIMIT, SessionReader, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings, save_theme
 
 if TYPE_CHECKING:
-    from netbench.capture import CaptureHandle
+    from netbench.runtime import Runtime
     from netbench.store.har_import import ImportRow
     from netbench.ui.screens.main import MainScreen
 
@@ -94,7 +92,8 @@ class NetbenchApp(App[int]):
         self.config = config or AppConfig()
         self.hub = EventHub()
         self.engine: Engine | None = None
-        self.writer: SessionWriter | None = None
+        self.runtime: Runtime | None = None
+        """The engine, its recorder and capture (netbench/runtime), once started."""
         self.session_path: Path | None = self.config.open_path or self.config.session
         self.page_server: RunningServer | None = None
         self.startup_error: str | None = None
@@ -104,7 +103,6 @@ class NetbenchApp(App[int]):
         self._session_closed = False
         self._signals: dict[signal.Signals, Any] = {}
         """Signals handled while the app runs, and their handlers before."""
-        self.capture: CaptureHandle | None = None
         self._saved_theme: str | None = None
         """The theme config.toml names (or the default): a change to it is saved."""
         self.started = asyncio.Event()
@@ -199,51 +197,35 @@ class NetbenchApp(App[int]):
             self.started.set()
 
     async def _start_engine(self) -> None:
+        from netbench.runtime import Runtime
         from netbench.store import new_session_path
 
         path = self.config.session or new_session_path()
-        writer = SessionWriter(
+        runtime = Runtime(
             path,
             argv=["netbench"],
-            on_error=lambda message: self.call_from_thread(self._recording_failed, message),
+            on_recording_error=lambda message: self.call_from_thread(
+                self._recording_failed, message
+            ),
             wal_limit=self.config.wal_limit,
         )
         try:
-            writer.open()
+            # Off the loop: starting the recorder process takes ~0.1-0.2 s.
+            await asyncio.to_thread(runtime.open)
         except StoreError as error:
             self.startup_error = str(error)
             return
-        self.writer, self.session_path = writer, path
-        ctx = EngineContext(first_ids=writer.next_ids())
-        ctx.bus.subscribe(writer)
-        writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
-        ctx.bus.subscribe(self.hub)
-        self.engine = Engine(ctx)
+        self.runtime, self.session_path = runtime, path
+        self.engine = runtime.start([(self.hub, None)])
         if self.config.capture:
-            from netbench.capture import ServerPorts, start_capture
-            from netbench.capture.scope import OwnPackets
-
-            # Control packets of every port (netbench's clients may aim
-            # anywhere), kept only for netbench's own connections; data of
-            # the servers' young connections, following the servers.
-            own = OwnPackets(ctx)
-            ctx.bus.subscribe(own, kinds=OwnPackets.FOLLOWS)
-            self.capture = start_capture(own, data_ports=())
-            ctx.bus.subscribe(ServerPorts(self.capture), kinds=ServerPorts.FOLLOWS)
+            runtime.capture_own()
         config = default_config(
             "http", host=self.config.host, port=self.config.port, limits=self.config.limits
         )
-        for attempt in range(20 if config.port else 1):
-            port = config.port + attempt if config.port else 0
-            try:
-                self.page_server = await self.engine.start_server(
-                    dataclasses.replace(config, port=port)
-                )
-                break
-            except EngineError as error:
-                if not error.port_in_use or attempt == 19:
-                    self.startup_error = str(error)
-                    break
+        try:
+            self.page_server = await runtime.start_server(config, next_free=True)
+        except EngineError as error:
+            self.startup_error = str(error)
         if self.page_server is not None:
             from netbench.ui.server_row import beyond_loopback
 
@@ -274,12 +256,9 @@ class NetbenchApp(App[int]):
     async def shutdown(self) -> None:
         """Stop every server and client and flush the session (idempotent)."""
         try:
-            if self.capture is not None:
-                capture, self.capture = self.capture, None
-                capture.stop()
-            if self.engine is not None:
-                engine, self.engine = self.engine, None
-                await engine.stop_all()
+            self.engine = None
+            if self.runtime is not None:
+                await self.runtime.stop()
             self.hub.flush(force=True)
         finally:
             self.close_session()
@@ -291,8 +270,8 @@ class NetbenchApp(App[int]):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self.writer is not None:
-            self.writer.close()
+        if self.runtime is not None:
+            self.runtime.close()
 
     def _handle_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) quit as ctrl+q does, so the

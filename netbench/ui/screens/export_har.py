@@ -132,10 +132,11 @@ def ask_and_export(screen: Screen[None], model: TrafficModel) -> None:
 async def recorded_since(app: object, asked: float, timeout: float = 2.0) -> None:
     """Wait until what the traffic list showed when E was pressed is in the session file.
 
-    The list learns of traffic as the session writer does, and the writer is
-    up to ~100 ms behind: its last committed batch must have started after.
+    The list learns of traffic as the recorder does, and the recorder is up
+    to ~100 ms behind: the last batch it committed must have been cut after.
     """
-    writer = getattr(app, "writer", None)
+    runtime = getattr(app, "runtime", None)
+    writer = runtime.recorder if runtime is not None else None
     deadline = asked + timeout
     while writer is not None and time.monotonic() - writer.lag() < asked:
         if time.monotonic() > deadline:

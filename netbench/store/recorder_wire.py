@@ -1,0 +1,173 @@
+"""Events across the pipe to the recorder process: plain tuples, marshalled.
+
+Rules:
+- the engine's side pays for every event it sends, on the servers' GIL, so
+  the three events published per chunk and per exchange travel as plain
+  tuples of builtins (built in ~0.5 µs) and a batch is one `marshal.dumps`
+  (~3x faster than pickling the NamedTuples, whose classes and enums pickle
+  by reference); the rare events (servers, connections, socket events,
+  capture) are pickled one by one inside the batch;
+- a frame is a 4-byte little-endian length and its marshal payload; the
+  first item of every message names it (`batch`, `written`, ...);
+- `BatchMark(n)` ends batch n in the recorder's queue: the store has no table
+  for it, so the writer skips it, and a commit that carried it proves every
+  event of batch n is in the file;
+- marshal's format is private to one Python version: both ends are the same
+  interpreter (the recorder is started with `sys.executable`), never a file.
+"""
+
+from __future__ import annotations
+
+import marshal
+import pickle
+import struct
+from collections.abc import Callable
+from typing import IO, Any, NamedTuple
+
+from netbench.events import ChunkRecorded, HttpRequestRecorded, HttpResponseRecorded
+from netbench.model import Direction, HttpRequest, HttpResponse
+
+_CHUNK, _REQUEST, _RESPONSE, _OTHER = 0, 1, 2, 3
+_DIRECTION_CODE = {Direction.IN: 0, Direction.OUT: 1}
+_DIRECTIONS = (Direction.IN, Direction.OUT)
+_LENGTH = struct.Struct("<I")
+MAX_FRAME = 1 << 30
+"""A frame longer than this is a broken pipe's garbage, not a batch."""
+
+
+class BatchMark(NamedTuple):
+    """The end of batch `number` in the recorder's queue (no table: never written)."""
+
+    number: int
+
+
+def _chunk(event: ChunkRecorded) -> tuple[Any, ...]:
+    conn_id, seq, direction, offset, data, t = event
+    return (_CHUNK, conn_id, seq, _DIRECTION_CODE[direction], offset, data, t)
+
+
+def _request(event: HttpRequestRecorded) -> tuple[Any, ...]:
+    exchange_id, conn_id, position, request, first, last, t_start, t_end = event
+    return (_REQUEST, exchange_id, conn_id, position, tuple(request), first, last, t_start, t_end)
+
+
+def _response(event: HttpResponseRecorded) -> tuple[Any, ...]:
+    exchange_id, conn_id, response, first, last, t_start, t_end = event
+    return (_RESPONSE, exchange_id, conn_id, tuple(response), first, last, t_start, t_end)
+
+
+_ENCODERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+    ChunkRecorded: _chunk,
+    HttpRequestRecorded: _request,
+    HttpResponseRecorded: _response,
+}
+
+
+def split_by_bytes(events: list[object], limit: int) -> tuple[list[list[object]], int]:
+    """`events` in parts of at most ~`limit` bytes of chunk data each, and their total.
+
+    A frame is built whole in memory and the recorder reads it whole: parts
+    keep a 100 MB upload from being copied into one 100 MB frame.
+    """
+    parts: list[list[object]] = []
+    start = size = total = 0
+    for index, event in enumerate(events):
+        if type(event) is ChunkRecorded:
+            size += len(event.data)
+            if size >= limit:
+                parts.append(events[start : index + 1])
+                total += size
+                start, size = index + 1, 0
+    if start < len(events):
+        parts.append(events[start:] if start else events)
+    return parts, total + size
+
+
+def encode_batch(number: int, events: list[object]) -> bytes:
+    """One `batch` message: its number and its events, in order."""
+    encoders = _ENCODERS
+    items: list[tuple[Any, ...]] = []
+    append = items.append
+    for event in events:
+        encode = encoders.get(type(event))
+        if encode is None:
+            append((_OTHER, pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)))
+        else:
+            append(encode(event))
+    return marshal.dumps(("batch", number, items))
+
+
+def decode_events(items: list[tuple[Any, ...]]) -> list[object]:
+    """A batch's items back into the engine's events, in order."""
+    events: list[object] = []
+    append = events.append
+    for item in items:
+        code = item[0]
+        if code == _CHUNK:
+            _, conn_id, seq, direction, offset, data, t = item
+            append(ChunkRecorded(conn_id, seq, _DIRECTIONS[direction], offset, data, t))
+        elif code == _REQUEST:
+            _, exchange_id, conn_id, position, request, first, last, t_start, t_end = item
+            append(
+                HttpRequestRecorded(
+                    exchange_id,
+                    conn_id,
+                    position,
+                    _request_from(request),
+                    first,
+                    last,
+                    t_start,
+                    t_end,
+                )
+            )
+        elif code == _RESPONSE:
+            _, exchange_id, conn_id, response, first, last, t_start, t_end = item
+            append(
+                HttpResponseRecorded(
+                    exchange_id, conn_id, _response_from(response), first, last, t_start, t_end
+                )
+            )
+        else:
+            append(pickle.loads(item[1]))  # our own process wrote it
+    return events
+
+
+def _request_from(fields: tuple[Any, ...]) -> HttpRequest:
+    method, target, version, headers, body, *rest = fields
+    return HttpRequest(method, target, version, _headers(headers), body, *rest)
+
+
+def _response_from(fields: tuple[Any, ...]) -> HttpResponse:
+    status, reason, version, headers, body, *rest = fields
+    return HttpResponse(status, reason, version, _headers(headers), body, *rest)
+
+
+def _headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
+    # marshal gives back what it was given; a parser may have built lists.
+    return tuple((name, value) for name, value in headers)
+
+
+def message(*fields: Any) -> bytes:
+    """A small control message (`open`, `written`, `backlog`, ...)."""
+    return marshal.dumps(fields)
+
+
+def write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    """The next message, or None at the end of the stream (the other end is gone)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    if length > MAX_FRAME:
+        return None
+    payload = stream.read(length)
+    if len(payload) < length:
+        return None
+    value = marshal.loads(payload)
+    return value if isinstance(value, tuple) else None
