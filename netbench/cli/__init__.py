@@ -8,6 +8,7 @@ prints a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,15 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.short_usage()}{self.prog}: error: {message}\n")
 
+    def format_help(self) -> str:
+        from netbench.cli.options import LATE_TITLE
+
+        for group in self._action_groups:
+            title = getattr(group, LATE_TITLE, None)
+            if title is not None:
+                group.title = title()
+        return super().format_help()
+
     def short_usage(self) -> str:
         """`usage: netbench serve [-h] [options] KIND`: the positionals in full, options folded."""
         positionals = [action for action in self._actions if not action.option_strings]
@@ -57,8 +67,76 @@ def has_terminal() -> bool:
     return sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from netbench.cli import capture_agent, completion, send, serve, session, web, workshop
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("netbench.cli.serve", "run a server headless and print one line per event"),
+    "send": ("netbench.cli.send", "send bytes as a client and print the reply"),
+    "session": ("netbench.cli.session", "list, show, export and replay recorded sessions"),
+    "capture-agent": (
+        "netbench.cli.capture_agent",
+        "privileged helper: capture TCP handshakes on loopback for your netbench (sudo)",
+    ),
+    "workshop": (
+        "netbench.cli.workshop",
+        "guided TCP/HTTP lessons on real sockets, one socket call at a time",
+    ),
+    "completion": ("netbench.cli.completion", "print a shell completion script (bash, zsh, tcsh)"),
+    "web": (
+        "netbench.cli.web",
+        "serve the terminal UI to a browser (textual-serve, behind a token)",
+    ),
+}
+"""Each subcommand: the module whose `add_parser` defines it, and its line in
+`netbench --help` (the same as the module's `help=`; a test compares them).
+
+A module is imported when its command is chosen (or its help asked for):
+`netbench` alone, the TUI, loads none of them, and no command loads another's
+(`session` alone imports sqlite3; `serve` every server kind)."""
+
+
+class LazyParser(Parser):
+    """A subcommand's parser, filled in by its module's `add_parser` on first use.
+
+    argparse hands a chosen subcommand its arguments through
+    `parse_known_args`, and its `-h` or usage error comes from within.
+    """
+
+    module = ""
+    """The module still to load; empty once loaded."""
+
+    def load(self) -> LazyParser:
+        if self.module:
+            module, self.module = self.module, ""
+            importlib.import_module(module).add_parser(_Into(self))
+        return self
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        return super(LazyParser, self.load()).parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        return super(LazyParser, self.load()).format_help()
+
+    def format_usage(self) -> str:
+        return super(LazyParser, self.load()).format_usage()
+
+
+class _Into:
+    """What a module's `add_parser(subparsers)` is given: the parser made for it."""
+
+    def __init__(self, parser: LazyParser) -> None:
+        self.parser = parser
+
+    def add_parser(
+        self, name: str, *, help: str, description: str | None = None, epilog: str | None = None
+    ) -> LazyParser:
+        self.parser.description, self.parser.epilog = description, epilog
+        return self.parser
+
+
+def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
+    """The `netbench` parser; `load_all` loads every subcommand's options (completion)."""
+    from netbench.cli.options import add_default_options
 
     parser = Parser(
         prog="netbench",
@@ -70,15 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(the next free port if taken).",
     )
     parser.add_argument("--version", action="version", version=f"netbench {__version__}")
-    serve.add_default_options(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve.add_parser(sub)
-    send.add_parser(sub)
-    session.add_parser(sub)
-    capture_agent.add_parser(sub)
-    workshop.add_parser(sub)
-    completion.add_parser(sub)
-    web.add_parser(sub)
+    add_default_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=LazyParser)
+    for name, (module, line) in SUBCOMMANDS.items():
+        command = sub.add_parser(name, help=line)
+        command.module = module
+        if load_all:
+            command.load()
     open_parser = sub.add_parser(
         "open",
         help="open a recorded session (or a HAR file) read-only in the terminal UI",
@@ -92,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
     """The terminal UI; bare `netbench` also starts the page server on 8000."""
-    from netbench.cli.serve import check_numbers, limits_from
+    from netbench.cli.options import check_numbers, limits_from
 
     problem = check_numbers(args)
     if problem:

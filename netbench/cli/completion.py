@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from netbench.cli import build_parser
 
-    parser = build_parser()
+    parser = build_parser(load_all=True)  # every command's options, not only this one's
     _complete_paths(parser, shtab.FILE, shtab.DIRECTORY)
     print(shtab.complete(parser, shell=args.shell), end="")
     return 0

@@ -164,10 +164,12 @@ class NetbenchApp(App[int]):
             return None  # the screens say what is wrong with the file
 
     async def _finish_start(self, main: MainScreen) -> None:
-        """After the first frame: the session, the engine, the page server, the hidden panes.
+        """After the first frame: the session, the engine, the page server.
 
         The widgets learn of the page server from its `ServerStarted` event,
-        as of any server started later.
+        as of any server started later. The hidden panes are mounted after
+        the next frame, which shows the URL in the header (mounting them
+        takes longer than starting the engine; the URL waited for it).
         """
         try:
             if not self.read_only:
@@ -186,6 +188,14 @@ class NetbenchApp(App[int]):
                         timeout=30,
                         markup=False,
                     )
+        except BaseException:
+            self.started.set()
+            raise
+        self.call_after_refresh(self._mount_panes, main)
+
+    async def _mount_panes(self, main: MainScreen) -> None:
+        """The panes hidden behind tabs, after the frame that shows the URL."""
+        try:
             await main.mount_hidden()
             self._check_keymap()
         finally:
@@ -299,6 +309,7 @@ class NetbenchApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._unmounted = True
+        self.started.set()  # startup is over, whether or not the panes were mounted
         self._restore_signals()
         await self.shutdown()
         # The app is going: what startup froze may be collected again (an

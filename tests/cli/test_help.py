@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import subprocess
+import sys
 from collections.abc import Iterator
 
-from netbench.cli import build_parser
+import pytest
+
+from netbench.cli import SUBCOMMANDS, build_parser
 
 
 def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -20,11 +25,62 @@ def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
 def test_every_option_of_every_command_has_help() -> None:
     missing = [
         f"{parser.prog} {action.option_strings[-1]}"
-        for parser in parsers(build_parser())
+        for parser in parsers(build_parser(load_all=True))
         for action in parser._actions
         if action.option_strings and not action.help
     ]
     assert missing == []
+
+
+def test_netbench_help_lists_every_command_with_the_line_its_module_gives(run_netbench) -> None:
+    # The list comes from SUBCOMMANDS, without importing the modules; each
+    # module's own `add_parser` must say the same.
+    result = run_netbench("--help")
+    assert result.returncode == 0
+    shown = " ".join(result.stdout.split())
+    for name, (module, line) in SUBCOMMANDS.items():
+        own = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).add_parser(own)
+        (choice,) = own._choices_actions
+        assert (choice.dest, choice.help) == (name, line)
+        assert f" {name} {line} " in shown
+
+
+LOADED = """
+import sys
+from netbench.cli import build_parser
+build_parser().parse_args(sys.argv[1:])
+print(" ".join(sorted(sys.modules)))
+"""
+"""Parses a command line as `netbench` does, and prints the modules loaded."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        ([], None),
+        (["--port", "9000", "--max-body", "10"], None),
+        (["send", "tcp", "127.0.0.1:9", "hi"], "netbench.cli.send"),
+        (["session", "list"], "netbench.cli.session"),
+    ],
+)
+def test_a_command_line_loads_only_the_chosen_command(argv: list[str], command: str | None) -> None:
+    # `netbench` alone (the terminal UI) starts without the other commands,
+    # the server kinds, SQLite, Textual or scapy: they load when used.
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", LOADED, *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+    )
+    commands = {module for module, _line in SUBCOMMANDS.values()}
+    assert loaded & commands == ({command} if command else set())
+    assert not loaded & {"textual", "scapy", "netbench.engine.registry"}
+    if command != "netbench.cli.session":
+        assert "sqlite3" not in loaded
 
 
 def test_session_help_names_all_its_commands(run_netbench) -> None:
