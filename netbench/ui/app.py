@@ -45,12 +45,14 @@ from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
 from netbench.store import WAL_LIMIT, SessionReader, SessionWriter, StoreError
 from netbench.ui.commands import bound_actions, key_label
+from netbench.ui.follow import StoreFollower
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings, save_theme
 
 if TYPE_CHECKING:
     from netbench.capture import CaptureHandle
     from netbench.store.har_import import ImportRow
+    from netbench.ui.follow import SessionServices
     from netbench.ui.screens.main import MainScreen
 
 
@@ -93,6 +95,8 @@ class NetbenchApp(App[int]):
         super().__init__()
         self.config = config or AppConfig()
         self.hub = EventHub()
+        self.follower = StoreFollower()
+        """Tells the views when the writer has committed rows (none read-only)."""
         self.engine: Engine | None = None
         self.writer: SessionWriter | None = None
         self.session_path: Path | None = self.config.open_path or self.config.session
@@ -214,6 +218,7 @@ class NetbenchApp(App[int]):
             self.startup_error = str(error)
             return
         self.writer, self.session_path = writer, path
+        self.follower.follow(writer)
         ctx = EngineContext(first_ids=writer.next_ids())
         ctx.bus.subscribe(writer)
         writer.pause_with(asyncio.get_running_loop(), ctx.pause_reading)
@@ -418,6 +423,10 @@ class NetbenchApp(App[int]):
         return self.engine.servers.get(server_id)
 
     # -- the session, read back -------------------------------------------------
+
+    def services(self) -> SessionServices:
+        """What the views use (`ui.follow.session_services`): this app, type-checked."""
+        return self
 
     def reader(self) -> SessionReader | None:
         """A read-only view of the session (None until the file exists)."""
