@@ -22,10 +22,12 @@ is an index lookup or a range scan of the window asked for:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from netbench.model import Direction
+from netbench.model import Direction, Endpoint
+from netbench.store.packets import packet_count_between
 from netbench.store.reader import (
     _EXCHANGE,
     _EXCHANGE_COLUMNS,
@@ -175,3 +177,28 @@ def connection_opened(reader: SessionReader, conn_id: int) -> float | None:
     """When the connection opened (None: not recorded yet), without its byte counts."""
     row = reader._query("SELECT opened FROM connections WHERE id = ?", (conn_id,)).fetchone()
     return float(row[0]) if row is not None and isinstance(row[0], int | float) else None
+
+
+def ladder_mark(reader: SessionReader, conn_id: int, margin: float = 2.0) -> tuple[object, ...]:
+    """What a connection's TCP ladder is made of, counted: its end, socket events,
+    packets (within `margin` seconds of its life), chunks and the capture statuses.
+    Index lookups and counts: a view compares two marks to know whether to reload."""
+    row = reader._query(
+        "SELECT local_host, local_port, peer_host, peer_port, opened, closed,"
+        " (SELECT count(*) FROM socket_events WHERE conn_id = connections.id)"
+        " FROM connections WHERE id = ?",
+        (conn_id,),
+    ).fetchone()
+    if row is None:
+        return ()
+    lhost, lport, phost, pport, opened, closed, socket_events = row
+    end = (closed if isinstance(closed, int | float) else time.time()) + margin
+    packets = packet_count_between(
+        reader, Endpoint(lhost, lport), Endpoint(phost, pport), opened - margin, end
+    )
+    statuses = (
+        reader._query("SELECT count(*) FROM capture").fetchone()[0]
+        if reader.schema_version >= 2
+        else 0
+    )
+    return closed, socket_events, packets, chunk_count(reader, conn_id), statuses
