@@ -29,7 +29,7 @@ from netbench.store.windows import ChunkWindow
 
 PAGE = 512
 KEPT_PAGES = 16
-REGION = 2048
+REGION = 1024
 """Chunks laid out exactly around the screen (a screen shows ~50 at most)."""
 
 ReadWindow = Callable[[int, int], ChunkWindow]

@@ -15,8 +15,8 @@ Rules:
   only when on screen, so 10k packets cost a list, not 10k widgets;
 - live: told that the store has new rows (ui/follow.py), it counts what
   the ladder is made of (its packets, chunks and socket events, the capture
-  statuses: index lookups) and reloads only when one changed, spaced by at
-  least 4x the last reload's cost so a busy connection never hogs the UI.
+  statuses: index lookups) and reloads only when one changed, spaced by 4x
+  the last reload's cost (a timer, only then) so a busy ladder never hogs the UI.
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ from netbench.ui.messages import Selection
 if TYPE_CHECKING:
     from textual.timer import Timer
 
-REFRESH_GAP = 0.2
-"""Seconds at least between two reloads; more when a reload took long (10k packets)."""
 MARGIN = 2.0
 """Seconds before the connection opened and after it closed searched for its packets."""
 BANNER = "Inferred from socket events — no packets were captured."
@@ -345,7 +343,7 @@ class TcpLadder(Widget, can_focus=True):
         except StoreError:
             return
         if changed:
-            wait = self._last_refresh + max(REFRESH_GAP, 4 * self._cost) - time.monotonic()
+            wait = self._last_refresh + 4 * self._cost - time.monotonic()
             if wait > 0:
                 self._deferred = self.set_timer(wait, self._reload)
             else:
