@@ -4,7 +4,8 @@ Rules:
 - the app owns one `StoreFollower`; `follow(writer)` (on the loop) makes the
   session writer call it after each commit that wrote rows;
 - that call comes on the writer's thread: it only sets a flag and, when the
-  flag was clear, hops to the loop with `call_soon_threadsafe`;
+  flag was clear, hops to the loop with `call_soon_threadsafe`, in the
+  app's context (Textual keeps the active app in a context variable);
 - on the loop, notifications are coalesced to at most one per `frame`: a
   busy recording commits ~20 times a second, and a view refreshes once per
   notification, whatever was written;
@@ -18,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +47,9 @@ class StoreFollower:
         self.frame = frame
         self._subscribers: list[Subscriber] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context: contextvars.Context | None = None
+        """The context `follow` was called in (the app's): views run in it, as
+        in any Textual callback (`self.app`, timers), not in the writer's."""
         self._due = False
         """A notification is on its way to the loop (set on the writer's thread)."""
         self._last = 0.0
@@ -54,6 +59,7 @@ class StoreFollower:
     def follow(self, writer: SessionWriter) -> None:
         """Be told of `writer`'s commits (call on the loop the views run on)."""
         self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
         writer.on_written = self.written
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -71,14 +77,14 @@ class StoreFollower:
             return
         self._due = True
         try:
-            loop.call_soon_threadsafe(self._arrived)
+            loop.call_soon_threadsafe(self._arrived, context=self._context)
         except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
             self._due = False
 
     def _arrived(self) -> None:
         wait = self._last + self.frame - time.monotonic()
         if wait > 0 and self._loop is not None:
-            self._loop.call_later(wait, self._deliver)
+            self._loop.call_later(wait, self._deliver, context=self._context)
         else:
             self._deliver()
 

@@ -23,8 +23,6 @@ Rules:
 
 from __future__ import annotations
 
-import re
-import time
 from collections import OrderedDict
 from typing import ClassVar
 
@@ -41,7 +39,7 @@ from textual.strip import Strip
 from netbench.model import Direction
 from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.textsafe import visible
-from netbench.store import ChunkMeta, StoreError, chunk_data
+from netbench.store import StoreError, chunk_data
 from netbench.store.windows import (
     ChunkWindow,
     chunk_count,
@@ -51,6 +49,7 @@ from netbench.store.windows import (
     stream_sizes,
 )
 from netbench.ui.byte_layout import ChunkPages, StreamLayout
+from netbench.ui.byte_text import chunk_header, text_lines
 from netbench.ui.follow import SessionServices, session_services
 from netbench.ui.messages import Selection
 
@@ -61,63 +60,8 @@ COPY_LIMIT = 1024 * 1024
 """The most stream bytes `c` puts on the clipboard."""
 
 _STYLE = {Direction.IN: Style(color="green"), Direction.OUT: Style(color="cyan")}
-_ARROW = {Direction.IN: "<- in ", Direction.OUT: "-> out"}
 _DIM = Style(dim=True)
-_CR, _LF = visible(b"\r"), visible(b"\n")
-_NARROW = re.compile("[\x20-\x7e\u2400-\u2421]*")
-"""Printable ASCII and control pictures: one cell each, so wrapping is slicing."""
-_RUNS = re.compile("[\x20-\x7e\u2400-\u2421]+|.", re.DOTALL)
 _HEX_WIDTH = 10 + BYTES_PER_LINE * 3 + (BYTES_PER_LINE - 1) // 8 + 1 + BYTES_PER_LINE
-
-
-def chunk_header(meta: ChunkMeta, t0: float) -> str:
-    """`#3  +12.345 ms  <- in   517 B  offset 1024  14:03:22.123` (no user bytes)."""
-    clock = time.strftime("%H:%M:%S", time.localtime(meta.t)) + f".{int(meta.t * 1000) % 1000:03d}"
-    return (
-        f"#{meta.seq:<4} +{(meta.t - t0) * 1000:.3f} ms  {_ARROW[meta.direction]} "
-        f"{meta.length:>7} B  offset {meta.offset:<9} {clock}"
-    )
-
-
-def wrap(line: str, width: int) -> list[str]:
-    """`line` in pieces of at most `width` cells; a wide character is never split."""
-    pieces: list[str] = []
-    current: list[str] = []
-    used = 0
-    for run in _RUNS.findall(line):
-        narrow = _NARROW.fullmatch(run) is not None
-        size = len(run) if narrow else cell_len(run)
-        while narrow and used + size > width:  # cut a narrow run to fit
-            cut = max(0, width - used)
-            pieces.append("".join([*current, run[:cut]]))
-            current, used, run, size = [], 0, run[cut:], size - cut
-        if used + size > width and current:
-            pieces.append("".join(current))
-            current, used = [], 0
-        current.append(run)
-        used += size
-    return [*pieces, "".join(current)]
-
-
-def text_lines(data: bytes, width: int) -> list[str]:
-    """Escaped text, one line per LF (kept as ␊), wrapped at `width` cells.
-
-    The same as `visible(data, keep_newlines=True)` split at its line breaks,
-    but sanitised a line at a time with the CR before an LF cut off, which
-    keeps `textsafe` on its fast path (printable ASCII) for ordinary text.
-    """
-    lines: list[str] = []
-    pieces = data.split(b"\n")
-    for n, piece in enumerate(pieces, 1 - len(pieces)):
-        cr = piece.endswith(b"\r")
-        line = visible(piece[:-1] if cr else piece) + (_CR if cr else "") + (_LF if n else "")
-        if len(line) <= width and _NARROW.fullmatch(line):
-            lines.append(line)
-        else:
-            lines.extend(wrap(line, width))
-    if lines and not lines[-1]:
-        lines.pop()
-    return lines
 
 
 class BytesView(ScrollView, can_focus=True):
@@ -357,6 +301,8 @@ class BytesView(ScrollView, can_focus=True):
         self._update_size()
         self._settle()
         self.refresh()
+        # A vertical scroll bar that appears narrows the view: fit the width again.
+        self.call_after_refresh(self._update_size)
 
     def _update_size(self) -> None:
         # Offsets past 4 GiB take more than 8 hex digits.
