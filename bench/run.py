@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|views]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -26,7 +26,9 @@ then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
 and 5,000 req/s and unpaced, three kills each); then workshop mode: key
 press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
 with seed 004's hello-world app against gunicorn's sync worker, one
-process (bench/apps.py; gunicorn only when installed). `--smoke` runs
+process (bench/apps.py; gunicorn only when installed); then the Bytes and
+HTTP views of one connection of 1,000,000 exchanges: open, end, and one
+refresh while it grows (bench/views.py). `--smoke` runs
 everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -55,6 +57,8 @@ from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
 from startup import startup
+from views import report as report_views
+from views import views
 
 from netbench.store import WAL_LIMIT
 
@@ -305,10 +309,16 @@ def main() -> int:
     parser.add_argument(
         "--body-mb", type=float, default=100.0, help="the big body's size in MB (default 100)"
     )
+    parser.add_argument(
+        "--view-exchanges",
+        type=int,
+        default=1_000_000,
+        help="exchanges on the connection the views open (default 1000000)",
+    )
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop", "apps"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "views"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -335,6 +345,9 @@ def main() -> int:
         if args.only in (None, "apps"):
             for line in report_apps(measure_apps(seconds, data_dir)):
                 print(line)
+        if args.only in (None, "views"):
+            exchanges = 2_000 if args.smoke else args.view_exchanges
+            print("\n".join(report_views(views(exchanges, data_dir))))
     return 0
 
 

@@ -164,6 +164,42 @@ class ChunkTables:
             found = _merged(found, from_blocks) if found else from_blocks
         return found
 
+    def index_range(self, conn_id: int, first: int, end: int) -> list[ChunkInfo]:
+        """The chunks with seq in [first, end) without their bytes, by seq: the
+        rows in it and the blocks that overlap it (one at most starts before)."""
+        where = self._where
+        found: list[ChunkInfo] = []
+        if self._rows:
+            found = [
+                _ROW_INFO.check(row, where)
+                for row in self._query(
+                    f"SELECT seq, direction, t, offset, length(data) FROM {self.rows_table}"
+                    " WHERE conn_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+                    (conn_id, first, end),
+                )
+            ]
+        if not self.blocks or end <= first:
+            return found
+        row = self._query(
+            "SELECT max(first_seq) FROM chunk_blocks WHERE conn_id = ? AND first_seq <= ?",
+            (conn_id, first),
+        ).fetchone()
+        start = row[0] if row is not None and isinstance(row[0], int) else first
+        blocks = self._query(
+            "SELECT first_seq, t0, meta FROM chunk_blocks"
+            " WHERE conn_id = ? AND first_seq >= ? AND first_seq < ? ORDER BY first_seq",
+            (conn_id, start, end),
+        )
+        from_blocks = [
+            (seq, direction, t0 + ns / 1e9, offset, length)
+            for block_first, t0, meta in (_BLOCK_INFO.check(row, where) for row in blocks)
+            for seq, (direction, ns, offset, _start, length) in enumerate(
+                self._meta(meta), block_first
+            )
+            if first <= seq < end
+        ]
+        return _merged(found, from_blocks) if found else from_blocks
+
     def data(self, conn_id: int, seq: int) -> bytes | None:
         """One chunk's bytes (None when there is no such chunk)."""
         if self._rows:

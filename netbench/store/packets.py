@@ -84,22 +84,42 @@ def packets_between(
     """
     if not _has_packets(reader):
         return []
-    # One index range per direction: (src_port, dst_port) equal, t between.
-    one_way = "(src_port = :{0}p AND dst_port = :{1}p AND t BETWEEN :t0 AND :t1"
-    one_way += " AND src_host = :{0}h AND dst_host = :{1}h)"
     rows = reader._query(
-        f"SELECT {_COLUMNS} FROM packets WHERE {one_way.format('a', 'b')}"
-        f" OR {one_way.format('b', 'a')} ORDER BY t, id",
-        {
-            "t0": t_from,
-            "t1": t_to,
-            "ap": a.port,
-            "bp": b.port,
-            "ah": _wire_host(a.host),
-            "bh": _wire_host(b.host),
-        },
+        f"SELECT {_COLUMNS} FROM packets WHERE {_BETWEEN} ORDER BY t, id",
+        _between(a, b, t_from, t_to),
     )
     return [_packet(row, str(reader.path)) for row in rows]
+
+
+def packet_count_between(
+    reader: SessionReader, a: Endpoint, b: Endpoint, t_from: float, t_to: float
+) -> int:
+    """How many packets `packets_between` would return (a count over the index)."""
+    if not _has_packets(reader):
+        return 0
+    row = reader._query(
+        f"SELECT count(*) FROM packets WHERE {_BETWEEN}", _between(a, b, t_from, t_to)
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+# One index range per direction: (src_port, dst_port) equal, t between.
+_ONE_WAY = (
+    "(src_port = :{0}p AND dst_port = :{1}p AND t BETWEEN :t0 AND :t1"
+    " AND src_host = :{0}h AND dst_host = :{1}h)"
+)
+_BETWEEN = f"{_ONE_WAY.format('a', 'b')} OR {_ONE_WAY.format('b', 'a')}"
+
+
+def _between(a: Endpoint, b: Endpoint, t_from: float, t_to: float) -> dict[str, object]:
+    return {
+        "t0": t_from,
+        "t1": t_to,
+        "ap": a.port,
+        "bp": b.port,
+        "ah": _wire_host(a.host),
+        "bh": _wire_host(b.host),
+    }
 
 
 def all_packets(reader: SessionReader) -> Iterator[TcpPacket]:

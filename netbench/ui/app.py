@@ -43,12 +43,14 @@ from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
 from netbench.store import WAL_LIMIT, SessionReader, StoreError
 from netbench.ui.commands import bound_actions, key_label
+from netbench.ui.follow import StoreFollower
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings, save_theme
 
 if TYPE_CHECKING:
     from netbench.runtime import Runtime
     from netbench.store.har_import import ImportRow
+    from netbench.ui.follow import SessionServices
     from netbench.ui.screens.main import MainScreen
 
 
@@ -91,6 +93,8 @@ class NetbenchApp(App[int]):
         super().__init__()
         self.config = config or AppConfig()
         self.hub = EventHub()
+        self.follower = StoreFollower()
+        """Tells the views when the writer has committed rows (none read-only)."""
         self.engine: Engine | None = None
         self.runtime: Runtime | None = None
         """The engine, its recorder and capture (netbench/runtime), once started."""
@@ -226,6 +230,8 @@ class NetbenchApp(App[int]):
             self.startup_error = str(error)
             return
         self.runtime, self.session_path = runtime, path
+        assert runtime.recorder is not None
+        self.follower.follow(runtime.recorder)
         self.engine = runtime.start([(self.hub, None)])
         if self.config.capture:
             runtime.capture_own()
@@ -408,6 +414,10 @@ class NetbenchApp(App[int]):
         return self.engine.servers.get(server_id)
 
     # -- the session, read back -------------------------------------------------
+
+    def services(self) -> SessionServices:
+        """What the views use (`ui.follow.session_services`): this app, type-checked."""
+        return self
 
     def reader(self) -> SessionReader | None:
         """A read-only view of the session (None until the file exists)."""

@@ -58,3 +58,7 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     )
     # serve wsgi against gunicorn's sync worker (a skipped row when gunicorn is not installed).
     assert re.search(r"^netbench serve wsgi vs gunicorn: keep-alive ", out, re.M), out
+    # The views of one long connection: open times and one refresh while it grows.
+    assert re.search(r"^views of one connection of 2,000 exchanges", out, re.M), out
+    assert re.search(r"^  Bytes view open +\d+\.\d ms", out, re.M), out
+    assert re.search(r"^  refresh while it grows: .* \d+ chunk\(s\) of the index read", out, re.M)

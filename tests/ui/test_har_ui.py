@@ -59,7 +59,7 @@ async def test_a_chromium_har_opens_in_the_same_screens_marked_imported(tmp_path
         bytes_view = app.screen.query_one(BytesView)
         await pilot.pause(0.3)
         assert bytes_view.render_line(0).text.strip() == NO_RAW_BYTES
-        assert bytes_view.chunks == []
+        assert len(bytes_view.chunks) == 0
 
         await pilot.press("h")
         http_view = app.screen.query_one(HttpView)

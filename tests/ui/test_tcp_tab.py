@@ -3,14 +3,15 @@
 The ladder runs inside the real app, opened read-only on a recorded session:
 the demo session (demo_session.py, no capture) or one holding packets built
 without scapy (demo_packets.py). Packets are also given to the widget
-directly (`show_packets`), and live ones through `EventsArrived`.
+directly (`show_packets`), and live ones by a writer appending to the session.
 Update the SVG on purpose with `pytest tests/ui/test_tcp_tab.py --snapshot-update`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,13 @@ from demo_packets import (
     REQUEST,
     RESPONSE,
     SERVER,
-    T0,
     escaped_echo,
     page_fetch,
     page_fetch_events,
     segment,
     write_capture_session,
 )
-from demo_session import MONO, write_demo_session
+from demo_session import MONO, WALL, write_demo_session
 from textual.app import ComposeResult
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -39,12 +39,11 @@ from uikit import started
 from netbench.capture.preflight import no_privilege
 from netbench.engine.engine import load_test_jpeg
 from netbench.events import CaptureStatus, PacketCaptured
-from netbench.model import Direction, Endpoint, Role, TcpPacket
-from netbench.store.packets import CaptureRow
+from netbench.model import Direction, Endpoint, Role
+from netbench.store import SessionWriter
 from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.ladder_model import flag_label
-from netbench.ui.messages import EventsArrived, Selection
-from netbench.ui.widgets import tcp_ladder
+from netbench.ui.messages import Selection
 from netbench.ui.widgets.tcp_ladder import BANNER, LadderLines, TcpLadder
 
 SIZE = (120, 30)
@@ -304,39 +303,46 @@ async def test_headers_only_segments_show_their_bytes_from_the_session(tmp_path:
     assert drawn[0] == drawn[1]
 
 
-async def test_live_packets_refresh_the_ladder(
-    bench: Bench, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    captured: list[TcpPacket] = []
+async def test_live_packets_refresh_the_ladder(tmp_path: Path) -> None:
+    # The session grows under the open ladder: a recorder appends to the file
+    # and the app's follower tells the ladder, which reloads when what it is
+    # made of changed (and only then).
+    session = write_capture_session(tmp_path / "live.sqlite", packets=False)
+    async with opened(session) as bench:
+        ladder = bench.ladder
+        ladder.show(Selection(1))
+        await bench.pilot.pause(0.3)
+        assert ladder.inferred
+        writer = SessionWriter(session, anchors=(MONO, WALL))
+        writer.open()
+        try:
+            bench.app.follower.follow(writer)
+            writer(CaptureStatus(True, MONO, "via capture agent"))
+            await until(bench, lambda: "Capture runs (via capture agent)" in banner(bench))
+            other = segment(0, True, "S", 0, 0)._replace(src=Endpoint("127.0.0.1", 1))
+            told = bench.app.follower.notified
+            writer(PacketCaptured(other))
+            await until(bench, lambda: bench.app.follower.notified > told)
+            await bench.pilot.pause(0.1)
+            assert ladder.inferred  # not this connection's packet: no reload
+            for packet in page_fetch()[:3]:
+                writer(PacketCaptured(packet))
+            await until(bench, lambda: not ladder.inferred)
+        finally:
+            writer.close()
+        assert not ladder.query_one("#tcp-banner").display
+        syn, syn_ack, ack = bench.lines()[1:4]
+        assert "SYN seq=0" in syn and "SYN-ACK seq=0 ack=1" in syn_ack and "ACK seq=1" in ack
 
-    def packets_between(
-        reader: Any, a: Endpoint, b: Endpoint, t_from: float, t_to: float
-    ) -> list[TcpPacket]:
-        assert {a, b} == {CLIENT, SERVER} and t_from < T0 < t_to
-        return list(captured)
 
-    history: list[CaptureRow] = []
-    monkeypatch.setattr(tcp_ladder, "packets_between", packets_between)
-    monkeypatch.setattr(tcp_ladder, "capture_history", lambda reader: list(history))
-    ladder = bench.ladder
-    ladder.show(Selection(1))
-    await bench.pilot.pause(0.3)
-    assert ladder.inferred
-    history.append(CaptureRow(T0, True, "via capture agent", 0))
-    ladder.post_message(EventsArrived([CaptureStatus(True, 0.0, "via capture agent")]))
-    await bench.pilot.pause(0.4)
-    assert "Capture runs (via capture agent)" in bench.text("#tcp-banner")
-    captured.extend(page_fetch()[:3])
-    other = segment(0, True, "S", 0, 0)._replace(src=Endpoint("127.0.0.1", 1))
-    ladder.post_message(EventsArrived([PacketCaptured(other)]))
-    await bench.pilot.pause(0.4)
-    assert ladder.inferred  # not this connection's packet: no reload
-    ladder.post_message(EventsArrived([PacketCaptured(p) for p in captured]))
-    await bench.pilot.pause(0.4)
-    assert not ladder.inferred
-    assert not ladder.query_one("#tcp-banner").display
-    syn, syn_ack, ack = bench.lines()[1:4]
-    assert "SYN seq=0" in syn and "SYN-ACK seq=0 ack=1" in syn_ack and "ACK seq=1" in ack
+def banner(bench: Bench) -> str:
+    return bench.text("#tcp-banner")
+
+
+async def until(bench: Bench, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await bench.pilot.pause(0.05)
 
 
 async def test_ten_thousand_packets_stay_responsive(bench: Bench) -> None:

@@ -3,15 +3,18 @@
 Rules:
 - a chunk is what one `recv` returned or one `send` wrote; each starts with a
   header line, so the boundaries TCP does not keep are visible;
-- only the chunk index (seq, direction, time, offset, length) is loaded on
-  `show()`; bytes are fetched from the session file for the chunks on screen
-  and kept in a small LRU cache, so a 100 MB body costs a few MB;
-- while chunks arrive, a refresh reads only the chunks after the last one
-  indexed: re-reading the index of a keep-alive connection with 30,000
-  exchanges took ~350 ms, a read that held the session's WAL (it cannot
-  start over under a reader) and the screen;
-- `_starts[i]` is the first line of chunk i: `bisect` finds the chunk of any
-  line in O(log n). In hex mode every count is known from the length; in
+- the chunk index (seq, direction, time, offset, length) is read a page at
+  a time, for the chunks near the screen (ui/byte_layout.py): a connection
+  of a million exchanges opens as fast as one of ten. Bytes are fetched from
+  the session file for the chunks on screen and kept in a small LRU cache,
+  so a 100 MB body costs a few MB;
+- the view follows the store by being told (ui/follow.py), not by polling:
+  on each notification it reads the chunk count (one index lookup) and only
+  the chunks after the last one indexed. Re-reading the whole index of a
+  keep-alive connection with 30,000 exchanges took ~350 ms, a read that
+  held the session's WAL (it cannot start over under a reader) and the screen;
+- lines are counted exactly around the screen and estimated elsewhere
+  (`StreamLayout`). In hex mode every count is known from the length; in
   text mode a chunk's count is estimated until its bytes are read, then made
   exact before it is drawn (`_settle`), so lines never jump under the eye;
 - every character shown comes from `hexdump` (one symbol per byte) or from
@@ -20,12 +23,8 @@ Rules:
 
 from __future__ import annotations
 
-import re
-import time
-from bisect import bisect_right
 from collections import OrderedDict
-from itertools import accumulate
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -36,85 +35,33 @@ from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.timer import Timer
 
-from netbench.events import ChunkRecorded, ConnectionClosed
 from netbench.model import Direction
 from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.textsafe import visible
-from netbench.store import ChunkMeta, StoreError, chunk_data, chunk_index
-from netbench.ui.messages import EventsArrived, Selection
-
-if TYPE_CHECKING:
-    from netbench.ui.app import NetbenchApp
+from netbench.store import StoreError, chunk_data
+from netbench.store.windows import (
+    ChunkWindow,
+    chunk_count,
+    chunk_window,
+    connection_opened,
+    exchange,
+    stream_sizes,
+)
+from netbench.ui.byte_layout import ChunkPages, StreamLayout
+from netbench.ui.byte_text import chunk_header, text_lines
+from netbench.ui.follow import SessionServices, session_services
+from netbench.ui.messages import Selection
 
 BYTES_PER_LINE = 16
 CACHE_BYTES = 4 * 1024 * 1024
 """Chunk bytes kept in memory (at least one chunk, whatever its size)."""
 COPY_LIMIT = 1024 * 1024
 """The most stream bytes `c` puts on the clipboard."""
-REFRESH_DELAY = 0.15
-"""The store is up to ~100 ms behind the engine: re-read a little after events."""
-REFRESH_GAP = 0.2
 
 _STYLE = {Direction.IN: Style(color="green"), Direction.OUT: Style(color="cyan")}
-_ARROW = {Direction.IN: "<- in ", Direction.OUT: "-> out"}
 _DIM = Style(dim=True)
-_CR, _LF = visible(b"\r"), visible(b"\n")
-_NARROW = re.compile("[\x20-\x7e\u2400-\u2421]*")
-"""Printable ASCII and control pictures: one cell each, so wrapping is slicing."""
-_RUNS = re.compile("[\x20-\x7e\u2400-\u2421]+|.", re.DOTALL)
 _HEX_WIDTH = 10 + BYTES_PER_LINE * 3 + (BYTES_PER_LINE - 1) // 8 + 1 + BYTES_PER_LINE
-
-
-def chunk_header(meta: ChunkMeta, t0: float) -> str:
-    """`#3  +12.345 ms  <- in   517 B  offset 1024  14:03:22.123` (no user bytes)."""
-    clock = time.strftime("%H:%M:%S", time.localtime(meta.t)) + f".{int(meta.t * 1000) % 1000:03d}"
-    return (
-        f"#{meta.seq:<4} +{(meta.t - t0) * 1000:.3f} ms  {_ARROW[meta.direction]} "
-        f"{meta.length:>7} B  offset {meta.offset:<9} {clock}"
-    )
-
-
-def wrap(line: str, width: int) -> list[str]:
-    """`line` in pieces of at most `width` cells; a wide character is never split."""
-    pieces: list[str] = []
-    current: list[str] = []
-    used = 0
-    for run in _RUNS.findall(line):
-        narrow = _NARROW.fullmatch(run) is not None
-        size = len(run) if narrow else cell_len(run)
-        while narrow and used + size > width:  # cut a narrow run to fit
-            cut = max(0, width - used)
-            pieces.append("".join([*current, run[:cut]]))
-            current, used, run, size = [], 0, run[cut:], size - cut
-        if used + size > width and current:
-            pieces.append("".join(current))
-            current, used = [], 0
-        current.append(run)
-        used += size
-    return [*pieces, "".join(current)]
-
-
-def text_lines(data: bytes, width: int) -> list[str]:
-    """Escaped text, one line per LF (kept as ␊), wrapped at `width` cells.
-
-    The same as `visible(data, keep_newlines=True)` split at its line breaks,
-    but sanitised a line at a time with the CR before an LF cut off, which
-    keeps `textsafe` on its fast path (printable ASCII) for ordinary text.
-    """
-    lines: list[str] = []
-    pieces = data.split(b"\n")
-    for n, piece in enumerate(pieces, 1 - len(pieces)):
-        cr = piece.endswith(b"\r")
-        line = visible(piece[:-1] if cr else piece) + (_CR if cr else "") + (_LF if n else "")
-        if len(line) <= width and _NARROW.fullmatch(line):
-            lines.append(line)
-        else:
-            lines.extend(wrap(line, width))
-    if lines and not lines[-1]:
-        lines.pop()
-    return lines
 
 
 class BytesView(ScrollView, can_focus=True):
@@ -151,9 +98,12 @@ class BytesView(ScrollView, can_focus=True):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.selection: Selection | None = None
-        self.chunks: list[ChunkMeta] = []
+        self.chunks = ChunkPages(self._read_window)
+        """The connection's chunk index, read a page at a time (positions are seqs)."""
+        self._layout = StreamLayout(self.chunks, self._lines_in)
         self._t0 = 0.0
-        self._starts: list[int] = [0]
+        self._stream_end = 0
+        """The furthest stream offset known (the hex dump's offset column fits it)."""
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cached_bytes = 0
         self._text: OrderedDict[int, list[str]] = OrderedDict()
@@ -162,24 +112,30 @@ class BytesView(ScrollView, can_focus=True):
         self._per_line = 80.0
         """Bytes per text line, for chunks not read yet (measured, so estimates are close)."""
         self._message = "Select a connection or request in the traffic list (Enter)."
-        self._timer: Timer | None = None
         self._goto: int | None = None
-        self._indexed: int | None = None
-        """The connection `chunks` indexes (refreshes read only what came since)."""
-        self._last_refresh = 0.0
+        """The exchange whose first chunk goes on top once it is recorded."""
         self._settling = False
         self.fetches = 0
         """How many chunks were read from the store (lazy loading, observable)."""
 
     @property
-    def _netbench(self) -> NetbenchApp:
-        return self.app  # type: ignore[return-value]
+    def services(self) -> SessionServices:
+        return session_services(self)
+
+    @property
+    def fetched_index(self) -> int:
+        """Chunk index entries read from the store for this connection (never re-read)."""
+        return self.chunks.fetched
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks)
 
     def on_mount(self) -> None:
-        self._netbench.hub.register(self)
+        self.services.follower.subscribe(self._grow)
 
     def on_unmount(self) -> None:
-        self._netbench.hub.unregister(self)
+        self.services.follower.unsubscribe(self._grow)
 
     # -- loading ---------------------------------------------------------------------
 
@@ -191,60 +147,90 @@ class BytesView(ScrollView, can_focus=True):
         self._text.clear()
         self._text_counts.clear()
         self._cached_bytes = 0
-        self._indexed = None
-        if self._timer is not None:
-            self._timer.stop()
+        self.chunks = ChunkPages(self._read_window)
+        self._layout = StreamLayout(self.chunks, self._lines_in)
+        self._t0, self._stream_end = 0.0, 0
         self.scroll_to(x=0, y=0, animate=False, force=True)
-        self._refresh_index()
-        if selection is not None:  # the store is up to ~100 ms behind the engine
-            self._timer = self.set_timer(REFRESH_DELAY, self._refresh_index)
+        self._open()
 
-    def _refresh_index(self) -> None:
-        """(Re)load the chunk index; stay at the end if we were there (live follow)."""
-        self._timer, self._last_refresh = None, time.monotonic()
-        top = round(self.scroll_y)
-        following = bool(self.chunks) and top >= self.max_scroll_y
-        index: int | None = None
-        # Chunks are only ever appended: what is cached stays valid on a reload.
-        known, t0 = self.chunks, self._t0
-        self.chunks, self._t0 = [], 0.0
-        reader = self._netbench.reader()
+    def _read_window(self, first: int, count: int) -> ChunkWindow:
+        reader = self.services.reader()
+        if reader is None or self.selection is None:
+            return ChunkWindow(first, [], 0)
+        try:
+            return chunk_window(reader, self.selection.conn_id, first, count)
+        except StoreError:
+            return ChunkWindow(first, [], 0)  # shown as empty chunks; the header said why
+
+    def _open(self) -> None:
+        """Read the chunk count and the first page (or the named exchange's page)."""
+        reader = self.services.reader()
+        goto: int | None = None
         if self.selection is None:
             self._message = "Select a connection or request in the traffic list (Enter)."
         elif reader is None:
             self._message = "No session file: nothing was recorded."
         else:
             conn_id = self.selection.conn_id
-            if self._indexed != conn_id or not known:
-                known = []
             try:
-                if known:
-                    self.chunks = known + chunk_index(reader, conn_id, after_seq=known[-1].seq)
-                else:
-                    self.chunks = chunk_index(reader, conn_id)
-                    conn = reader.connection(conn_id)
-                    t0 = conn.opened if conn else self.chunks[0].t if self.chunks else 0.0
-                rows = reader.exchanges(conn_id, include_bodies=False) if self._goto else ()
-                goto = next((e for e in rows if e.id == self._goto), None)
+                total = chunk_count(reader, conn_id)
+                opened = connection_opened(reader, conn_id)
+                found = exchange(reader, self._goto, include_bodies=False) if self._goto else None
+                sizes = stream_sizes(reader, conn_id) if total else {}
             except StoreError as error:
                 self._message = f"Cannot read the session: {error}"
             else:
-                self._message = self._netbench.no_bytes  # an imported HAR has none
-                self._indexed, self._t0 = conn_id, t0
-                if goto is not None:
-                    seq = goto.req_first_chunk if goto.request else goto.resp_first_chunk
-                    index = next((i for i, m in enumerate(self.chunks) if m.seq == seq), None)
-        self._relayout()
-        if index is not None:
-            self._goto, top, following = None, self._starts[index], False
+                self._message = self.services.no_bytes  # an imported HAR has none
+                self.chunks.grow(total)
+                self._stream_end = max(sizes.values(), default=0)
+                self._t0 = opened if opened is not None else self.chunks[0].t if total else 0.0
+                if found is not None:
+                    seq = found.req_first_chunk if found.request else found.resp_first_chunk
+                    goto = seq if seq is not None and 0 <= seq < total else None
+        self._relayout(around=goto or 0)
+        if goto is not None:
+            self._goto = None
+            self._scroll_line(self._layout.line_of(goto))
+
+    def _grow(self) -> None:
+        """The store has new rows (the follower says): index only the chunks that are new."""
+        reader = self.services.reader()
+        if self.selection is None or reader is None:
+            return
+        old = len(self.chunks)
+        if not old or self._goto is not None:
+            top = round(self.scroll_y)
+            self._open()  # nothing shown yet, or the exchange to show was not recorded yet
+            if old and self._goto is not None:
+                self._scroll_line(top)
+            return
+        try:
+            total = chunk_count(reader, self.selection.conn_id)
+        except StoreError:
+            return
+        if total <= old:
+            return
+        top = round(self.scroll_y)
+        following = top >= self.max_scroll_y
+        first = self._layout.chunk_at(top)
+        self.chunks.grow(total)
+        for index in range(max(old, total - 16), total):
+            meta = self.chunks[index]
+            self._stream_end = max(self._stream_end, meta.offset + meta.length)
+        if following:
+            self._layout.place(total - 1)
+        elif not self._layout.extend(old):
+            self._layout.place(first)
+        self._update_size()
         self._scroll_line(self.max_scroll_y if following else top)
+        self.refresh()
 
     def _data(self, index: int) -> bytes:
         """A chunk's bytes, from the cache or the store (only complete ones are kept)."""
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        reader = self._netbench.reader()
+        reader = self.services.reader()
         if reader is None or self.selection is None:
             return b""
         meta = self.chunks[index]
@@ -269,7 +255,7 @@ class BytesView(ScrollView, can_focus=True):
 
     @property
     def line_count(self) -> int:
-        return self._starts[-1]
+        return self._layout.line_count
 
     def _wrap_width(self) -> int:
         return max(16, self.scrollable_content_region.width or 80)
@@ -296,65 +282,82 @@ class BytesView(ScrollView, can_focus=True):
                 self._text.popitem(last=False)
         return lines
 
-    def _relayout(self) -> None:
+    def _relayout(self, around: int | None = None) -> None:
+        """Lay the stream out again around chunk `around` (default: the one on top)."""
         width = self._wrap_width()
         if self.text_only and width != self._text_width:
             self._text.clear()
             self._text_counts.clear()
         self._text_width = width
+        top = self._layout.chunk_at(round(self.scroll_y)) if around is None else around
         if self.text_only and self.chunks and not self._text_counts:
             # Estimate the unread chunks from a few read ones (from the top on).
-            top = self._chunk_at(round(self.scroll_y))
             for index in range(top, min(top + 4, len(self.chunks))):
                 self._text_of(index)
             length = sum(self.chunks[i].length for i in self._text_counts)
             lines = sum(self._text_counts.values()) - len(self._text_counts)
             self._per_line = max(1.0, length / lines) if lines else float(width)
-        self._restart()
-        # Offsets past 4 GiB take more than 8 hex digits.
-        end = max((m.offset + m.length for m in self.chunks), default=0)
-        hex_width = _HEX_WIDTH + max(0, len(f"{end:x}") - 8)
-        width = width if self.text_only else max(width, hex_width)
-        self.virtual_size = Size(width, max(1, self.line_count))
+        self._layout.place(top, measure=True)
+        self._update_size()
         self._settle()
         self.refresh()
+        # A vertical scroll bar that appears narrows the view: fit the width again.
+        self.call_after_refresh(self._update_size)
+
+    def _update_size(self) -> None:
+        # Offsets past 4 GiB take more than 8 hex digits.
+        hex_width = _HEX_WIDTH + max(0, len(f"{self._stream_end:x}") - 8)
+        width = self._wrap_width()
+        width = width if self.text_only else max(width, hex_width)
+        self.virtual_size = Size(width, max(1, self.line_count))
 
     def _settle(self) -> None:
-        """Make the text-mode line counts of the chunks on screen exact."""
-        if not self.text_only or self._settling or not self.chunks:
+        """Lay out exactly the chunks on screen: move the exact region to them if
+        the screen left it, and make their text-mode line counts exact. The chunk
+        on top stays where it was on screen."""
+        if self._settling or not self.chunks:
             return
         self._settling = True
+        layout = self._layout
         try:
-            height = max(1, self.scrollable_content_region.height)
             for _ in range(16):
+                height = max(1, self.scrollable_content_region.height)
                 top = round(self.scroll_y)
                 at_end = top >= self.max_scroll_y and top > 0
-                first = self._chunk_at(top)
-                changed = False
-                index = first
-                while index < len(self.chunks) and self._starts[index] < top + height:
-                    if index not in self._text_counts:
-                        before = self._lines_in(index)
-                        self._text_of(index)
-                        changed |= self._lines_in(index) != before
-                    index += 1
-                if not changed:
+                first = layout.chunk_at(top)
+                if not layout.covers(first, layout.chunk_at(top + height - 1)):
+                    offset = top - layout.line_of(first)
+                    layout.place(first)
+                    top = layout.line_of(first) + min(offset, self._lines_in(first) - 1)
+                elif not self._count_text(first, top + height):
                     return
-                self._restart()
-                self.virtual_size = Size(self.virtual_size.width, max(1, self.line_count))
-                # Only `first` can start above the top: keep the top inside it.
-                top = min(top, self._starts[first + 1] - 1)
+                else:
+                    layout.restart()
+                    # Only `first` can start above the top: keep the top inside it.
+                    top = min(top, layout.line_of(first + 1) - 1)
+                self._update_size()
                 if at_end:
                     top = self.max_scroll_y
                 self.scroll_to(y=top, animate=False, force=True)
         finally:
             self._settling = False
 
-    def _restart(self) -> None:
-        self._starts = [0, *accumulate(map(self._lines_in, range(len(self.chunks))))]
+    def _count_text(self, first: int, bottom: int) -> bool:
+        """Read the text of the chunks from `first` to line `bottom`; True if a count changed."""
+        if not self.text_only:
+            return False
+        changed = False
+        index = first
+        while index < len(self.chunks) and self._layout.line_of(index) < bottom:
+            if index not in self._text_counts:
+                before = self._lines_in(index)
+                self._text_of(index)
+                changed |= self._lines_in(index) != before
+            index += 1
+        return changed
 
     def _chunk_at(self, line: int) -> int:
-        return max(0, min(len(self.chunks) - 1, bisect_right(self._starts, line) - 1))
+        return self._layout.chunk_at(line)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -368,18 +371,6 @@ class BytesView(ScrollView, can_focus=True):
             self._relayout()
         else:
             self._settle()
-
-    # -- live updates ----------------------------------------------------------------
-
-    def on_events_arrived(self, message: EventsArrived) -> None:
-        if self.selection is None or self._timer is not None:
-            return
-        conn_id = self.selection.conn_id
-        for event in message.batch.of_conn(conn_id):
-            if isinstance(event, ChunkRecorded | ConnectionClosed):
-                delay = max(REFRESH_DELAY, self._last_refresh + REFRESH_GAP - time.monotonic())
-                self._timer = self.set_timer(delay, self._refresh_index)
-                return
 
     # -- rendering -------------------------------------------------------------------
 
@@ -396,7 +387,7 @@ class BytesView(ScrollView, can_focus=True):
         if line >= self.line_count:
             return Strip.blank(width)
         index = self._chunk_at(line)
-        meta, k = self.chunks[index], line - self._starts[index]
+        meta, k = self.chunks[index], line - self._layout.line_of(index)
         style = _STYLE[meta.direction]
         full = self.virtual_size.width
         if k == 0:
@@ -452,13 +443,13 @@ class BytesView(ScrollView, can_focus=True):
             current = self._chunk_at(round(self.scroll_y)) - (1 if delta > 0 else 0)
         index = max(0, min(len(self.chunks) - 1, current + delta))
         self.selected_chunk = index
-        self._scroll_line(self._starts[index])
+        self._scroll_line(self._layout.line_of(index))
 
     def action_toggle_text(self) -> None:
         top_chunk = self._chunk_at(round(self.scroll_y))
         self.text_only = not self.text_only
         if self.chunks:
-            self._scroll_line(self._starts[top_chunk])
+            self._scroll_line(self._layout.line_of(top_chunk))
 
     def on_click(self, event: events.Click) -> None:
         line = round(self.scroll_offset.y) + event.y
@@ -493,7 +484,17 @@ class BytesView(ScrollView, can_focus=True):
             out += [chunk_header(meta, self._t0), *body]
             copied += len(data)
         self.app.copy_to_clipboard("\n".join(out) + "\n")
-        total = sum(m.length for m in self.chunks)
+        total = self._stream_total()
         note = "" if copied >= total else f" (the first {copied} of {total} bytes)"
         how = "escaped text" if as_text else "a hex dump"
         self.notify(f"Copied the stream as {how}{note}", timeout=3, markup=False)
+
+    def _stream_total(self) -> int:
+        """Bytes of both directions so far (from the ends of the streams)."""
+        reader = self.services.reader()
+        if reader is None or self.selection is None:
+            return 0
+        try:
+            return sum(stream_sizes(reader, self.selection.conn_id).values())
+        except StoreError:
+            return 0

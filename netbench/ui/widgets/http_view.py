@@ -4,14 +4,22 @@ It overlays the Bytes tab, it never replaces it: what the parser made of the
 bytes can be wrong (that is often the bug being hunted), so the document says
 where the raw bytes are. Every string from the wire goes through `textsafe`
 and into a rich `Text` as plain text: nothing here is ever parsed as markup.
+
+It reads one exchange by its id, or a connection's first `EXCHANGES_LISTED`
+exchanges and their count (store/windows.py): a connection of a million
+exchanges opens as fast as one of ten. It follows the store by being told
+(ui/follow.py): on each notification it re-reads the one exchange shown (a
+lookup by id) and rebuilds only if it changed; for a connection, only the
+listed exchanges from the first unfinished one on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,32 +27,35 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from netbench.events import (
-    ChunkRecorded,
-    ConnectionClosed,
-    HttpRequestRecorded,
-    HttpResponseRecorded,
-)
 from netbench.model import Headers, HttpRequest, HttpResponse, Role
 from netbench.protocol.copy_as import FORMATS, Format
 from netbench.protocol.textsafe import visible_latin1, visible_text
 from netbench.protocol.wire_request import WireRequest
-from netbench.store import ConnectionRow, ExchangeRow, StoreError
+from netbench.store import ConnectionRow, ExchangeRow, SessionReader, StoreError
+from netbench.store.windows import connection, exchange, exchange_count, exchange_window
 from netbench.ui.copy_request import export_exchange, read_wire
-from netbench.ui.messages import EventsArrived, Selection
+from netbench.ui.follow import SessionServices, session_services
+from netbench.ui.messages import Selection
 from netbench.ui.proxy_legs import OtherLeg, legs_document, other_leg
 from netbench.ui.widgets.http_body import RAW_HINT, body_document, quick
 
-if TYPE_CHECKING:
-    from netbench.ui.app import NetbenchApp
-
 EXCHANGES_LISTED = 500
 DECODING = "Decoding the bodies…"
-_LIVE_EVENTS = (ChunkRecorded, ConnectionClosed, HttpRequestRecorded, HttpResponseRecorded)
+
+
+def _without_bodies(row: ExchangeRow | None) -> ExchangeRow | None:
+    """The row as `exchange(..., include_bodies=False)` reads it."""
+    if row is None:
+        return None
+    request, response = row.request, row.response
+    return dataclasses.replace(
+        row,
+        request=None if request is None else request._replace(body=b""),
+        response=None if response is None else response._replace(body=b""),
+    )
 
 
 def _quick(exchange: ExchangeRow) -> bool:
@@ -160,8 +171,11 @@ def exchange_document(
     return doc
 
 
-def connection_document(conn: ConnectionRow, exchanges: list[ExchangeRow]) -> Text:
-    """Who, when, how it ended, how many bytes, and its exchanges."""
+def connection_document(
+    conn: ConnectionRow, exchanges: list[ExchangeRow], total: int | None = None
+) -> Text:
+    """Who, when, how it ended, how many bytes, and its exchanges (the first of `total`)."""
+    total = len(exchanges) if total is None else max(total, len(exchanges))
     doc = Text()
     doc.append(f"Connection #{conn.id} · {conn.role.value} · {conn.transport.value}\n", "bold")
     doc.append(RAW_HINT + "\n", "dim italic")
@@ -186,7 +200,7 @@ def connection_document(conn: ConnectionRow, exchanges: list[ExchangeRow]) -> Te
     for name, value in rows:
         doc.append(f"  {name:<8}", "bold")
         doc.append(visible_text(value) + "\n")
-    doc.append(f"\nExchanges ({len(exchanges)})\n", "bold underline")
+    doc.append(f"\nExchanges ({total})\n", "bold underline")
     if not exchanges:
         doc.append("  none: no HTTP parsed on this connection\n", "dim")
     for ex in exchanges[:EXCHANGES_LISTED]:
@@ -197,8 +211,8 @@ def connection_document(conn: ConnectionRow, exchanges: list[ExchangeRow]) -> Te
         doc.append(f"  #{ex.id:<6} {what} -> ")
         doc.append("…" if response is None else str(status or "?"), status_style(status))
         doc.append(f"  {ms(ex.t_request_start, ex.t_response_end)}\n", "dim")
-    if len(exchanges) > EXCHANGES_LISTED:
-        doc.append(f"  … {len(exchanges) - EXCHANGES_LISTED} more\n", "dim")
+    if total > EXCHANGES_LISTED:
+        doc.append(f"  … {total - EXCHANGES_LISTED} more\n", "dim")
     return doc
 
 
@@ -231,38 +245,40 @@ class HttpView(VerticalScroll, can_focus=True):
         """What is shown, as plain text with styles (tests read `document.plain`)."""
         self.exchange: ExchangeRow | None = None
         self.connection: ConnectionRow | None = None
-        self._timer: Timer | None = None
-        self._retries = 0
+        self._seen: ExchangeRow | None = None
+        """The shown exchange as last read, without bodies (what a change is told by)."""
+        self._listed: list[ExchangeRow] = []
+        """A connection's exchanges in its document, and how many it has."""
+        self._total = 0
         self._generation = 0
         """Counts reloads: a document built in a thread is shown only if still current."""
 
     @property
-    def _netbench(self) -> NetbenchApp:
-        return self.app  # type: ignore[return-value]
+    def services(self) -> SessionServices:
+        return session_services(self)
 
     def compose(self) -> ComposeResult:
         yield Static(self.document, id="http-document", markup=False)
 
     def on_mount(self) -> None:
-        self._netbench.hub.register(self)
+        self.services.follower.subscribe(self._follow)
 
     def on_unmount(self) -> None:
-        self._netbench.hub.unregister(self)
+        self.services.follower.unsubscribe(self._follow)
 
     def show(self, selection: Selection | None) -> None:
         """Show an exchange, or a summary of a connection."""
-        self._retries = 2
         self.selection = selection
 
     def watch_selection(self) -> None:
         self._reload()
 
     def _reload(self) -> None:
-        self._timer = None
         self._generation += 1
         selection = self.selection
-        self.exchange = self.connection = None
-        reader = self._netbench.reader()
+        self.exchange = self.connection = self._seen = None
+        self._listed, self._total = [], 0
+        reader = self.services.reader()
         found = False
         if selection is None:
             doc = Text("Select a request in the traffic list (Enter).", style="dim")
@@ -270,41 +286,72 @@ class HttpView(VerticalScroll, can_focus=True):
             doc = Text("No session file: nothing was recorded.", style="dim")
         else:
             try:
-                self.connection = conn = reader.connection(selection.conn_id)
+                self.connection = conn = connection(reader, selection.conn_id)
                 if selection.exchange_id is not None:
-                    exchange = next(
-                        (
-                            e
-                            for e in reader.exchanges(selection.conn_id)
-                            if e.id == selection.exchange_id
-                        ),
-                        None,
-                    )
-                    found = exchange is not None
-                    leg = other_leg(reader, conn, exchange) if exchange else None
-                    if exchange is not None and not _quick(exchange):
-                        self._build_in_thread(conn, exchange, leg)
+                    shown = exchange(reader, selection.exchange_id)
+                    if shown is not None and shown.conn_id != selection.conn_id:
+                        shown = None
+                    found = shown is not None
+                    self._seen = _without_bodies(shown)
+                    leg = other_leg(reader, conn, shown) if shown else None
+                    if shown is not None and not _quick(shown):
+                        self._build_in_thread(conn, shown, leg)
                         return
-                    self.exchange = exchange
-                    imported = getattr(self._netbench, "imported", None) is not None
+                    self.exchange = shown
+                    imported = self.services.imported is not None
                     doc = (
-                        exchange_document(conn, exchange, imported=imported, leg=leg)
-                        if exchange
+                        exchange_document(conn, shown, imported=imported, leg=leg)
+                        if shown
                         else Text()
                     )
                 elif conn is not None:
                     found = True
-                    exchanges = list(reader.exchanges(conn.id, include_bodies=False))
-                    doc = connection_document(conn, exchanges)
+                    window = exchange_window(reader, conn.id, 0, EXCHANGES_LISTED)
+                    self._listed, self._total = window.exchanges, window.total
+                    doc = connection_document(conn, window.exchanges, window.total)
             except StoreError as error:
                 doc = Text(f"Cannot read the session: {error}", style="bold red")
                 found = True
             if not found:
+                # The store is up to ~100 ms behind the engine: the follower
+                # says when it has more (`_follow`).
                 doc = Text("Not recorded yet…", style="dim")
-        if not found and selection is not None and self._retries > 0:
-            self._retries -= 1  # the store is up to ~100 ms behind the engine
-            self._timer = self.set_timer(0.15, self._reload)
         self._show_document(doc)
+
+    def _follow(self) -> None:
+        """The store has new rows: rebuild only if what is shown has changed."""
+        selection, reader = self.selection, self.services.reader()
+        if selection is None or reader is None:
+            return
+        try:
+            if selection.exchange_id is not None:
+                now = exchange(reader, selection.exchange_id, include_bodies=False)
+                if now != self._seen:
+                    self._reload()
+                return
+            conn = connection(reader, selection.conn_id)
+            total = exchange_count(reader, selection.conn_id)
+            if conn is None or self.connection is None:
+                if conn is not None:
+                    self._reload()
+                return
+            if (conn, total) != (self.connection, self._total):
+                self._follow_connection(reader, conn, total)
+        except StoreError:
+            return  # the next reload says what is wrong
+
+    def _follow_connection(self, reader: SessionReader, conn: ConnectionRow, total: int) -> None:
+        """Re-read the listed exchanges from the first unfinished one (or the end) on."""
+        listed = self._listed
+        start = next(
+            (i for i, e in enumerate(listed) if e.response is None or e.t_response_end is None),
+            len(listed),
+        )
+        if start < EXCHANGES_LISTED:
+            window = exchange_window(reader, conn.id, start, EXCHANGES_LISTED - start)
+            listed = listed[:start] + window.exchanges
+        self.connection, self._listed, self._total = conn, listed, total
+        self._show_document(connection_document(conn, listed, total))
 
     def _show_document(self, doc: Text) -> None:
         self.document = doc
@@ -332,7 +379,7 @@ class HttpView(VerticalScroll, can_focus=True):
         # The document shown stays until this one is ready, unless that takes long.
         slow = self.set_timer(0.1, lambda: self._show_document(Text(DECODING, style="dim")))
         try:
-            imported = getattr(self._netbench, "imported", None) is not None
+            imported = self.services.imported is not None
             doc = await asyncio.to_thread(
                 exchange_document, conn, exchange, imported=imported, leg=leg
             )
@@ -348,19 +395,6 @@ class HttpView(VerticalScroll, can_focus=True):
             error = f"Cannot show this exchange: internal error {event.worker.error!r}"
             self._show_document(Text(error, style="bold red"))
 
-    def on_events_arrived(self, message: EventsArrived) -> None:
-        if self.selection is None or self._timer is not None:
-            return
-        conn_id, exchange_id = self.selection.conn_id, self.selection.exchange_id
-        for event in message.batch.of_conn(conn_id):
-            if not isinstance(event, _LIVE_EVENTS):
-                continue
-            # An exchange changes only by its own events (a busy keep-alive
-            # connection must not reload it ten times a second).
-            if exchange_id is None or getattr(event, "exchange_id", None) == exchange_id:
-                self._timer = self.set_timer(0.15, self._reload)
-                return
-
     class EditRequested(Message):
         """The user asked to load the selected request into the HTTP client."""
 
@@ -370,7 +404,7 @@ class HttpView(VerticalScroll, can_focus=True):
             self.server = server
 
     def _picked(self) -> tuple[int, Path] | None:
-        ex, path = self.exchange, self._netbench.session_path
+        ex, path = self.exchange, self.services.session_path
         if ex is None or ex.request is None or path is None:
             self.notify("Select an HTTP request first", severity="warning", timeout=3)
             return None
@@ -411,7 +445,7 @@ class HttpView(VerticalScroll, can_focus=True):
         picked = self._picked()
         if picked is None:
             return
-        if self._netbench.engine is None:
+        if self.services.engine is None:
             self.notify(
                 "Read-only session: `netbench session replay PATH EXCHANGE` sends it again",
                 severity="warning",

@@ -13,9 +13,10 @@ Rules:
   banner saying why nothing was captured. A packet is never invented;
 - virtual (Line API): the rows (`ladder_model.Ladder`) are small tuples drawn
   only when on screen, so 10k packets cost a list, not 10k widgets;
-- live: events for this connection (its 4-tuple's packets, its chunks and
-  socket events, a capture status) re-read the session ~0.15 s later, spaced
-  by at least 4x the last reload's cost so a busy connection never hogs the UI.
+- live: told that the store has new rows (ui/follow.py), it counts what
+  the ladder is made of (its packets, chunks and socket events, the capture
+  statuses: index lookups) and reloads only when one changed, spaced by 4x
+  the last reload's cost (a timer, only then) so a busy ladder never hogs the UI.
 """
 
 from __future__ import annotations
@@ -35,34 +36,24 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
 from netbench.capture.preflight import has_net_raw, no_privilege
-from netbench.events import (
-    CaptureStatus,
-    ChunkRecorded,
-    ConnectionClosed,
-    PacketCaptured,
-    SocketEventRecorded,
-)
 from netbench.model import Direction, Endpoint, Role, TcpPacket, Transport
 from netbench.protocol.tcp_inferred import ChunkLike, SocketEventLike
 from netbench.protocol.textsafe import visible_text
 from netbench.store import StoreError, chunk_index
 from netbench.store.packets import CaptureRow, capture_history, packets_between
 from netbench.store.traffic import stream_bytes
+from netbench.store.windows import connection, ladder_mark
+from netbench.ui.follow import SessionServices, session_services
 from netbench.ui.ladder_model import FIXED, MIN_ARROW, Ladder, Row
-from netbench.ui.messages import EventsArrived, Selection
+from netbench.ui.messages import Selection
 
 if TYPE_CHECKING:
-    from netbench.ui.app import NetbenchApp
+    from textual.timer import Timer
 
-REFRESH_DELAY = 0.15
-"""The store is up to ~100 ms behind the engine: re-read a little after events."""
-REFRESH_GAP = 0.2
-"""Seconds at least between two reloads; more when a reload took long (10k packets)."""
 MARGIN = 2.0
 """Seconds before the connection opened and after it closed searched for its packets."""
 BANNER = "Inferred from socket events — no packets were captured."
@@ -193,15 +184,18 @@ class TcpLadder(Widget, can_focus=True):
         """The session's capture status during this connection: why there are no packets."""
         self._wanted: tuple[Direction, int, int] | None = None
         """The byte range `highlight_offsets` asked for, kept across live reloads."""
-        self._timer: Timer | None = None
+        self._mark: tuple[object, ...] | None = None
+        """What the shown ladder was made of, counted (`_follow` compares it)."""
+        self._deferred: Timer | None = None
+        """A reload put off while the last one's cost says wait (a busy ladder)."""
         self._last_refresh = 0.0
         self._cost = 0.0
         """Seconds the last reload took: live reloads are spaced to keep the UI free."""
         self._lines = LadderLines(self)
 
     @property
-    def _netbench(self) -> NetbenchApp:
-        return self.app  # type: ignore[return-value]
+    def services(self) -> SessionServices:
+        return session_services(self)
 
     @property
     def rows(self) -> list[Row]:
@@ -213,21 +207,17 @@ class TcpLadder(Widget, can_focus=True):
         yield Static("", id="tcp-explain", markup=False)
 
     def on_mount(self) -> None:
-        self._netbench.hub.register(self)
+        self.services.follower.subscribe(self._follow)
 
     def on_unmount(self) -> None:
-        self._netbench.hub.unregister(self)
+        self.services.follower.unsubscribe(self._follow)
 
     # -- loading ---------------------------------------------------------------------
 
     def show(self, selection: Selection | None) -> None:
         """Show this connection's packets (or, without any, its inferred steps)."""
         self.selection = selection
-        if self._timer is not None:
-            self._timer.stop()
         self._reload(keep=False)
-        if selection is not None:  # the store is up to ~100 ms behind the engine
-            self._timer = self.set_timer(REFRESH_DELAY, self._reload)
 
     def show_packets(
         self,
@@ -246,20 +236,23 @@ class TcpLadder(Widget, can_focus=True):
         self._show(Ladder.build(role, client, server, packets, socket_events, chunks), False)
 
     def _reload(self, keep: bool = True) -> None:
-        self._timer, self._last_refresh = None, time.monotonic()
-        reader = self._netbench.reader()
+        if self._deferred is not None:
+            self._deferred.stop()
+        self._deferred, self._mark, self._last_refresh = None, None, time.monotonic()
+        reader = self.services.reader()
         if self.selection is None:
             self._clear("Select a connection in the traffic list (Enter) to see its packets.")
             return
         if reader is None:
             self._clear("No session file: nothing was recorded.")
             return
-        if getattr(self._netbench, "imported", None) is not None:
+        if self.services.imported is not None:
             self._clear(IMPORTED)
             return
         conn_id = self.selection.conn_id
         try:
-            conn = reader.connection(conn_id)
+            self._mark = ladder_mark(reader, conn_id)
+            conn = connection(reader, conn_id)
             if conn is None:
                 self._clear(f"Connection {conn_id} is not in the session yet.")
                 return
@@ -326,10 +319,10 @@ class TcpLadder(Widget, can_focus=True):
             return f"{why}{lost}."
         if status is not None:
             return visible_text(status.detail)
-        app = self._netbench
-        if getattr(app, "read_only", False):
+        services = self.services
+        if services.read_only:
             return "The session holds none of its packets and no capture status."
-        config = getattr(app, "config", None)
+        config = getattr(services, "config", None)
         if config is not None and not getattr(config, "capture", True):
             return "Capture is off (--no-capture): start netbench without it to capture."
         if os.geteuid() != 0 and has_net_raw() is False:  # preflight's cheap check
@@ -338,24 +331,23 @@ class TcpLadder(Widget, can_focus=True):
 
     # -- live updates ----------------------------------------------------------------
 
-    def on_events_arrived(self, message: EventsArrived) -> None:
-        if self.selection is None or self._timer is not None:
+    def _follow(self) -> None:
+        """The store has new rows: reload if any of what the ladder is made of grew."""
+        if self.selection is None or self._deferred is not None:
             return
-        ladder, batch = self.ladder, message.batch
-        ends = set() if ladder is None else {(ladder.client, ladder.server)}
-        ends |= {(b, a) for a, b in ends}
-        due = (
-            (self.inferred and bool(batch.of(CaptureStatus)))
-            or any((e.packet.src, e.packet.dst) in ends for e in batch.of(PacketCaptured))
-            or any(
-                isinstance(event, ChunkRecorded | SocketEventRecorded | ConnectionClosed)
-                for event in batch.of_conn(self.selection.conn_id)
-            )
-        )
-        if due:
-            gap = max(REFRESH_GAP, 4 * self._cost)
-            delay = max(REFRESH_DELAY, self._last_refresh + gap - time.monotonic())
-            self._timer = self.set_timer(delay, self._reload)
+        reader = self.services.reader()
+        if reader is None or self._mark is None:
+            return
+        try:
+            changed = ladder_mark(reader, self.selection.conn_id) != self._mark
+        except StoreError:
+            return
+        if changed:
+            wait = self._last_refresh + 4 * self._cost - time.monotonic()
+            if wait > 0:
+                self._deferred = self.set_timer(wait, self._reload)
+            else:
+                self._reload()
 
     # -- selection and cross-highlighting -------------------------------------------
 
