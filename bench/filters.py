@@ -140,7 +140,7 @@ async def _ticks(stalls: list[float]) -> None:
 def report(results: list[dict[str, object]]) -> list[str]:
     return [
         f"filter {r['filter']!r} over {r['rows']:,} rows: {r['matches']:,} matches,"
-        f" +{r['extra_mb']} MB RSS; first screen {r['first_screen_ms']} ms"
+        f" {r['extra_mb']:+.1f} MB RSS; first screen {r['first_screen_ms']} ms"
         f" ({r['first_matches']:,} found), all found in {r['all_matches_s']} s,"
         f" longest stall meanwhile {r['longest_stall_ms']} ms"
         for r in results

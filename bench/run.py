@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|filters]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -26,7 +26,9 @@ then what a `kill -9` of (c) under load loses (bench/kill9.py: paced 1,000
 and 5,000 req/s and unpaced, three kills each); then workshop mode: key
 press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
 with seed 004's hello-world app against gunicorn's sync worker, one
-process (bench/apps.py; gunicorn only when installed). `--smoke` runs
+process (bench/apps.py; gunicorn only when installed); then a filter
+over a 1M-exchange session, one matching most rows and one few: the RSS
+it adds and the key press to its first screen (bench/filters.py). `--smoke` runs
 everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -51,6 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from apps import measure as measure_apps
 from apps import report as report_apps
+from filters import report as report_filters
 from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
@@ -292,6 +295,17 @@ def workshop(smoke: bool) -> None:
     )
 
 
+def filters(smoke: bool) -> None:
+    """A filter over a 1M-exchange session (2,000 in smoke): extra RSS, first screen (bench/filters.py)."""
+    exchanges = 2000 if smoke else 1_000_000
+    command = [PY, str(BENCH / "filters.py"), "--json", "--exchanges", str(exchanges)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench/filters.py failed: {result.stderr[-2000:]}")
+    for line in report_filters(json.loads(result.stdout)["filters"]):
+        print(line)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
@@ -308,7 +322,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop", "apps"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "filters"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -332,6 +346,8 @@ def main() -> int:
                 print(line)
         if args.only in (None, "workshop"):
             workshop(args.smoke)
+        if args.only in (None, "filters"):
+            filters(args.smoke)
         if args.only in (None, "apps"):
             for line in report_apps(measure_apps(seconds, data_dir)):
                 print(line)

@@ -334,11 +334,11 @@ class TrafficModel:
         return None if key is None else self.unreadable.get(key)
 
     def _fetch_page(self, index: int, reader: SessionReader) -> None:
-        start = max(0, index - 50)
         if self.filtered is None:
+            start = max(0, index - 50)
             page = self.keys[start : start + 200].tolist()
         else:
-            page = self.filtered.keys_from(start, 200)
+            page = self._window[1]  # `key_at` has just found the keys around `index`
         wanted = [k for k in page if k not in self._recent and k not in self.unreadable]
         try:
             self._cache.update(traffic_rows(reader, wanted))
