@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|views]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|views|filters]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -28,7 +28,9 @@ press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
 with seed 004's hello-world app against gunicorn's sync worker, one
 process (bench/apps.py; gunicorn only when installed); then the Bytes and
 HTTP views of one connection of 1,000,000 exchanges: open, end, and one
-refresh while it grows (bench/views.py). `--smoke` runs
+refresh while it grows (bench/views.py); then a filter over a 1M-exchange
+session, one matching most rows and one few: the RSS it adds and the key
+press to its first screen (bench/filters.py). `--smoke` runs
 everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -53,6 +55,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from apps import measure as measure_apps
 from apps import report as report_apps
+from filters import report as report_filters
 from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
@@ -296,6 +299,17 @@ def workshop(smoke: bool) -> None:
     )
 
 
+def filters(smoke: bool) -> None:
+    """A filter over a 1M-exchange session (2,000 in smoke): extra RSS, first screen (bench/filters.py)."""
+    exchanges = 2000 if smoke else 1_000_000
+    command = [PY, str(BENCH / "filters.py"), "--json", "--exchanges", str(exchanges)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench/filters.py failed: {result.stderr[-2000:]}")
+    for line in report_filters(json.loads(result.stdout)["filters"]):
+        print(line)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
@@ -318,7 +332,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "views"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "views", "filters"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -342,6 +356,8 @@ def main() -> int:
                 print(line)
         if args.only in (None, "workshop"):
             workshop(args.smoke)
+        if args.only in (None, "filters"):
+            filters(args.smoke)
         if args.only in (None, "apps"):
             for line in report_apps(measure_apps(seconds, data_dir)):
                 print(line)
