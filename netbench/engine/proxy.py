@@ -177,11 +177,26 @@ class ProxyStream(AppStream):
         sent = _SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
         t_start = time.monotonic()
         sent.note(leg.write(head_bytes(line, headers)))
-        chunked = (header_value(request.headers, b"transfer-encoding") or b"").lower()
-        pump = self.ctx.tasks.spawn(
-            self._send_body(leg, sent, b"chunked" in chunked, exchange_id, t_start),
-            f"proxy-body-{leg.conn_id}",
-        )
+        framing = header_value(request.headers, b"transfer-encoding")
+        length = header_value(request.headers, b"content-length")
+        pump: asyncio.Task[None] | None = None
+        position, leg.requests = leg.requests, leg.requests + 1
+        if framing is None and (length is None or length.strip() == b"0"):
+            # No body (most requests): recorded now, without a task to send nothing.
+            sent.complete = True
+            self._record_sent(leg, sent, None, exchange_id, position, t_start)
+        else:
+            pump = self.ctx.tasks.spawn(
+                self._send_body(
+                    leg,
+                    sent,
+                    b"chunked" in (framing or b"").lower(),
+                    exchange_id,
+                    position,
+                    t_start,
+                ),
+                f"proxy-body-{leg.conn_id}",
+            )
         reader = ResponseReader(head_only=request.method == b"HEAD")
         head = bytearray()
         passed = False
@@ -240,10 +255,11 @@ class ProxyStream(AppStream):
                     self._reusable = passed and self._keeps_alive(reader)
                     break
         finally:
-            if not pump.done():
+            if pump is not None and not pump.done():
                 pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+            if pump is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
             self._reusable = self._reusable and sent.complete
             response = reader.response or no_response(error or "no response")
             if error is not None:
@@ -295,11 +311,16 @@ class ProxyStream(AppStream):
             return head_bytes(first_line, headers) + rest
 
     async def _send_body(
-        self, leg: UpstreamLeg, sent: _SentRequest, chunked: bool, exchange_id: int, t: float
+        self,
+        leg: UpstreamLeg,
+        sent: _SentRequest,
+        chunked: bool,
+        exchange_id: int,
+        position: int,
+        t: float,
     ) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
         error: str | None = None
-        position, leg.requests = leg.requests, leg.requests + 1
         try:
             while True:
                 data = await self.body.next_chunk()
@@ -318,18 +339,30 @@ class ProxyStream(AppStream):
         except (TimeoutError, asyncio.CancelledError):
             error = "the body was not all sent: the upstream answered or stopped reading"
         finally:
-            self.ctx.publish(
-                HttpRequestRecorded(
-                    exchange_id,
-                    leg.conn_id,
-                    position,
-                    sent.request(error),
-                    sent.first,
-                    sent.last,
-                    t,
-                    time.monotonic(),
-                )
+            self._record_sent(leg, sent, error, exchange_id, position, t)
+
+    def _record_sent(
+        self,
+        leg: UpstreamLeg,
+        sent: _SentRequest,
+        error: str | None,
+        exchange_id: int,
+        position: int,
+        t: float,
+    ) -> None:
+        """The upstream leg's request record, once its body was sent (or failed)."""
+        self.ctx.publish(
+            HttpRequestRecorded(
+                exchange_id,
+                leg.conn_id,
+                position,
+                sent.request(error),
+                sent.first,
+                sent.last,
+                t,
+                time.monotonic(),
             )
+        )
 
     # -- CONNECT ---------------------------------------------------------------------------
 
