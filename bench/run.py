@@ -9,11 +9,17 @@ loop), keep-alive and then `Connection: close`, and prints requests/s, p99
 latency and the ratio to (a), the bare asyncio server:
 
   (a) a bare `asyncio.Protocol` answering a fixed response (the limit)
+  (a') the same Protocol on uvloop (the limit of the rows on uvloop)
   (b) `python -m http.server` (HTTP/1.0: it closes after every response)
-  (c) `netbench serve http`, recording every byte to a session
+  (c) `netbench serve http` (on uvloop, its default), recording every byte
+      to a session; (c') the same on `--loop asyncio`; (c-) and (c-') both
+      with `--no-record`
   (d) the same with `--capture` (only when privileged: root or CAP_NET_RAW)
-  (e) the TUI, headless, serving, recording and updating its widgets; also
-      the time from a key press to the screen showing it, during the load
+  (e) the TUI, headless, serving, recording and updating its widgets, on
+      asyncio's loop (its default), and (e') on uvloop; also the time from a
+      key press to the screen showing it, during the load
+
+Each row's ratio is to the bare server on its own loop: (a) or (a').
 
 then the startup time of `netbench`'s first full screen against a minimal
 Textual app's (bench/startup.py); then memory over a long session: the resident set of (c)
@@ -139,8 +145,8 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], dict[str, list[fl
         rows.append(Row("(d) ... --capture", note="skipped: capture needs root or CAP_NET_RAW"))
     key_ms = {}
     for name, loop in (
-        ("(e) netbench TUI, headless", "uvloop"),
-        ("(e') ... on asyncio", "asyncio"),
+        ("(e) netbench TUI, headless", "asyncio"),
+        ("(e') ... on uvloop", "uvloop"),
     ):
         row, key_ms[name] = _tui_row(
             name, seconds, Path(data_dir) / f"tui-{loop}.netbench.sqlite", env, loop
