@@ -274,7 +274,7 @@ def loads(seconds: float, data_dir: str) -> None:
     for name, presses in key_ms.items():
         if presses:
             print(
-                f"{name} key press to screen during the load: median"
+                f"TUI key press to screen during the load {name.split()[0]}: median"
                 f" {statistics.median(presses):.1f} ms, max {max(presses):.1f} ms ({len(presses)} presses)"
             )
     bare, uv = rows[0].keep_alive, rows[1].keep_alive
