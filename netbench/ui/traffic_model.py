@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections import OrderedDict, deque
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from netbench.engine import registry
 from netbench.events import (
@@ -48,18 +48,11 @@ from netbench.events import (
 )
 from netbench.model import Direction, HttpRequest, HttpResponse, Role
 from netbench.protocol.textsafe import visible_text
-from netbench.store import (
-    FIRST_BYTES,
-    DamagedFileError,
-    SessionReader,
-    StoreError,
-    TrafficRow,
-    traffic_keys,
-    traffic_rows,
-    traffic_search,
-)
 
-HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
+if TYPE_CHECKING:
+    # The store loads after the first frame (issue 18): imported where used.
+    from netbench.store import SessionReader, TrafficRow
+
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 SERVER_HEADER = "server"
 SERVER_WIDTH_LIMIT = 18
@@ -175,6 +168,8 @@ class TrafficModel:
         return server_label(kind, port)
 
     def _first_chunk(self, event: ChunkRecorded) -> bool:
+        from netbench.store.traffic import FIRST_BYTES  # once a connection
+
         first = event.data[:FIRST_BYTES]
         row = self._recent.get(-event.conn_id)
         if row is None:
@@ -191,7 +186,7 @@ class TrafficModel:
         # A proxy's upstream leg shows as its exchange (under its client's), as
         # the connections of an HTTP kind do; a leg that never carried one gets
         # its row when it closes.
-        if kind not in HTTP_KINDS and event.via is None:
+        if not (kind and registry.is_http(kind)) and event.via is None:
             self._conn_bytes[event.conn_id] = [0, 0]
             self._add_row(self._connection_row(event))
 
@@ -278,6 +273,8 @@ class TrafficModel:
 
     def load(self, reader: SessionReader) -> None:
         """Show a recorded session: every key now, rows as they scroll into view."""
+        from netbench.store import traffic_keys
+
         for server in reader.servers():
             self._add_server(server.id, visible_text(server.kind), server.address.port)
         self.keys.extend(traffic_keys(reader))
@@ -307,6 +304,8 @@ class TrafficModel:
         return self.unreadable.get(self.visible[index])
 
     def _fetch_page(self, index: int, reader: SessionReader) -> None:
+        from netbench.store import DamagedFileError, StoreError, traffic_rows
+
         start = max(0, index - 50)
         page = self.visible[start : start + 200]
         wanted = [k for k in page if k not in self._recent and k not in self.unreadable]
@@ -321,6 +320,8 @@ class TrafficModel:
 
     def _fetch_each(self, keys: list[int], reader: SessionReader) -> None:
         """A page with a damaged row in it, row by row: the others still show."""
+        from netbench.store import DamagedFileError, StoreError, traffic_rows
+
         for key in keys:
             try:
                 self._cache.update(traffic_rows(reader, [key]))
@@ -347,6 +348,8 @@ class TrafficModel:
             return
         found: set[int] = set()
         if reader is not None:
+            from netbench.store import StoreError, traffic_search
+
             try:
                 found = traffic_search(reader, text)
             except StoreError:
@@ -366,6 +369,8 @@ class TrafficModel:
 
 def _shown(live: Live, counts: list[int] | None = None) -> TrafficRow:
     """The row as it stands now (`counts`: a connection row's live bytes in and out)."""
+    from netbench.store.traffic import TrafficRow
+
     if counts is not None:
         live = [*live]
         live[_BYTES_IN], live[_BYTES_OUT] = counts

@@ -42,10 +42,10 @@ from netbench.events import ChunkRecorded, ConnectionClosed
 from netbench.model import Direction
 from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.textsafe import visible
-from netbench.store import ChunkMeta, StoreError, chunk_data, chunk_index
 from netbench.ui.messages import EventsArrived, Selection
 
 if TYPE_CHECKING:
+    from netbench.store import ChunkMeta
     from netbench.ui.app import NetbenchApp
 
 BYTES_PER_LINE = 16
@@ -166,8 +166,7 @@ class BytesView(ScrollView, can_focus=True):
         self._goto: int | None = None
         self._indexed: int | None = None
         """The connection `chunks` indexes (refreshes read only what came since)."""
-        self._last_refresh = 0.0
-        self._settling = False
+        self._last_refresh, self._settling = 0.0, False
         self.fetches = 0
         """How many chunks were read from the store (lazy loading, observable)."""
 
@@ -190,8 +189,7 @@ class BytesView(ScrollView, can_focus=True):
         self._cache.clear()
         self._text.clear()
         self._text_counts.clear()
-        self._cached_bytes = 0
-        self._indexed = None
+        self._cached_bytes, self._indexed = 0, None
         if self._timer is not None:
             self._timer.stop()
         self.scroll_to(x=0, y=0, animate=False, force=True)
@@ -214,6 +212,8 @@ class BytesView(ScrollView, can_focus=True):
         elif reader is None:
             self._message = "No session file: nothing was recorded."
         else:
+            from netbench.store import StoreError, chunk_index
+
             conn_id = self.selection.conn_id
             if self._indexed != conn_id or not known:
                 known = []
@@ -247,6 +247,8 @@ class BytesView(ScrollView, can_focus=True):
         reader = self._netbench.reader()
         if reader is None or self.selection is None:
             return b""
+        from netbench.store import StoreError, chunk_data
+
         meta = self.chunks[index]
         try:
             data = chunk_data(reader, self.selection.conn_id, meta.seq)
@@ -475,9 +477,8 @@ class BytesView(ScrollView, can_focus=True):
             shown = visible(data, keep_newlines=True) if as_text else data.hex(" ")
             self.app.copy_to_clipboard(shown)
             how = "escaped text" if as_text else "hex"
-            self.notify(
-                f"Copied chunk #{meta.seq} ({len(data)} bytes) as {how}", timeout=3, markup=False
-            )
+            message = f"Copied chunk #{meta.seq} ({len(data)} bytes) as {how}"
+            self.notify(message, timeout=3, markup=False)
             return
         out: list[str] = []
         copied = 0

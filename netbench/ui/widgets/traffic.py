@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from codecs import getincrementaldecoder
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -26,9 +26,11 @@ from textual.strip import Strip
 
 from netbench.model import EndReason, Role
 from netbench.protocol.textsafe import visible_latin1, visible_text
-from netbench.store import SessionReader, StoreError, TrafficRow
 from netbench.ui.messages import EventsArrived, Selection, SelectionChanged
 from netbench.ui.traffic_model import SERVER_HEADER, TrafficModel
+
+if TYPE_CHECKING:
+    from netbench.store import SessionReader, TrafficRow
 
 _TIME, _CONN, _BODIES, _MS, _END = 13, 6, 18, 8, 9
 """Cells of the other columns: time, #, body in and out, ms, end (with their gaps)."""
@@ -275,6 +277,8 @@ class TrafficList(ScrollView, can_focus=True):
         return getattr(self.app, "imported", None) is not None
 
     def _load_recorded(self, reader: SessionReader) -> None:
+        from netbench.store import StoreError
+
         try:
             self.model.load(reader)
         except StoreError as error:
