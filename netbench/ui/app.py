@@ -437,8 +437,14 @@ class NetbenchApp(App[int]):
     # -- the session, read back -------------------------------------------------
 
     def reader(self) -> SessionReader | None:
-        """A read-only view of the session (None until the file exists)."""
-        if self._reader is None and self.session_path is not None and not self._session_closed:
+        """A read-only view of the session (None until the file exists: while
+        recording, until the recorder has opened it)."""
+        if (
+            self._reader is None
+            and self.session_path is not None
+            and not self._session_closed
+            and (self.read_only or self.runtime is not None)
+        ):
             from netbench.store import SessionReader, StoreError
 
             try:

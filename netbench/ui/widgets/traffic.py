@@ -265,9 +265,10 @@ class TrafficList(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.app.hub.register(self)  # type: ignore[attr-defined]
-        reader = self.app.reader()  # type: ignore[attr-defined]
-        if self.app.read_only and reader is not None:  # type: ignore[attr-defined]
-            self._load_recorded(reader)
+        if self.app.read_only:  # type: ignore[attr-defined]
+            reader = self.app.reader()  # type: ignore[attr-defined]
+            if reader is not None:
+                self._load_recorded(reader)
 
     def on_unmount(self) -> None:
         self.app.hub.unregister(self)  # type: ignore[attr-defined]
