@@ -102,7 +102,8 @@ def test_no_module_over_500_lines() -> None:
 def test_headless_modules_load_neither_textual_nor_scapy() -> None:
     code = (
         "import sys, netbench.cli, netbench.cli.serve, netbench.cli.send, netbench.cli.session, "
-        "netbench.engine.engine, netbench.engine.clients, netbench.store;"
+        "netbench.engine.engine, netbench.engine.clients, netbench.store.writer,"
+        " netbench.store.reader, netbench.store.recorder, netbench.runtime;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'scapy', 'rich'));"
         "print(','.join(bad))"
     )
@@ -110,3 +111,17 @@ def test_headless_modules_load_neither_textual_nor_scapy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "", f"headless import pulled in: {result.stdout.strip()}"
+
+
+def test_the_tuis_first_frame_loads_neither_the_engine_nor_the_store() -> None:
+    # Issue 18: they load after the first frame (the recorder's own modules before it).
+    code = (
+        "import sys, netbench.ui.app, netbench.ui.screens.main;"
+        "heavy = ('netbench.engine.engine', 'netbench.engine.kinds', 'netbench.store.reader',"
+        " 'netbench.store.writer', 'netbench.capture');"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "", f"the first frame's modules pulled in: {result.stdout}"

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol
 
 from netbench.capture.agent_client import AgentClient
@@ -174,9 +174,10 @@ class ServerPorts:
     FOLLOWS = (ServerStarted, ServerStopped)
     """The only events it needs (subscribe with `kinds=FOLLOWS`)."""
 
-    def __init__(self, capture: CaptureHandle) -> None:
+    def __init__(self, capture: CaptureHandle, serving: Mapping[int, int] | None = None) -> None:
         self._capture = capture
-        self._ports: dict[int, int] = {}
+        self._ports: dict[int, int] = dict(serving or {})
+        """Server id -> TCP port, starting with `serving` (servers started before it)."""
 
     def __call__(self, event: Event) -> None:
         kind = type(event)

@@ -28,6 +28,7 @@ from typing import Any
 from netbench.engine import registry
 from netbench.engine.config import ServerConfig
 from netbench.engine.context import EngineContext
+from netbench.engine.errors import EngineError as EngineError  # its home before
 from netbench.engine.http_server import Handler, RequestContext
 from netbench.engine.intercept import InterceptQueue
 from netbench.engine.live import LiveResponder
@@ -38,15 +39,6 @@ from netbench.events import ServerStarted, ServerStopped
 from netbench.model import Endpoint, EndReason, HttpRequest, Transport
 from netbench.protocol.pages import request_path
 from netbench.protocol.responses import Reply
-
-
-class EngineError(Exception):
-    """A user-facing failure (port in use, bad root...): the message is one clear line."""
-
-    def __init__(self, message: str, *, port_in_use: bool = False) -> None:
-        super().__init__(message)
-        self.port_in_use = port_in_use
-        """Binding failed because the port is taken (callers may try the next one)."""
 
 
 class ServerState(enum.Enum):

@@ -3,11 +3,12 @@
 A kind is one module under `netbench/engine/kinds/` that calls
 `register(ServerKind(...))` when imported, as mitmproxy's mode specs register
 themselves: its name, transport, whether it speaks HTTP, its seed port and
-defaults, its options (command-line flag, form label, parsing and checks),
-its factory and its presets. From the registry come `netbench serve`'s KIND
-choices and per-kind options, the add-server form's kinds and fields, the
-servers panel's preset keys, the recorded options of a server and the kind
-table of docs/cli.md (a test renders it and compares).
+defaults, its options (command-line flag, form label, parsing and checks)
+and its factory. From the registry come `netbench serve`'s KIND choices and
+per-kind options, the add-server form's kinds and fields, the recorded
+options of a server and the kind table of docs/cli.md (a test renders it
+and compares). The servers panel's preset keys are a table here
+(`PRESETS`): the TUI's first frame shows them before any kind is loaded.
 
 Rules:
 - the UI and the CLI use this module's API only (`kinds`, `get`, `presets`,
@@ -30,6 +31,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from netbench.model import Endpoint, HttpRequest, Transport
@@ -126,6 +128,51 @@ class Preset:
         return name.replace("-", "_")
 
 
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "1",
+        "Page server",
+        "http",
+        8000,
+        note="test.jpg goes out as image/jpeg, the registered type: seed 004 wrote "
+        "image/jpg, which is not one",
+    ),
+    Preset("2", "Echo", "echo", 5000),
+    Preset("3", 'Reply "Yes"', "reply", 8000),
+    Preset(
+        "4",
+        'Prefix echo "Echo=>"',
+        "prefix-echo",
+        50014,
+        note="a client silent for 5 s is closed without a word, as seed 002 (which "
+        "prints Time Out on its own console); the add form's Timeout text sends one first",
+    ),
+    Preset(
+        "5",
+        "Static files (current directory)",
+        "static",
+        8000,
+        lambda: {"root": Path.cwd()},
+    ),
+    Preset("6", "Time", "time", 8013),
+    Preset("7", "UDP echo", "udp-echo", 5000),
+    Preset(
+        "8",
+        "App behind a proxy (seed 004)",
+        "wsgi",
+        8001,
+        note="seed 004's picture: the WSGI Hello World app on 8001 and the reverse "
+        "proxy in front of it on 8099 (nginx's listen): a request to the proxy shows "
+        "both legs",
+        front=Front("proxy", 8099),
+    ),
+)
+"""The servers panel's keys, by key: a seed kind each on its seed port, and seed
+004's app behind a proxy. Declared here, not in the kind modules, so that the
+panel's key bindings need no kind loaded (the TUI's first frame); a test checks
+each against its kind (tests/engine/test_registry.py)."""
+
+
 @dataclass(slots=True)
 class Listener:
     """What a kind's `build` hands the engine for one running server."""
@@ -180,7 +227,6 @@ class ServerKind:
     """backlog, recv_size, idle_timeout (and any other ServerConfig field)."""
     build: Build
     options: tuple[KindOption, ...] = ()
-    presets: tuple[Preset, ...] = ()
     unused: frozenset[str] = frozenset()
     """Common settings it never uses (shown as — in the docs table)."""
     idle_note: str = ""
@@ -212,10 +258,6 @@ def register(kind: ServerKind) -> ServerKind:
     """Add a kind (a kind module calls this when imported)."""
     if kind.name in _KINDS:
         raise ValueError(f"server kind {kind.name!r} is registered twice")
-    keys = {preset.key for other in _KINDS.values() for preset in other.presets}
-    clash = keys & {preset.key for preset in kind.presets}
-    if clash:
-        raise ValueError(f"preset key(s) {sorted(clash)} of {kind.name!r} are taken")
     _KINDS[kind.name] = kind
     return kind
 
@@ -254,8 +296,8 @@ def find(name: str) -> ServerKind | None:
 
 
 def presets() -> tuple[Preset, ...]:
-    """Every preset, by key."""
-    return tuple(sorted((p for kind in kinds() for p in kind.presets), key=lambda p: p.key))
+    """Every preset, by key (no kind is loaded)."""
+    return PRESETS
 
 
 def is_http(name: str) -> bool:

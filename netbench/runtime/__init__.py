@@ -9,7 +9,11 @@ Rules:
 - the recorder runs in its own process (store/recorder.py): SQLite never
   takes the interpreter that answers requests or draws the screen;
 - `open()` happens before the engine exists, so the engine's ids continue
-  those already in an appended session; it raises StoreError (one line);
+  those already in an appended session; it raises StoreError (one line).
+  `prepare()` starts the recorder's process earlier without waiting for it
+  (the TUI calls it before its first frame, `open()` after);
+- this module loads the engine only in `start()`: the TUI prepares the
+  recorder before its first frame, which needs no engine;
 - the front ends never build EngineContext, Engine or a writer themselves.
 """
 
@@ -21,13 +25,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netbench.engine.context import EngineContext
-from netbench.engine.engine import Engine, EngineError, RunningServer
-
 if TYPE_CHECKING:
     from netbench.capture import Backend, CaptureHandle, CaptureProblem
     from netbench.engine.bus import Subscriber
     from netbench.engine.config import ServerConfig
+    from netbench.engine.context import EngineContext
+    from netbench.engine.engine import Engine, RunningServer
     from netbench.store.recorder import RecorderProcess
 
 PORT_ATTEMPTS = 20
@@ -54,22 +57,40 @@ class Runtime:
         self._on_recording_error = on_recording_error
         self._wal_limit = wal_limit
         self._ctx: EngineContext | None = None
+        self._prepared: RecorderProcess | None = None
+        """The recorder process `prepare()` started, until `open()` has it answer."""
+
+    def prepare(self) -> None:
+        """Start the recorder's process without waiting for it (nothing when not
+        recording); `open()` waits. Idempotent."""
+        if self.session is None or self._prepared or self.recorder:
+            return
+        from netbench.store.recorder import RecorderProcess
+
+        self._prepared = RecorderProcess(self.session, **self._recorder_options())
+        self._prepared.spawn()
 
     def open(self) -> None:
         """Open the session's recorder (nothing when not recording). Raises StoreError."""
         if self.session is None:
             return
+        self.prepare()
+        recorder = self._prepared
+        assert recorder is not None
+        recorder.open()
+        self.recorder, self._prepared = recorder, None
+
+    def _recorder_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"argv": self._argv, "on_error": self._on_recording_error}
         if self._wal_limit is not None:
             options["wal_limit"] = self._wal_limit
-        from netbench.store.recorder import RecorderProcess
-
-        recorder = RecorderProcess(self.session, **options)
-        recorder.open()
-        self.recorder = recorder
+        return options
 
     def start(self, subscribers: Iterable[tuple[Subscriber, Iterable[type] | None]] = ()) -> Engine:
         """Build the engine on the running loop; the recorder subscribes first."""
+        from netbench.engine.context import EngineContext
+        from netbench.engine.engine import Engine
+
         recorder = self.recorder
         ctx = EngineContext(first_ids=recorder.next_ids() if recorder else (1, 1, 1))
         if recorder is not None:
@@ -86,6 +107,8 @@ class Runtime:
 
         Raises EngineError for the last attempt's failure.
         """
+        from netbench.engine.engine import EngineError
+
         assert self.engine is not None, "start() first"
         attempts = PORT_ATTEMPTS if next_free and config.port != 0 else 1
         for attempt in range(attempts):
@@ -108,16 +131,26 @@ class Runtime:
 
     def capture_own(self) -> None:
         """Capture the control packets of netbench's own connections, and the
-        young data of its servers' ones, following servers as they start (the TUI)."""
+        young data of its servers' ones, following servers as they start (the TUI).
+
+        Servers already running are followed from the start: the TUI starts
+        capture after its page server."""
         from netbench.capture import ServerPorts, start_capture
         from netbench.capture.scope import OwnPackets
+        from netbench.model import Transport
 
-        ctx = self._ctx
-        assert ctx is not None, "start() first"
+        ctx, engine = self._ctx, self.engine
+        assert ctx is not None and engine is not None, "start() first"
+        serving = {
+            server_id: running.address.port
+            for server_id, running in engine.servers.items()
+            if running.transport is Transport.TCP
+        }
         own = OwnPackets(ctx)
+        own.ports.update(serving.values())
         ctx.bus.subscribe(own, kinds=OwnPackets.FOLLOWS)
-        self.capture = start_capture(own, data_ports=())
-        ctx.bus.subscribe(ServerPorts(self.capture), kinds=ServerPorts.FOLLOWS)
+        self.capture = start_capture(own, data_ports=tuple(serving.values()))
+        ctx.bus.subscribe(ServerPorts(self.capture, serving), kinds=ServerPorts.FOLLOWS)
 
     async def stop(self, *, last_packets: float = 0.0) -> None:
         """Stop every server and client, then capture (after `last_packets`
@@ -135,3 +168,5 @@ class Runtime:
         """Write what the recorder holds and end the recording (idempotent)."""
         if self.recorder is not None:
             self.recorder.close()
+        elif self._prepared is not None:
+            self._prepared.close()  # prepared, never opened: an empty recording

@@ -24,7 +24,6 @@ import platformdirs
 
 from netbench.store.damage import starts_like_sqlite
 from netbench.store.errors import DamagedFileError, StoreError, one_line
-from netbench.store.reader import SessionReader
 
 SUFFIX = ".netbench.sqlite"
 """The end of every session file name netbench picks itself."""
@@ -144,6 +143,8 @@ def list_sessions(directory: Path | None = None) -> list[SessionSummary]:
     directory holds no sessions; one that cannot be read raises StoreError
     ("no sessions" would hide why).
     """
+    from netbench.store.reader import SessionReader  # not at the top: the TUI starts with a path
+
     directory = default_session_dir() if directory is None else directory
     summaries: list[SessionSummary] = []
     try:

@@ -7,6 +7,10 @@ rows and SQLite's inserts (~20 µs an exchange, measured) no longer take the
 interpreter that answers requests or draws the screen.
 
 Rules:
+- `spawn()` starts the child and sends it `open` without waiting: its start
+  (an interpreter, SQLite opening the file: ~0.1-0.2 s) overlaps the
+  caller's own (the TUI's first frame); `open()` waits for the answer and
+  raises what went wrong, spawning first if nobody did;
 - on the engine's loop an event costs one deque append; a sender thread
   cuts what is queued every `send_interval`, encodes it as one batch (plain
   tuples, marshal: store/recorder_wire.py) and writes it to the child's
@@ -117,6 +121,8 @@ class RecorderProcess:
         self._closing = False
         self._stop = threading.Event()
         self._child: subprocess.Popen[bytes] | None = None
+        self._spawn_error: StoreError | None = None
+        self._opened = False
         self._threads: list[threading.Thread] = []
         self._stderr_tail = ""
         self._behind_reasons: set[str] = set()
@@ -124,10 +130,14 @@ class RecorderProcess:
 
     # -- the caller's side ---------------------------------------------------
 
-    def open(self) -> None:
-        """Start the recorder and let it open the file; StoreError (one line) if it cannot."""
-        if self._child is not None or self._closed:
-            raise RuntimeError("RecorderProcess.open() called twice")
+    def spawn(self) -> None:
+        """Start the recorder and ask it to open the file, without waiting for
+        its answer: its start (~0.1-0.2 s) overlaps the caller's own. `open()`
+        waits for the answer and reports what went wrong. Safe to call twice."""
+        if self._child is not None or self._spawn_error is not None:
+            return
+        if self._closed or self._closing:
+            raise RuntimeError("RecorderProcess.spawn() called after close()")
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "netbench.store.recorder_child"],
@@ -138,12 +148,27 @@ class RecorderProcess:
                 close_fds=True,
             )
         except OSError as error:
-            raise StoreError(f"cannot start the recorder process: {error}") from error
+            self._spawn_error = StoreError(f"cannot start the recorder process: {error}")
+            return
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         self._child = child
         self._start_thread(self._keep_stderr, child.stderr, "stderr")
-        with contextlib.suppress(OSError):  # it died at once: the reply below says so
+        with contextlib.suppress(OSError):  # it died at once: open() hears so
             write_frame(child.stdin, message("open", self._settings))
+
+    def open(self) -> None:
+        """Spawn the recorder unless `spawn()` did, and wait until it has opened
+        the file; StoreError (one line) if it cannot."""
+        if self._opened or self._closed or self._closing:
+            raise RuntimeError("RecorderProcess.open() called twice or after close()")
+        self._opened = True
+        self.spawn()
+        child = self._child
+        if child is None:
+            self._closed, self._push = True, _drop
+            assert self._spawn_error is not None
+            raise self._spawn_error
+        assert child.stdin is not None and child.stdout is not None
         reply = read_frame(child.stdout)
         if reply is None or reply[0] != "opened":
             why = reply[1] if reply is not None and reply[0] == "failed" else self._death()
@@ -186,6 +211,12 @@ class RecorderProcess:
             if thread.name.endswith("send"):
                 thread.join()
         child = self._child
+        if child is not None and not any(t.name.endswith("send") for t in self._threads):
+            # Spawned, never opened (the app quit first): the child ends the recording.
+            assert child.stdin is not None
+            with contextlib.suppress(OSError, ValueError):
+                write_frame(child.stdin, message("close"))
+                child.stdin.close()
         if child is not None:
             try:
                 child.wait(CLOSE_TIMEOUT)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netbench.model import Direction, Endpoint, EndReason, Role
+from netbench.store.chunk_meta import ChunkMeta
 from netbench.store.damage import Columns
 from netbench.store.reader import SessionReader, _enum_value, _latin1
 from netbench.store.recordings import UncleanEnds
@@ -193,17 +194,6 @@ def traffic_matches(
         params,
     )
     return (-row[0] for row in rows)
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkMeta:
-    """A chunk without its bytes: enough to lay out a byte view of any size."""
-
-    seq: int
-    direction: Direction
-    t: float
-    offset: int
-    length: int
 
 
 def chunk_index(reader: SessionReader, conn_id: int, after_seq: int = -1) -> list[ChunkMeta]:

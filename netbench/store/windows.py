@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netbench.model import Direction, Endpoint
+from netbench.store.chunk_meta import ChunkMeta, ChunkWindow
 from netbench.store.packets import packet_count_between
 from netbench.store.reader import (
     _EXCHANGE,
@@ -37,17 +38,6 @@ from netbench.store.reader import (
 )
 from netbench.store.reader import _enum_value as enum_value
 from netbench.store.reader import _exchange as exchange_row
-from netbench.store.traffic import ChunkMeta
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkWindow:
-    """Chunks `first` to `first + len(chunks) - 1` of a connection, and how many it has."""
-
-    first: int
-    chunks: list[ChunkMeta]
-    total: int
-    """The connection's chunk count when the window was read (its last seq + 1)."""
 
 
 @dataclass(frozen=True, slots=True)

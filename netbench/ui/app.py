@@ -13,10 +13,11 @@ goes through `shutdown`, which closes the app's reader before the writer: a
 reader still attached keeps the file in WAL mode and leaves -wal and -shm
 behind (docs/sessions.md).
 
-Startup puts the first frame first (issue 6): `on_mount` pushes the main
-screen and returns; after that frame, `_finish_start` opens the session,
-starts the engine, capture and the page server (the header then names its
-URL) and mounts the panes hidden behind tabs; `started` is set at the end.
+Startup puts the first frame first (issue 6): `on_load` starts the
+recorder's process, `on_mount` pushes the main screen and returns; after
+that frame, `_finish_start` waits for the recorder, starts the engine and
+the page server (the header then names its URL), then mounts the panes
+hidden behind tabs and starts capture; `started` is set at the end.
 """
 
 from __future__ import annotations
@@ -37,18 +38,17 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import Screen
 
-from netbench.engine.config import default_config
-from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
-from netbench.store import WAL_LIMIT, SessionReader, StoreError
 from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.follow import StoreFollower
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings, save_theme
 
 if TYPE_CHECKING:
+    from netbench.engine.engine import Engine, RunningServer
     from netbench.runtime import Runtime
+    from netbench.store import SessionReader
     from netbench.store.har_import import ImportRow
     from netbench.ui.follow import SessionServices
     from netbench.ui.screens.main import MainScreen
@@ -73,8 +73,9 @@ class AppConfig:
     keymap_path: Path | None = None
     limits: HttpLimits = field(default_factory=HttpLimits)
     """The page server's limits and Host check (`--allow-host`, `--max-body` ...)."""
-    wal_limit: int = WAL_LIMIT
-    """Bytes the session's -wal file stays under while recording (tests lower it)."""
+    wal_limit: int | None = None
+    """Bytes the session's -wal file stays under while recording (tests lower it;
+    None: the store's WAL_LIMIT)."""
 
 
 class NetbenchApp(App[int]):
@@ -98,6 +99,8 @@ class NetbenchApp(App[int]):
         self.engine: Engine | None = None
         self.runtime: Runtime | None = None
         """The engine, its recorder and capture (netbench/runtime), once started."""
+        self._prepared: Runtime | None = None
+        """The runtime whose recorder `on_load` started, until `_start_engine` has it."""
         self.session_path: Path | None = self.config.open_path or self.config.session
         self.page_server: RunningServer | None = None
         self.startup_error: str | None = None
@@ -123,6 +126,12 @@ class NetbenchApp(App[int]):
         return self.config.open_path is not None
 
     # -- lifecycle -----------------------------------------------------------------
+
+    def on_load(self) -> None:
+        # Before the terminal is set up: the recorder's process starts now, its
+        # interpreter and SQLite's open overlapping the first frame.
+        if not self.read_only:
+            self._prepare_engine()
 
     async def on_mount(self) -> None:
         from netbench.ui.screens.main import MainScreen
@@ -159,6 +168,7 @@ class NetbenchApp(App[int]):
         self.call_after_refresh(self._finish_start, main)
 
     def _imported(self) -> ImportRow | None:
+        from netbench.store import StoreError
         from netbench.store.har_import import imported_from
 
         reader = self.reader()
@@ -198,10 +208,14 @@ class NetbenchApp(App[int]):
         self.call_after_refresh(self._mount_panes, main)
 
     async def _mount_panes(self, main: MainScreen) -> None:
-        """The panes hidden behind tabs, after the frame that shows the URL."""
+        """The panes hidden behind tabs, after the frame that shows the URL;
+        capture after them (its start imports scapy on a thread, which would
+        compete with the URL's frame and the mounting for the interpreter)."""
         try:
             await main.mount_hidden()
             self._check_keymap()
+            if self.config.capture and self.runtime is not None and not self._unmounted:
+                self.runtime.capture_own()
         finally:
             # What startup built (the DOM, styles, modules: ~100k objects) lives
             # as long as the app: out of the collector's sight, a full
@@ -210,31 +224,42 @@ class NetbenchApp(App[int]):
                 gc.freeze()
             self.started.set()
 
-    async def _start_engine(self) -> None:
+    def _prepare_engine(self) -> None:
+        """Start the recorder's process; `_start_engine` waits for its answer."""
         from netbench.runtime import Runtime
-        from netbench.store import new_session_path
+        from netbench.store.paths import new_session_path
 
-        path = self.config.session or new_session_path()
         runtime = Runtime(
-            path,
+            self.config.session or new_session_path(),
             argv=["netbench"],
             on_recording_error=lambda message: self.call_from_thread(
                 self._recording_failed, message
             ),
             wal_limit=self.config.wal_limit,
         )
+        runtime.prepare()
+        self._prepared = runtime
+
+    async def _start_engine(self) -> None:
+        from netbench.engine.config import default_config
+        from netbench.engine.engine import EngineError
+        from netbench.store import StoreError
+
+        runtime = self._prepared
+        assert runtime is not None and runtime.session is not None
         try:
-            # Off the loop: starting the recorder process takes ~0.1-0.2 s.
+            # Off the loop: the recorder may still be starting (~0.1-0.2 s).
             await asyncio.to_thread(runtime.open)
         except StoreError as error:
             self.startup_error = str(error)
             return
-        self.runtime, self.session_path = runtime, path
+        if self._session_closed:
+            return  # quit while the recorder started: close_session closed it
+        self.runtime, self.session_path, self._prepared = runtime, runtime.session, None
+        path = runtime.session
         assert runtime.recorder is not None
         self.follower.follow(runtime.recorder)
         self.engine = runtime.start([(self.hub, None)])
-        if self.config.capture:
-            runtime.capture_own()
         config = default_config(
             "http", host=self.config.host, port=self.config.port, limits=self.config.limits
         )
@@ -288,6 +313,8 @@ class NetbenchApp(App[int]):
             self._reader = None
         if self.runtime is not None:
             self.runtime.close()
+        if self._prepared is not None:
+            self._prepared.close()  # quit before the engine started: an empty recording
 
     def _handle_signals(self) -> None:
         """SIGTERM and SIGHUP (the terminal closed) quit as ctrl+q does, so the
@@ -420,8 +447,16 @@ class NetbenchApp(App[int]):
         return self
 
     def reader(self) -> SessionReader | None:
-        """A read-only view of the session (None until the file exists)."""
-        if self._reader is None and self.session_path is not None and not self._session_closed:
+        """A read-only view of the session (None until the file exists: while
+        recording, until the recorder has opened it)."""
+        if (
+            self._reader is None
+            and self.session_path is not None
+            and not self._session_closed
+            and (self.read_only or self.runtime is not None)
+        ):
+            from netbench.store import SessionReader, StoreError
+
             try:
                 self._reader = SessionReader(self.session_path)
             except StoreError:

@@ -24,8 +24,7 @@ from itertools import accumulate
 from math import ceil
 
 from netbench.model import Direction
-from netbench.store import ChunkMeta
-from netbench.store.windows import ChunkWindow
+from netbench.store.chunk_meta import ChunkMeta, ChunkWindow
 
 PAGE = 512
 KEPT_PAGES = 16

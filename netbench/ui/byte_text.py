@@ -13,7 +13,7 @@ from rich.cells import cell_len
 
 from netbench.model import Direction
 from netbench.protocol.textsafe import visible
-from netbench.store import ChunkMeta
+from netbench.store.chunk_meta import ChunkMeta
 
 _ARROW = {Direction.IN: "<- in ", Direction.OUT: "-> out"}
 _CR, _LF = visible(b"\r"), visible(b"\n")

@@ -25,14 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
-from netbench.store import SessionReader, SessionWriter
-from netbench.store.recorder import RecorderProcess
-
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
     from netbench.engine.engine import Engine
+    from netbench.store import SessionReader, SessionWriter
     from netbench.store.har_import import ImportRow
+    from netbench.store.recorder import RecorderProcess
     from netbench.ui.hub import EventHub
 
 FRAME = 1 / 60

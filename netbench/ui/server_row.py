@@ -7,15 +7,17 @@ server and updates it from engine events; the header uses `beyond_loopback`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 
 from netbench.engine.config import ServerConfig, is_loopback_host
-from netbench.engine.engine import RunningServer, ServerState
 from netbench.model import Endpoint
 from netbench.protocol.textsafe import visible_text
 from netbench.ui.widgets.traffic import human_bytes
+
+if TYPE_CHECKING:
+    from netbench.engine.engine import RunningServer
 
 __all__ = ["ServerRow", "State", "beyond_loopback"]
 
@@ -66,6 +68,8 @@ class ServerRow:
 
     @classmethod
     def from_running(cls, running: RunningServer) -> ServerRow:
+        from netbench.engine.engine import ServerState  # loaded after the first frame
+
         config = running.config
         state: State = "running" if running.state is ServerState.RUNNING else "stopped"
         row = cls(running.server_id, config.kind, running.address, running.url, config, state)

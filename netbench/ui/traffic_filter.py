@@ -22,8 +22,12 @@ from __future__ import annotations
 import time
 from array import array
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from netbench.store import SessionReader, traffic_id_ranges, traffic_matches
+if TYPE_CHECKING:
+    # The store loads after the first frame (issue 18): imported where used.
+    from netbench.store import SessionReader
+
 
 BLOCK = 1024
 """Positions of the key array counted together (a walk of one costs ~0.1 ms)."""
@@ -209,6 +213,8 @@ class FilterSearch:
         self.text = text
         self.matches = matches
         self._reader = reader
+        from netbench.store import traffic_id_ranges
+
         exchanges, connections = traffic_id_ranges(reader) if reader is not None else (0, 0)
         self._todo = [
             (kind, last) for kind, last in ((True, exchanges), (False, connections)) if last
@@ -222,6 +228,8 @@ class FilterSearch:
 
     def step(self, seconds: float = SLICE_SECONDS) -> bool:
         """Search for about `seconds`; True when it is done (StoreError if the file fails)."""
+        from netbench.store import traffic_matches
+
         deadline = time.monotonic() + seconds
         while self._todo and time.monotonic() < deadline:
             exchanges, last = self._todo[0]

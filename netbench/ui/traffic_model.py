@@ -37,7 +37,7 @@ import time
 from array import array
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from netbench.engine import registry
 from netbench.events import (
@@ -51,18 +51,12 @@ from netbench.events import (
 )
 from netbench.model import Direction, HttpRequest, HttpResponse, Role
 from netbench.protocol.textsafe import visible_text
-from netbench.store import (
-    FIRST_BYTES,
-    DamagedFileError,
-    SessionReader,
-    StoreError,
-    TrafficRow,
-    traffic_keys,
-    traffic_rows,
-)
 from netbench.ui.traffic_filter import SLICE_SECONDS, FilterMatches, FilterSearch, KeyBlocks
 
-HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
+if TYPE_CHECKING:
+    # The store loads after the first frame (issue 18): imported where used.
+    from netbench.store import SessionReader, TrafficRow
+
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 SERVER_HEADER = "server"
 SERVER_WIDTH_LIMIT = 18
@@ -202,6 +196,8 @@ class TrafficModel:
         return server_label(kind, port)
 
     def _first_chunk(self, event: ChunkRecorded) -> bool:
+        from netbench.store.traffic import FIRST_BYTES  # once a connection
+
         first = event.data[:FIRST_BYTES]
         row = self._recent.get(-event.conn_id)
         if row is None:
@@ -218,7 +214,7 @@ class TrafficModel:
         # A proxy's upstream leg shows as its exchange (under its client's), as
         # the connections of an HTTP kind do; a leg that never carried one gets
         # its row when it closes.
-        if kind not in HTTP_KINDS and event.via is None:
+        if not (kind and registry.is_http(kind)) and event.via is None:
             self._conn_bytes[event.conn_id] = [0, 0]
             self._add_row(self._connection_row(event))
 
@@ -306,6 +302,8 @@ class TrafficModel:
 
     def load(self, reader: SessionReader) -> None:
         """Show a recorded session: every key now, rows as they scroll into view."""
+        from netbench.store import traffic_keys
+
         for server in reader.servers():
             self._add_server(server.id, visible_text(server.kind), server.address.port)
         self.keys.extend(traffic_keys(reader))
@@ -334,6 +332,8 @@ class TrafficModel:
         return None if key is None else self.unreadable.get(key)
 
     def _fetch_page(self, index: int, reader: SessionReader) -> None:
+        from netbench.store import DamagedFileError, StoreError, traffic_rows
+
         if self.filtered is None:
             start = max(0, index - 50)
             page = self.keys[start : start + 200].tolist()
@@ -351,6 +351,8 @@ class TrafficModel:
 
     def _fetch_each(self, keys: list[int], reader: SessionReader) -> None:
         """A page with a damaged row in it, row by row: the others still show."""
+        from netbench.store import DamagedFileError, StoreError, traffic_rows
+
         for key in keys:
             try:
                 self._cache.update(traffic_rows(reader, [key]))
@@ -382,6 +384,8 @@ class TrafficModel:
             if matches(text, _shown(live), self._requests.get(key), None):
                 self.filtered.add(key)
         if reader is not None:
+            from netbench.store import StoreError
+
             try:
                 self.search = FilterSearch(text, self.filtered, reader)
             except StoreError:
@@ -391,6 +395,8 @@ class TrafficModel:
         """Search the session file a little further; True when the search is over."""
         if self.search is None:
             return True
+        from netbench.store import StoreError
+
         try:
             done = self.search.step(seconds)
         except StoreError:
@@ -408,6 +414,8 @@ class TrafficModel:
 
 def _shown(live: Live, counts: list[int] | None = None) -> TrafficRow:
     """The row as it stands now (`counts`: a connection row's live bytes in and out)."""
+    from netbench.store.traffic import TrafficRow
+
     if counts is not None:
         live = [*live]
         live[_BYTES_IN], live[_BYTES_OUT] = counts

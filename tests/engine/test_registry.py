@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,13 +57,32 @@ def test_every_kind_option_is_a_serve_option(capsys: pytest.CaptureFixture[str])
 
 def test_defaults_and_presets_come_from_the_kind() -> None:
     keys = [preset.key for preset in registry.presets()]
-    assert keys == sorted(set(keys)), "preset keys are unique"
+    assert keys == [str(n) for n in range(1, len(keys) + 1)], "keys 1, 2, 3... once each"
     for preset in registry.presets():
         kind = registry.get(preset.kind)
         assert preset.port == kind.port
         config = default_config(preset.kind, **preset.overrides())
         for name, value in kind.defaults.items():
             assert getattr(config, name) == value
+        if preset.front is not None:
+            front = registry.get(preset.front.kind)
+            assert preset.front.port == front.port
+            assert front.option(preset.front.option) is not None
+    # Every seed kind has its key (the table is the registry's, not the kinds').
+    preset_kinds = {preset.kind for preset in registry.presets()}
+    assert {"http", "echo", "reply", "prefix-echo", "static", "time", "udp-echo"} <= preset_kinds
+
+
+def test_the_preset_keys_load_no_server_kind() -> None:
+    # The TUI's first frame binds the preset keys: no kind module (nor the engine) for that.
+    code = (
+        "import sys; from netbench.engine import registry; registry.presets();"
+        " print(sorted(m for m in sys.modules if m.startswith('netbench.engine')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    assert loaded.strip() == "['netbench.engine', 'netbench.engine.registry']"
 
 
 def test_an_unknown_kind_is_a_clear_error() -> None:

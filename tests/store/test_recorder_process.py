@@ -14,7 +14,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import one_exchange
+from storekit import one_exchange
 
 from netbench.events import (
     CaptureStatus,
@@ -132,7 +132,7 @@ ENGINE = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, sys.argv[2])
-    from conftest import one_exchange
+    from storekit import one_exchange
     from netbench.store.recorder import RecorderProcess
 
     recorder = RecorderProcess(sys.argv[1])
@@ -154,7 +154,7 @@ def test_the_engine_killed_leaves_what_it_sent_and_an_unended_recording(tmp_path
     # Every event cut and sent is written even though no `close` ever comes;
     # the recording stays unended, so what was open reads as ended uncleanly.
     path = tmp_path / "killed.sqlite"
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parent.parent)  # where storekit.py is
     engine = subprocess.Popen(
         [sys.executable, "-c", ENGINE, str(path), here], stdout=subprocess.PIPE, text=True
     )
@@ -176,3 +176,44 @@ def test_the_engine_killed_leaves_what_it_sent_and_an_unended_recording(tmp_path
         assert recording.ended is None
         assert recording.ended_uncleanly
         assert all(conn.ended_uncleanly for conn in reader.connections())
+
+
+def test_a_recorder_spawned_early_records_once_opened(tmp_path: Path) -> None:
+    path = tmp_path / "early.sqlite"
+    recorder = RecorderProcess(path)
+    recorder.spawn()
+    child = recorder._child
+    recorder.spawn()  # a second call starts nothing more
+    assert recorder._child is child
+    recorder.open()
+    try:
+        for event in one_exchange(time.monotonic()):
+            recorder(event)
+    finally:
+        recorder.close()
+    with SessionReader(path) as reader:
+        counts = reader.counts()
+        assert (counts.connections, counts.exchanges, counts.chunks) == (1, 1, 3)
+        [recording] = reader.recordings()
+        assert recording.ended is not None
+
+
+def test_a_spawned_recorder_reports_its_failure_at_open(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite").mkdir()
+    recorder = RecorderProcess(tmp_path / "dir.sqlite")
+    recorder.spawn()  # returns: the child has not answered yet
+    with pytest.raises(StoreError, match=r"^cannot create session file .*: it is a directory$"):
+        recorder.open()
+    recorder.close()  # nothing left to close
+
+
+def test_a_recorder_spawned_and_never_opened_ends_its_recording_at_close(tmp_path: Path) -> None:
+    # The TUI quit before its engine started: the file is a clean, empty session.
+    path = tmp_path / "unused.sqlite"
+    recorder = RecorderProcess(path)
+    recorder.spawn()
+    recorder.close()
+    with SessionReader(path) as reader:
+        assert reader.counts().connections == 0
+        [recording] = reader.recordings()
+        assert recording.ended is not None

@@ -16,7 +16,6 @@ from netbench.engine.registry import (
     KindOption,
     KindRuntime,
     Listener,
-    Preset,
     ServerKind,
     register,
 )
@@ -61,15 +60,6 @@ register(
                 default=False,
             ),
             KEEP_ALIVE,
-        ),
-        presets=(
-            Preset(
-                "5",
-                "Static files (current directory)",
-                "static",
-                8000,
-                lambda: {"root": Path.cwd()},
-            ),
         ),
     )
 )

@@ -6,7 +6,7 @@ import functools
 from importlib import resources
 
 from netbench.engine.kinds.common import HTTP_DEFAULTS, KEEP_ALIVE, LIVE, http_listener
-from netbench.engine.registry import KindRuntime, Listener, Preset, ServerKind, register
+from netbench.engine.registry import KindRuntime, Listener, ServerKind, register
 from netbench.model import Transport
 from netbench.protocol.pages import PageSite
 
@@ -33,16 +33,6 @@ register(
         defaults=HTTP_DEFAULTS,
         build=_build,
         options=(KEEP_ALIVE, *LIVE),
-        presets=(
-            Preset(
-                "1",
-                "Page server",
-                "http",
-                8000,
-                note="test.jpg goes out as image/jpeg, the registered type: seed 004 wrote "
-                "image/jpg, which is not one",
-            ),
-        ),
         idle_note="keep-alive idle",
     )
 )

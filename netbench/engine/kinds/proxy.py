@@ -12,11 +12,9 @@ from __future__ import annotations
 from netbench.engine.kinds.common import HTTP_DEFAULTS, KEEP_ALIVE, LIVE
 from netbench.engine.proxy import ProxySettings, proxy_listener
 from netbench.engine.registry import (
-    Front,
     KindOption,
     KindRuntime,
     Listener,
-    Preset,
     ServerKind,
     register,
 )
@@ -150,18 +148,6 @@ register(
             ),
             KEEP_ALIVE,
             *LIVE,
-        ),
-        presets=(
-            Preset(
-                "8",
-                "App behind a proxy (seed 004)",
-                "wsgi",
-                8001,
-                note="seed 004's picture: the WSGI Hello World app on 8001 and the reverse "
-                "proxy in front of it on 8099 (nginx's listen): a request to the proxy shows "
-                "both legs",
-                front=Front("proxy", 8099),
-            ),
         ),
         idle_note="keep-alive idle",
     )

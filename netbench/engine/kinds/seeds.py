@@ -13,7 +13,6 @@ from netbench.engine.registry import (
     KindOption,
     KindRuntime,
     Listener,
-    Preset,
     ServerKind,
     register,
 )
@@ -68,7 +67,6 @@ register(
         port=5000,  # seed 001
         defaults={"backlog": 5, "recv_size": 2048, "idle_timeout": 300.0},
         build=_stream_kind(EchoConnection),
-        presets=(Preset("2", "Echo", "echo", 5000),),
     )
 )
 
@@ -91,7 +89,6 @@ register(
                 required="the reply text must not be empty",
             ),
         ),
-        presets=(Preset("3", 'Reply "Yes"', "reply", 8000),),
     )
 )
 
@@ -119,16 +116,6 @@ register(
                 placeholder="sent to a silent client; empty: none, as seed 002",
             ),
         ),
-        presets=(
-            Preset(
-                "4",
-                'Prefix echo "Echo=>"',
-                "prefix-echo",
-                50014,
-                note="a client silent for 5 s is closed without a word, as seed 002 (which "
-                "prints Time Out on its own console); the add form's Timeout text sends one first",
-            ),
-        ),
     )
 )
 
@@ -141,7 +128,6 @@ register(
         port=8013,
         defaults={"backlog": 5, "recv_size": 1024, "idle_timeout": 0.0},
         build=_stream_kind(TimeConnection),
-        presets=(Preset("6", "Time", "time", 8013),),
         unused=frozenset({"recv_size", "idle_timeout"}),
     )
 )

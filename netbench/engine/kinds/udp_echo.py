@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netbench.engine.registry import KindRuntime, Listener, Preset, ServerKind, register
+from netbench.engine.registry import KindRuntime, Listener, ServerKind, register
 from netbench.engine.udp import UdpEchoProtocol
 from netbench.model import Transport
 
@@ -22,7 +22,6 @@ register(
         port=5000,
         defaults={"backlog": 0, "recv_size": 65535, "idle_timeout": 60.0},
         build=_build,
-        presets=(Preset("7", "UDP echo", "udp-echo", 5000),),
         unused=frozenset({"backlog"}),
     )
 )

@@ -3,16 +3,13 @@
 Rules:
 - a chunk is what one `recv` returned or one `send` wrote; each starts with a
   header line, so the boundaries TCP does not keep are visible;
-- the chunk index (seq, direction, time, offset, length) is read a page at
-  a time, for the chunks near the screen (ui/byte_layout.py): a connection
-  of a million exchanges opens as fast as one of ten. Bytes are fetched from
-  the session file for the chunks on screen and kept in a small LRU cache,
-  so a 100 MB body costs a few MB;
+- the chunk index is read a page at a time near the screen (ui/byte_layout.py):
+  a million exchanges open as fast as ten. Bytes are read for the chunks on
+  screen and kept in a small LRU cache: a 100 MB body costs a few MB;
 - the view follows the store by being told (ui/follow.py), not by polling:
   on each notification it reads the chunk count (one index lookup) and only
-  the chunks after the last one indexed. Re-reading the whole index of a
-  keep-alive connection with 30,000 exchanges took ~350 ms, a read that
-  held the session's WAL (it cannot start over under a reader) and the screen;
+  the chunks after the last one indexed, never the whole index again;
+- the store's readers load after the first frame (issue 18): imported where used;
 - lines are counted exactly around the screen and estimated elsewhere
   (`StreamLayout`). In hex mode every count is known from the length; in
   text mode a chunk's count is estimated until its bytes are read, then made
@@ -39,15 +36,8 @@ from textual.strip import Strip
 from netbench.model import Direction
 from netbench.protocol.hexdump import hexdump_lines
 from netbench.protocol.textsafe import visible
-from netbench.store import StoreError, chunk_data
-from netbench.store.windows import (
-    ChunkWindow,
-    chunk_count,
-    chunk_window,
-    connection_opened,
-    exchange,
-    stream_sizes,
-)
+from netbench.store.chunk_meta import ChunkWindow
+from netbench.store.errors import StoreError
 from netbench.ui.byte_layout import ChunkPages, StreamLayout
 from netbench.ui.byte_text import chunk_header, text_lines
 from netbench.ui.follow import SessionServices, session_services
@@ -154,6 +144,8 @@ class BytesView(ScrollView, can_focus=True):
         self._open()
 
     def _read_window(self, first: int, count: int) -> ChunkWindow:
+        from netbench.store.windows import chunk_window
+
         reader = self.services.reader()
         if reader is None or self.selection is None:
             return ChunkWindow(first, [], 0)
@@ -164,6 +156,8 @@ class BytesView(ScrollView, can_focus=True):
 
     def _open(self) -> None:
         """Read the chunk count and the first page (or the named exchange's page)."""
+        from netbench.store.windows import chunk_count, connection_opened, exchange, stream_sizes
+
         reader = self.services.reader()
         goto: int | None = None
         if self.selection is None:
@@ -194,6 +188,8 @@ class BytesView(ScrollView, can_focus=True):
 
     def _grow(self) -> None:
         """The store has new rows (the follower says): index only the chunks that are new."""
+        from netbench.store.windows import chunk_count
+
         reader = self.services.reader()
         if self.selection is None or reader is None:
             return
@@ -227,6 +223,8 @@ class BytesView(ScrollView, can_focus=True):
 
     def _data(self, index: int) -> bytes:
         """A chunk's bytes, from the cache or the store (only complete ones are kept)."""
+        from netbench.store import chunk_data
+
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
@@ -491,6 +489,8 @@ class BytesView(ScrollView, can_focus=True):
 
     def _stream_total(self) -> int:
         """Bytes of both directions so far (from the ends of the streams)."""
+        from netbench.store.windows import stream_sizes
+
         reader = self.services.reader()
         if reader is None or self.selection is None:
             return 0

@@ -25,14 +25,13 @@ from textual.reactive import reactive
 from textual.widgets import Button, Input, Log, Select, Static
 from textual.worker import Worker, WorkerState
 
-from netbench.engine.clients import ConnectError, TcpClient, open_tcp
-from netbench.engine.engine import ServerState
 from netbench.events import ConnectionClosed, ServerStarted
 from netbench.model import EndReason
 from netbench.protocol.textsafe import visible, visible_text
 from netbench.ui.messages import EventsArrived
 
 if TYPE_CHECKING:
+    from netbench.engine.clients import TcpClient
     from netbench.ui.app import NetbenchApp
 
 Mode = Literal["text", "hex"]
@@ -182,6 +181,8 @@ class TcpClientPane(Vertical):
         self._netbench.hub.register(self)
         engine = self._netbench.engine
         if engine is not None:
+            from netbench.engine.engine import ServerState
+
             for running in engine.servers.values():
                 if running.config.kind == "echo" and running.state is ServerState.RUNNING:
                     self._default_target(str(running.address))
@@ -269,6 +270,8 @@ class TcpClientPane(Vertical):
         )
 
     async def _session(self, host: str, port: int, first: bytes | None) -> None:
+        from netbench.engine.clients import ConnectError, open_tcp
+
         engine = self._netbench.engine
         if engine is None:
             return

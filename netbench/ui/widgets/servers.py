@@ -28,7 +28,7 @@ from textual.widgets import DataTable
 
 from netbench.engine import registry
 from netbench.engine.config import ServerConfig, default_config
-from netbench.engine.engine import Engine, EngineError, RunningServer
+from netbench.engine.errors import EngineError
 from netbench.engine.registry import server_url
 from netbench.events import (
     ChunkRecorded,
@@ -39,16 +39,17 @@ from netbench.events import (
 )
 from netbench.model import Direction
 from netbench.protocol.textsafe import visible_text
-from netbench.store import StoreError
+from netbench.store.errors import StoreError
 from netbench.ui.messages import EventsArrived
 from netbench.ui.server_row import ServerRow, State, beyond_loopback
 
 if TYPE_CHECKING:
+    from netbench.engine.engine import Engine, RunningServer  # loaded after the first frame
     from netbench.ui.app import NetbenchApp
 
 PRESETS: tuple[registry.Preset, ...] = registry.presets()
 """One key each (1-8 for the seed kinds and seed 004's app behind a proxy): the kind, its seed port, its label and how it
-knowingly differs from its seed (the registry's)."""
+knowingly differs from its seed (the registry's table: no kind is loaded for it)."""
 
 
 COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")

@@ -12,7 +12,7 @@ import asyncio
 import time
 from codecs import getincrementaldecoder
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -27,9 +27,11 @@ from textual.strip import Strip
 
 from netbench.model import EndReason, Role
 from netbench.protocol.textsafe import visible_latin1, visible_text
-from netbench.store import SessionReader, StoreError, TrafficRow
 from netbench.ui.messages import EventsArrived, Selection, SelectionChanged
 from netbench.ui.traffic_model import SERVER_HEADER, TrafficModel
+
+if TYPE_CHECKING:
+    from netbench.store import SessionReader, TrafficRow
 
 _TIME, _CONN, _BODIES, _MS, _END = 13, 6, 18, 8, 9
 """Cells of the other columns: time, #, body in and out, ms, end (with their gaps)."""
@@ -264,9 +266,10 @@ class TrafficList(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.app.hub.register(self)  # type: ignore[attr-defined]
-        reader = self.app.reader()  # type: ignore[attr-defined]
-        if self.app.read_only and reader is not None:  # type: ignore[attr-defined]
-            self._load_recorded(reader)
+        if self.app.read_only:  # type: ignore[attr-defined]
+            reader = self.app.reader()  # type: ignore[attr-defined]
+            if reader is not None:
+                self._load_recorded(reader)
 
     def on_unmount(self) -> None:
         self.app.hub.unregister(self)  # type: ignore[attr-defined]
@@ -276,6 +279,8 @@ class TrafficList(ScrollView, can_focus=True):
         return getattr(self.app, "imported", None) is not None
 
     def _load_recorded(self, reader: SessionReader) -> None:
+        from netbench.store import StoreError
+
         try:
             self.model.load(reader)
         except StoreError as error:
