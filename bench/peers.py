@@ -1,7 +1,9 @@
 """The servers `bench/run.py` measures, each started as its own process.
 
     python bench/peers.py bare         # the Python limit: asyncio.Protocol, fixed response
-    python bench/peers.py tui SESSION  # netbench's TUI, headless, serving and recording
+    python bench/peers.py bare-uvloop  # the same Protocol on uvloop (the limit netbench on uvloop has)
+    python bench/peers.py tui SESSION [LOOP]  # netbench's TUI, headless, serving and recording
+                                      # (LOOP: uvloop or asyncio; default as `netbench` runs it)
     python bench/peers.py long SESSION # the same, for the memory and big-body rows
 
 Each prints one JSON line `{"port": N}` once it listens, then serves until
@@ -53,9 +55,10 @@ RESPONSE = (
 class Bare(asyncio.Protocol):
     """Answers every request-looking chunk with the fixed response: no parsing, no record."""
 
+    transport: asyncio.Transport
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment] (uvloop's is not an asyncio.Transport)
         self.close = False
 
     def data_received(self, data: bytes) -> None:
@@ -101,7 +104,7 @@ async def _after_refresh(app: App[int]) -> None:
     await asyncio.wait_for(refreshed, 5)
 
 
-def tui(session: Path) -> None:
+def tui(session: Path, loop: str | None = None) -> None:
     from netbench.ui.app import AppConfig, NetbenchApp
     from netbench.ui.widgets.traffic import TrafficList
 
@@ -127,7 +130,9 @@ def tui(session: Path) -> None:
         print(json.dumps({"key_ms": latencies}), flush=True)
         app.exit()
 
-    app.run(headless=True, size=(160, 50), auto_pilot=drive)
+    from netbench.engine.loop import run
+
+    run(app.run_async(headless=True, size=(160, 50), auto_pilot=drive), loop)  # type: ignore[arg-type]
 
 
 def long(session: Path) -> None:
@@ -257,8 +262,12 @@ async def big_body(app: NetbenchApp, pilot: Pilot[int], size: int, under: Path) 
 if __name__ == "__main__":
     if sys.argv[1] == "bare":
         asyncio.run(bare())
+    elif sys.argv[1] == "bare-uvloop":
+        import uvloop
+
+        uvloop.run(bare())
     elif sys.argv[1] == "tui":
-        tui(Path(sys.argv[2]))
+        tui(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
     elif sys.argv[1] == "long":
         long(Path(sys.argv[2]))
     else:

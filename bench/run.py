@@ -1,7 +1,7 @@
 """netbench against the Python limit and its peers, in one run.
 
     python bench/run.py [--seconds 5] [--memory-exchanges 100000,1000000] [--body-mb 100]
-                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|views]
+                        [--smoke] [--only startup|loads|memory|kill9|workshop|apps|views|filters]
 
 Starts each server as its own process, drives it with the same load
 (bench/load.py: wrk -t1 -c10 when /usr/bin/wrk exists, else an asyncio
@@ -9,11 +9,17 @@ loop), keep-alive and then `Connection: close`, and prints requests/s, p99
 latency and the ratio to (a), the bare asyncio server:
 
   (a) a bare `asyncio.Protocol` answering a fixed response (the limit)
+  (a') the same Protocol on uvloop (the limit of the rows on uvloop)
   (b) `python -m http.server` (HTTP/1.0: it closes after every response)
-  (c) `netbench serve http`, recording every byte to a session
+  (c) `netbench serve http` (on uvloop, its default), recording every byte
+      to a session; (c') the same on `--loop asyncio`; (c-) and (c-') both
+      with `--no-record`
   (d) the same with `--capture` (only when privileged: root or CAP_NET_RAW)
-  (e) the TUI, headless, serving, recording and updating its widgets; also
-      the time from a key press to the screen showing it, during the load
+  (e) the TUI, headless, serving, recording and updating its widgets, on
+      asyncio's loop (its default), and (e') on uvloop; also the time from a
+      key press to the screen showing it, during the load
+
+Each row's ratio is to the bare server on its own loop: (a) or (a').
 
 then the startup time of `netbench`'s first full screen against a minimal
 Textual app's (bench/startup.py); then memory over a long session: the resident set of (c)
@@ -28,7 +34,9 @@ press to each lesson step's screen (bench/workshop.py); then `serve wsgi`
 with seed 004's hello-world app against gunicorn's sync worker, one
 process (bench/apps.py; gunicorn only when installed); then the Bytes and
 HTTP views of one connection of 1,000,000 exchanges: open, end, and one
-refresh while it grows (bench/views.py). `--smoke` runs
+refresh while it grows (bench/views.py); then a filter over a 1M-exchange
+session, one matching most rows and one few: the RSS it adds and the key
+press to its first screen (bench/filters.py). `--smoke` runs
 everything for a fraction of a second (and counts and sizes tiny): the suite uses it to prove the benchmark runs (timings belong here,
 never in tests). `--only` runs one part. docs/performance.md explains each figure.
 """
@@ -53,6 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from apps import measure as measure_apps
 from apps import report as report_apps
+from filters import report as report_filters
 from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
@@ -84,29 +93,12 @@ def can_capture() -> bool:
     return not isinstance(choose_backend(), CaptureProblem)
 
 
-def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
-    env = {"NETBENCH_DATA_DIR": data_dir}
-    rows = []
-    with process([PY, str(BENCH / "peers.py"), "bare"], env) as port:
-        rows.append(Row("(a) bare asyncio.Protocol", *measure(port, seconds)))
-    site = Path(data_dir) / "site"
-    site.mkdir()
-    (site / "index.html").write_bytes(PAGE)
-    server = [PY, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)]
-    with process(server, env, ready="http.server") as port:
-        rows.append(Row("(b) python -m http.server", *measure(port, seconds), "HTTP/1.0"))
-    serve = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q"]
-    with process([*serve, "--no-capture"], env) as port:
-        rows.append(Row("(c) netbench serve http", *measure(port, seconds), "recording"))
-    if can_capture():
-        with process([*serve, "--capture"], env) as port:
-            rows.append(Row("(d) ... --capture", *measure(port, seconds), "recording"))
-    else:
-        rows.append(Row("(d) ... --capture", note="skipped: capture needs root or CAP_NET_RAW"))
-    session = Path(data_dir) / "tui.netbench.sqlite"
+def _tui_row(
+    name: str, seconds: float, session: Path, env: dict[str, str], loop: str
+) -> tuple[Row, list[float]]:
     key_ms: list[float] = []
     tui = subprocess.Popen(
-        [PY, str(BENCH / "peers.py"), "tui", str(session)],
+        [PY, str(BENCH / "peers.py"), "tui", str(session), loop],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -128,7 +120,45 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], list[float]]:
                 ]
     finally:
         tui.wait(30)
-    rows.append(Row("(e) netbench TUI, headless", *measured, "recording, widgets live"))
+    return Row(name, *measured, f"recording, widgets live, {loop}"), key_ms
+
+
+def servers(seconds: float, data_dir: str) -> tuple[list[Row], dict[str, list[float]]]:
+    env = {"NETBENCH_DATA_DIR": data_dir}
+    rows = []
+    with process([PY, str(BENCH / "peers.py"), "bare"], env) as port:
+        rows.append(Row("(a) bare asyncio.Protocol", *measure(port, seconds), "asyncio"))
+    with process([PY, str(BENCH / "peers.py"), "bare-uvloop"], env) as port:
+        rows.append(Row("(a') ... on uvloop", *measure(port, seconds), "uvloop"))
+    site = Path(data_dir) / "site"
+    site.mkdir()
+    (site / "index.html").write_bytes(PAGE)
+    server = [PY, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)]
+    with process(server, env, ready="http.server") as port:
+        rows.append(Row("(b) python -m http.server", *measure(port, seconds), "HTTP/1.0, asyncio"))
+    serve = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q", "--no-capture"]
+    for name, extra, note in (
+        ("(c) netbench serve http", [], "recording, uvloop"),
+        ("(c') ... --loop asyncio", ["--loop", "asyncio"], "recording, asyncio"),
+        ("(c-) ... --no-record", ["--no-record"], "uvloop"),
+        ("(c-') ... --no-record --loop asyncio", ["--no-record", "--loop", "asyncio"], "asyncio"),
+    ):
+        with process([*serve, *extra], env) as port:
+            rows.append(Row(name, *measure(port, seconds), note))
+    if can_capture():
+        with process([*serve[:-1], "--capture"], env) as port:
+            rows.append(Row("(d) ... --capture", *measure(port, seconds), "recording, uvloop"))
+    else:
+        rows.append(Row("(d) ... --capture", note="skipped: capture needs root or CAP_NET_RAW"))
+    key_ms = {}
+    for name, loop in (
+        ("(e) netbench TUI, headless", "asyncio"),
+        ("(e') ... on uvloop", "uvloop"),
+    ):
+        row, key_ms[name] = _tui_row(
+            name, seconds, Path(data_dir) / f"tui-{loop}.netbench.sqlite", env, loop
+        )
+        rows.append(row)
     return rows, key_ms
 
 
@@ -241,16 +271,22 @@ def _cell(result: tuple[float, float] | None, limit: tuple[float, float] | None)
 
 def loads(seconds: float, data_dir: str) -> None:
     rows, key_ms = servers(seconds, data_dir)
-    limit = rows[0]
-    print(f"{'server':32} {'keep-alive: req/s   p99   vs (a)':>28}   {'Connection: close':>28}")
+    # Each row against the bare server on its own loop: (a) asyncio, (a') uvloop.
+    limits = {"asyncio": rows[0], "uvloop": rows[1]}
+    print(f"{'server':36} {'keep-alive: req/s   p99   vs bare':>28}   {'Connection: close':>28}")
     for row in rows:
+        limit = limits["asyncio" if row.note.endswith("asyncio") else "uvloop"]
         cells = f"{_cell(row.keep_alive, limit.keep_alive)}   {_cell(row.close, limit.close)}"
-        print(f"{row.name:32} {cells}   {row.note}")
-    if key_ms:
-        print(
-            f"TUI key press to screen during the load: median {statistics.median(key_ms):.1f} ms,"
-            f" max {max(key_ms):.1f} ms ({len(key_ms)} presses)"
-        )
+        print(f"{row.name:36} {cells}   {row.note} (vs {limit.name[:4].strip()})")
+    for name, presses in key_ms.items():
+        if presses:
+            print(
+                f"TUI key press to screen during the load {name.split()[0]}: median"
+                f" {statistics.median(presses):.1f} ms, max {max(presses):.1f} ms ({len(presses)} presses)"
+            )
+    bare, uv = rows[0].keep_alive, rows[1].keep_alive
+    if bare and uv:
+        print(f"uvloop against asyncio, the bare server: {uv[0] / bare[0]:.2f}x req/s keep-alive")
 
 
 def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:
@@ -296,6 +332,17 @@ def workshop(smoke: bool) -> None:
     )
 
 
+def filters(smoke: bool) -> None:
+    """A filter over a 1M-exchange session (2,000 in smoke): extra RSS, first screen (bench/filters.py)."""
+    exchanges = 2000 if smoke else 1_000_000
+    command = [PY, str(BENCH / "filters.py"), "--json", "--exchanges", str(exchanges)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"bench/filters.py failed: {result.stderr[-2000:]}")
+    for line in report_filters(json.loads(result.stdout)["filters"]):
+        print(line)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per load (default 5)")
@@ -318,7 +365,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="a fraction of a second each")
     parser.add_argument(
         "--only",
-        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "views"],
+        choices=["loads", "startup", "memory", "kill9", "workshop", "apps", "views", "filters"],
         help="run only this part",
     )
     args = parser.parse_args()
@@ -342,6 +389,8 @@ def main() -> int:
                 print(line)
         if args.only in (None, "workshop"):
             workshop(args.smoke)
+        if args.only in (None, "filters"):
+            filters(args.smoke)
         if args.only in (None, "apps"):
             for line in report_apps(measure_apps(seconds, data_dir)):
                 print(line)

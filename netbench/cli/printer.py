@@ -6,7 +6,8 @@ printed, so a request for `/\\x1b]0;pwned\\x07` cannot retitle the terminal.
 JSON keys are stable (scripts rely on them, docs/cli.md lists them):
 event, ts (unix seconds), server, conn, exchange, peer, local, role,
 transport, method, path, status, bytes_in, bytes_out, duration_ms, reason,
-detail, url, kind, session. For `exchange` lines bytes_in/bytes_out are the
+detail, url, kind, session, loop (the event loop serving: uvloop or
+asyncio). For `exchange` lines bytes_in/bytes_out are the
 request and response body sizes; for `close` lines, every byte of the
 connection. `packet` lines (capture on) carry conn (null when the packet
 matches no connection netbench saw: a refused connect), src, dst, flags
@@ -27,6 +28,7 @@ import sys
 import time
 from typing import IO, Any
 
+from netbench.engine.loop import running_name
 from netbench.engine.registry import server_url
 from netbench.events import (
     CaptureStatus,
@@ -118,6 +120,7 @@ class EventPrinter:
                 host=event.address.host,
                 port=event.address.port,
                 session=self.session,
+                loop=running_name(),
             )
         elif isinstance(event, ServerStopped):
             self._emit(

@@ -14,6 +14,7 @@ from netbench.cli.options import add_limit_options, check_numbers, limits_from
 from netbench.cli.printer import EventPrinter
 from netbench.engine import registry
 from netbench.engine.config import is_loopback_host
+from netbench.engine.loop import LOOPS
 from netbench.model import Transport
 
 
@@ -56,6 +57,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="also print every chunk")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the listening line")
     parser.add_argument("--backlog", type=int, help="listen() backlog")
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        help="event loop (default: uvloop when installed, else asyncio)",
+    )
     parser.add_argument("--recv-size", type=int, metavar="BYTES", help="bufsize of each recv()")
     parser.add_argument(
         "--idle-timeout",
@@ -191,12 +197,17 @@ def _capture_plan(args: argparse.Namespace, config: Any) -> tuple[bool, Any, str
 
 def _serve(config: Any, args: argparse.Namespace) -> int:
     from netbench.cli import fail
+    from netbench.engine import loop
     from netbench.runtime import Runtime
     from netbench.store import StoreError, new_session_path
 
     capture, backend, problem = _capture_plan(args, config)
     if problem:
         return fail(problem)
+    try:
+        new_loop = loop.factory(getattr(args, "loop", None))[1]
+    except loop.LoopUnavailable as error:
+        return fail(str(error))
 
     session_path = None if args.no_record else (args.session or new_session_path())
     printer = EventPrinter(
@@ -216,7 +227,7 @@ def _serve(config: Any, args: argparse.Namespace) -> int:
     except StoreError as error:
         return fail(str(error))
     try:
-        return asyncio.run(_main(config, args, runtime, printer, capture=(capture, backend)))
+        return loop.run(_main(config, args, runtime, printer, capture=(capture, backend)), new_loop)
     finally:
         runtime.close()
 

@@ -135,9 +135,10 @@ class HttpServerConnection(RecordedStream):
             if self._closing_after_reply:
                 break
         else:
-            head = reader.take_continue()
-            if head is not None:
-                self._invite_body(head)
+            if reader.continue_wanted:
+                head = reader.take_continue()
+                if head is not None:
+                    self._invite_body(head)
         if reader.head_pending:
             if self._header_timer is None and self.limits.header_timeout > 0:
                 self._header_timer = asyncio.get_running_loop().call_later(

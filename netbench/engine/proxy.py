@@ -175,13 +175,21 @@ class ProxyStream(AppStream):
         )
         line = request.method + b" " + target + b" HTTP/1.1"
         sent = _SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
-        t_start = time.monotonic()
+        sent.exchange_id, sent.conn_id, sent.t_start = exchange_id, leg.conn_id, time.monotonic()
+        sent.position, leg.requests = leg.requests, leg.requests + 1
         sent.note(leg.write(head_bytes(line, headers)))
-        chunked = (header_value(request.headers, b"transfer-encoding") or b"").lower()
-        pump = self.ctx.tasks.spawn(
-            self._send_body(leg, sent, b"chunked" in chunked, exchange_id, t_start),
-            f"proxy-body-{leg.conn_id}",
-        )
+        framing = header_value(request.headers, b"transfer-encoding")
+        length = header_value(request.headers, b"content-length")
+        pump: asyncio.Task[None] | None = None
+        if framing is None and (length is None or length.strip() == b"0"):
+            # No body (most requests): recorded now, without a task to send nothing.
+            sent.complete = True
+            self.ctx.publish(sent.record(None))
+        else:
+            chunked = b"chunked" in (framing or b"").lower()
+            pump = self.ctx.tasks.spawn(
+                self._send_body(leg, sent, chunked), f"proxy-body-{leg.conn_id}"
+            )
         reader = ResponseReader(head_only=request.method == b"HEAD")
         head = bytearray()
         passed = False
@@ -240,10 +248,11 @@ class ProxyStream(AppStream):
                     self._reusable = passed and self._keeps_alive(reader)
                     break
         finally:
-            if not pump.done():
+            if pump is not None and not pump.done():
                 pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+            if pump is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
             self._reusable = self._reusable and sent.complete
             response = reader.response or no_response(error or "no response")
             if error is not None:
@@ -294,12 +303,9 @@ class ProxyStream(AppStream):
             self.response = meta._replace(headers=tuple(headers), version="1.1")
             return head_bytes(first_line, headers) + rest
 
-    async def _send_body(
-        self, leg: UpstreamLeg, sent: _SentRequest, chunked: bool, exchange_id: int, t: float
-    ) -> None:
+    async def _send_body(self, leg: UpstreamLeg, sent: _SentRequest, chunked: bool) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
         error: str | None = None
-        position, leg.requests = leg.requests, leg.requests + 1
         try:
             while True:
                 data = await self.body.next_chunk()
@@ -318,18 +324,7 @@ class ProxyStream(AppStream):
         except (TimeoutError, asyncio.CancelledError):
             error = "the body was not all sent: the upstream answered or stopped reading"
         finally:
-            self.ctx.publish(
-                HttpRequestRecorded(
-                    exchange_id,
-                    leg.conn_id,
-                    position,
-                    sent.request(error),
-                    sent.first,
-                    sent.last,
-                    t,
-                    time.monotonic(),
-                )
-            )
+            self.ctx.publish(sent.record(error))
 
     # -- CONNECT ---------------------------------------------------------------------------
 
@@ -360,6 +355,8 @@ class _SentRequest:
         self.first = self.last = -1
         self.complete = False
         """The whole body went up (the connection's framing is intact)."""
+        self.exchange_id = self.conn_id = self.position = 0
+        self.t_start = 0.0
 
     @property
     def body_len(self) -> int:
@@ -375,6 +372,20 @@ class _SentRequest:
         if room > 0:
             self._body += data[:room]
         self._body_len += len(data)
+
+    def record(self, error: str | None) -> HttpRequestRecorded:
+        """The upstream leg's request event, once its body was sent (or failed)."""
+        request = self.request(error)
+        return HttpRequestRecorded(
+            self.exchange_id,
+            self.conn_id,
+            self.position,
+            request,
+            self.first,
+            self.last,
+            self.t_start,
+            time.monotonic(),
+        )
 
     def request(self, error: str | None) -> HttpRequest:
         return self._request._replace(

@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from netbench.engine.context import EngineContext
 from netbench.events import (
@@ -96,6 +96,8 @@ class RecordedStream(asyncio.BufferedProtocol):
         self._closed = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._held: list[tuple[bytes, float]] = []
+        """Chunks read while reading was paused (uvloop: before the pause took hold)."""
         self.closed_event = asyncio.Event()
         self.on_closed_hooks: list[Callable[[], None]] = []
         """Called after the connection closed (the server's bookkeeping)."""
@@ -103,8 +105,9 @@ class RecordedStream(asyncio.BufferedProtocol):
     # -- asyncio callbacks ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's TCPTransport has asyncio.Transport's
+        # methods but not its class.
+        self.transport = stream = cast(asyncio.Transport, transport)
         self.conn_id = self.ctx.next_conn_id()
         self.local = endpoint(transport.get_extra_info("sockname"))
         self.peer = endpoint(transport.get_extra_info("peername"))
@@ -127,7 +130,7 @@ class RecordedStream(asyncio.BufferedProtocol):
         self.ctx.publish(SocketEventRecorded(self.conn_id, opening, now))
         self.ctx.streams.add(self)
         if self.ctx.reading_paused:
-            transport.pause_reading()
+            stream.pause_reading()
         if self.idle_timeout > 0:
             self._idle_handle = asyncio.get_running_loop().call_later(
                 self.idle_timeout, self._check_idle
@@ -140,6 +143,16 @@ class RecordedStream(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         data = bytes(self._buffer[:nbytes])
         now = time.monotonic()
+        if self.ctx.reading_paused:
+            # uvloop starts reading right after connection_made, past the pause
+            # asked there: hold what it read until reading resumes.
+            self._held.append((data, now))
+            self.set_reading(False)
+            return
+        self._received(data, now)
+
+    def _received(self, data: bytes, now: float) -> None:
+        nbytes = len(data)
         self._last_activity = now
         seq = self._seq
         self._seq = seq + 1
@@ -164,6 +177,8 @@ class RecordedStream(asyncio.BufferedProtocol):
         return keep_open
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._held:
+            self._release_held()
         now = time.monotonic()
         if self._idle_handle is not None:
             self._idle_handle.cancel()
@@ -205,6 +220,8 @@ class RecordedStream(asyncio.BufferedProtocol):
 
     def set_reading(self, reading: bool) -> None:
         """Resume or pause reading the socket (the recorder's backpressure)."""
+        if reading and self._held:
+            self._release_held()
         transport = self.transport
         if transport is None or self._closed or transport.is_closing():
             return
@@ -214,6 +231,13 @@ class RecordedStream(asyncio.BufferedProtocol):
             transport.resume_reading()
         else:
             transport.pause_reading()
+
+    def _release_held(self) -> None:
+        """What was read while reading was paused, in order, as if it came now."""
+        held, self._held = self._held, []
+        for data, t in held:
+            if not self._closed:
+                self._received(data, t)
 
     def pause_writing(self) -> None:
         self._write_paused = True

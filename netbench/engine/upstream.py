@@ -88,7 +88,9 @@ class UpstreamLeg(RecordedStream):
                 return None
             self._ready.clear()
             if timeout > 0:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                # Not wait_for: in 3.11 it wraps the wait in a task of its own, per piece.
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
             else:
                 await self._ready.wait()
         seq, data = self._pieces.popleft()

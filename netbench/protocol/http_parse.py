@@ -115,8 +115,12 @@ class RequestReader:
         self._seq = -1
         self._t = 0.0
         self._data = b""
-        self._continue_wanted = False
+        self.continue_wanted = False
         """This request's head asked for `100 Continue` and has not been offered it yet."""
+        self._expects_continue = False
+        self._length = b""
+        """This head's `Expect: 100-continue` and Content-Length, noted as llhttp
+        reports each header (one pass, not one per question at the head's end)."""
         self.failed = False
         self.upgraded = False
 
@@ -160,9 +164,9 @@ class RequestReader:
         expectation is ignored, as the RFC says; a body already on its way
         needs no invitation.
         """
-        if not self._continue_wanted:
+        if not self.continue_wanted:
             return None
-        self._continue_wanted = False
+        self.continue_wanted = False
         if not (self._started and self._headers_done) or self.failed or self._body_len:
             return None
         request = HttpRequest(
@@ -224,7 +228,9 @@ class RequestReader:
         self._head_fed_since = -1
         self._started = True
         self._headers_done = False
-        self._continue_wanted = False
+        self.continue_wanted = False
+        self._expects_continue = False
+        self._length = b""
         self._first_chunk = self._seq
         self._t_start = self._t
 
@@ -237,6 +243,11 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        size = len(name)
+        if size == 14 and name.lower() == b"content-length":
+            self._length = value
+        elif size == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+            self._expects_continue = True
         limits = self._limits
         if limits is not None:
             self._head_bytes += len(name) + len(value) + 4
@@ -249,21 +260,12 @@ class RequestReader:
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        if self._parser.get_http_version() == "1.1":
-            self._continue_wanted = any(
-                len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue"
-                for name, value in self._headers
-            )
+        if self._expects_continue:
+            self.continue_wanted = self._parser.get_http_version() == "1.1"
         limits = self._limits
-        if limits is not None and self._announced_length() > limits.max_body:
+        # llhttp has already refused a duplicate, negative or non-numeric length.
+        if limits is not None and self._length and int(self._length) > limits.max_body:
             raise _Refused(413, _over("max_body", "announced body", limits.max_body))
-
-    def _announced_length(self) -> int:
-        # llhttp has already refused a duplicate, negative or non-numeric value.
-        for name, value in self._headers:
-            if len(name) == 14 and name.lower() == b"content-length":
-                return int(value)
-        return 0
 
     def on_body(self, body: bytes) -> None:
         limits = self._limits

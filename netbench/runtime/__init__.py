@@ -6,10 +6,8 @@ the bus with its pause hook, the subscribers each front end adds, the
 free-port loop of a preset port, capture, and the order things stop in.
 
 Rules:
-- the recorder runs in its own process by default (store/recorder.py):
-  SQLite never takes the interpreter that answers requests or draws the
-  screen; `in_process=True` keeps the thread writer (the session file is
-  the same either way);
+- the recorder runs in its own process (store/recorder.py): SQLite never
+  takes the interpreter that answers requests or draws the screen;
 - `open()` happens before the engine exists, so the engine's ids continue
   those already in an appended session; it raises StoreError (one line);
 - the front ends never build EngineContext, Engine or a writer themselves.
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
     from netbench.capture import Backend, CaptureHandle, CaptureProblem
     from netbench.engine.bus import Subscriber
     from netbench.engine.config import ServerConfig
-    from netbench.store import SessionWriter
     from netbench.store.recorder import RecorderProcess
 
 PORT_ATTEMPTS = 20
@@ -47,17 +44,15 @@ class Runtime:
         argv: Sequence[str] = (),
         on_recording_error: Callable[[str], None] | None = None,
         wal_limit: int | None = None,
-        in_process: bool = False,
     ) -> None:
         self.session = session
         """The session file, or None: nothing is recorded (`serve --no-record`)."""
-        self.recorder: RecorderProcess | SessionWriter | None = None
+        self.recorder: RecorderProcess | None = None
         self.engine: Engine | None = None
         self.capture: CaptureHandle | None = None
         self._argv = list(argv)
         self._on_recording_error = on_recording_error
         self._wal_limit = wal_limit
-        self._in_process = in_process
         self._ctx: EngineContext | None = None
 
     def open(self) -> None:
@@ -67,14 +62,9 @@ class Runtime:
         options: dict[str, Any] = {"argv": self._argv, "on_error": self._on_recording_error}
         if self._wal_limit is not None:
             options["wal_limit"] = self._wal_limit
-        if self._in_process:
-            from netbench.store import SessionWriter
+        from netbench.store.recorder import RecorderProcess
 
-            recorder: RecorderProcess | SessionWriter = SessionWriter(self.session, **options)
-        else:
-            from netbench.store.recorder import RecorderProcess
-
-            recorder = RecorderProcess(self.session, **options)
+        recorder = RecorderProcess(self.session, **options)
         recorder.open()
         self.recorder = recorder
 

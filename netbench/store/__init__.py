@@ -32,7 +32,9 @@ from netbench.store.traffic import (
     TrafficRow,
     chunk_data,
     chunk_index,
+    traffic_id_ranges,
     traffic_keys,
+    traffic_matches,
     traffic_rows,
     traffic_search,
 )
@@ -63,7 +65,9 @@ __all__ = [
     "default_session_dir",
     "list_sessions",
     "new_session_path",
+    "traffic_id_ranges",
     "traffic_keys",
+    "traffic_matches",
     "traffic_rows",
     "traffic_search",
 ]

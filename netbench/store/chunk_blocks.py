@@ -333,9 +333,14 @@ class ChunkTables:
         )
         return f"({rows} + {blocks})"
 
-    def matching_connections_sql(self) -> str:
-        """Connection ids whose recorded bytes contain the LIKE pattern `:q`."""
-        rows = f"SELECT conn_id FROM {self.rows_table} WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\'"
+    def matching_connections_sql(self, id_range: bool = False) -> str:
+        """Connection ids whose recorded bytes contain the LIKE pattern `:q`
+        (`id_range`: only those in `:after < conn_id <= :upto`, an index range)."""
+        only = " AND {conn} > :after AND {conn} <= :upto" if id_range else ""
+        rows = (
+            f"SELECT conn_id FROM {self.rows_table}"
+            f" WHERE CAST(data AS TEXT) LIKE :q ESCAPE '\\'{only.format(conn='conn_id')}"
+        )
         if not self.blocks:
             return rows
         # Chunk by chunk, as before blocks: TEXT ends at a NUL byte, so one
@@ -345,6 +350,7 @@ class ChunkTables:
             " UNION SELECT b.conn_id FROM chunk_blocks AS b, json_each(b.meta) AS j"
             " WHERE CAST(substr(b.data, json_extract(j.value, '$[3]') + 1,"
             " json_extract(j.value, '$[4]')) AS TEXT) LIKE :q ESCAPE '\\'"
+            + only.format(conn="b.conn_id")
         )
 
 

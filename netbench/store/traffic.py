@@ -6,6 +6,7 @@ being written) and never load more than the rows or chunk asked for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,21 +151,48 @@ def traffic_rows(reader: SessionReader, keys: list[int]) -> dict[int, TrafficRow
     return rows
 
 
+def _search_params(text: str) -> dict[str, object]:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"q": f"%{escaped}%", "s": text.strip()}
+
+
 def traffic_search(reader: SessionReader, text: str) -> set[int]:
     """Keys of recorded rows whose method, path, headers, bodies or status contain `text`."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    params = {"q": f"%{escaped}%", "s": text.strip()}
-    keys = {
-        row[0] for row in reader._query(f"SELECT e.id FROM exchanges e WHERE {_SEARCHED}", params)
-    }
-    conn_rows = reader._query(
-        "SELECT c.id FROM connections c WHERE NOT EXISTS"
+    ranges = traffic_id_ranges(reader)
+    keys = set(traffic_matches(reader, text, exchanges=True, after=0, upto=ranges[0]))
+    keys.update(traffic_matches(reader, text, exchanges=False, after=0, upto=ranges[1]))
+    return keys
+
+
+def traffic_id_ranges(reader: SessionReader) -> tuple[int, int]:
+    """The largest exchange id and connection id recorded so far (0: none)."""
+    row = reader._query(
+        "SELECT (SELECT coalesce(max(id), 0) FROM exchanges),"
+        " (SELECT coalesce(max(id), 0) FROM connections)"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def traffic_matches(
+    reader: SessionReader, text: str, *, exchanges: bool, after: int, upto: int
+) -> Iterator[int]:
+    """`traffic_search` over one id range (`after < id <= upto`) of exchanges or of
+    connections without any, streamed: a filter over a million rows walks the
+    file a slice at a time and never holds the matches in a list."""
+    params = {**_search_params(text), "after": after, "upto": upto}
+    if exchanges:
+        rows = reader._query(
+            f"SELECT e.id FROM exchanges e WHERE e.id > :after AND e.id <= :upto AND ({_SEARCHED})",
+            params,
+        )
+        return (row[0] for row in rows)
+    rows = reader._query(
+        "SELECT c.id FROM connections c WHERE c.id > :after AND c.id <= :upto AND NOT EXISTS"
         " (SELECT 1 FROM exchanges e WHERE e.conn_id = c.id) AND c.id IN"
-        f" ({reader.chunk_tables.matching_connections_sql()})",
+        f" ({reader.chunk_tables.matching_connections_sql(id_range=True)})",
         params,
     )
-    keys.update(-row[0] for row in conn_rows)
-    return keys
+    return (-row[0] for row in rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,8 @@ class ChunkPages:
         return (self[i] for i in range(self.total))
 
     def __getitem__(self, index: int) -> ChunkMeta:
+        if index < 0:
+            index += self.total  # as a list: -1 is the last chunk
         if not 0 <= index < self.total:
             raise IndexError(index)
         number, at = divmod(index, PAGE)

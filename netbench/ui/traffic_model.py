@@ -22,8 +22,10 @@ Rules:
   (to mark them when it closes): a row leaving the recent ones leaves its
   connection's deque too, so a keep-alive client sending a million requests
   on one connection costs no more than one sending twenty;
-- a filter keeps its own key array, built once from a SQL search of the
-  session plus an in-memory check of rows that arrive while it is set;
+- a filter keeps a bit per row, not a list of its matches (traffic_filter.py):
+  SQLite evaluates it over the session a slice of ids at a time
+  (`search_step`, the widget runs it between frames), rows in memory and
+  rows that arrive while it is set are checked here;
 - a row of a damaged session file that cannot be read back keeps its place
   and is remembered as unreadable, with what is wrong (one bad row is read
   alone, so the rest of its page still shows).
@@ -34,6 +36,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from typing import cast
 
 from netbench.engine import registry
@@ -56,8 +59,8 @@ from netbench.store import (
     TrafficRow,
     traffic_keys,
     traffic_rows,
-    traffic_search,
 )
+from netbench.ui.traffic_filter import SLICE_SECONDS, FilterMatches, FilterSearch, KeyBlocks
 
 HTTP_KINDS = frozenset(kind.name for kind in registry.kinds() if kind.http)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -99,8 +102,14 @@ class TrafficModel:
         self.recent_limit = recent_limit
         self.keys: array[int] = array("q")
         self.filter_text = ""
-        self.visible: array[int] = self.keys
-        self._visible_set: set[int] = set()
+        self.filtered: FilterMatches | None = None
+        """The filter's matches (None: no filter, every row shows)."""
+        self.search: FilterSearch | None = None
+        """The filter's walk over the session file, while it lasts."""
+        self._window: tuple[int, list[int]] = (0, [])
+        self._blocks = KeyBlocks()
+        """Which ids each block of `keys` holds, shared by every filter."""
+        """The keys of a few screens of filtered rows from an index (rendering asks row by row)."""
         self._recent: OrderedDict[int, Live] = OrderedDict()
         self._cache: OrderedDict[int, TrafficRow] = OrderedDict()
         self._page_cache = page_cache
@@ -123,7 +132,25 @@ class TrafficModel:
         """The error of the first unreadable row (it names the file)."""
 
     def __len__(self) -> int:
-        return len(self.visible)
+        return len(self.keys) if self.filtered is None else len(self.filtered)
+
+    def key_at(self, index: int) -> int | None:
+        """The key of the row shown at `index`."""
+        if self.filtered is None:
+            return self.keys[index] if 0 <= index < len(self.keys) else None
+        start, window = self._window
+        if not start <= index < start + len(window):
+            if not 0 <= index < len(self.filtered):
+                return None
+            start = max(0, index - 30)
+            self._window = start, self.filtered.keys_from(start, 120)
+            window = self._window[1]
+        offset = index - start
+        return window[offset] if offset < len(window) else None
+
+    def visible_keys(self) -> Iterator[int]:
+        """The shown rows' keys in list order."""
+        return iter(self.keys) if self.filtered is None else iter(self.filtered)
 
     # -- events -----------------------------------------------------------------------
 
@@ -229,11 +256,12 @@ class TrafficModel:
         row[_ERROR] = row[_ERROR] or response.error
         key = event.exchange_id
         if (
-            self.filter_text
-            and key not in self._visible_set
+            self.filtered is not None
+            and key not in self.filtered
             and matches(self.filter_text, _shown(row), request, response)
         ):
-            self._show(key)
+            # The row is a recent one: it sits among the last keys.
+            self._show(key, self.keys.index(key, max(0, len(self.keys) - len(self._recent))))
         return True
 
     def _closed(self, event: ConnectionClosed) -> bool:
@@ -264,8 +292,8 @@ class TrafficModel:
         conn_keys = self._conn_keys.get(cast(int, row[1]))
         if conn_keys is not None:
             conn_keys.append(key)
-        if self.filter_text and matches(self.filter_text, _shown(row), request, None):
-            self._show(key)
+        if self.filtered is not None and matches(self.filter_text, _shown(row), request, None):
+            self._show(key, len(self.keys) - 1)
         while len(self._recent) > self.recent_limit:
             old_key, old_row = self._recent.popitem(last=False)
             self._requests.pop(old_key, None)
@@ -285,9 +313,9 @@ class TrafficModel:
     # -- rows for display -------------------------------------------------------------
 
     def row_at(self, index: int, reader: SessionReader | None) -> TrafficRow | None:
-        if not 0 <= index < len(self.visible):
+        key = self.key_at(index)
+        if key is None:
             return None
-        key = self.visible[index]
         live = self._recent.get(key)
         if live is not None:
             counts = self._conn_bytes.get(-key) if key < 0 else None
@@ -302,13 +330,15 @@ class TrafficModel:
 
     def unreadable_at(self, index: int) -> str | None:
         """What is wrong with the row at `index` when a damaged file could not give it back."""
-        if not self.unreadable or not 0 <= index < len(self.visible):
-            return None
-        return self.unreadable.get(self.visible[index])
+        key = self.key_at(index) if self.unreadable else None
+        return None if key is None else self.unreadable.get(key)
 
     def _fetch_page(self, index: int, reader: SessionReader) -> None:
-        start = max(0, index - 50)
-        page = self.visible[start : start + 200]
+        if self.filtered is None:
+            start = max(0, index - 50)
+            page = self.keys[start : start + 200].tolist()
+        else:
+            page = self._window[1]  # `key_at` has just found the keys around `index`
         wanted = [k for k in page if k not in self._recent and k not in self.unreadable]
         try:
             self._cache.update(traffic_rows(reader, wanted))
@@ -332,36 +362,48 @@ class TrafficModel:
 
     def index_of(self, key: int) -> int | None:
         # Rows are appended in time order, so the newest keys sit at the end.
-        for index in range(len(self.visible) - 1, -1, -1):
-            if self.visible[index] == key:
+        for index in range(len(self) - 1, -1, -1):
+            if self.key_at(index) == key:
                 return index
         return None
 
     # -- filter -----------------------------------------------------------------------
 
     def set_filter(self, text: str, reader: SessionReader | None) -> None:
+        """Filter the list; the session file's rows come in through `search_step`."""
         self.filter_text = text
+        self.search = None
+        self._window = (0, [])
         if not text:
-            self.visible = self.keys
-            self._visible_set = set()
+            self.filtered = None
             return
-        found: set[int] = set()
+        self.filtered = FilterMatches(self.keys, self._blocks)
+        for key, live in self._recent.items():
+            if matches(text, _shown(live), self._requests.get(key), None):
+                self.filtered.add(key)
         if reader is not None:
             try:
-                found = traffic_search(reader, text)
+                self.search = FilterSearch(text, self.filtered, reader)
             except StoreError:
-                found = set()
-        for key, live in self._recent.items():
-            if key not in found and matches(text, _shown(live), self._requests.get(key), None):
-                found.add(key)
-        self.visible = array("q", (key for key in self.keys if key in found))
-        self._visible_set = found
+                self.search = None
 
-    def _show(self, key: int) -> None:
-        if self.visible is self.keys:
-            return
-        self.visible.append(key)
-        self._visible_set.add(key)
+    def search_step(self, seconds: float = SLICE_SECONDS) -> bool:
+        """Search the session file a little further; True when the search is over."""
+        if self.search is None:
+            return True
+        try:
+            done = self.search.step(seconds)
+        except StoreError:
+            done = True
+        self._window = (0, [])
+        if done:
+            self.search = None
+        return done
+
+    def _show(self, key: int, position: int) -> None:
+        assert self.filtered is not None
+        self.filtered.add_at(key, position)
+        self._window = (0, [])
 
 
 def _shown(live: Live, counts: list[int] | None = None) -> TrafficRow:

@@ -56,6 +56,17 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     assert re.search(
         r"^workshop key press to step screen \(1 lessons, 5 steps\): median \d", out, re.M
     )
+    # A filter over the session built for it: the RSS it adds and its first screen.
+    assert (
+        len(
+            re.findall(
+                r"^filter '\w+' over [\d,]+ rows: [\d,]+ matches, [+-]\d+\.\d MB RSS; first screen",
+                out,
+                re.M,
+            )
+        )
+        == 2
+    ), out
     # serve wsgi against gunicorn's sync worker (a skipped row when gunicorn is not installed).
     assert re.search(r"^netbench serve wsgi vs gunicorn: keep-alive ", out, re.M), out
     # The views of one long connection: open times and one refresh while it grows.

@@ -19,6 +19,8 @@ from netbench.events import ChunkRecorded, ConnectionOpened, SocketEventRecorded
 from netbench.model import Direction, SocketEventKind
 from netbench.store import SessionReader, SessionWriter
 
+pytestmark = pytest.mark.both_loops
+
 
 def _echo_round_trip(sock: socket.socket, data: bytes) -> bytes:
     sock.sendall(data)

@@ -107,7 +107,7 @@ def ask_and_export(screen: Screen[None], model: TrafficModel) -> None:
     exchange_ids: list[int] | None = None
     what = "every exchange"
     if model.filter_text:
-        exchange_ids = [key for key in model.visible if key > 0]
+        exchange_ids = [key for key in model.visible_keys() if key > 0]
         count = f"{len(exchange_ids)} exchange{'' if len(exchange_ids) == 1 else 's'}"
         what = f"the {count} the filter {model.filter_text!r} shows"
     imported = getattr(app, "imported", None)

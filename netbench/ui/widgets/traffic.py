@@ -8,6 +8,7 @@ file cannot give back is shown in its place as unreadable, with why.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from codecs import getincrementaldecoder
 from dataclasses import dataclass
@@ -291,9 +292,24 @@ class TrafficList(ScrollView, can_focus=True):
             self.refresh()
 
     def set_filter(self, text: str) -> None:
+        """Filter at once with what the first slice of the file finds, then search on
+        between frames: a key press is never held up by a million rows."""
         self.model.set_filter(text, self.app.reader())  # type: ignore[attr-defined]
+        searching = not self.model.search_step()
         self.cursor = min(self.cursor, len(self.model) - 1)
         self._refresh_size()
+        if searching:
+            # The coroutine function, not a coroutine: a worker cancelled before it
+            # starts (the next key's) leaves no coroutine never awaited.
+            self.run_worker(self._search, group="traffic-filter", exclusive=True)  # type: ignore[arg-type]
+
+    async def _search(self) -> None:
+        search = self.model.search
+        while self.model.search is search and not self.model.search_step():
+            self._refresh_size()
+            await asyncio.sleep(0)  # keys, live rows and frames go between slices
+        if self.model.search is None:
+            self._refresh_size()
 
     def _refresh_size(self) -> None:
         count = len(self.model)
@@ -311,7 +327,13 @@ class TrafficList(ScrollView, can_focus=True):
         if self.follow and count:
             self.cursor = count - 1
         self.refresh()
-        self.post_message(self.Changed(len(self.model.keys), count))
+        total = len(self.model.keys)
+        if self.model.filtered is None:
+            self.border_subtitle = ""
+        else:
+            searching = " (searching…)" if self.model.search is not None else ""
+            self.border_subtitle = f"{count:,} of {total:,} match{searching}"
+        self.post_message(self.Changed(total, count))
 
     def watch_cursor(self, old: int, new: int) -> None:
         if new < 0:
