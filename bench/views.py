@@ -10,6 +10,10 @@ then opens the real app headless on it (`App.run_test()`) and times:
   `end` key (the last chunk drawn), and the HTTP view of its last exchange
   and of the connection itself (its summary: the first exchanges and the
   count);
+- the main screen's selection as a user makes it: Enter on the traffic
+  list's first row, until every tab has reacted (the Bytes and HTTP views
+  opened, the hidden TCP tab noting the connection), then `p`, the TCP tab
+  shown until its ladder is drawn (from the connection's two ends);
 - one refresh while the connection grows: a writer records one more
   exchange on the same connection, and the time from its commit to the
   Bytes view (following the end) holding the new last chunk is measured,
@@ -45,6 +49,11 @@ class ViewTimes:
     bytes_end_ms: float
     http_exchange_ms: float
     http_connection_ms: float
+    select_ms: float
+    tcp_open_ms: float
+    tcp_entries_read: int
+    jump_ms: float
+    """The ladder's last step selected, to its chunk selected in the Bytes view."""
     refresh_ms: float
     refresh_chunks_read: int
 
@@ -87,10 +96,14 @@ def build(path: Path, exchanges: int) -> float:
 
 
 async def measure(path: Path, exchanges: int, build_s: float) -> ViewTimes:
+    from textual import events
+
     from netbench.store import SessionWriter
     from netbench.ui.app import AppConfig, NetbenchApp
     from netbench.ui.messages import Selection
     from netbench.ui.widgets.bytes_view import BytesView
+    from netbench.ui.widgets.tcp_ladder import TcpLadder
+    from netbench.ui.widgets.traffic import TrafficList
 
     app = NetbenchApp(AppConfig(open_path=path))
     async with app.run_test(size=(160, 50)) as pilot:
@@ -111,6 +124,52 @@ async def measure(path: Path, exchanges: int, build_s: float) -> ViewTimes:
         bytes_end = timed(view.action_end)
         http_exchange = timed(lambda: http.show(Selection(1, exchanges)))
         http_connection = timed(lambda: http.show(Selection(1)))
+        await pilot.pause()
+
+        async def key(name: str, done: object, timeout: float = 120) -> float:
+            """Milliseconds from a key reaching the app (as the terminal sends it)
+            to `done()` holding (a pilot's press would add its waits for idle)."""
+            assert callable(done)
+            start = time.perf_counter()
+            app.post_message(events.Key(name, None))
+            await settled(done, timeout)
+            return (time.perf_counter() - start) * 1000
+
+        async def settled(done: object, timeout: float = 120) -> None:
+            """Poll `done()` every millisecond (a pilot's pause is coarser)."""
+            assert callable(done)
+            async with asyncio.timeout(timeout):
+                while True:
+                    if done():
+                        return
+                    await asyncio.sleep(0.001)
+
+        async def until(predicate: object, timeout: float = 120) -> None:
+            assert callable(predicate)
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await pilot.pause(0.01)
+
+        # The main screen, as a user selects: Enter on the traffic list.
+        traffic = screen.query_one(TrafficList)
+        await until(lambda: len(traffic.model) == exchanges)
+        view.show(None)
+        http.show(None)
+        traffic.focus()
+        await pilot.press("home")
+        select = await key(
+            "enter", lambda: http.exchange is not None and view.chunk_count == 2 * exchanges
+        )
+        ladder = screen.query_one(TcpLadder)
+        read = ladder.fetched
+        tcp_open = await key("p", lambda: ladder.ladder is not None)
+        tcp_read = ladder.fetched - read
+        start = time.perf_counter()
+        ladder.select(len(ladder.rows) - 1)  # the last chunk's step
+        await settled(lambda: view.selected_chunk == 2 * exchanges - 1)
+        jump = (time.perf_counter() - start) * 1000
+        await pilot.press("b")
+        view.action_end()  # following the end again, for the refresh below
         await pilot.pause()
 
         # Grow the connection with a writer on the same file; the app follows it.
@@ -148,6 +207,10 @@ async def measure(path: Path, exchanges: int, build_s: float) -> ViewTimes:
         bytes_end,
         http_exchange,
         http_connection,
+        select,
+        tcp_open,
+        tcp_read,
+        jump,
         refresh,
         read,
     )
@@ -164,6 +227,12 @@ def report(times: ViewTimes) -> list[str]:
         f"  Bytes view end  {times.bytes_end_ms:7.1f} ms  {mark(times.bytes_end_ms)}",
         f"  HTTP exchange   {times.http_exchange_ms:7.1f} ms  {mark(times.http_exchange_ms)}",
         f"  HTTP connection {times.http_connection_ms:7.1f} ms  {mark(times.http_connection_ms)}",
+        f"  select (Enter)  {times.select_ms:7.1f} ms  {mark(times.select_ms)}"
+        "  (the traffic list's row: every tab's reaction)",
+        f"  TCP tab shown   {times.tcp_open_ms:7.1f} ms  {mark(times.tcp_open_ms)}"
+        f"  ({times.tcp_entries_read} chunks and packets read)",
+        f"  ladder to Bytes {times.jump_ms:7.1f} ms  {mark(times.jump_ms)}"
+        "  (the last step's chunk found and selected)",
         f"  refresh while it grows: commit to the new chunk indexed {times.refresh_ms:.1f} ms,"
         f" {times.refresh_chunks_read} chunk(s) of the index read",
     ]

@@ -7,13 +7,24 @@ from pathlib import Path
 
 from netbench.events import (
     ChunkRecorded,
+    ConnectionClosed,
     ConnectionOpened,
     Event,
     HttpRequestRecorded,
     HttpResponseRecorded,
     ServerStarted,
+    SocketEventRecorded,
 )
-from netbench.model import Direction, Endpoint, HttpRequest, HttpResponse, Role, Transport
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    HttpRequest,
+    HttpResponse,
+    Role,
+    SocketEventKind,
+    Transport,
+)
 from netbench.store import SessionWriter
 
 
@@ -27,11 +38,12 @@ def record(path: Path, events: list[Event], **options: object) -> SessionWriter:
     return writer
 
 
-def long_connection(path: Path, exchanges: int) -> None:
+def long_connection(path: Path, exchanges: int, *, closed: bool = False) -> None:
     """A session with one open keep-alive connection of `exchanges` GETs (two chunks each).
 
     Request n is `GET /item/<n, 7 digits>`, its response body n in 8 digits:
     chunk 2n is the request, 2n + 1 the response, so any chunk's bytes are known.
+    `closed`: accepted and then closed by the client, with its socket events.
     """
     t0 = time.monotonic()
     local, peer = Endpoint("127.0.0.1", 8000), Endpoint("127.0.0.1", 50000)
@@ -39,6 +51,8 @@ def long_connection(path: Path, exchanges: int) -> None:
     writer.open()
     writer(ServerStarted(1, "http", Transport.TCP, local, t0))
     writer(ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, local, peer, t0))
+    if closed:
+        writer(SocketEventRecorded(1, SocketEventKind.ACCEPT, t0))
     headers = ((b"Host", b"127.0.0.1"),)
     for n in range(exchanges):
         request, response = long_request(n), long_response(n)
@@ -49,6 +63,12 @@ def long_connection(path: Path, exchanges: int) -> None:
         writer(ChunkRecorded(1, 2 * n + 1, Direction.OUT, n * len(response), response, t))
         resp = HttpResponse(200, b"OK", "1.1", ((b"Content-Length", b"8"),), b"%08d" % n, 8)
         writer(HttpResponseRecorded(n + 1, 1, resp, 2 * n + 1, 2 * n + 1, t, t))
+    if closed:
+        end = t0 + exchanges * 1e-5
+        writer(SocketEventRecorded(1, SocketEventKind.PEER_FIN, end))
+        writer(SocketEventRecorded(1, SocketEventKind.CLOSE, end))
+        sizes = exchanges * len(long_request(0)), exchanges * len(long_response(0))
+        writer(ConnectionClosed(1, EndReason.FIN_PEER, end, *sizes))
     writer.close()
 
 

@@ -19,7 +19,14 @@ from netbench.model import Endpoint, TcpPacket
 from netbench.store.damage import Columns
 from netbench.store.reader import SessionReader
 
-__all__ = ["CaptureRow", "all_packets", "capture_history", "packet_count", "packets_between"]
+__all__ = [
+    "CaptureRow",
+    "all_packets",
+    "capture_history",
+    "packet_count",
+    "packets_at_end",
+    "packets_between",
+]
 
 _COLUMNS = (
     "t, src_host, src_port, dst_host, dst_port, flags, seq, ack, window,"
@@ -101,6 +108,42 @@ def packet_count_between(
         f"SELECT count(*) FROM packets WHERE {_BETWEEN}", _between(a, b, t_from, t_to)
     ).fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def packets_at_end(
+    reader: SessionReader,
+    a: Endpoint,
+    b: Endpoint,
+    t_from: float,
+    t_to: float,
+    limit: int,
+    *,
+    last: bool = False,
+) -> list[TcpPacket]:
+    """The first (or `last`) `limit` packets `packets_between` returns, by time.
+
+    One index range per direction, read in index order (ports, then t) and
+    cut by LIMIT, so a connection of millions of packets costs `limit` rows;
+    the two directions are merged here.
+    """
+    if not _has_packets(reader) or limit <= 0:
+        return []
+    order = "DESC" if last else "ASC"
+    params = {**_between(a, b, t_from, t_to), "limit": limit}
+    where = str(reader.path)
+    found: list[tuple[float, int, TcpPacket]] = []
+    for one_way in (_ONE_WAY.format("a", "b"), _ONE_WAY.format("b", "a")):
+        rows = reader._query(
+            f"SELECT id, {_COLUMNS} FROM packets WHERE {one_way}"
+            f" ORDER BY t {order}, id {order} LIMIT :limit",
+            params,
+        )
+        for row in rows:
+            packet = _packet(tuple(row)[1:], where)
+            found.append((packet.t, int(row[0]), packet))
+    found.sort(key=lambda item: item[:2], reverse=last)
+    kept = [packet for _t, _id, packet in found[:limit]]
+    return kept[::-1] if last else kept
 
 
 # One index range per direction: (src_port, dst_port) equal, t between.

@@ -5,6 +5,8 @@ Rules:
   between the packets, or, when nothing was captured, an inferred step. Rows
   are in time order, packets first at equal times (accept() returns after
   the ACK that completed the handshake arrived);
+- a long connection is shown by its ends: its first and last packets (or
+  chunks) with one gap row between them saying how many are not shown;
 - a lane's TCP state is written only on the row where it changes;
 - a row's stream bytes are what links it to the Bytes tab: the direction
   seen from netbench, and offsets = relative seq - 1 (as chunks record them);
@@ -56,11 +58,25 @@ _BOLD = Style(bold=True)
 _RST = Style(bold=True, color="red")
 
 
+class Gap(NamedTuple):
+    """What a long connection's ladder leaves out between its two ends."""
+
+    t: float
+    """Time of the last row before it."""
+    hidden: int
+    what: Literal["segments", "chunks"]
+    """Captured packets, or (nothing captured) chunks."""
+
+
+_RANK = {"packet": 0, "note": 1, "gap": 2}
+"""Order of rows at equal times."""
+
+
 class Row(NamedTuple):
     t: float
-    kind: Literal["packet", "note"]
+    kind: Literal["packet", "note", "gap"]
     ref: int
-    """Index into `Ladder.steps` (a packet) or `Ladder.notes` (a note)."""
+    """Index into `Ladder.steps` (a packet) or `Ladder.notes` (a note); 0 for the gap."""
     states: tuple[str, str] = ("", "")
     """Client and server state to write beside the lanes (only when changed)."""
 
@@ -78,6 +94,8 @@ class Ladder:
     rows: list[Row]
     t0: float
     """Time of the first row (the SYN when captured): Δt counts from here."""
+    gap: Gap | None = None
+    """What is not shown between the two ends of a long connection."""
 
     @classmethod
     def build(
@@ -89,11 +107,13 @@ class Ladder:
         socket_events: Sequence[SocketEventLike],
         chunks: Sequence[ChunkLike],
         stream: StreamBytes | None = None,
+        gap: Gap | None = None,
     ) -> Ladder:
         """Packets with the socket events between them; without packets, inferred steps.
 
         `stream(direction, start, size)` returns recorded stream bytes: it fills
         the first bytes of data segments captured headers only (the agent's).
+        With a `gap`, the packets (or chunks) are a long connection's two ends.
         """
         steps = track(packets, client, server) if packets else []
         notes = infer_steps(role, socket_events, () if steps else chunks)
@@ -104,9 +124,13 @@ class Ladder:
             changed = (left if left != shown[0] else "", right if right != shown[1] else "")
             rows.append(Row(step.packet.t, "packet", n, changed))
             shown = (left, right)
-        rows.sort(key=lambda row: (row.t, row.kind != "packet", row.ref))
+        if gap is not None and gap.hidden > 0:
+            rows.append(Row(gap.t, "gap", 0))
+        else:
+            gap = None
+        rows.sort(key=lambda row: (row.t, _RANK[row.kind], row.ref))
         t0 = steps[0].packet.t if steps else rows[0].t if rows else 0.0
-        ladder = cls(role, client, server, steps, notes, rows, t0)
+        ladder = cls(role, client, server, steps, notes, rows, t0, gap)
         if stream is not None:
             ladder._fill_heads(stream)
         return ladder
@@ -127,10 +151,16 @@ class Ladder:
         """No packet was captured: the rows come from socket events and chunks."""
         return not self.steps
 
-    def key(self, index: int) -> tuple[str, int]:
-        """What row `index` shows, stable across reloads (rows only get added)."""
+    def key(self, index: int) -> tuple[object, ...]:
+        """What row `index` shows, stable across reloads (the ends of a
+        growing connection move, so not its position)."""
         row = self.rows[index]
-        return row.kind, row.ref
+        if row.kind == "packet":
+            packet = self.steps[row.ref].packet
+            return row.kind, row.t, packet.src, packet.seq, packet.ack, packet.flags
+        if row.kind == "note":
+            return row.kind, row.t, self.notes[row.ref].label
+        return (row.kind,)
 
     def _direction(self, from_client: bool) -> Direction:
         return Direction.OUT if from_client == (self.role is Role.CLIENT) else Direction.IN
@@ -138,6 +168,8 @@ class Ladder:
     def data_range(self, index: int) -> tuple[Direction, range] | None:
         """The stream bytes row `index` carried: direction (from netbench) and offsets."""
         row = self.rows[index]
+        if row.kind == "gap":
+            return None
         if row.kind == "note":
             note = self.notes[row.ref]
             if note.direction is None:
@@ -164,6 +196,8 @@ class Ladder:
     def marked(self, index: int) -> bool:
         """A row worth jumping to: a retransmission, a RST, a zero window..."""
         row = self.rows[index]
+        if row.kind == "gap":
+            return False
         if row.kind == "note":
             return self.notes[row.ref].label.startswith("RST")
         step = self.steps[row.ref]
@@ -174,6 +208,13 @@ class Ladder:
         row = self.rows[index]
         if row.kind == "packet":
             text = explain(self.steps[row.ref], self.steps[: row.ref])
+        elif self.gap is not None and row.kind == "gap":
+            captured = "captured packets" if self.gap.what == "segments" else "chunks"
+            text = (
+                f"{self.gap.hidden:,} {captured} between these steps are not drawn: a long"
+                " connection's ladder shows its first and last ones. The Bytes tab shows"
+                " every byte."
+            )
         elif self.inferred:
             text = self.notes[row.ref].sentence
         else:
@@ -202,7 +243,10 @@ class Ladder:
         ms = (row.t - self.t0) * 1000
         clock = f"{ms:>{DT}.3f}" if abs(ms) < 100_000 else f"{ms / 1000:>{DT - 1}.1f}s"
         arrows = width - FIXED
-        if row.kind == "packet":
+        if row.kind == "gap":
+            clock = " " * DT
+            middle = [Segment(self.gap_line()[:arrows].center(arrows), _NOTE)]
+        elif row.kind == "packet":
             middle = self._packet(self.steps[row.ref], arrows)
         else:
             middle = self._note(self.notes[row.ref], arrows)
@@ -215,6 +259,10 @@ class Ladder:
             Segment(f" {row.states[1]:<{STATE - 1}}", _BOLD),
         ]
         return [Segment(text, base + style if style else base) for text, style, _ in segments]
+
+    def gap_line(self) -> str:
+        """`… 1,999,600 chunks not shown …` ("" without a gap)."""
+        return "" if self.gap is None else f"… {self.gap.hidden:,} {self.gap.what} not shown …"
 
     def _packet(self, step: Step, arrows: int) -> list[Segment]:
         packet = step.packet

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from sessionkit import long_connection, long_request, long_response
+from textual.widgets import TabbedContent
 from uikit import Running
 
 from netbench.ui.app import AppConfig, NetbenchApp
@@ -78,6 +79,8 @@ async def test_views_show_rows_written_after_they_opened_without_timers(
         await running.until(lambda: len(traffic.model) >= 1)
         row = traffic.model.row_at(0, app.reader())
         assert row is not None
+        screen.query_one("#inspector", TabbedContent).active = "tcp"  # the ladder loads when seen
+        await running.until(lambda: ladder.is_on_screen)
         bytes_view.show(Selection(row.conn_id, row.exchange_id))
         http_view.show(Selection(row.conn_id))  # the connection: its exchanges listed
         ladder.show(Selection(row.conn_id))
@@ -96,6 +99,8 @@ async def test_views_show_rows_written_after_they_opened_without_timers(
     assert re.search(r"GET /one -> 404.*\n.*GET /two -> 404", http_view.document.plain)
     assert app.follower.notified > told  # told by the writer, through the app's follower
     assert timers == []  # no view polled the store on a timer meanwhile
+    screen.query_one("#inspector", TabbedContent).active = "bytes"
+    await running.until(lambda: bytes_view.is_on_screen)
     assert [seq for seq, _data in chunks_on_screen(bytes_view, whole=True)] == [0, 1, 2, 3]
 
 

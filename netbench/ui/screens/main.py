@@ -21,6 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input, TabbedContent, TabPane
 
+from netbench.store import StoreError
+from netbench.store.ends import find_chunk
 from netbench.ui.messages import Selection, SelectionChanged
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.clients import ClientsPanel
@@ -169,17 +171,18 @@ class MainScreen(Screen[None]):
         view = self.query_one(BytesView)
         if view.selection is None or view.selection.conn_id != message.conn_id:
             return
+        reader = cast("NetbenchApp", self.app).reader()
         span = message.stream_offset_range
-        view.selected_chunk = next(
-            (
-                i
-                for i, meta in enumerate(view.chunks)
-                if meta.direction is message.direction
-                and meta.offset < span.stop
-                and span.start < meta.offset + meta.length
-            ),
-            view.selected_chunk,
-        )
+        if reader is None:
+            return
+        try:  # a binary search over the chunk index, a window at a time
+            found = find_chunk(reader, message.conn_id, message.direction, span.start, span.stop)
+        except StoreError:
+            return
+        if found is None or found.seq >= len(view.chunks):
+            return
+        view.selected_chunk = found.seq  # a chunk's position in the view is its seq
+        view.action_chunk(0)  # its header on top, for when the Bytes tab is shown
 
     async def on_http_view_edit_requested(self, message: HttpView.EditRequested) -> None:
         """e on an exchange: its request in the HTTP client, ready to edit and send."""

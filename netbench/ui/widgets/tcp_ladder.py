@@ -13,6 +13,11 @@ Rules:
   banner saying why nothing was captured. A packet is never invented;
 - virtual (Line API): the rows (`ladder_model.Ladder`) are small tuples drawn
   only when on screen, so 10k packets cost a list, not 10k widgets;
+- bounded: a connection is read from its ends (store/ends.py), its first and
+  last `EDGE` packets (or chunks), with a gap row counting the rest, so a
+  keep-alive connection of a million exchanges costs what a short one does;
+- loaded when seen: while its tab is hidden a selection is only noted (and
+  a follower's call remembered); the ladder loads when the tab is shown;
 - live: told that the store has new rows (ui/follow.py), it counts what
   the ladder is made of (its packets, chunks and socket events, the capture
   statuses: index lookups) and reloads only when one changed, spaced by 4x
@@ -24,7 +29,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -43,12 +48,12 @@ from netbench.capture.preflight import has_net_raw, no_privilege
 from netbench.model import Direction, Endpoint, Role, TcpPacket, Transport
 from netbench.protocol.tcp_inferred import ChunkLike, SocketEventLike
 from netbench.protocol.textsafe import visible_text
-from netbench.store import StoreError, chunk_index
-from netbench.store.packets import CaptureRow, capture_history, packets_between
-from netbench.store.traffic import stream_bytes
+from netbench.store import StoreError
+from netbench.store.ends import StreamFinder, chunk_ends
+from netbench.store.packets import CaptureRow, capture_history, packets_at_end
 from netbench.store.windows import connection, ladder_mark
 from netbench.ui.follow import SessionServices, session_services
-from netbench.ui.ladder_model import FIXED, MIN_ARROW, Ladder, Row
+from netbench.ui.ladder_model import FIXED, MIN_ARROW, Gap, Ladder, Row
 from netbench.ui.messages import Selection
 
 if TYPE_CHECKING:
@@ -56,6 +61,8 @@ if TYPE_CHECKING:
 
 MARGIN = 2.0
 """Seconds before the connection opened and after it closed searched for its packets."""
+EDGE = 200
+"""Packets (or chunks) read at each end of a connection; those between are counted."""
 BANNER = "Inferred from socket events — no packets were captured."
 IMPORTED = "Imported from HAR: no packets (a HAR records no TCP packets or socket events)."
 _HIGHLIGHT = Style(bgcolor="#2a3f5f")
@@ -191,6 +198,12 @@ class TcpLadder(Widget, can_focus=True):
         self._last_refresh = 0.0
         self._cost = 0.0
         """Seconds the last reload took: live reloads are spaced to keep the UI free."""
+        self._pending: Literal["show", "follow"] | None = None
+        """What waits for the tab to be shown: a selection to load, or a follower's call."""
+        self.loads = 0
+        """Ladders read from the session (observable: a hidden tab reads none)."""
+        self.fetched = 0
+        """Packets and chunk index entries read from the session, in all."""
         self._lines = LadderLines(self)
 
     @property
@@ -215,9 +228,21 @@ class TcpLadder(Widget, can_focus=True):
     # -- loading ---------------------------------------------------------------------
 
     def show(self, selection: Selection | None) -> None:
-        """Show this connection's packets (or, without any, its inferred steps)."""
-        self.selection = selection
+        """Show this connection's packets (or, without any, its inferred steps);
+        while the tab is hidden, only note which: it loads when shown."""
+        self.selection, self._wanted = selection, None
         self._reload(keep=False)
+
+    def _out_of_sight(self) -> bool:
+        """A parent is not displayed (the tab is not the active one)."""
+        return not all(node.display for node in self.ancestors_with_self)
+
+    def on_show(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending == "show":
+            self._reload(keep=False)
+        elif pending == "follow":
+            self._follow()
 
     def show_packets(
         self,
@@ -232,13 +257,19 @@ class TcpLadder(Widget, can_focus=True):
     ) -> None:
         """Show packets given directly, not read from the session (tests, demos)."""
         self.selection = Selection(conn_id) if conn_id else None
-        self.conn_id, self.capture_status = conn_id, None
+        self.conn_id, self.capture_status, self._wanted = conn_id, None, None
         self._show(Ladder.build(role, client, server, packets, socket_events, chunks), False)
 
     def _reload(self, keep: bool = True) -> None:
         if self._deferred is not None:
             self._deferred.stop()
-        self._deferred, self._mark, self._last_refresh = None, None, time.monotonic()
+        self._deferred = None
+        if self._out_of_sight():
+            self._pending = "follow" if keep and self._pending != "show" else "show"
+            if not keep:
+                self._clear("Loading the connection…")
+            return
+        self._mark, self._last_refresh = None, time.monotonic()
         reader = self.services.reader()
         if self.selection is None:
             self._clear("Select a connection in the traffic list (Enter) to see its packets.")
@@ -261,13 +292,22 @@ class TcpLadder(Widget, can_focus=True):
                 return
             end = conn.closed if conn.closed is not None else time.time()
             t_from, t_to = conn.opened - MARGIN, end + MARGIN
-            packets = packets_between(reader, conn.local, conn.peer, t_from, t_to)
+            ends = (conn.local, conn.peer, t_from, t_to)
+            counted = self._mark[2:3]  # its packets, counted
+            total = counted[0] if counted and isinstance(counted[0], int) else 0
+            packets = packets_at_end(reader, *ends, EDGE if total > 2 * EDGE else 2 * EDGE)
+            tail = packets_at_end(reader, *ends, EDGE, last=True) if total > 2 * EDGE else []
+            gap = Gap(packets[-1].t, total - 2 * EDGE, "segments") if tail and packets else None
+            packets, chunks = packets + tail, chunk_ends(reader, conn_id, EDGE)
+            if not packets and chunks.tail:
+                gap = Gap(chunks.head[-1].t, chunks.hidden, "chunks")
             socket_events = reader.socket_events(conn_id)
-            chunks = [] if packets else chunk_index(reader, conn_id)
             history = [] if packets else capture_history(reader)
         except StoreError as error:
             self._clear(f"Cannot read the session: {error}")
             return
+        self.loads += 1
+        self.fetched += len(packets) + len(chunks.head) + len(chunks.tail)
         # The status in force when the connection ended (or the first one, if later).
         during = [row for row in history if row.t <= t_to]
         self.conn_id = conn_id
@@ -276,13 +316,18 @@ class TcpLadder(Widget, can_focus=True):
         if conn.role is Role.SERVER:
             client, server = server, client
 
+        finder = StreamFinder(reader, conn_id, [chunks.head, chunks.tail])
+
         def stream(direction: Direction, start: int, size: int) -> bytes:
             try:
-                return stream_bytes(reader, conn_id, direction, start, size)
+                return finder.read(direction, start, size)
             except StoreError:
                 return b""
 
-        ladder = Ladder.build(conn.role, client, server, packets, socket_events, chunks, stream)
+        inferred = [] if packets else [*chunks.head, *chunks.tail]
+        ladder = Ladder.build(
+            conn.role, client, server, packets, socket_events, inferred, stream, gap
+        )
         self._show(ladder, keep)
         self._cost = time.monotonic() - self._last_refresh
 
@@ -299,13 +344,13 @@ class TcpLadder(Widget, can_focus=True):
         before = old.key(self.cursor) if keep and old and 0 <= self.cursor < len(old.rows) else None
         self.ladder = ladder
         self.message = "No socket events or bytes recorded for this connection yet."
-        if not keep:
-            self._wanted = None
-        self._hits()
+        hits = self._hits()
         self.inferred = ladder.inferred
         self.query_one("#tcp-banner", Static).update(f"{BANNER} {self.no_capture_reason()}")
         count = len(ladder.rows)
         found = next((i for i in range(count) if ladder.key(i) == before), None)
+        if found is None and hits:
+            found = hits[0]  # the Bytes tab selected a chunk while this tab was hidden
         self._lines.resize_rows()
         self.cursor = found if found is not None else (0 if count else -1)
         self._explain()
@@ -334,6 +379,9 @@ class TcpLadder(Widget, can_focus=True):
     def _follow(self) -> None:
         """The store has new rows: reload if any of what the ladder is made of grew."""
         if self.selection is None or self._deferred is not None:
+            return
+        if self._out_of_sight():
+            self._pending = self._pending or "follow"
             return
         reader = self.services.reader()
         if reader is None or self._mark is None:
