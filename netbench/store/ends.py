@@ -24,8 +24,9 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from netbench.model import Direction
+from netbench.store.chunk_meta import ChunkMeta
 from netbench.store.reader import SessionReader
-from netbench.store.traffic import ChunkMeta, chunk_data
+from netbench.store.traffic import chunk_data
 from netbench.store.windows import chunk_count, chunk_window
 
 PROBE = 64

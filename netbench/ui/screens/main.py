@@ -21,8 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input, TabbedContent, TabPane
 
-from netbench.store import StoreError
-from netbench.store.ends import find_chunk
+from netbench.store.errors import StoreError
 from netbench.ui.messages import Selection, SelectionChanged
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.clients import ClientsPanel
@@ -175,6 +174,8 @@ class MainScreen(Screen[None]):
         span = message.stream_offset_range
         if reader is None:
             return
+        from netbench.store.ends import find_chunk  # the store loads after the first frame
+
         try:  # a binary search over the chunk index, a window at a time
             found = find_chunk(reader, message.conn_id, message.direction, span.start, span.stop)
         except StoreError:
