@@ -152,6 +152,11 @@ def message(*fields: Any) -> bytes:
     return marshal.dumps(fields)
 
 
+def frame(payload: bytes) -> bytes:
+    """A payload with its length in front, as `write_frame` writes it."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
 def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(_LENGTH.pack(len(payload)))
     stream.write(payload)

@@ -3,6 +3,7 @@ what happens when either process dies."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -215,5 +216,41 @@ def test_a_recorder_spawned_and_never_opened_ends_its_recording_at_close(tmp_pat
     recorder.close()
     with SessionReader(path) as reader:
         assert reader.counts().connections == 0
+        [recording] = reader.recordings()
+        assert recording.ended is not None
+
+
+async def test_on_the_engines_loop_the_loop_sends_and_the_thread_steps_aside(
+    tmp_path: Path,
+) -> None:
+    # Why the loop sends (store/recorder.py): a sender thread beside a busy
+    # uvloop waited for the GIL until the engine paused. Every event before,
+    # during and after the handover is in the file, in order.
+    path = tmp_path / "loop.sqlite"
+    recorder = RecorderProcess(path)
+    recorder.open()
+    loop = asyncio.get_running_loop()
+    try:
+        for conn_id in range(1, 101):
+            for event in one_exchange(time.monotonic(), conn_id=conn_id, server_id=conn_id):
+                recorder(event)
+        recorder.pause_with(loop, lambda paused: None)
+        for conn_id in range(101, 201):
+            for event in one_exchange(time.monotonic(), conn_id=conn_id, server_id=conn_id):
+                recorder(event)
+            await asyncio.sleep(0)
+        sender = next(t for t in recorder._threads if t.name.endswith("send"))
+        await asyncio.to_thread(sender.join, 5.0)
+        assert not sender.is_alive(), "the sender thread kept sending beside the loop"
+        for conn_id in range(201, 301):
+            for event in one_exchange(time.monotonic(), conn_id=conn_id, server_id=conn_id):
+                recorder(event)
+        await asyncio.sleep(0.05)  # a few of the loop's ticks
+    finally:
+        recorder.close()
+    with SessionReader(path) as reader:
+        counts = reader.counts()
+        assert (counts.servers, counts.connections, counts.chunks) == (300, 300, 900)
+        assert all(conn.closed is not None for conn in reader.connections())
         [recording] = reader.recordings()
         assert recording.ended is not None
