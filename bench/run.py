@@ -60,6 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from apps import measure as measure_apps
+from apps import measure_proxy, report_proxy
 from apps import report as report_apps
 from filters import report as report_filters
 from kill9 import kill9
@@ -393,6 +394,8 @@ def main() -> int:
             filters(args.smoke)
         if args.only in (None, "apps"):
             for line in report_apps(measure_apps(seconds, data_dir)):
+                print(line)
+            for line in report_proxy(measure_proxy(seconds, data_dir)):
                 print(line)
         if args.only in (None, "views"):
             exchanges = 2_000 if args.smoke else args.view_exchanges
