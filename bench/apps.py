@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load import describe, process, run_load
+from targets import bound_line, ratio_line
 
 PY = sys.executable
 SEED_APP = "netbench.engine.kinds.wsgi:application"
@@ -127,11 +128,16 @@ def report_proxy(results: list[Result]) -> list[str]:
             f"{result.name} vs direct: {ours[1] / direct[1]:.2f}x p99 latency (target <= 2x), "
             f"{ours[0] / direct[0]:.2f}x req/s"
         )
+        if result.note.startswith("recording"):
+            lines.append(
+                bound_line("proxy p99, recording both legs", ours[1], direct[1], 2.0, "proxy")
+            )
     return lines
 
 
 _READY = """
 import json, socket, subprocess, sys, time
+
 child = subprocess.Popen({command!r}, stdin=subprocess.DEVNULL)
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
@@ -173,6 +179,15 @@ def report(results: list[Result]) -> list[str]:
             f"{result.name} vs gunicorn: keep-alive {_ratios(result.keep_alive, peer.keep_alive)};"
             f" close {_ratios(result.close, peer.close)}"
         )
+    ours = results[1] if len(results) > 1 else None
+    if ours is not None and peer.keep_alive and peer.close and ours.keep_alive and ours.close:
+        for how, mine, theirs in (
+            ("keep-alive", ours.keep_alive, peer.keep_alive),
+            ("close", ours.close, peer.close),
+        ):
+            lines.append(
+                ratio_line(f"serve wsgi vs gunicorn, {how}", mine[0], theirs[0], 1.0, "wsgi")
+            )
     return lines
 
 

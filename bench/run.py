@@ -67,6 +67,8 @@ from kill9 import kill9
 from load import CountedLoad, describe, process, rss_mb, run_load, server_process
 from peers import PAGE
 from startup import startup
+from targets import bound_line, ratio_line
+from targets import line as target_line
 from views import report as report_views
 from views import views
 
@@ -288,6 +290,40 @@ def loads(seconds: float, data_dir: str) -> None:
     bare, uv = rows[0].keep_alive, rows[1].keep_alive
     if bare and uv:
         print(f"uvloop against asyncio, the bare server: {uv[0] / bare[0]:.2f}x req/s keep-alive")
+    for text in load_targets(rows, key_ms):
+        print(text)
+
+
+def load_targets(rows: list[Row], key_ms: dict[str, list[float]]) -> list[str]:
+    """Issue 18's load targets, each against the bare server on the same loop."""
+    by_name = {row.name.split()[0]: row for row in rows}
+    bare = {"asyncio": by_name["(a)"], "uvloop": by_name["(a')"]}
+    lines = []
+    for key, share, why in (("(c)", 0.8, "c"), ("(e)", 0.5, "e")):
+        row = by_name.get(key)
+        if row is None or row.keep_alive is None or row.close is None:
+            continue
+        peer = bare["asyncio" if row.note.endswith("asyncio") else "uvloop"]
+        assert peer.keep_alive is not None and peer.close is not None
+        lines.append(
+            ratio_line(f"{key} keep-alive", row.keep_alive[0], peer.keep_alive[0], share, why)
+        )
+        lines.append(ratio_line(f"{key} close", row.close[0], peer.close[0], share, why))
+        if key == "(c)":
+            lines.append(bound_line("(c) p99", row.keep_alive[1], peer.keep_alive[1], 3.0, "c-p99"))
+    c, d = by_name.get("(c)"), by_name.get("(d)")
+    if c and d and c.keep_alive and d.keep_alive and c.close and d.close:
+        lines.append(ratio_line("(d)/(c) keep-alive", d.keep_alive[0], c.keep_alive[0], 0.9, "d"))
+        lines.append(ratio_line("(d)/(c) close", d.close[0], c.close[0], 0.9, "d"))
+    presses = [ms for name, values in key_ms.items() if name.startswith("(e)") for ms in values]
+    if presses:
+        slowest = max(presses)
+        lines.append(
+            target_line(
+                "key press during (e) < 100 ms", f"max {slowest:.0f} ms", slowest < 100, "keys"
+            )
+        )
+    return lines
 
 
 def long_session(marks: list[int], body_bytes: int, data_dir: str) -> None:

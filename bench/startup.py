@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from targets import bound_line
+
 PY = sys.executable
 SIZE = (160, 50)
 
@@ -60,6 +62,7 @@ app = Minimal()
 NETBENCH = """
 from pathlib import Path
 from netbench.ui.app import AppConfig, NetbenchApp
+
 app = NetbenchApp(AppConfig(port=0, session=Path(sys.argv[-1]), capture=False))
 """
 NETBENCH_WAIT = "while app.page_server is None: await pilot.pause(0.005)"
@@ -88,7 +91,9 @@ class Startup:
             f" / URL {_runs(self.netbench_listening)}\n"
             f"startup settled (headless, idle and listening): minimal {ms:.3f} s,"
             f" netbench {ns:.3f} s ({ns / ms:.2f}x)\n"
-            f"  runs: {_runs(self.minimal_settled)} / {_runs(self.netbench_settled)}"
+            f"  runs: {_runs(self.minimal_settled)} / {_runs(self.netbench_settled)}\n"
+            f"{bound_line('first full screen', n, m, 1.25, 'startup')}\n"
+            f"{bound_line('URL in the header', listening, m, 1.5, 'startup')}"
         )
 
 

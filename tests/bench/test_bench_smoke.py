@@ -73,3 +73,14 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     assert re.search(r"^views of one connection of 2,000 exchanges", out, re.M), out
     assert re.search(r"^  Bytes view open +\d+\.\d ms", out, re.M), out
     assert re.search(r"^  refresh while it grows: .* \d+ chunk\(s\) of the index read", out, re.M)
+    # Each target says by itself whether it is met, and why not when it is not.
+    verdict = r"\d+\.\d\dx: (met|missed \(.+\))$"
+    for target in (
+        r"\(c\) keep-alive >= 0\.80x",
+        r"\(c\) p99 <= 3\.00x",
+        r"\(e\) keep-alive >= 0\.50x",
+        r"first full screen <= 1\.25x",
+        r"URL in the header <= 1\.50x",
+        r"proxy p99, recording both legs <= 2\.00x",
+    ):
+        assert re.search(rf"^target {target}: {verdict}", out, re.M), (target, out)

@@ -1,0 +1,36 @@
+"""The targets (issues 6, 16 and 18), each printed as met or how far, and why.
+
+One line per target, `target NAME: MEASURED: met` or `...: missed (WHY)`;
+the why is what docs/performance.md's profiles found, so a reader of a run
+knows whether a miss is new or the known limit of this design.
+"""
+
+from __future__ import annotations
+
+WHY = {
+    "c": "CPU per request: the server and its recorder share the core wrk leaves"
+    " (docs/performance.md, issue 18 section)",
+    "c-p99": "the server waits for the core while its recorder runs",
+    "d": "capture's own work on the same cores",
+    "e": "the engine still shares the TUI's interpreter (docs/architecture.md, what is next)",
+    "keys": "a frame of the busy screen",
+    "startup": "Textual styling the first frame's widgets (docs/performance.md)",
+    "wsgi": "accept, the per-connection events and the app's thread hop, per connection",
+    "proxy": "a second hop, both legs recorded, on two cores",
+}
+
+
+def line(name: str, measured: str, met: bool, why: str) -> str:
+    return f"target {name}: {measured}: " + ("met" if met else f"missed ({WHY[why]})")
+
+
+def ratio_line(name: str, ours: float, peer: float, at_least: float, why: str) -> str:
+    """A rate that must reach `at_least` times the peer's."""
+    value = ours / peer if peer else 0.0
+    return line(f"{name} >= {at_least:.2f}x", f"{value:.2f}x", value >= at_least, why)
+
+
+def bound_line(name: str, ours: float, peer: float, at_most: float, why: str) -> str:
+    """A latency or a time that must stay under `at_most` times the peer's."""
+    value = ours / peer if peer else float("inf")
+    return line(f"{name} <= {at_most:.2f}x", f"{value:.2f}x", value <= at_most, why)
