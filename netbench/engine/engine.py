@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ class RunningServer:
     """HTTP servers only: the requests held for the user."""
     listener: Listener | None = None
     """What its kind built (closed after its connections when it stops)."""
+    legs: int = 0
+    """Open connections of `connections` it made itself (a proxy's upstream
+    legs): `--max-connections` caps the clients', not these."""
 
     @property
     def transport(self) -> Transport:
@@ -181,7 +185,7 @@ class Engine:
         }
 
         def tracked() -> asyncio.BaseProtocol:
-            if cap and len(running.connections) >= cap:
+            if cap and len(running.connections) - running.legs >= cap:
                 # Accepted (the kernel already finished the handshake), answered
                 # and closed at once; recorded like any connection.
                 return OverCapacity(ctx, cap=cap, http=http, **common)
@@ -305,7 +309,14 @@ class _Runtime:
         return live is not None and live.answers(request.method, request_path(request.target))
 
     def adopt(self, stream: RecordedStream) -> None:
-        _track(self.running, stream)
+        running = self.running
+        running.legs += 1
+        stream.on_closed_hooks.append(partial(_leg_closed, running))
+        _track(running, stream)
+
+
+def _leg_closed(running: RunningServer) -> None:
+    running.legs -= 1
 
 
 def _bind_error(config: ServerConfig, error: OSError) -> str:

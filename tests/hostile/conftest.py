@@ -29,8 +29,12 @@ LIMITS = (
     "--header-timeout", "1",
     "--idle-timeout", "2",
     "--max-connections", "300",
+    "--backlog", "512",
 )  # fmt: skip
-"""Small limits so that each case hits one quickly; the rest stay at their defaults."""
+"""Small limits so that each case hits one quickly; the rest stay at their defaults.
+The backlog holds the 200 connections opened at once (and a proxy's 200 upstream
+legs): with the default 128 the kernel drops SYNs and retries them after 1, 3,
+7 s, which is the kernel's answer to a full queue, not the server's."""
 
 SERVER_FIXTURES = ("http_server", "static_server")
 
@@ -60,7 +64,9 @@ def http_server(start_module_serve, tmp_path_factory, http_kind: str) -> Any:  #
     session = tmp_path_factory.mktemp("hostile") / f"{http_kind}.netbench.sqlite"
     extra = HTTP_KINDS[http_kind]
     if http_kind == "proxy":
-        app = start_module_serve("wsgi", *HTTP_KINDS["wsgi"], "--no-capture", "--no-record")
+        app = start_module_serve(
+            "wsgi", *HTTP_KINDS["wsgi"], "--no-capture", "--no-record", "--backlog", "512"
+        )
         extra = ("--upstream", f"127.0.0.1:{app.port}")
     return start_module_serve(http_kind, *extra, "--no-capture", "--session", str(session), *LIMITS)
 
