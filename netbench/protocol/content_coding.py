@@ -95,6 +95,10 @@ class _Output:
     data: bytes
     notes: list[str]
     cut: bool = False
+    unfinished: bool = False  # the input ended before the coded stream did
+
+
+_MID_STREAM = "the data ends mid-stream"
 
 
 def content_codings(headers: Headers) -> list[str]:
@@ -127,6 +131,14 @@ def undo_content_coding(
             output = decoder(data, limit)
         except _Undecodable as exc:
             return DecodedContent(body, error=f"{coding}: {exc}; shown as sent")
+        if output.unfinished and not output.data:
+            # An empty body would hide every byte that was sent. Brotli has no
+            # magic number: about one arbitrary prefix in ten (a gzip header
+            # among them) parses as the start of a stream and yields nothing.
+            maybe = "not brotli data, or " if coding == "br" else ""
+            return DecodedContent(
+                body, error=f"{coding}: {maybe}cut before anything decodes; shown as sent"
+            )
         if output.cut:
             output.notes.append(f"cut at {_size(limit)}")
             cut = True
@@ -193,8 +205,8 @@ def _members(data: bytes, limit: int, wbits: int, name: str, *, once: bool = Fal
         if len(out) > limit:
             return _Output(bytes(out[:limit]), notes, cut=True)
         if not inflater.eof:
-            notes.append("the data ends mid-stream")
-            break
+            notes.append(_MID_STREAM)
+            return _Output(bytes(out), notes, unfinished=True)
         rest = inflater.unused_data
         if rest and (once or not rest.startswith(_GZIP_MAGIC)):
             notes.append(f"{len(rest):,} B after the end of the {name} data ignored")
@@ -225,8 +237,9 @@ def _unbrotli(data: bytes, limit: int) -> _Output:
         return _Output(bytes(out), [f"invalid data after the first {len(out):,} B decoded"])
     if len(out) > limit:
         return _Output(bytes(out[:limit]), [], cut=True)
-    notes = [] if decompressor.is_finished() else ["the data ends mid-stream"]
-    return _Output(bytes(out), notes)
+    if decompressor.is_finished():
+        return _Output(bytes(out), [])
+    return _Output(bytes(out), [_MID_STREAM], unfinished=True)
 
 
 def _zstd_module() -> ModuleType | None:
@@ -263,8 +276,8 @@ def _unzstd(data: bytes, limit: int) -> _Output:
         if len(out) > limit:
             return _Output(bytes(out[:limit]), notes, cut=True)
         if not decompressor.eof:
-            notes.append("the data ends mid-stream")
-            break
+            notes.append(_MID_STREAM)
+            return _Output(bytes(out), notes, unfinished=True)
         rest = decompressor.unused_data
     return _Output(bytes(out), notes)
 

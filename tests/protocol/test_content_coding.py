@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import base64
 import gzip
 import os
+import random
 import subprocess
 import sys
 import zlib
@@ -132,21 +134,44 @@ def test_each_stacked_coding_is_limited() -> None:
     assert [step.notes for step in decoded.steps] == [(), ("cut at 1 MiB",)]
 
 
+# Brotli emits nothing until a whole meta-block is decoded: a cut stream
+# yields bytes only once it holds one, so its body is larger and less regular.
+LONG_TEXT = base64.b64encode(random.Random(7).randbytes(300_000))
+
+
 @pytest.mark.parametrize(
-    ("coding", "body"),
+    ("coding", "plain", "body"),
     [
-        ("gzip", gzip.compress(JSON)),
-        ("deflate", zlib.compress(JSON)),
-        ("br", brotli.compress(JSON)),
-        ("zstd", zstd_frame(JSON)),
+        ("gzip", JSON, gzip.compress(JSON)),
+        ("deflate", JSON, zlib.compress(JSON)),
+        ("br", LONG_TEXT, brotli.compress(LONG_TEXT)),
+        ("zstd", LONG_TEXT, zstd_frame(LONG_TEXT)),
     ],
 )
-def test_a_cut_recording_yields_what_it_held(coding: str, body: bytes) -> None:
+def test_a_cut_recording_yields_what_it_held(coding: str, plain: bytes, body: bytes) -> None:
     # The HTTP parser keeps the first 1 MiB of a body: the stream stops mid-way.
     decoded = undo_content_coding(coded(coding), body[: len(body) * 2 // 3])
-    assert JSON.startswith(decoded.body)
+    assert decoded.body and plain.startswith(decoded.body)
     assert decoded.steps[0].notes == ("the data ends mid-stream",)
     assert decoded.error is None
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "error"),
+    [
+        ("br", brotli.compress(JSON), "br: not brotli data, or cut before anything decodes"),
+        ("zstd", zstd_frame(JSON), "zstd: cut before anything decodes"),
+        ("gzip", gzip.compress(JSON), "gzip: cut before anything decodes"),
+    ],
+)
+def test_a_stream_cut_before_anything_decodes_is_shown_as_sent(
+    coding: str, body: bytes, error: str
+) -> None:
+    # An empty decoded body would hide the bytes that were sent.
+    cut = body[:10]  # a gzip header is 10 bytes
+    assert undo_content_coding(coded(coding), cut) == DecodedContent(
+        cut, error=f"{error}; shown as sent"
+    )
 
 
 def test_gzip_members_and_trailing_bytes() -> None:
@@ -184,7 +209,14 @@ def test_zstd_window_over_8_mib_is_refused() -> None:
         (coded("deflate"), JSON, "deflate: neither zlib nor raw deflate data; shown as sent"),
         (coded("br"), b"\xff" * 40, "br: not brotli data; shown as sent"),
         (coded("zstd"), JSON, "zstd: not zstd data (Unknown frame descriptor); shown as sent"),
-        (coded("gzip, br"), gzip.compress(JSON), "br: not brotli data; shown as sent"),
+        # Brotli has no magic number. A gzip header with mtime 0 is refused at
+        # once; one with this mtime parses as a brotli prefix that yields nothing.
+        (coded("gzip, br"), gzip.compress(JSON, mtime=0), "br: not brotli data; shown as sent"),
+        (
+            coded("gzip, br"),
+            gzip.compress(JSON, mtime=139999987),
+            "br: not brotli data, or cut before anything decodes; shown as sent",
+        ),
         (coded("compress"), JSON, "compress: compress (LZW) is not supported; shown as sent"),
         (coded("snappy"), JSON, "snappy: unknown content coding; shown as sent"),
         (
