@@ -41,6 +41,7 @@ from netbench.engine.context import EngineContext
 from netbench.engine.http_server import (
     CONTINUE_REPLY,
     INTERIM,
+    Deferred,
     Handler,
     HttpServerConnection,
     RequestContext,
@@ -114,8 +115,11 @@ class AppStream(Stream):
 class AppHost(Protocol):
     """What runs an application for one request."""
 
-    def call(self, request: HttpRequest, context: RequestContext, body: RequestBody) -> Reply:
-        """A reply whose Stream step runs the app, or a plain reply (a 501)."""
+    def call(
+        self, request: HttpRequest, context: RequestContext, body: RequestBody
+    ) -> Reply | Deferred:
+        """A reply whose Stream step runs the app, or a plain reply (a 501); for a
+        complete request (a `SpooledBody`) it may be a Deferred instead."""
         ...
 
 
@@ -133,6 +137,12 @@ class _Reading:
 class AppServerConnection(HttpServerConnection):
     """An HTTP connection whose application reads each body as it arrives."""
 
+    reader_type = StreamingRequestReader
+    reader: StreamingRequestReader
+    spool_bodiless = True
+    """A request without a body goes through the handler chain whole, as the http
+    kind's do: a WSGI app then answers it in one hand-over (engine/app_threads.py)."""
+
     def __init__(
         self,
         ctx: EngineContext,
@@ -143,7 +153,6 @@ class AppServerConnection(HttpServerConnection):
         **options: Any,
     ) -> None:
         super().__init__(ctx, handler, **options)
-        self.reader = StreamingRequestReader(limits=self.limits)
         self.host = host
         self.answered_before_app = answered_before_app
         self._reading: _Reading | None = None
@@ -158,9 +167,14 @@ class AppServerConnection(HttpServerConnection):
                 self._reading.body.feed(item)
             return
         request = item.request
-        if self._refusal(request) is not None or self.answered_before_app(request):
+        if (
+            (self.spool_bodiless and not _has_body(request))
+            or self._refusal(request) is not None
+            or self.answered_before_app(request)
+        ):
             # Answered once complete, as the http kind answers (the refusal page,
             # the intercept queue, a rule); the app, if it comes to it, reads the spool.
+            # A request without a body is complete at its head: nothing to stream.
             self._reading = _Reading(SpooledBody())
             return
         exchange_id = self.ctx.next_exchange_id()
@@ -168,6 +182,7 @@ class AppServerConnection(HttpServerConnection):
         pipe = BodyPipe(asyncio.get_running_loop(), self._pause_input)
         context = self.request_context(exchange_id, keep, pipe)
         reply = self.host.call(request, context, pipe)
+        assert isinstance(reply, Reply)  # only a complete request's reply may be Deferred
         stream = next((step for step in reply.steps if isinstance(step, AppStream)), None)
         self._reading = _Reading(pipe, exchange_id, keep, stream)
         if stream is not None and not self._queue and self._pump is None:
@@ -274,6 +289,17 @@ class AppServerConnection(HttpServerConnection):
         super().set_reading(reading)
 
 
+def _has_body(request: HttpRequest) -> bool:
+    """Whether a body follows the head (RFC 9112 §6.3: Transfer-Encoding or a Content-Length)."""
+    for name, value in request.headers:
+        size = len(name)
+        if size == 17 and name.lower() == b"transfer-encoding":
+            return True
+        if size == 14 and name.lower() == b"content-length" and value.strip() != b"0":
+            return True
+    return False
+
+
 # -- loading an app ------------------------------------------------------------------------
 
 
@@ -322,7 +348,7 @@ def app_listener(
     """Connections that run `host`'s app behind the live rules and intercept."""
     config = runtime.config
 
-    def site(request: HttpRequest, context: RequestContext) -> Reply:
+    def site(request: HttpRequest, context: RequestContext) -> Reply | Deferred:
         body = context.body if context.body is not None else SpooledBody(request.body)
         return host.call(request, context, body)
 

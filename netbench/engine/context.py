@@ -56,7 +56,10 @@ class EngineContext:
             return
         self.reading_paused = paused
         for stream in list(self.streams):
-            stream.set_reading(not paused)
+            try:
+                stream.set_reading(not paused)
+            except Exception as error:  # one broken stream must not leave the rest paused
+                self.internal_error(f"pausing or resuming {stream!r}", error)
 
     def _subscriber_failed(self, subscriber: Subscriber, error: BaseException) -> None:
         self._on_internal_error(f"event subscriber {subscriber!r}", error)

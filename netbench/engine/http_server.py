@@ -29,13 +29,15 @@ Rules:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import replace
-from typing import TYPE_CHECKING, NamedTuple
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netbench.engine.context import EngineContext
 from netbench.engine.stream import RecordedStream
@@ -47,7 +49,7 @@ from netbench.protocol.http_parse import (
     ParseFailure,
     RequestReader,
 )
-from netbench.protocol.limits import OPTION, HttpLimits, host_allowed, host_name
+from netbench.protocol.limits import HttpLimits, host_refusal, request_host
 from netbench.protocol.responses import (
     FileSlice,
     Hangup,
@@ -94,7 +96,22 @@ Handler = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
 _DATE = HttpDate()
 
 
+class Deferred(abc.ABC):
+    """A reply made off the loop (an app in a worker thread), begun only when
+    its turn comes, so pipelined requests reach the app in order. A handler
+    may return one; first in line, it is waited for without a task."""
+
+    @abc.abstractmethod
+    def begin(self) -> asyncio.Future[Reply]:
+        """Start making the reply; the Future resolves on the loop."""
+
+    def __await__(self) -> Generator[Any, None, Reply]:
+        return self.begin().__await__()
+
+
 class HttpServerConnection(RecordedStream):
+    reader_type: type[RequestReader] = RequestReader
+
     def __init__(
         self,
         ctx: EngineContext,
@@ -112,13 +129,14 @@ class HttpServerConnection(RecordedStream):
         self.keep_alive = keep_alive
         self.limits = limits or HttpLimits()
         self.bound_host = bound_host
-        self.reader = RequestReader(limits=self.limits)
+        self.reader = self.reader_type(limits=self.limits)
         self._header_timer: asyncio.TimerHandle | None = None
         self._accepted_host = b""
         """The last Host value that passed the check (most connections repeat one)."""
         self._index = 0
         self._queue: deque[tuple[int, bool, Reply | Awaitable[Reply]]] = deque()
-        self._pump: asyncio.Task[None] | None = None
+        self._pump: asyncio.Future[Any] | None = None
+        """The task sending the queued replies, or the Deferred's Future being awaited."""
         self._closing_after_reply = False
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
@@ -233,10 +251,15 @@ class HttpServerConnection(RecordedStream):
             result = error_page(500, f"The handler failed: {error!r}", date=context.date)
         if not keep:
             self._closing_after_reply = True
-        if not self._queue and self._pump is None and type(result) is Reply:
-            steps = result.steps  # Reply.simple, inlined: this runs for every request
-            if len(steps) == 1 and type(steps[0]) is bytes:
-                self._send_simple(exchange_id, keep, result, steps[0])
+        if not self._queue and self._pump is None:
+            if type(result) is Reply:
+                steps = result.steps  # Reply.simple, inlined: this runs for every request
+                if len(steps) == 1 and type(steps[0]) is bytes:
+                    self._send_simple(exchange_id, keep, result, steps[0])
+                    return
+            elif isinstance(result, Deferred):
+                future = self._pump = result.begin()
+                future.add_done_callback(partial(self._deferred_done, exchange_id, keep))
                 return
         self._queue.append((exchange_id, keep, result))
         if self._pump is None:
@@ -267,28 +290,16 @@ class HttpServerConnection(RecordedStream):
         """(status, why) when a well-formed request is still not served."""
         if request.version == "0.9":
             return 505, HTTP09_ERROR
-        target = request.target
-        if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-            value = target.split(b"://", 1)[1].split(b"/", 1)[0]
-        else:
-            value = b""
-            for field, header_value in request.headers:
-                if len(field) == 4 and field.lower() == b"host":
-                    value = header_value
-                    break
-            else:
-                if request.version == "1.1":
-                    return 400, "HTTP/1.1 requests must carry a Host header (RFC 9112 §3.2)"
-                return None
+        value = request_host(request.target, request.headers)
+        if value is None:
+            if request.version == "1.1":
+                return 400, "HTTP/1.1 requests must carry a Host header (RFC 9112 §3.2)"
+            return None
         if value == self._accepted_host:
             return None
-        name = host_name(value)
-        if not host_allowed(name, self.bound_host, self.limits):
-            return 403, (
-                f"Host {name!r} is not a name of this server: a page on another site may be "
-                f"reaching it through DNS rebinding. If you trust that name, start the "
-                f"server with {OPTION['allowed_hosts']} {name} (or {OPTION['any_host']})."
-            )
+        refused = host_refusal(value, self.bound_host, self.limits)
+        if refused is not None:
+            return 403, refused
         self._accepted_host = value
         return None
 
@@ -358,8 +369,37 @@ class HttpServerConnection(RecordedStream):
         try:
             return await pending
         except Exception as error:
-            self.ctx.internal_error(f"HTTP handler on connection {self.conn_id}", error)
-            return error_page(500, f"The handler failed: {error!r}", date=_DATE.at(time.time()))
+            return self._handler_failed(error)
+
+    def _handler_failed(self, error: BaseException) -> Reply:
+        self.ctx.internal_error(f"HTTP handler on connection {self.conn_id}", error)
+        return error_page(500, f"The handler failed: {error!r}", date=_DATE.at(time.time()))
+
+    def _deferred_done(self, exchange_id: int, keep: bool, future: asyncio.Future[Reply]) -> None:
+        """The first reply in line, made off the loop, is ready: sent as a page is."""
+        if self._pump is future:
+            self._pump = None
+        if future.cancelled():
+            return  # the connection closed while it was being made
+        error = future.exception()
+        reply = future.result() if error is None else self._handler_failed(error)
+        if self.is_closing:
+            for step in reply.steps:
+                if isinstance(step, Stream):
+                    step.abandon()
+            return
+        data = reply.simple
+        if data is not None:
+            self._send_simple(exchange_id, keep, reply, data)
+        else:
+            self._queue.appendleft((exchange_id, keep, reply))
+        self.touch()
+        if self.is_closing:
+            return
+        if self._queue and self._pump is None:
+            self._pump = self.ctx.tasks.spawn(self._run_queue(), f"http-conn-{self.conn_id}")
+        elif self._peer_fin:
+            self.close()  # the client half-closed and has had all its answers
 
     async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
         first = last = -1

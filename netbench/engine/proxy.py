@@ -399,6 +399,8 @@ class _SentRequest:
 class ProxyConnection(AppServerConnection):
     """A client's connection to the proxy: a tunnel's bytes go straight upstream."""
 
+    spool_bodiless = False  # each request starts upstream at its head, body or not
+
     def __init__(self, *args: Any, proxy: ProxyHost, **kwargs: Any) -> None:
         super().__init__(*args, host=proxy, **kwargs)
         self.proxy = proxy

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import IO, Protocol
 
 LIMIT = 1 << 20
 """Unread bytes a pipe holds before it pauses the socket; a spool's memory part."""
@@ -186,45 +186,54 @@ class BodyPipe:
 
 
 class SpooledBody:
-    """A whole body kept for later: in memory up to LIMIT, then in a temporary file."""
+    """A whole body kept for later: in memory up to LIMIT, then in a temporary file.
+
+    The file is made at the first byte: most requests have no body.
+    """
 
     def __init__(self, data: bytes = b"") -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=LIMIT)  # noqa: SIM115 (closed by discard)
+        self._file: IO[bytes] | None = None
         self._error: str | None = None
         self._done = False
         if data:
-            self._file.write(data)
+            self.feed(data)
 
     def feed(self, data: bytes) -> None:
         if not self._done and self._error is None:
+            if self._file is None:
+                self._file = tempfile.SpooledTemporaryFile(max_size=LIMIT)  # noqa: SIM115 (closed by discard)
             self._file.write(data)
 
     def finish(self) -> None:
         if not self._done:
             self._done = True
-            self._file.seek(0)
+            if self._file is not None:
+                self._file.seek(0)
 
     def fail(self, why: str) -> None:
         if not self._done:
             self._error = why
-            self._file.close()
+            self.discard()
 
     def discard(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
-    def _check(self) -> None:
+    def _check(self) -> IO[bytes] | None:
         if self._error is not None:
             raise BodyError(f"request body cut short: {self._error}")
         if not self._done:
             self.finish()
+        file = self._file
+        return file if file is not None and not file.closed else None
 
     def read(self, size: int = -1) -> bytes:
-        self._check()
-        return self._file.read(size) if not self._file.closed else b""
+        file = self._check()
+        return file.read(size) if file is not None else b""
 
     def readline(self, size: int = -1) -> bytes:
-        self._check()
-        return self._file.readline(size) if not self._file.closed else b""
+        file = self._check()
+        return file.readline(size) if file is not None else b""
 
     async def next_chunk(self) -> bytes | None:
         data = self.read(CHUNK)

@@ -227,10 +227,13 @@ class RecordedStream(asyncio.BufferedProtocol):
             return
         if self._peer_fin:
             return  # asyncio stopped reading at EOF: resuming would deliver the FIN again
-        if reading:
-            transport.resume_reading()
-        else:
-            transport.pause_reading()
+        # uvloop raises RuntimeError when the socket's handle was closed before
+        # `connection_lost` reached us (is_closing() still False): nothing to pause.
+        with contextlib.suppress(RuntimeError):
+            if reading:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
 
     def _release_held(self) -> None:
         """What was read while reading was paused, in order, as if it came now."""

@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import http
+import re
 
 from netbench.model import HttpResponse
 from netbench.protocol.http_response_parse import DEFAULT_BODY_LIMIT
@@ -39,10 +40,14 @@ def reason_for(status: int) -> bytes:
         return b""
 
 
+_NOT_IN_NAME = re.compile(b"[\r\n:\0 \t]")
+_NOT_IN_VALUE = re.compile(b"[\r\n\0]")
+
+
 def check_header(name: bytes, value: bytes) -> None:
-    if not name or any(byte in name for byte in b"\r\n:\0 \t"):
+    if not name or _NOT_IN_NAME.search(name):
         raise AppResponseError(f"the app's header name {name!r} is not a valid field name")
-    if any(byte in value for byte in b"\r\n\0"):
+    if _NOT_IN_VALUE.search(value):
         raise AppResponseError(f"the app's header {name.decode('latin-1')} holds a line break")
 
 

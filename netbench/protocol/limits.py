@@ -10,8 +10,11 @@ cannot make a server hold megabytes of half-read headers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
+
+from netbench.model import Headers
 
 MIB = 1 << 20
 
@@ -89,6 +92,7 @@ def _is_ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)  # each new connection checks its Host again
 def is_loopback(name: str) -> bool:
     """`localhost`, a `*.localhost` name (RFC 6761) or a loopback address (127/8, ::1)."""
     if name == "localhost" or name.endswith(".localhost"):
@@ -113,3 +117,26 @@ def host_allowed(name: str, bound: str, limits: HttpLimits) -> bool:
         return True
     bound_address = _is_ip(bound)
     return bound_address is not None and address == bound_address
+
+
+def request_host(target: bytes, headers: Headers) -> bytes | None:
+    """The authority a request names: an absolute-form target's, else its Host
+    header's; None when it names none."""
+    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+        return target.split(b"://", 1)[1].split(b"/", 1)[0]
+    for field, value in headers:
+        if len(field) == 4 and field.lower() == b"host":
+            return value
+    return None
+
+
+def host_refusal(value: bytes, bound: str, limits: HttpLimits) -> str | None:
+    """Why a request naming host `value` is not served (a 403), or None."""
+    name = host_name(value)
+    if host_allowed(name, bound, limits):
+        return None
+    return (
+        f"Host {name!r} is not a name of this server: a page on another site may be "
+        f"reaching it through DNS rebinding. If you trust that name, start the "
+        f"server with {OPTION['allowed_hosts']} {name} (or {OPTION['any_host']})."
+    )

@@ -69,6 +69,9 @@ class Stream(abc.ABC):
     def pieces(self) -> AsyncGenerator[bytes, None]:
         """The bytes to write, in order; closed early (aclose) if the client goes."""
 
+    def abandon(self) -> None:  # noqa: B027 (most streams have nothing to stop)
+        """Its turn will never come (the connection ended): stop whatever makes it."""
+
 
 Step = bytes | Pause | FileSlice | Hangup | Stream
 

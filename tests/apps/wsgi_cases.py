@@ -21,6 +21,8 @@ validated = validator(seed_application)
 closed: list[str] = []
 """Paths whose iterable's close() was called (in the order it was)."""
 closed_event = threading.Event()
+slept = threading.Event()
+"""Set when /sleep has slept, just before it answers."""
 
 
 class Tracked:
@@ -94,6 +96,7 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return _raise_after_first(start_response)
     if path == "/sleep":
         time.sleep(float(environ["QUERY_STRING"] or "1"))
+        slept.set()
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
     if path == "/fast":

@@ -73,6 +73,41 @@ async def test_paused_reading_holds_bytes_in_the_kernel_until_resumed(
         assert old.recv(100) == b"while paused"
 
 
+class ClosedUnderneath:
+    """A stream whose transport raises on resume, as uvloop's did once its
+    socket's handle had closed before `connection_lost` was delivered."""
+
+    def set_reading(self, reading: bool) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+
+async def test_one_stream_failing_to_resume_leaves_no_other_paused(
+    engine: Engine, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Once, a recording proxy's upstream legs stayed paused for good: the
+    # resume stopped at the first transport that raised, and the clients
+    # behind the rest waited for the upstream timeout (60 s).
+    server = await engine.start_server(default_config("echo"))
+    port = server.address.port
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=3) for _ in range(3)]
+    try:
+        for index, client in enumerate(clients):
+            assert await asyncio.to_thread(_echo_round_trip, client, b"%d" % index) == b"%d" % index
+        engine.ctx.pause_reading(True)
+        broken = [ClosedUnderneath() for _ in range(3)]
+        engine.ctx.streams.update(broken)  # wherever they come in the set, some before the rest
+        for client in clients:
+            client.sendall(b"while paused")
+        engine.ctx.pause_reading(False)
+        for client in clients:
+            assert await asyncio.to_thread(client.recv, 100) == b"while paused"
+        engine.ctx.streams.difference_update(broken)
+        assert "internal error in pausing or resuming" in capsys.readouterr().err
+    finally:
+        for client in clients:
+            client.close()
+
+
 async def test_a_writer_behind_pauses_the_engine_and_records_everything(
     engine: Engine, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import http.client
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -14,8 +15,13 @@ from recorder import Events
 
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine, EngineError, RunningServer
-from netbench.events import ChunkRecorded, HttpRequestRecorded, HttpResponseRecorded
-from netbench.model import Direction
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+)
+from netbench.model import Direction, EndReason
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
@@ -192,6 +198,28 @@ async def test_close_is_called_also_when_the_client_leaves(engine: Engine) -> No
     await asyncio.to_thread(leave_early)
     assert await asyncio.to_thread(wsgi_cases.closed_event.wait, 5)
     assert wsgi_cases.closed[-1] == "/endless"
+
+
+@pytest.mark.both_loops
+async def test_a_client_that_leaves_before_the_app_answers_costs_nothing(
+    engine: Engine, events: Events, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A request without a body goes to the app whole; the one-piece answer
+    # comes back to a connection that is gone, and is dropped quietly.
+    server = await start(engine, "wsgi_cases:cases")
+    import wsgi_cases  # type: ignore[import-not-found]  # imported by the server from APPS
+
+    wsgi_cases.slept.clear()
+    with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
+        sock.sendall(b"GET /sleep?0.3 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/sleep?0.3")
+        # A reset, not a half-close (a half-closed client is still answered).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await events.wait_for(ConnectionClosed, lambda e: e.reason is EndReason.RST_PEER)
+    assert await asyncio.to_thread(wsgi_cases.slept.wait, 5)  # the app answers a closed connection
+    assert (await fetch(server, "GET", "/fast"))[2] == b"fast"
+    assert [e.response.status for e in events.of(HttpResponseRecorded)] == [200]  # /fast only
+    assert "internal error" not in capsys.readouterr().err
 
 
 async def test_an_app_that_raises_gets_a_500_naming_it(engine: Engine, events: Events) -> None:

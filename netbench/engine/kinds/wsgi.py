@@ -22,12 +22,10 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
 import sys
-import threading
 import traceback
 from collections.abc import AsyncGenerator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -42,7 +40,8 @@ from netbench.engine.app_host import (
     no_response,
     parse_app_spec,
 )
-from netbench.engine.http_server import RequestContext
+from netbench.engine.app_threads import ClientGone, FirstAnswer, Outbox, Workers
+from netbench.engine.http_server import Deferred, RequestContext
 from netbench.engine.kinds.common import (
     HTTP_DEFAULTS,
     KEEP_ALIVE,
@@ -58,14 +57,12 @@ from netbench.engine.registry import (
     ServerKind,
     register,
 )
-from netbench.engine.request_body import RequestBody
+from netbench.engine.request_body import RequestBody, SpooledBody
 from netbench.model import HttpRequest, Transport
 from netbench.protocol.app_response import AppResponseError, ResponseFramer
 from netbench.protocol.responses import Reply, error_page
 
 SEED_APP = "netbench.engine.kinds.wsgi:application"
-OUTBOX = 256 * 1024
-"""Bytes an app may have produced ahead of the socket before its thread waits."""
 TRACEBACK_LIMIT = 16 * 1024
 
 
@@ -73,94 +70,6 @@ def application(env: dict[str, Any], start_response: Callable[..., Any]) -> list
     """Seed 004's test.py, as `uwsgi --http :8001 --wsgi-file test.py` served it."""
     start_response("200 OK", [("Content-Type", "text/html")])
     return [b"Hello World"]
-
-
-# -- threads -----------------------------------------------------------------------------
-
-
-class Workers:
-    """Daemon threads that run apps, started on first use."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self.size = size
-        self.name = name
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-
-    def submit(self, job: Callable[[], None]) -> None:
-        if not self._threads:
-            for number in range(self.size):
-                thread = threading.Thread(target=self._run, name=f"{self.name}-{number}")
-                thread.daemon = True
-                thread.start()
-                self._threads.append(thread)
-        self._jobs.put(job)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job()
-
-    async def stop(self) -> None:
-        for _thread in self._threads:
-            self._jobs.put(None)
-        self._threads.clear()
-
-
-class ClientGone(Exception):
-    """The response's reader went away: the app's thread stops producing."""
-
-
-class Outbox:
-    """Bytes from an app's thread to the loop, at most OUTBOX of them waiting."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._cond = threading.Condition()
-        self._items: list[bytes] = []
-        self._size = 0
-        self._ended = False
-        self._cancelled = False
-        self._ready = asyncio.Event()
-
-    def put(self, data: bytes) -> None:
-        """Hand bytes over (the app's thread); waits while the socket is behind."""
-        with self._cond:
-            while self._size >= OUTBOX and not self._cancelled:
-                self._cond.wait()
-            if self._cancelled:
-                raise ClientGone
-            self._items.append(data)
-            self._size += len(data)
-            wake = len(self._items) == 1
-        if wake:
-            self._wake()
-
-    def end(self, data: bytes = b"") -> None:
-        with self._cond:
-            if data:
-                self._items.append(data)
-            self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: netbench is exiting
-            self._loop.call_soon_threadsafe(self._ready.set)
-
-    async def take(self) -> tuple[list[bytes], bool]:
-        """What was handed over so far, and whether that is all (on the loop)."""
-        while True:
-            with self._cond:
-                if self._items or self._ended:
-                    items, self._items, self._size = self._items, [], 0
-                    self._cond.notify_all()
-                    return items, self._ended
-                self._ready.clear()
-            await self._ready.wait()
-
-    def cancel(self) -> None:
-        with self._cond:
-            self._cancelled = True
-            self._cond.notify_all()
 
 
 # -- one call of the app -----------------------------------------------------------------
@@ -273,7 +182,17 @@ class WsgiStream(AppStream):
         finally:
             outbox.cancel()
 
-    def _run(self, out: Outbox) -> None:
+    def whole_reply(self, data: bytes) -> Reply:
+        """The app answered in one piece: its reply as a page's (in the app's thread)."""
+        response = self.response or no_response("the app sent no response")
+        return Reply((data,), response, self.keep_alive, "wsgi")
+
+    def streamed_reply(self, outbox: Outbox) -> Reply:
+        """The app streams: a reply whose pieces come through `outbox` (in the app's thread)."""
+        self._outbox = outbox
+        return Reply((self,), no_response("the app sent no response"), True, "wsgi")
+
+    def _run(self, out: Outbox | FirstAnswer[Reply]) -> None:
         """The app's side (a worker thread)."""
         framer = self.framer
         chosen: list[tuple[int, bytes, list[tuple[bytes, bytes]]]] = []
@@ -382,12 +301,30 @@ def _status(status: str, headers: list[Any]) -> tuple[int, bytes, list[tuple[byt
     return int(status[:3]), reason, pairs
 
 
+class WsgiDeferred(Deferred):
+    """A complete request through the app: when the app answers in one piece
+    (most do), the loop is woken once and writes it as it writes a page."""
+
+    def __init__(self, stream: WsgiStream) -> None:
+        self.stream = stream
+
+    def begin(self) -> asyncio.Future[Reply]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
+        stream = self.stream
+        answer = FirstAnswer(loop, future, stream.whole_reply, stream.streamed_reply)
+        stream.workers.submit(partial(stream._run, answer))
+        return future
+
+
 class WsgiHost(AppHost):
     def __init__(self, app: Any, workers: Workers) -> None:
         self.app = app
         self.workers = workers
 
-    def call(self, request: HttpRequest, context: RequestContext, body: RequestBody) -> Reply:
+    def call(
+        self, request: HttpRequest, context: RequestContext, body: RequestBody
+    ) -> Reply | Deferred:
         framer = ResponseFramer(
             method=request.method,
             version=request.version,
@@ -401,6 +338,8 @@ class WsgiHost(AppHost):
             self.workers,
             body,
         )
+        if isinstance(body, SpooledBody):  # the request is complete: nothing to stream in
+            return WsgiDeferred(stream)
         return Reply((stream,), no_response("the app sent no response"), True, "wsgi")
 
 
