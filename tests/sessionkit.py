@@ -2,13 +2,19 @@
 
 `one_exchange` is one whole server connection with every event type and
 awkward bytes; `record` writes any list of events into a closed session;
-`long_connection` writes one keep-alive connection of many exchanges.
+`long_connection` writes one keep-alive connection of many exchanges, the
+exchanges written by bench/views.py's `write_exchanges` (bench imports
+nothing from tests, so the one writer of that connection lives there and the
+tests open the same connection the benchmark times).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from netbench.events import (
     ChunkRecorded,
@@ -32,6 +38,20 @@ from netbench.model import (
     Transport,
 )
 from netbench.store import SessionWriter
+
+
+def _bench_module(name: str) -> ModuleType:
+    """bench/NAME.py, loaded from its file (bench/ is scripts, not a package on the path)."""
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while made
+    spec.loader.exec_module(module)
+    return module
+
+
+_BENCH_VIEWS = _bench_module("views")
 
 LOCAL = Endpoint("127.0.0.1", 8000)
 """The server's end of every connection built here."""
@@ -104,16 +124,7 @@ def long_connection(path: Path, exchanges: int, *, closed: bool = False) -> None
     writer(ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, LOCAL, peer, t0))
     if closed:
         writer(SocketEventRecorded(1, SocketEventKind.ACCEPT, t0))
-    headers = ((b"Host", b"127.0.0.1"),)
-    for n in range(exchanges):
-        request, response = long_request(n), long_response(n)
-        t = t0 + n * 1e-5
-        writer(ChunkRecorded(1, 2 * n, Direction.IN, n * len(request), request, t))
-        req = HttpRequest(b"GET", b"/item/%07d" % n, "1.1", headers, b"", 0)
-        writer(HttpRequestRecorded(n + 1, 1, n, req, 2 * n, 2 * n, t, t))
-        writer(ChunkRecorded(1, 2 * n + 1, Direction.OUT, n * len(response), response, t))
-        resp = HttpResponse(200, b"OK", "1.1", ((b"Content-Length", b"8"),), b"%08d" % n, 8)
-        writer(HttpResponseRecorded(n + 1, 1, resp, 2 * n + 1, 2 * n + 1, t, t))
+    _BENCH_VIEWS.write_exchanges(writer, 0, exchanges, t0)
     if closed:
         end = t0 + exchanges * 1e-5
         writer(SocketEventRecorded(1, SocketEventKind.PEER_FIN, end))
@@ -124,8 +135,8 @@ def long_connection(path: Path, exchanges: int, *, closed: bool = False) -> None
 
 
 def long_request(n: int) -> bytes:
-    return b"GET /item/%07d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % n
+    return bytes(_BENCH_VIEWS.REQUEST % n)
 
 
 def long_response(n: int) -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n%08d" % n
+    return bytes(_BENCH_VIEWS.RESPONSE % n)
