@@ -15,11 +15,13 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WRK = "/usr/bin/wrk"
@@ -257,3 +259,30 @@ def server_process(
             popen.kill()
             popen.wait(5)
         log.close()
+
+
+@dataclass
+class TuiPeer:
+    """bench/peers.py's headless TUI, serving and recording, as `tui_peer` runs it."""
+
+    port: int
+    key_ms: list[tuple[float, float]] = field(default_factory=list)
+    """(unix time, ms to the screen) of each key press it timed; read once it has stopped."""
+
+
+@contextmanager
+def tui_peer(session: Path, loop: str, env: dict[str, str]) -> Iterator[TuiPeer]:
+    """The TUI peer recording to `session` on `loop`; yields it once it listens.
+
+    On leaving, its stdin is closed (it stops) and the key presses it timed
+    while it ran are read from its last line.
+    """
+    command = [sys.executable, str(Path(__file__).parent / "peers.py"), "tui", str(session), loop]
+    with server_process(command, env, settle=0, interrupt=False) as (port, popen):
+        assert popen.stdin is not None and popen.stdout is not None
+        peer = TuiPeer(port)
+        yield peer
+        popen.stdin.close()
+        for line in popen.stdout:
+            if line.startswith('{"key_ms"'):
+                peer.key_ms = [(at, ms) for at, ms in json.loads(line)["key_ms"]]

@@ -13,55 +13,37 @@ uvloop/asyncio ratios (requests/s: higher is better for uvloop; p99: lower).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load import describe, process, run_load
+from load import describe, process, run_load, tui_peer
 
 BENCH = Path(__file__).parent
 PY = sys.executable
 SERVE = [PY, "-m", "netbench", "serve", "http", "--port", "0", "--json", "-q", "--no-capture"]
 
 
-def _command(server: str, loop: str, data_dir: str) -> list[str]:
+def _command(server: str, loop: str) -> list[str]:
     if server == "bare":
         return [PY, str(BENCH / "peers.py"), "bare" if loop == "asyncio" else "bare-uvloop"]
     if server == "serve":
         return [*SERVE, "--loop", loop]
     if server == "no-record":
         return [*SERVE, "--no-record", "--loop", loop]
-    session = Path(tempfile.mkdtemp(dir=data_dir)) / "tui.netbench.sqlite"
-    return [PY, str(BENCH / "peers.py"), "tui", str(session), loop]
+    raise SystemExit(f"loops.py: unknown server {server!r} (bare, serve, no-record, tui)")
 
 
 def _one(server: str, loop: str, seconds: float, close: bool, data_dir: str) -> tuple[float, float]:
     env = {"NETBENCH_DATA_DIR": data_dir}
-    command = _command(server, loop, data_dir)
-    if server != "tui":
-        with process(command, env) as port:
-            return run_load(port, seconds, close=close)
-    tui = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert tui.stdout is not None and tui.stdin is not None
-    try:
-        port = int(json.loads(tui.stdout.readline())["port"])
+    if server == "tui":
+        session = Path(tempfile.mkdtemp(dir=data_dir)) / "tui.netbench.sqlite"
+        with tui_peer(session, loop, env) as peer:
+            return run_load(peer.port, seconds, close=close)
+    with process(_command(server, loop), env) as port:
         return run_load(port, seconds, close=close)
-    finally:
-        tui.stdin.close()
-        tui.stdout.read()
-        tui.wait(30)
 
 
 def main() -> int:

@@ -64,7 +64,7 @@ from apps import measure_proxy, report_proxy
 from apps import report as report_apps
 from filters import report as report_filters
 from kill9 import kill9
-from load import CountedLoad, describe, process, rss_mb, run_load, server_process
+from load import CountedLoad, describe, process, rss_mb, run_load, server_process, tui_peer
 from peers import PAGE
 from startup import startup
 from targets import bound_line, ratio_line
@@ -99,30 +99,12 @@ def can_capture() -> bool:
 def _tui_row(
     name: str, seconds: float, session: Path, env: dict[str, str], loop: str
 ) -> tuple[Row, list[float]]:
-    key_ms: list[float] = []
-    tui = subprocess.Popen(
-        [PY, str(BENCH / "peers.py"), "tui", str(session), loop],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert tui.stdout is not None and tui.stdin is not None
-    try:
-        port = int(json.loads(tui.stdout.readline())["port"])
+    with tui_peer(session, loop, env) as peer:
         load_started = time.time()
-        measured = measure(port, seconds)
+        measured = measure(peer.port, seconds)
         load_ended = time.time()
-        tui.stdin.close()
-        for line in tui.stdout:
-            if line.startswith('{"key_ms"'):
-                # Only the presses made while the load ran.
-                key_ms = [
-                    ms for at, ms in json.loads(line)["key_ms"] if load_started <= at <= load_ended
-                ]
-    finally:
-        tui.wait(30)
+    # Only the presses made while the load ran.
+    key_ms = [ms for at, ms in peer.key_ms if load_started <= at <= load_ended]
     return Row(name, *measured, f"recording, widgets live, {loop}"), key_ms
 
 

@@ -59,7 +59,12 @@ class ViewTimes:
 
 
 def write_exchanges(writer: object, start: int, count: int, t0: float) -> None:
-    """Record exchanges [start, start + count) on connection 1 (two chunks each)."""
+    """Record exchanges [start, start + count) on connection 1 (two chunks each).
+
+    Request n is `REQUEST % n`, its response `RESPONSE % n`: chunk 2n is the
+    request, 2n + 1 the response. tests/sessionkit.py writes its long
+    connection with this too, and its tests rely on that layout.
+    """
     from netbench.events import ChunkRecorded, HttpRequestRecorded, HttpResponseRecorded
     from netbench.model import Direction, HttpRequest, HttpResponse
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storekit import one_exchange
+from sessionkit import one_exchange
 
 from netbench.events import Event
 

@@ -8,6 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sessionkit import record
 
 from netbench.events import ChunkRecorded, ConnectionOpened, Event
 from netbench.model import Direction, Endpoint, Role, Transport
@@ -24,7 +25,6 @@ from netbench.store import (
 from netbench.store.chunk_blocks import BLOCK_BYTES
 from netbench.store.schema import MIGRATIONS, configure, migrate
 from netbench.store.traffic import stream_bytes
-from tests.sessionkit import record
 
 LOCAL, PEER = Endpoint("127.0.0.1", 8000), Endpoint("127.0.0.1", 50123)
 ANCHORS = (100.0, 1_700_000_000.0)

@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from storekit import one_exchange
+from sessionkit import one_exchange
 
 from netbench.events import (
     CaptureStatus,
@@ -133,7 +133,7 @@ ENGINE = textwrap.dedent(
     """
     import sys, time
     sys.path.insert(0, sys.argv[2])
-    from storekit import one_exchange
+    from sessionkit import one_exchange
     from netbench.store.recorder import RecorderProcess
 
     recorder = RecorderProcess(sys.argv[1])
@@ -155,7 +155,7 @@ def test_the_engine_killed_leaves_what_it_sent_and_an_unended_recording(tmp_path
     # Every event cut and sent is written even though no `close` ever comes;
     # the recording stays unended, so what was open reads as ended uncleanly.
     path = tmp_path / "killed.sqlite"
-    here = str(Path(__file__).parent.parent)  # where storekit.py is
+    here = str(Path(__file__).parent.parent)  # where sessionkit.py is
     engine = subprocess.Popen(
         [sys.executable, "-c", ENGINE, str(path), here], stdout=subprocess.PIPE, text=True
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from demo_packets import CLIENT, SERVER, T0, segment
@@ -52,35 +53,45 @@ async def until(pilot: Pilot[None], predicate: Callable[[], bool], timeout: floa
             await pilot.pause(0.05)
 
 
-async def select_first_row(app: NetbenchApp, pilot: Pilot[None]) -> None:
-    """The traffic list's first row, selected with Enter (the inspector reacts)."""
-    traffic = app.screen.query_one(TrafficList)
-    await until(pilot, lambda: len(traffic.model) == EXCHANGES)
-    traffic.focus()
-    await pilot.press("home", "enter")
-    view = app.screen.query_one(BytesView)
-    await until(pilot, lambda: view.selection is not None and view.chunk_count == CHUNKS)
-
-
-async def test_a_hidden_tcp_tab_reads_nothing_and_shows_both_ends_when_opened(
+@asynccontextmanager
+async def long_connection_selected(
     tmp_path: Path,
-) -> None:
+) -> AsyncIterator[tuple[NetbenchApp, Pilot[None]]]:
+    """The real app on a closed connection of EXCHANGES exchanges, its traffic row
+    selected with Enter as a user does (the inspector reacts; the TCP tab stays hidden)."""
     path = tmp_path / "long.netbench.sqlite"
     long_connection(path, EXCHANGES, closed=True)
     app = NetbenchApp(AppConfig(open_path=path))
     async with app.run_test(size=(160, 50)) as pilot:
         await started(app)
         await pilot.pause()
-        await select_first_row(app, pilot)
+        traffic = app.screen.query_one(TrafficList)
+        await until(pilot, lambda: len(traffic.model) == EXCHANGES)
+        traffic.focus()
+        await pilot.press("home", "enter")
+        view = app.screen.query_one(BytesView)
+        await until(pilot, lambda: view.selection is not None and view.chunk_count == CHUNKS)
+        yield app, pilot
+
+
+async def show_tcp_tab(pilot: Pilot[None], ladder: TcpLadder) -> list[str]:
+    """`p`: the TCP tab shown; the ladder's lines under its header once it has loaded."""
+    await pilot.press("p")
+    await until(pilot, lambda: ladder.ladder is not None)
+    return ladder_lines(ladder)[1:]
+
+
+async def test_a_hidden_tcp_tab_reads_nothing_and_shows_both_ends_when_opened(
+    tmp_path: Path,
+) -> None:
+    async with long_connection_selected(tmp_path) as (app, pilot):
         ladder = app.screen.query_one(TcpLadder)
         assert ladder.ladder is None  # the TCP tab is hidden: nothing read for it
         assert (ladder.loads, ladder.fetched) == (0, 0)
 
-        await pilot.press("p")  # the TCP tab: the ladder loads now
-        await until(pilot, lambda: ladder.ladder is not None)
+        lines = await show_tcp_tab(pilot, ladder)  # the ladder loads now
         assert ladder.loads == 1
         assert ladder.fetched <= 2 * EDGE  # its two ends, not the 40,000-chunk index
-        lines = ladder_lines(ladder)[1:]
         assert "accept() · handshake done" in lines[0]
         assert "chunk #0" in lines[1] and "chunk #1" in lines[2]
         [gap] = [n for n, line in enumerate(lines) if _GAP.search(line)]
@@ -100,18 +111,10 @@ async def test_a_hidden_tcp_tab_reads_nothing_and_shows_both_ends_when_opened(
 async def test_a_step_leads_to_its_chunk_in_the_bytes_tab_without_reading_the_index(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "long.netbench.sqlite"
-    long_connection(path, EXCHANGES, closed=True)
-    app = NetbenchApp(AppConfig(open_path=path))
-    async with app.run_test(size=(160, 50)) as pilot:
-        await started(app)
-        await pilot.pause()
-        await select_first_row(app, pilot)
+    async with long_connection_selected(tmp_path) as (app, pilot):
         view = app.screen.query_one(BytesView)
         ladder = app.screen.query_one(TcpLadder)
-        await pilot.press("p")
-        await until(pilot, lambda: ladder.ladder is not None)
-        lines = ladder_lines(ladder)[1:]
+        lines = await show_tcp_tab(pilot, ladder)
         for seq in (CHUNKS - 3, 5, CHUNKS - EDGE + 10):
             row = next(n for n, line in enumerate(lines) if f"chunk #{seq} " in line)
             ladder.select(row)
