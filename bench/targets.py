@@ -15,8 +15,9 @@ WHY = {
     "e": "the engine still shares the TUI's interpreter (docs/architecture.md, what is next)",
     "keys": "a frame of the busy screen",
     "startup": "Textual styling the first frame's widgets (docs/performance.md)",
-    "wsgi": "accept, the per-connection events and the app's thread hop, per connection",
-    "proxy": "a second hop, both legs recorded, on two cores",
+    "wsgi": "recording ~8 events a connection on the server's core; unrecorded it is at"
+    " gunicorn's rate",
+    "proxy": "under saturation the recorder, writing both legs, pauses the engine",
 }
 
 
