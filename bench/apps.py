@@ -17,11 +17,17 @@ connection (it does not keep alive): that is the peer the issue names,
 with `--no-record` shows what the recording costs).
 
 Then seed 004's picture: `serve proxy --upstream` in front of `serve wsgi`
-(--no-record, the same for both rows) against the app server alone: the
-recording proxy's p99 as a multiple of the direct one is its `target` line
-(at most 2x), and the --no-record proxy's ratios, which have no target, a
-plain line. Each of the load's connections gets one upstream connection,
-kept alive.
+(--no-record, the same for both rows) against the app server alone, each
+under two loads: saturating (the load above, as fast as each answers) and
+paced (each of the ten connections waits 10 ms after a response, ~1,000
+requests/s, which both paths sustain). The recording proxy's p99 as a
+multiple of the direct one is a `target` line for each load (at most 2x);
+the --no-record proxy's ratios, which have no target, a plain line. At
+saturation a p99 follows the rate (ten requests queued at a server that
+answers n a second wait ~10/n s), so that line measures the proxy's
+throughput on cores it shares with the upstream and wrk; the paced line is
+the latency the proxy adds to a request. Each of the load's connections
+gets one upstream connection, kept alive.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from load import describe, process, run_load
 from targets import bound_line, ratio_line
 
 PY = sys.executable
+PACE_MS = 10.0
+"""The paced load: each connection's pause after a response (ten connections: ~1,000/s)."""
 SEED_APP = "netbench.engine.kinds.wsgi:application"
 
 
@@ -49,6 +57,7 @@ class Result:
     keep_alive: tuple[float, float] | None = None
     close: tuple[float, float] | None = None
     note: str = ""
+    paced: tuple[float, float] | None = None
 
 
 def _free_port() -> int:
@@ -105,37 +114,49 @@ def measure_proxy(seconds: float, data_dir: str) -> list[Result]:
     serve = [PY, "-m", "netbench", "serve"]
     options = ["--port", "0", "--json", "-q", "--no-capture"]
     results = []
+
+    def loads(port: int) -> dict[str, tuple[float, float]]:
+        return {
+            "keep_alive": run_load(port, seconds, close=False),
+            "paced": run_load(port, seconds, close=False, pace_ms=PACE_MS),
+        }
+
     with process([*serve, "wsgi", *options, "--no-record"], env) as app:
-        results.append(Result("serve wsgi (direct)", run_load(app, seconds, close=False)))
+        results.append(Result("serve wsgi (direct)", **loads(app)))
         upstream = ["--upstream", f"127.0.0.1:{app}"]
         for name, extra, note in (
             ("serve proxy -> wsgi", [], "recording both legs"),
             ("... --no-record", ["--no-record"], ""),
         ):
             with process([*serve, "proxy", *options, *upstream, *extra], env) as port:
-                results.append(Result(name, run_load(port, seconds, close=False), note=note))
+                results.append(Result(name, **loads(port), note=note))
     return results
 
 
 def report_proxy(results: list[Result]) -> list[str]:
-    lines = [f"{'proxy vs direct':24} {'keep-alive':>28}"]
+    paced = f"paced, {PACE_MS:g} ms between requests"
+    lines = [f"{'proxy vs direct':24} {'saturating, keep-alive':>28}   {paced:>28}"]
     for result in results:
-        lines.append(f"{result.name:24} {_cell(result.keep_alive):>28}   {result.note}".rstrip())
-    direct = results[0].keep_alive
+        cells = f"{_cell(result.keep_alive):>28}   {_cell(result.paced):>28}"
+        lines.append(f"{result.name:24} {cells}   {result.note}".rstrip())
+    direct = results[0]
     for result in results[1:]:
-        ours = result.keep_alive
-        if ours is None or direct is None:
-            continue
-        if result.note.startswith("recording"):
-            # The target is the recording proxy's: its line is the comparison.
-            lines.append(
-                bound_line("proxy p99, recording both legs", ours[1], direct[1], 2.0, "proxy")
-            )
-        else:
-            lines.append(
-                f"{result.name} vs direct: {ours[1] / direct[1]:.2f}x p99 latency, "
-                f"{ours[0] / direct[0]:.2f}x req/s (no target)"
-            )
+        for load, ours, theirs in (
+            ("saturating", result.keep_alive, direct.keep_alive),
+            ("paced", result.paced, direct.paced),
+        ):
+            if ours is None or theirs is None:
+                continue
+            if result.note.startswith("recording"):
+                # The target is the recording proxy's: its line is the comparison.
+                name = f"proxy p99, recording both legs, {load}"
+                why = "proxy" if load == "saturating" else "proxy-paced"
+                lines.append(bound_line(name, ours[1], theirs[1], 2.0, why))
+            else:
+                lines.append(
+                    f"{result.name} vs direct, {load}: {ours[1] / theirs[1]:.2f}x p99 latency, "
+                    f"{ours[0] / theirs[0]:.2f}x req/s (no target)"
+                )
     return lines
 
 

@@ -3,8 +3,12 @@ loop), and the server processes they drive.
 
 Both drive ten connections for a fixed time against 127.0.0.1 and return
 (requests/s, p99 latency in ms). `close=True` sends `Connection: close`, so
-every request opens a new connection. `CountedLoad` sends a number of
-requests instead (the memory rows count exchanges, not seconds).
+every request opens a new connection. `pace_ms` makes each connection wait
+that long after a response before its next request (wrk's `delay()`): a
+load under what both compared servers sustain, so the p99 is the latency a
+request sees rather than the queue of a saturated server. `CountedLoad`
+sends a number of requests instead (the memory rows count exchanges, not
+seconds).
 """
 
 from __future__ import annotations
@@ -37,23 +41,40 @@ def describe() -> str:
     return f"wrk -t1 -c{CONNECTIONS}" if have_wrk() else f"asyncio loop, {CONNECTIONS} connections"
 
 
-def run_load(port: int, seconds: float, *, close: bool, path: str = "/") -> tuple[float, float]:
+def run_load(
+    port: int, seconds: float, *, close: bool, path: str = "/", pace_ms: float = 0.0
+) -> tuple[float, float]:
     if have_wrk():
-        return _wrk(port, seconds, close, path)
-    return asyncio.run(_asyncio_load(port, seconds, close, path))
+        return _wrk(port, seconds, close, path, pace_ms)
+    return asyncio.run(_asyncio_load(port, seconds, close, path, pace_ms))
 
 
-def _wrk(port: int, seconds: float, close: bool, path: str) -> tuple[float, float]:
+PACE_LUA = """
+local pace = tonumber(os.getenv("NETBENCH_PACE_MS"))
+function delay()
+  return pace
+end
+"""
+"""wrk waits `delay()` ms after each response before a connection's next request."""
+
+
+def _wrk(port: int, seconds: float, close: bool, path: str, pace_ms: float) -> tuple[float, float]:
     command = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
     if close:
         command += ["-H", "Connection: close"]
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
+    with tempfile.TemporaryDirectory(prefix="netbench-wrk-") as folder:
+        if pace_ms > 0:
+            script = Path(folder) / "pace.lua"
+            script.write_text(PACE_LUA)
+            command += ["-s", str(script)]
+        output = subprocess.run(
+            [*command, f"http://127.0.0.1:{port}{path}"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+            env={**os.environ, "NETBENCH_PACE_MS": f"{pace_ms:g}"},
+        ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
     if rps is None or p99 is None:
@@ -62,7 +83,7 @@ def _wrk(port: int, seconds: float, close: bool, path: str) -> tuple[float, floa
 
 
 async def _worker(
-    port: int, deadline: float, close: bool, path: str, latencies: list[float]
+    port: int, deadline: float, close: bool, path: str, pace_ms: float, latencies: list[float]
 ) -> None:
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
     request += b"Connection: close\r\n\r\n" if close else b"\r\n"
@@ -80,16 +101,20 @@ async def _worker(
         if close:
             writer.close()
             reader = writer = None
+        if pace_ms > 0:
+            await asyncio.sleep(pace_ms / 1000)
     if writer is not None:
         writer.close()
 
 
-async def _asyncio_load(port: int, seconds: float, close: bool, path: str) -> tuple[float, float]:
+async def _asyncio_load(
+    port: int, seconds: float, close: bool, path: str, pace_ms: float
+) -> tuple[float, float]:
     latencies: list[float] = []
     start = time.monotonic()
     deadline = start + seconds
     await asyncio.gather(
-        *(_worker(port, deadline, close, path, latencies) for _ in range(CONNECTIONS))
+        *(_worker(port, deadline, close, path, pace_ms, latencies) for _ in range(CONNECTIONS))
     )
     elapsed = time.monotonic() - start
     latencies.sort()

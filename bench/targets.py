@@ -17,7 +17,10 @@ WHY = {
     "startup": "Textual styling the first frame's widgets (docs/performance.md)",
     "wsgi": "recording ~8 events a connection on the server's core; unrecorded it is at"
     " gunicorn's rate",
-    "proxy": "under saturation the recorder, writing both legs, pauses the engine",
+    "proxy": "at saturation a p99 follows the rate: the proxy's Python per request and"
+    " its recording share two cores with the upstream and wrk (docs/performance.md)",
+    "proxy-paced": "the proxy's own Python per request, recording or not: ~160 us of CPU"
+    " where a bare uvloop byte forwarder takes ~25 (docs/performance.md)",
 }
 
 

@@ -168,7 +168,7 @@ class AppServerConnection(HttpServerConnection):
             return
         request = item.request
         if (
-            (self.spool_bodiless and not _has_body(request))
+            (self.spool_bodiless and not has_body(request))
             or self._refusal(request) is not None
             or self.answered_before_app(request)
         ):
@@ -289,7 +289,7 @@ class AppServerConnection(HttpServerConnection):
         super().set_reading(reading)
 
 
-def _has_body(request: HttpRequest) -> bool:
+def has_body(request: HttpRequest) -> bool:
     """Whether a body follows the head (RFC 9112 §6.3: Transfer-Encoding or a Content-Length)."""
     for name, value in request.headers:
         size = len(name)

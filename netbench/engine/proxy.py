@@ -14,6 +14,10 @@ Rules:
   both: the request as sent upstream (headers per protocol/proxy_headers.py)
   and the response as received. A kept leg that the upstream closed as the
   next request went out is replaced, the request (without a body) sent again;
+- a request without a body on a kept leg is sent at its turn and, when the
+  response comes whole in its first piece, answered as a page is
+  (engine/proxy_deferred.py); otherwise the stream below goes on from the
+  request already sent;
 - the request body streams up as it arrives, the response streams down as it
   arrives (both through flow control: neither is ever held whole); the
   response's bytes pass unchanged after its head, whose hop-by-hop headers
@@ -36,12 +40,13 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from netbench.engine.app_host import AppServerConnection, AppStream, no_response
-from netbench.engine.http_server import RequestContext
+from netbench.engine.app_host import AppServerConnection, AppStream, has_body, no_response
+from netbench.engine.http_server import Deferred, RequestContext
+from netbench.engine.proxy_deferred import ProxyDeferred, SentRequest
 from netbench.engine.registry import KindRuntime, Listener
 from netbench.engine.request_body import BodyError, RequestBody, SpooledBody
 from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstream
-from netbench.events import HttpRequestRecorded, HttpResponseRecorded
+from netbench.events import HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
 from netbench.protocol.http_response_parse import ResponseReader, describe_response
 from netbench.protocol.proxy_headers import (
@@ -57,8 +62,6 @@ from netbench.protocol.tls_hello import client_hello_sni
 _DATE = HttpDate()
 HEAD_LIMIT = 64 * 1024
 """A response head larger than this is refused (502), as nginx's proxy_buffer_size."""
-RECORDED_BODY = 64 * 1024
-"""How much of the body sent upstream the upstream leg's exchange keeps."""
 ESTABLISHED = b"HTTP/1.1 200 Connection Established\r\n\r\n"
 
 
@@ -80,9 +83,13 @@ class ProxyHost:
         self.settings = settings
         self.connections: dict[int, ProxyConnection] = {}
 
-    def call(self, request: HttpRequest, context: RequestContext, body: RequestBody) -> Reply:
+    def call(
+        self, request: HttpRequest, context: RequestContext, body: RequestBody
+    ) -> Reply | Deferred:
         stream = ProxyStream(self, request, context, body)
-        return Reply((stream,), no_response("the upstream sent no response"), True, "proxy")
+        if isinstance(body, SpooledBody) and not has_body(request) and request.method != b"CONNECT":
+            return ProxyDeferred(stream)
+        return stream.reply()
 
     def destination(self, request: HttpRequest) -> tuple[str, int, bytes]:
         """(host, port, target to send) for a request; Refused if it goes nowhere."""
@@ -106,6 +113,18 @@ class ProxyStream(AppStream):
         """The upstream leg may carry the client connection's next request (keep-alive)."""
         self._stale = False
         """A kept-alive leg had closed before this request: it is sent on a new one."""
+        self.keep_alive = context.keep_alive
+        self._resume: SentRequest | None = None
+        """Where a ProxyDeferred left the request: sent on a leg, its response to read."""
+
+    def reply(self) -> Reply:
+        """This stream as the reply: the response streamed down as it arrives."""
+        return Reply((self,), no_response("the upstream sent no response"), True, "proxy")
+
+    def resume_from(self, sent: SentRequest) -> None:
+        """Go on from a request a ProxyDeferred sent: its response is read next."""
+        self._resume = sent
+        self._leg = sent.leg  # closed if the client leaves before the stream's turn
 
     def abandon(self) -> None:
         if self._leg is not None:
@@ -126,7 +145,11 @@ class ProxyStream(AppStream):
             return
         connection = self.host.connections.get(self.context.conn_id)
         tunnel = self.request.method == b"CONNECT"
-        kept = None if connection is None or tunnel else connection.take_kept((host, port))
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            kept = resume.leg
+        else:
+            kept = None if connection is None or tunnel else connection.take_kept((host, port))
         for leg in (kept, None) if kept is not None else (None,):
             if leg is None:
                 try:
@@ -150,7 +173,9 @@ class ProxyStream(AppStream):
                     async for data in self._tunnel(leg):
                         yield data
                 else:
-                    async for data in self._forward(leg, host, port, target, kept is leg):
+                    reused = kept is leg
+                    sent = resume if reused and resume is not None else None
+                    async for data in self._forward(leg, host, port, target, reused, sent):
                         yield data
             finally:
                 if self._reusable and connection is not None and not connection.is_closing:
@@ -162,11 +187,10 @@ class ProxyStream(AppStream):
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def _forward(
-        self, leg: UpstreamLeg, host: str, port: int, target: bytes, reused: bool
-    ) -> AsyncGenerator[bytes, None]:
+    def send(self, leg: UpstreamLeg, host: str, port: int, target: bytes) -> SentRequest:
+        """Send the request's head up `leg`; without a body it is recorded now, with
+        one the body follows in a task (`sent.pump`)."""
         settings, request = self.host.settings, self.request
-        exchange_id = self.ctx.next_exchange_id()
         headers = upstream_headers(
             [(n, v) for n, v in request.headers if n.lower() != b"expect"],
             settings.policy,
@@ -174,32 +198,49 @@ class ProxyStream(AppStream):
             upstream=f"{host}:{port}",
         )
         line = request.method + b" " + target + b" HTTP/1.1"
-        sent = _SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
-        sent.exchange_id, sent.conn_id, sent.t_start = exchange_id, leg.conn_id, time.monotonic()
+        sent = SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
+        sent.exchange_id, sent.conn_id = self.ctx.next_exchange_id(), leg.conn_id
+        sent.leg, sent.t_start = leg, time.monotonic()
         sent.position, leg.requests = leg.requests, leg.requests + 1
         sent.note(leg.write(head_bytes(line, headers)))
-        framing = header_value(request.headers, b"transfer-encoding")
-        length = header_value(request.headers, b"content-length")
-        pump: asyncio.Task[None] | None = None
-        if framing is None and (length is None or length.strip() == b"0"):
+        if not has_body(request):
             # No body (most requests): recorded now, without a task to send nothing.
             sent.complete = True
             self.ctx.publish(sent.record(None))
         else:
+            framing = header_value(request.headers, b"transfer-encoding")
             chunked = b"chunked" in (framing or b"").lower()
-            pump = self.ctx.tasks.spawn(
+            sent.pump = self.ctx.tasks.spawn(
                 self._send_body(leg, sent, chunked), f"proxy-body-{leg.conn_id}"
             )
-        reader = ResponseReader(head_only=request.method == b"HEAD")
+        return sent
+
+    async def _forward(
+        self,
+        leg: UpstreamLeg,
+        host: str,
+        port: int,
+        target: bytes,
+        reused: bool,
+        resume: SentRequest | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        settings = self.host.settings
+        sent = self.send(leg, host, port, target) if resume is None else resume
+        exchange_id, pump = sent.exchange_id, sent.pump
+        reader = ResponseReader(head_only=self.request.method == b"HEAD")
         head = bytearray()
         passed = False
         first = last = -1
         t_first = 0.0
         error: str | None = None
+        # The first wait is shorter by what a ProxyDeferred already waited.
+        waited = resume.waited if resume is not None else 0.0
+        timeout = max(settings.timeout - waited, 1e-6) if settings.timeout > 0 else 0.0
         try:
             while True:
                 try:
-                    piece = await leg.next_piece(settings.timeout)
+                    piece = await leg.next_piece(timeout)
+                    timeout = settings.timeout
                 except TimeoutError:
                     seconds = f"{settings.timeout:g}"
                     reader.feed_eof("timeout")
@@ -236,7 +277,7 @@ class ProxyStream(AppStream):
                     yield data
                 else:
                     head += data
-                    out = self._pass_head(head)
+                    out = self.pass_head(head)
                     if out is None and len(head) > HEAD_LIMIT:
                         error = f"response head over {HEAD_LIMIT} bytes: 502 sent"
                         yield self._page(502, "The upstream's response head is too large")
@@ -245,7 +286,7 @@ class ProxyStream(AppStream):
                         passed = True
                         yield out
                 if done:
-                    self._reusable = passed and self._keeps_alive(reader)
+                    self._reusable = passed and self.keeps_alive(reader)
                     break
         finally:
             if pump is not None and not pump.done():
@@ -265,7 +306,7 @@ class ProxyStream(AppStream):
                 )
             )
 
-    def _keeps_alive(self, reader: ResponseReader) -> bool:
+    def keeps_alive(self, reader: ResponseReader) -> bool:
         """Whether the upstream may take another request on this connection."""
         response = reader.response
         if response is None or response.error is not None or response.version != "1.1":
@@ -273,7 +314,7 @@ class ProxyStream(AppStream):
         said = (response.header(b"connection") or b"").lower()
         return b"close" not in said and (response.status or 0) != 101
 
-    def _pass_head(self, head: bytearray) -> bytes | None:
+    def pass_head(self, head: bytearray) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
         until the head is complete (a 100 Continue is skipped)."""
         while True:
@@ -303,7 +344,7 @@ class ProxyStream(AppStream):
             self.response = meta._replace(headers=tuple(headers), version="1.1")
             return head_bytes(first_line, headers) + rest
 
-    async def _send_body(self, leg: UpstreamLeg, sent: _SentRequest, chunked: bool) -> None:
+    async def _send_body(self, leg: UpstreamLeg, sent: SentRequest, chunked: bool) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
         error: str | None = None
         try:
@@ -345,61 +386,8 @@ class ProxyStream(AppStream):
         self.close_detail = f"tunnel; TLS SNI {sni}" if sni else "tunnel: the upstream closed"
 
 
-class _SentRequest:
-    """The request as it went upstream, for the upstream leg's record."""
-
-    def __init__(self, request: HttpRequest) -> None:
-        self._request = request
-        self._body = bytearray()
-        self._body_len = 0
-        self.first = self.last = -1
-        self.complete = False
-        """The whole body went up (the connection's framing is intact)."""
-        self.exchange_id = self.conn_id = self.position = 0
-        self.t_start = 0.0
-
-    @property
-    def body_len(self) -> int:
-        return self._body_len
-
-    def note(self, seq: int) -> None:
-        if seq >= 0:
-            self.first = seq if self.first < 0 else self.first
-            self.last = seq
-
-    def add_body(self, data: bytes) -> None:
-        room = RECORDED_BODY - len(self._body)
-        if room > 0:
-            self._body += data[:room]
-        self._body_len += len(data)
-
-    def record(self, error: str | None) -> HttpRequestRecorded:
-        """The upstream leg's request event, once its body was sent (or failed)."""
-        request = self.request(error)
-        return HttpRequestRecorded(
-            self.exchange_id,
-            self.conn_id,
-            self.position,
-            request,
-            self.first,
-            self.last,
-            self.t_start,
-            time.monotonic(),
-        )
-
-    def request(self, error: str | None) -> HttpRequest:
-        return self._request._replace(
-            body=bytes(self._body),
-            body_len=self._body_len,
-            body_truncated=self._body_len > len(self._body),
-            error=error,
-        )
-
-
 class ProxyConnection(AppServerConnection):
     """A client's connection to the proxy: a tunnel's bytes go straight upstream."""
-
-    spool_bodiless = False  # each request starts upstream at its head, body or not
 
     def __init__(self, *args: Any, proxy: ProxyHost, **kwargs: Any) -> None:
         super().__init__(*args, host=proxy, **kwargs)
@@ -466,7 +454,7 @@ def proxy_listener(runtime: KindRuntime, settings: ProxySettings) -> Listener:
     config = runtime.config
     proxy = ProxyHost(runtime, settings)
 
-    def site(request: HttpRequest, context: RequestContext) -> Reply:
+    def site(request: HttpRequest, context: RequestContext) -> Reply | Deferred:
         body = context.body if context.body is not None else SpooledBody(request.body)
         return proxy.call(request, context, body)
 

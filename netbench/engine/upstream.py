@@ -7,13 +7,17 @@ Rules:
   unread bytes the socket is paused, so a slow client of the proxy slows the
   upstream instead of the proxy holding the body;
 - a connect that fails is recorded as a connection opened and closed at once
-  (with its `via`), and raised as `UpstreamFailed` with the reason.
+  (with its `via`), and raised as `UpstreamFailed` with the reason;
+- a `listener` takes what arrives instead of the queue (the proxy's one-piece
+  answers: engine/proxy.py's ProxyDeferred), None at the end; what it took
+  and did not use it gives back with `unread`, in order, before anything newer.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from netbench.engine.clients import connect_failure, record_failed_connect
 from netbench.engine.context import EngineContext
@@ -47,8 +51,14 @@ class UpstreamLeg(RecordedStream):
         self._ended = False
         self._paused = False
         self._ready = asyncio.Event()
+        self.listener: Callable[[tuple[int, bytes] | None], None] | None = None
+        """Takes each (seq, data) received, then None at the end, instead of the queue."""
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener((seq, data))
+            return
         self._pieces.append((seq, data))
         self._buffered += len(data)
         self._ready.set()
@@ -59,11 +69,22 @@ class UpstreamLeg(RecordedStream):
     def on_peer_fin(self) -> bool:
         self._ended = True
         self._ready.set()
+        if self.listener is not None:
+            self.listener(None)
         return False  # the upstream is done: close our side too
 
     def on_closed(self, reason: EndReason) -> None:
         self.end_reason = reason
         self._ended = True
+        self._ready.set()
+        if self.listener is not None:
+            self.listener(None)
+
+    def unread(self, pieces: Iterable[tuple[int, bytes]]) -> None:
+        """Give back pieces a listener took, to be read first by `next_piece`."""
+        for seq, data in reversed(list(pieces)):
+            self._pieces.appendleft((seq, data))
+            self._buffered += len(data)
         self._ready.set()
 
     def set_reading(self, reading: bool) -> None:

@@ -81,6 +81,7 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
         r"\(e\) keep-alive >= 0\.50x",
         r"first full screen <= 1\.25x",
         r"URL in the header <= 1\.50x",
-        r"proxy p99, recording both legs <= 2\.00x",
+        r"proxy p99, recording both legs, saturating <= 2\.00x",
+        r"proxy p99, recording both legs, paced <= 2\.00x",
     ):
         assert re.search(rf"^target {target}: {verdict}", out, re.M), (target, out)
