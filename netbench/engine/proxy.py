@@ -314,15 +314,16 @@ class ProxyStream(AppStream):
         said = (response.header(b"connection") or b"").lower()
         return b"close" not in said and (response.status or 0) != 101
 
-    def pass_head(self, head: bytearray) -> bytes | None:
+    def pass_head(self, head: bytearray, whole: HttpResponse | None = None) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
-        until the head is complete (a 100 Continue is skipped)."""
+        until the head is complete (a 100 Continue is skipped). `whole`: the response,
+        already read whole from `head`, whose first head is its own (not parsed again)."""
         while True:
             end = head.find(b"\r\n\r\n")
             if end < 0:
                 return None
             raw, rest = bytes(head[: end + 4]), bytes(head[end + 4 :])
-            meta = describe_response(raw, head_only=True)
+            meta = whole if whole is not None else describe_response(raw, head_only=True)
             if meta.status == 100:
                 del head[: end + 4]
                 continue

@@ -89,11 +89,15 @@ class _FirstPiece:
             self.t_first = time.monotonic()
         self.pieces.append(piece)
         reader = self.reader
-        if not reader.feed(piece[1]) or reader.response is None or reader.response.error:
-            self._hand_over()  # more to come (or something to say about it): streamed
+        response = reader.response if reader.feed(piece[1]) else None
+        if response is None or response.error:
+            self._hand_over()  # more to come, or something to say about it: streamed
             return
         data = b"".join(data for _seq, data in self.pieces)
-        out = self.stream.pass_head(bytearray(data))
+        if data[: data.find(b"\r\n")].split(b" ", 2)[1:2] != [b"%d" % (response.status or 0)]:
+            self._hand_over()  # an interim response (100, 103) before it: streamed
+            return
+        out = self.stream.pass_head(bytearray(data), response)
         if out is None:
             self._hand_over()
             return

@@ -192,3 +192,29 @@ async def test_a_client_that_leaves_while_its_kept_leg_is_silent_closes_the_leg(
         second = events.of(HttpResponseRecorded, conn_id=opened.conn_id)[1]
         assert second.response.error == "no response"  # recorded as never answered
         upstream.close()
+
+
+async def test_an_interim_response_before_the_final_one_on_a_kept_leg_is_skipped(
+    engine: Engine, events: Events
+) -> None:
+    async def small(writer: asyncio.StreamWriter) -> None:
+        writer.write(_hello(b"first"))
+
+    async def interim(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + _hello(b"final"))  # one piece
+
+    upstream = await _scripted([small, interim])
+    async with upstream:
+        port = upstream.sockets[0].getsockname()[1]
+        proxy = await proxy_to(engine, f"127.0.0.1:{port}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.address.port)
+        get = b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+        writer.write(get % (1, proxy.address.port))
+        assert (await reader.readuntil(b"first")).startswith(b"HTTP/1.1 200")
+        writer.write(get % (2, proxy.address.port))
+        # What the client gets first is the final head (http.client would hide a 100).
+        assert (await reader.readuntil(b"final")).startswith(b"HTTP/1.1 200 OK\r\n")
+        writer.close()
+        _leg, recorded = await _one_leg(events, 2)
+        assert [r.response.status for r in recorded] == [200, 200]
+        upstream.close()
