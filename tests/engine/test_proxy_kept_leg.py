@@ -47,6 +47,31 @@ async def _scripted(answers: list[Answer]) -> asyncio.Server:
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
+async def _first(writer: asyncio.StreamWriter) -> None:
+    writer.write(_hello(b"first"))
+
+
+async def _silent(writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(5)
+
+
+async def _after_first(
+    engine: Engine, upstream: asyncio.Server
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Callable[[int], bytes]]:
+    """A raw client connection to a proxy in front of `upstream`, its GET /1 answered
+    ("first"): the leg is kept. Returns the connection and GET /n's bytes."""
+    port = upstream.sockets[0].getsockname()[1]
+    proxy = await proxy_to(engine, f"127.0.0.1:{port}")
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.address.port)
+
+    def get(n: int) -> bytes:
+        return b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (n, proxy.address.port)
+
+    writer.write(get(1))
+    assert (await reader.readuntil(b"first")).startswith(b"HTTP/1.1 200")
+    return reader, writer, get
+
+
 def _gets(port: int, paths: list[str]) -> list[tuple[int, bytes]]:
     """GETs on one kept-alive client connection: (status, body) of each."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -130,13 +155,7 @@ async def test_a_response_in_pieces_on_a_kept_leg_streams_down_whole(
 
 
 async def test_a_kept_leg_that_goes_silent_gets_a_504_once(engine: Engine, events: Events) -> None:
-    async def small(writer: asyncio.StreamWriter) -> None:
-        writer.write(_hello(b"first"))
-
-    async def silent(writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
-
-    upstream = await _scripted([small, silent])
+    upstream = await _scripted([_first, _silent])
     async with upstream:
         port = upstream.sockets[0].getsockname()[1]
         proxy = await proxy_to(engine, f"127.0.0.1:{port}", upstream_timeout=0.3)
@@ -153,21 +172,10 @@ async def test_a_kept_leg_that_goes_silent_gets_a_504_once(engine: Engine, event
 async def test_a_client_that_leaves_while_its_kept_leg_is_silent_closes_the_leg(
     engine: Engine, events: Events
 ) -> None:
-    async def small(writer: asyncio.StreamWriter) -> None:
-        writer.write(_hello(b"first"))
-
-    async def silent(writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
-
-    upstream = await _scripted([small, silent])
+    upstream = await _scripted([_first, _silent])
     async with upstream:
-        port = upstream.sockets[0].getsockname()[1]
-        proxy = await proxy_to(engine, f"127.0.0.1:{port}")
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.address.port)
-        host = b"Host: 127.0.0.1:%d\r\n\r\n" % proxy.address.port
-        writer.write(b"GET /1 HTTP/1.1\r\n" + host)
-        assert (await reader.readuntil(b"first")).startswith(b"HTTP/1.1 200")
-        writer.write(b"GET /2 HTTP/1.1\r\n" + host)
+        _reader, writer, get = await _after_first(engine, upstream)
+        writer.write(get(2))
         client = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/1")
         opened = next(e for e in events.of(ConnectionOpened) if e.via == client.conn_id)
         await events.wait_for(
@@ -197,21 +205,13 @@ async def test_a_client_that_leaves_while_its_kept_leg_is_silent_closes_the_leg(
 async def test_an_interim_response_before_the_final_one_on_a_kept_leg_is_skipped(
     engine: Engine, events: Events
 ) -> None:
-    async def small(writer: asyncio.StreamWriter) -> None:
-        writer.write(_hello(b"first"))
-
     async def interim(writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + _hello(b"final"))  # one piece
 
-    upstream = await _scripted([small, interim])
+    upstream = await _scripted([_first, interim])
     async with upstream:
-        port = upstream.sockets[0].getsockname()[1]
-        proxy = await proxy_to(engine, f"127.0.0.1:{port}")
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.address.port)
-        get = b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
-        writer.write(get % (1, proxy.address.port))
-        assert (await reader.readuntil(b"first")).startswith(b"HTTP/1.1 200")
-        writer.write(get % (2, proxy.address.port))
+        reader, writer, get = await _after_first(engine, upstream)
+        writer.write(get(2))
         # What the client gets first is the final head (http.client would hide a 100).
         assert (await reader.readuntil(b"final")).startswith(b"HTTP/1.1 200 OK\r\n")
         writer.close()
