@@ -19,7 +19,6 @@ import enum
 import errno
 import socket
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
@@ -30,7 +29,7 @@ from netbench.engine import registry
 from netbench.engine.config import ServerConfig
 from netbench.engine.context import EngineContext
 from netbench.engine.errors import EngineError as EngineError  # its home before
-from netbench.engine.http_server import Handler, RequestContext
+from netbench.engine.http_server import Handler, Pending, RequestContext
 from netbench.engine.intercept import InterceptQueue
 from netbench.engine.live import LiveResponder
 from netbench.engine.registry import KindError, Listener
@@ -203,7 +202,7 @@ class Engine:
         )
         running.live = live if live.active else None
 
-        def respond(request: HttpRequest, context: RequestContext) -> Reply | Awaitable[Reply]:
+        def respond(request: HttpRequest, context: RequestContext) -> Reply | Pending:
             if running.live is not None:
                 path = request_path(request.target)
                 reply = running.live.answer(
@@ -215,7 +214,7 @@ class Engine:
 
         queue = running.intercept = InterceptQueue(self.ctx, running.server_id, respond)
 
-        def handle(request: HttpRequest, context: RequestContext) -> Reply | Awaitable[Reply]:
+        def handle(request: HttpRequest, context: RequestContext) -> Reply | Pending:
             if queue.on:
                 return queue.hold(request, context)
             return respond(request, context)

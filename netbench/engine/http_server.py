@@ -91,7 +91,10 @@ class RequestContext(NamedTuple):
     keeps (an application); None: `request.body` is all there is to know."""
 
 
-Handler = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
+Pending = Awaitable["Reply | Deferred"]
+"""A reply still to come: a Deferred, or what resolves to a Reply or to a Deferred
+(intercept lets a held request through to the app, which is begun at its turn)."""
+Handler = Callable[[HttpRequest, RequestContext], "Reply | Pending"]
 
 _DATE = HttpDate()
 
@@ -134,7 +137,7 @@ class HttpServerConnection(RecordedStream):
         self._accepted_host = b""
         """The last Host value that passed the check (most connections repeat one)."""
         self._index = 0
-        self._queue: deque[tuple[int, bool, Reply | Awaitable[Reply]]] = deque()
+        self._queue: deque[tuple[int, bool, Reply | Pending]] = deque()
         self._pump: asyncio.Future[Any] | None = None
         """The task sending the queued replies, or the Deferred's Future being awaited."""
         self._closing_after_reply = False
@@ -364,10 +367,13 @@ class HttpServerConnection(RecordedStream):
         if self._peer_fin and not self.is_closing:
             self.close()  # the client half-closed and has had all its answers
 
-    async def _settle(self, pending: Awaitable[Reply]) -> Reply:
+    async def _settle(self, pending: Pending) -> Reply:
         """The reply a handler promised; a 500 page if building it failed."""
         try:
-            return await pending
+            reply = await pending
+            if isinstance(reply, Deferred):  # its turn is now: the app starts on it
+                reply = await reply
+            return reply
         except Exception as error:
             return self._handler_failed(error)
 

@@ -21,17 +21,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netbench.engine.context import EngineContext
-from netbench.engine.http_server import RequestContext
+from netbench.engine.http_server import Deferred, Pending, RequestContext
 from netbench.engine.live import FileLoader
 from netbench.events import InterceptHeld, InterceptReleased
 from netbench.model import Endpoint, HttpRequest, HttpResponse
 from netbench.protocol.responses import Hangup, Reply, error_page, raw_reply
 
-ServerAnswer = Callable[[HttpRequest, RequestContext], Reply | Awaitable[Reply]]
+ServerAnswer = Callable[[HttpRequest, RequestContext], Reply | Pending]
 """What the server answers on its own (live rules and files, then its site); an
 awaitable when it is built off the loop (a static listing)."""
 
@@ -50,7 +50,7 @@ class HeldRequest:
     held_since: float
     """`time.monotonic()` when it started waiting."""
     context: RequestContext
-    future: asyncio.Future[Reply] = field(repr=False)
+    future: asyncio.Future[Reply | Deferred] = field(repr=False)
 
     def waited(self, now: float | None = None) -> float:
         """Seconds waited so far."""
@@ -83,9 +83,11 @@ class InterceptQueue:
 
     # -- the engine's side --------------------------------------------------------
 
-    def hold(self, request: HttpRequest, context: RequestContext) -> asyncio.Future[Reply]:
+    def hold(
+        self, request: HttpRequest, context: RequestContext
+    ) -> asyncio.Future[Reply | Deferred]:
         """Queue a request; the Future resolves to its reply when the user decides."""
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply | Deferred] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
         item = HeldRequest(
             context.exchange_id, context.conn_id, context.peer, request, now, context, future
@@ -160,20 +162,22 @@ class InterceptQueue:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _release(self, item: HeldRequest, reply: Reply | Awaitable[Reply], how: str) -> bool:
+    def _release(self, item: HeldRequest, reply: Reply | Pending, how: str) -> bool:
         if self._held.pop(item.exchange_id, None) is None or item.future.done():
             if inspect.iscoroutine(reply):
                 reply.close()
             return False
         self.ctx.publish(InterceptReleased(item.exchange_id, time.monotonic(), how))
-        if isinstance(reply, Reply):
+        if isinstance(reply, Reply | Deferred):
+            # A Deferred (an app's answer) is begun by the connection at its turn,
+            # so held requests reach the app in their order, not the user's.
             item.future.set_result(reply)
         else:
             name = f"intercept-answer-{item.exchange_id}"
             self.ctx.tasks.spawn(self._answer_when_built(item, reply), name)
         return True
 
-    async def _answer_when_built(self, item: HeldRequest, pending: Awaitable[Reply]) -> None:
+    async def _answer_when_built(self, item: HeldRequest, pending: Pending) -> None:
         """The server's own answer, built off the loop (a static listing), to a held request."""
         try:
             reply = await pending
@@ -183,7 +187,7 @@ class InterceptQueue:
         if not item.future.done():  # else the client left meanwhile
             item.future.set_result(reply)
 
-    def _ended(self, item: HeldRequest, future: asyncio.Future[Reply]) -> None:
+    def _ended(self, item: HeldRequest, future: asyncio.Future[Reply | Deferred]) -> None:
         # Cancelled by the connection (it closed) or by `stop`; answered ones
         # have already left the queue.
         if not future.cancelled() or self._held.pop(item.exchange_id, None) is None:

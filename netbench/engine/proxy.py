@@ -49,12 +49,7 @@ from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstre
 from netbench.events import HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
 from netbench.protocol.http_response_parse import ResponseReader, describe_response
-from netbench.protocol.proxy_headers import (
-    ForwardPolicy,
-    head_bytes,
-    response_headers,
-    upstream_headers,
-)
+from netbench.protocol.proxy_headers import ForwardedHeads, ForwardPolicy
 from netbench.protocol.proxy_target import Refused, destination
 from netbench.protocol.responses import HttpDate, Reply, error_page
 from netbench.protocol.tls_hello import client_hello_sni
@@ -81,6 +76,7 @@ class ProxyHost:
     def __init__(self, runtime: KindRuntime, settings: ProxySettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.heads = ForwardedHeads(settings.policy)
         self.connections: dict[int, ProxyConnection] = {}
 
     def call(
@@ -127,6 +123,19 @@ class ProxyStream(AppStream):
         self._leg = sent.leg  # closed if the client leaves before the stream's turn
 
     def abandon(self) -> None:
+        resume, self._resume = self._resume, None
+        if resume is not None:  # sent up, its response never read: recorded as such
+            self.ctx.publish(
+                HttpResponseRecorded(
+                    resume.exchange_id,
+                    resume.conn_id,
+                    no_response("no response"),
+                    -1,
+                    -1,
+                    0.0,
+                    time.monotonic(),
+                )
+            )
         if self._leg is not None:
             self._leg.close(detail="the client's connection ended")
 
@@ -190,19 +199,16 @@ class ProxyStream(AppStream):
     def send(self, leg: UpstreamLeg, host: str, port: int, target: bytes) -> SentRequest:
         """Send the request's head up `leg`; without a body it is recorded now, with
         one the body follows in a task (`sent.pump`)."""
-        settings, request = self.host.settings, self.request
-        headers = upstream_headers(
-            [(n, v) for n, v in request.headers if n.lower() != b"expect"],
-            settings.policy,
-            client_ip=self.context.peer.host,
-            upstream=f"{host}:{port}",
+        request = self.request
+        headers, lines = self.host.heads.upstream(
+            request.headers, self.context.peer.host, f"{host}:{port}"
         )
-        line = request.method + b" " + target + b" HTTP/1.1"
-        sent = SentRequest(request._replace(target=target, headers=tuple(headers), body=b""))
+        line = request.method + b" " + target + b" HTTP/1.1\r\n"
+        sent = SentRequest(request._replace(target=target, headers=headers, body=b""))
         sent.exchange_id, sent.conn_id = self.ctx.next_exchange_id(), leg.conn_id
         sent.leg, sent.t_start = leg, time.monotonic()
         sent.position, leg.requests = leg.requests, leg.requests + 1
-        sent.note(leg.write(head_bytes(line, headers)))
+        sent.note(leg.write(line + lines))
         if not has_body(request):
             # No body (most requests): recorded now, without a task to send nothing.
             sent.complete = True
@@ -339,11 +345,11 @@ class ProxyStream(AppStream):
             if not framed:
                 self.keep_alive = False
                 self.close_detail = "the upstream's response ends when its connection closes"
-            headers = response_headers(meta.headers, close=close)
+            headers, lines = self.host.heads.response(meta.headers, close=close)
             # This hop speaks HTTP/1.1 whatever the upstream's did (as nginx).
             first_line = b"HTTP/1.1 " + raw.split(b"\r\n", 1)[0].partition(b" ")[2]
-            self.response = meta._replace(headers=tuple(headers), version="1.1")
-            return head_bytes(first_line, headers) + rest
+            self.response = meta._replace(headers=headers, version="1.1")
+            return first_line + b"\r\n" + lines + rest
 
     async def _send_body(self, leg: UpstreamLeg, sent: SentRequest, chunked: bool) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
@@ -400,6 +406,8 @@ class ProxyConnection(AppServerConnection):
 
     def keep(self, leg: UpstreamLeg, destination: tuple[str, int]) -> None:
         """Keep the upstream leg for this connection's next request (nginx's `keepalive`)."""
+        if self._kept is not None and self._kept[0] is not leg:
+            self._kept[0].close(detail="another leg was kept for the next request")
         self._kept = (leg, destination)
 
     def take_kept(self, destination: tuple[str, int]) -> UpstreamLeg | None:

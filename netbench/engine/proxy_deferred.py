@@ -72,6 +72,7 @@ class _FirstPiece:
         self.reader = ResponseReader(head_only=stream.request.method == b"HEAD")
         self.pieces: list[tuple[int, bytes]] = []
         self.t_first = 0.0
+        self.abandoned = False
         timeout = stream.host.settings.timeout
         self.timer = (
             asyncio.get_running_loop().call_later(timeout, self._hand_over, timeout)
@@ -90,6 +91,9 @@ class _FirstPiece:
         self.pieces.append(piece)
         reader = self.reader
         response = reader.response if reader.feed(piece[1]) else None
+        if self.future.cancelled():  # the client's connection ended; `_done` is on its way
+            self._abandon()
+            return
         if response is None or response.error:
             self._hand_over()  # more to come, or something to say about it: streamed
             return
@@ -97,7 +101,9 @@ class _FirstPiece:
         if data[: data.find(b"\r\n")].split(b" ", 2)[1:2] != [b"%d" % (response.status or 0)]:
             self._hand_over()  # an interim response (100, 103) before it: streamed
             return
-        out = self.stream.pass_head(bytearray(data), response)
+        # A chunked body's trailer fields are parsed as headers: its head is read alone.
+        whole = response if response.header(b"transfer-encoding") is None else None
+        out = self.stream.pass_head(bytearray(data), whole)
         if out is None:
             self._hand_over()
             return
@@ -129,6 +135,9 @@ class _FirstPiece:
         self.future.set_result(Reply((out,), to_client, stream.keep_alive, "proxy"))
 
     def _hand_over(self, waited: float = 0.0) -> None:
+        if self.future.cancelled():
+            self._abandon()
+            return
         self._stop_listening()
         self.leg.unread(self.pieces)
         self.sent.waited = waited
@@ -141,9 +150,15 @@ class _FirstPiece:
             self.timer.cancel()
 
     def _done(self, future: asyncio.Future[Reply]) -> None:
-        if not future.cancelled():
+        if future.cancelled():
+            self._abandon()
+
+    def _abandon(self) -> None:
+        """The client's connection ended while the response was awaited (once: the
+        Future's callback runs a turn later than the leg may have ended or answered)."""
+        if self.abandoned:
             return
-        # The client's connection ended while the response was awaited.
+        self.abandoned = True
         self._stop_listening()
         self.stream.ctx.publish(
             HttpResponseRecorded(

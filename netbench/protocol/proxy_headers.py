@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netbench.model import header_value
+from netbench.model import Headers, header_value
 
 HeaderList = Sequence[tuple[bytes, bytes]]
 
@@ -127,9 +127,49 @@ def response_headers(headers: HeaderList, *, close: bool) -> list[tuple[bytes, b
     return out
 
 
-def head_bytes(first_line: bytes, headers: HeaderList) -> bytes:
-    lines = [first_line, *(name + b": " + value for name, value in headers)]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+class ForwardedHeads:
+    """`upstream_headers` and `response_headers` remembered, with their bytes.
+
+    A client sends the same headers on every request and an upstream its same
+    few responses (Date changes once a second): rewriting them is ~30 Python
+    calls a request, a lookup once known. Bounded: a flood of unique headers
+    costs no memory."""
+
+    __slots__ = ("_down", "_up", "policy")
+    LIMIT = 1024
+
+    def __init__(self, policy: ForwardPolicy) -> None:
+        self.policy = policy
+        self._up: dict[tuple[Headers, str, str], tuple[Headers, bytes]] = {}
+        self._down: dict[tuple[Headers, bool], tuple[Headers, bytes]] = {}
+
+    def upstream(self, headers: Headers, client_ip: str, upstream: str) -> tuple[Headers, bytes]:
+        """The request's headers as sent upstream (without `Expect`), and their lines."""
+        key = (headers, client_ip, upstream)
+        known = self._up.get(key)
+        if known is None:
+            if len(self._up) >= self.LIMIT:
+                self._up.clear()
+            kept = [(name, value) for name, value in headers if name.lower() != b"expect"]
+            out = tuple(upstream_headers(kept, self.policy, client_ip=client_ip, upstream=upstream))
+            known = self._up[key] = (out, header_lines(out))
+        return known
+
+    def response(self, headers: Headers, *, close: bool) -> tuple[Headers, bytes]:
+        """The response's headers as passed to the client, and their lines."""
+        key = (headers, close)
+        known = self._down.get(key)
+        if known is None:
+            if len(self._down) >= self.LIMIT:
+                self._down.clear()
+            out = tuple(response_headers(headers, close=close))
+            known = self._down[key] = (out, header_lines(out))
+        return known
+
+
+def header_lines(headers: HeaderList) -> bytes:
+    """What follows a head's first line: each header's line, then the empty line."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n"
 
 
 def changes(client: HeaderList, upstream: HeaderList) -> list[str]:

@@ -6,6 +6,7 @@ import pytest
 
 from netbench.model import HttpRequest
 from netbench.protocol.proxy_headers import (
+    ForwardedHeads,
     ForwardPolicy,
     changes,
     parse_added,
@@ -88,3 +89,27 @@ def test_destinations_of_a_reverse_and_a_forward_proxy() -> None:
             destination(request(b"GET", bad), None, allow_remote=False)
     with pytest.raises(Refused, match="HOST:PORT"):
         destination(request(b"CONNECT", b"host:0"), None, allow_remote=False)
+
+
+def test_remembered_heads_are_the_rewritten_headers_as_wire_lines() -> None:
+    heads = ForwardedHeads(ForwardPolicy())
+    request = (*CLIENT, (b"Expect", b"100-continue"))
+    headers, lines = heads.upstream(request, "127.0.0.1", "127.0.0.1:8001")
+    expected = upstream_headers(
+        CLIENT, ForwardPolicy(), client_ip="127.0.0.1", upstream="127.0.0.1:8001"
+    )
+    assert headers == tuple(expected)  # Expect is answered by the proxy, never forwarded
+    assert lines == b"".join(b"%s: %s\r\n" % pair for pair in expected) + b"\r\n"
+    assert heads.upstream(request, "127.0.0.1", "127.0.0.1:8001")[1] is lines  # remembered
+    down, text = heads.response(((b"Content-Length", b"2"), (b"Keep-Alive", b"x")), close=True)
+    assert down == ((b"Content-Length", b"2"), (b"Connection", b"close"))
+    assert text == b"Content-Length: 2\r\nConnection: close\r\n\r\n"
+    assert heads.response((), close=False) == ((), b"\r\n")
+
+
+def test_remembered_heads_stay_bounded_under_a_flood_of_unique_headers() -> None:
+    heads = ForwardedHeads(ForwardPolicy())
+    for n in range(3 * ForwardedHeads.LIMIT):
+        heads.upstream(((b"X-N", b"%d" % n),), "127.0.0.1", "u:1")
+        heads.response(((b"X-N", b"%d" % n),), close=False)
+    assert len(heads._up) <= ForwardedHeads.LIMIT and len(heads._down) <= ForwardedHeads.LIMIT
