@@ -48,7 +48,7 @@ from netbench.engine.request_body import BodyError, RequestBody, SpooledBody
 from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstream
 from netbench.events import HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
-from netbench.protocol.http_response_parse import ResponseReader, describe_response
+from netbench.protocol.http_response_parse import ResponseReader, describe_response, is_interim
 from netbench.protocol.proxy_headers import ForwardedHeads, ForwardPolicy
 from netbench.protocol.proxy_target import Refused, destination
 from netbench.protocol.responses import HttpDate, Reply, error_page
@@ -322,15 +322,16 @@ class ProxyStream(AppStream):
 
     def pass_head(self, head: bytearray, whole: HttpResponse | None = None) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
-        until the head is complete (a 100 Continue is skipped). `whole`: the response,
-        already read whole from `head`, whose first head is its own (not parsed again)."""
+        until the head is complete (interim responses, 100 or 103, are skipped).
+        `whole`: the response, already read whole from `head`, whose first head is its
+        own (not parsed again)."""
         while True:
             end = head.find(b"\r\n\r\n")
             if end < 0:
                 return None
             raw, rest = bytes(head[: end + 4]), bytes(head[end + 4 :])
             meta = whole if whole is not None else describe_response(raw, head_only=True)
-            if meta.status == 100:
+            if is_interim(meta.status):  # dropped, as nginx does by default
                 del head[: end + 4]
                 continue
             status = meta.status or 0

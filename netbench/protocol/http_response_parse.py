@@ -77,6 +77,23 @@ class _MessageCollector:
         self.complete += 1
 
 
+def is_interim(status: int | None) -> bool:
+    """A 1xx other than 101 (100 Continue, 103 Early Hints): the final response follows."""
+    return status is not None and 100 <= status < 200 and status != 101
+
+
+class _FinalCollector(_MessageCollector):
+    """Counts only final responses as complete: an interim one is read and dropped."""
+
+    parser: Any = None
+
+    def on_message_complete(self) -> None:
+        if is_interim(self.parser.get_status_code()):
+            self.headers_done = False  # the final response's head is still to come
+            return
+        super().on_message_complete()
+
+
 class ResponseReader:
     """Reads a client connection's inbound stream into one response.
 
@@ -86,8 +103,9 @@ class ResponseReader:
     """
 
     def __init__(self, *, head_only: bool = False, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self._collector = _MessageCollector(body_limit)
+        self._collector = _FinalCollector(body_limit)
         self._parser = httptools.HttpResponseParser(self._collector)
+        self._collector.parser = self._parser
         self._head_only = head_only
         self.response: HttpResponse | None = None
         self.error: str | None = None

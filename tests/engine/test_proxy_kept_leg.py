@@ -218,3 +218,30 @@ async def test_an_interim_response_before_the_final_one_on_a_kept_leg_is_skipped
         _leg, recorded = await _one_leg(events, 2)
         assert [r.response.status for r in recorded] == [200, 200]
         upstream.close()
+
+
+async def test_an_interim_response_in_a_piece_of_its_own_is_dropped_for_the_final_one(
+    engine: Engine, events: Events
+) -> None:
+    async def hints_then_final(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the upstream thinks: the final head comes apart
+        writer.write(_hello(b"final"))
+
+    upstream = await _scripted([hints_then_final, hints_then_final])  # a new leg, then kept
+    async with upstream:
+        port = upstream.sockets[0].getsockname()[1]
+        proxy = await proxy_to(engine, f"127.0.0.1:{port}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.address.port)
+        for n in (1, 2):
+            writer.write(
+                b"GET /%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (n, proxy.address.port)
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Link" not in head
+            assert await reader.readexactly(5) == b"final"
+        writer.close()
+        _leg, recorded = await _one_leg(events, 2)
+        assert [(r.response.status, r.response.body) for r in recorded] == [(200, b"final")] * 2
+        upstream.close()

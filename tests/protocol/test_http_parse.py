@@ -165,3 +165,30 @@ def test_a_response_cut_short_says_how_and_after_how_much(
     response = reader.feed_eof(how)
     assert response is not None and response.status == 200 and response.body_len == 30
     assert response.error == error
+
+
+INTERIM = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+FINAL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"
+
+
+@pytest.mark.parametrize("head_only", [False, True])
+@pytest.mark.parametrize("how", ["whole", "bytewise", "halves"])
+def test_interim_responses_are_read_past_to_the_final_one(how: str, head_only: bool) -> None:
+    reader = ResponseReader(head_only=head_only)
+    final = FINAL.removesuffix(b"final") if head_only else FINAL  # a HEAD's has no body
+    read = 0
+    for piece in _splits(INTERIM + final)[how]:
+        read += len(piece)
+        assert reader.feed(piece) == (read == len(INTERIM + final))  # done at the very end
+    response = reader.response
+    assert response is not None and response.status == 200
+    assert response.headers == ((b"Content-Length", b"5"),)  # not the hints' Link
+    assert response.body == (b"" if head_only else b"final")
+
+
+def test_an_interim_response_alone_is_not_the_response() -> None:
+    reader = ResponseReader()
+    assert not reader.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert reader.response is None
+    assert reader.feed(FINAL) and reader.response is not None
+    assert reader.response.status == 200
