@@ -212,7 +212,8 @@ class NetbenchApp(App[int]):
         capture after them (its start imports scapy on a thread, which would
         compete with the URL's frame and the mounting for the interpreter)."""
         try:
-            await main.mount_hidden()
+            if not await main.mount_hidden():
+                return  # quit while they mounted
             self._check_keymap()
             if self.config.capture and self.runtime is not None and not self._unmounted:
                 self.runtime.capture_own()

@@ -23,6 +23,10 @@ closed: list[str] = []
 closed_event = threading.Event()
 slept = threading.Event()
 """Set when /sleep has slept, just before it answers."""
+gate = threading.Event()
+"""/gated-endless waits for it before answering (set by the test)."""
+gated = threading.Event()
+"""Set when /gated-endless has begun waiting for the gate."""
 
 
 class Tracked:
@@ -99,6 +103,14 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         slept.set()
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
+    if path == "/gated-endless":  # answers (endlessly) only once the test says so
+        gated.set()
+        gate.wait(10)
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Tracked(path, (b"x" * 65536 for _ in range(100_000)))
+    if path == "/huge":  # 64 MiB in one piece
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [b"h" * (64 << 20)]
     if path == "/fast":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"fast"]

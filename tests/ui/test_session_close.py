@@ -199,3 +199,22 @@ async def test_under_load_with_a_reader_open_the_wal_stays_under_its_limit(
         assert session.stat().st_size > 8 * LIMIT  # the WAL started over many times
         await pilot.press("ctrl+q")
     assert leftovers(session) == []
+
+
+async def test_quitting_while_the_hidden_panes_mount_ends_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+q right after start, on a slow machine: the tabs go while their panes mount."""
+    from netbench.ui.widgets.http_view import HttpView
+
+    def quit_now(self: HttpView) -> None:  # the first hidden pane to mount quits the app
+        self.app.exit()
+
+    monkeypatch.setattr(HttpView, "on_mount", quit_now, raising=False)
+    session = tmp_path / "quick.netbench.sqlite"
+    app = NetbenchApp(AppConfig(port=0, session=session))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await started(app)
+        await pilot.pause()
+    assert app.return_code == 0  # no MountError traceback, no exit code 1
+    assert leftovers(session) == []

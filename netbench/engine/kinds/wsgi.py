@@ -184,6 +184,7 @@ class WsgiStream(AppStream):
 
     def whole_reply(self, data: bytes) -> Reply:
         """The app answered in one piece: its reply as a page's (in the app's thread)."""
+        self.body.discard()  # the app is done with it: a spooled upload's file closes now
         response = self.response or no_response("the app sent no response")
         return Reply((data,), response, self.keep_alive, "wsgi")
 

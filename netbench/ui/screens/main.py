@@ -107,17 +107,19 @@ class MainScreen(Screen[None]):
         self.query_one(TrafficList).focus()
         self.watch(self.query_one(BytesView), "selected_chunk", self._chunk_selected, init=False)
 
-    async def mount_hidden(self) -> None:
-        """Fill the hidden tabs (after the first frame) and bring them up to date."""
+    async def mount_hidden(self) -> bool:
+        """Fill the hidden tabs (after the first frame) and bring them up to date;
+        False when the app quit meanwhile (the tabs went with it: nothing mounted)."""
         if self.hidden is not None:
-            return
+            return True
         # Imported here, not at the top: loading their modules is part of what waits.
         from netbench.ui.widgets.http_view import HttpView
         from netbench.ui.widgets.intercept import InterceptPane
         from netbench.ui.widgets.respond import RespondPane
         from netbench.ui.widgets.tcp_ladder import TcpLadder
 
-        await self.query_one(ClientsPanel).mount_hidden()
+        if not await self.query_one(ClientsPanel).mount_hidden():
+            return False
         hidden = Hidden(
             HttpView(id="http-view"),
             TcpLadder(id="tcp-ladder"),
@@ -125,12 +127,15 @@ class MainScreen(Screen[None]):
             InterceptPane(id="intercept-pane"),
         )
         for (_label, tab), pane in zip(HIDDEN_TABS, hidden, strict=True):
-            await self.query_one(f"#{tab}", TabPane).mount(pane)
+            holder = self.query_one(f"#{tab}", TabPane)
+            if not holder.is_attached:  # quit while the panes before it mounted
+                return False
+            await holder.mount(pane)
         self.hidden = hidden
         if not self.app.is_running:
             # Shut down while the panes mounted: Textual ends their mount
             # without composing them, so there is nothing to bring up to date.
-            return
+            return False
         if self._server_id is not None:
             self._set_server(self._server_id)
         if self._selection is not None:
@@ -138,6 +143,7 @@ class MainScreen(Screen[None]):
             self._chunk_selected(self.query_one(BytesView).selected_chunk)
         if self._focus_when_mounted is not None:
             self.query_one(self._focus_when_mounted).focus()
+        return True
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

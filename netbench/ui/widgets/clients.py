@@ -50,13 +50,17 @@ class ClientsPanel(Vertical):
             # HTTP client (and its module) cost a first start ~0.1 s unseen.
             yield TabPane("HTTP client", id="client-http")
 
-    async def mount_hidden(self) -> None:
-        """Mount the HTTP client, which is hidden at first (idempotent)."""
+    async def mount_hidden(self) -> bool:
+        """Mount the HTTP client, which is hidden at first (idempotent); False when
+        the app quit meanwhile."""
         from netbench.ui.widgets.clients_http import HttpClientPane
 
         pane = self.query_one("#client-http", TabPane)
+        if not pane.is_attached:
+            return False
         if not pane.children:
             await pane.mount(HttpClientPane(id="http-client"))
+        return True
 
     def on_mount(self) -> None:
         if getattr(self.app, "read_only", False):
