@@ -15,8 +15,8 @@ WHY = {
     "e": "the engine still shares the TUI's interpreter (docs/architecture.md, what is next)",
     "keys": "a frame of the busy screen",
     "startup": "Textual styling the first frame's widgets (docs/performance.md)",
-    "wsgi": "recording ~8 events a connection on the server's core; unrecorded it is at"
-    " gunicorn's rate",
+    "wsgi": "recording ~8 events a connection on the server's core, and the app's thread"
+    " hop; unrecorded it is at 0.75-1.04x gunicorn's rate (docs/performance.md)",
     "proxy": "at saturation a p99 follows the rate: the proxy's Python per request and"
     " its recording share two cores with the upstream and wrk (docs/performance.md)",
     "proxy-paced": "the proxy's own Python per request, recording or not: ~160 us of CPU"
