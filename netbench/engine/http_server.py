@@ -64,7 +64,6 @@ if TYPE_CHECKING:
     from netbench.engine.request_body import RequestBody
     from netbench.protocol.http_stream import RequestHead
 
-FILE_SLICE = 256 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 INTERIM = -1
 """The exchange id of a queued `100 Continue`: bytes to send in order, not an answer."""
@@ -92,8 +91,7 @@ class RequestContext(NamedTuple):
 
 
 Pending = Awaitable["Reply | Deferred"]
-"""A reply still to come: a Deferred, or what resolves to a Reply or to a Deferred
-(intercept lets a held request through to the app, which is begun at its turn)."""
+"""A reply to come, or a Deferred to begin at its turn (a held request let through)."""
 Handler = Callable[[HttpRequest, RequestContext], "Reply | Pending"]
 
 _DATE = HttpDate()
@@ -371,9 +369,7 @@ class HttpServerConnection(RecordedStream):
         """The reply a handler promised; a 500 page if building it failed."""
         try:
             reply = await pending
-            if isinstance(reply, Deferred):  # its turn is now: the app starts on it
-                reply = await reply
-            return reply
+            return await reply if isinstance(reply, Deferred) else reply  # begun at its turn
         except Exception as error:
             return self._handler_failed(error)
 
@@ -409,59 +405,59 @@ class HttpServerConnection(RecordedStream):
 
     async def _perform(self, exchange_id: int, keep: bool, reply: Reply) -> None:
         first = last = -1
-        t_start = time.monotonic()
+        t_start = time.monotonic()  # then the time the first byte left (after a pause, an app)
         response: HttpResponse | None = None
         for step in reply.steps:
             if self.is_closing:
                 break
-            if isinstance(step, bytes):
-                seq = self.write(step)
-            elif isinstance(step, Pause):
+            if isinstance(step, Pause):
                 await asyncio.sleep(step.seconds)
                 continue
+            if isinstance(step, bytes):
+                seq = self.write(step)
+                span, t_first = (seq, seq), time.monotonic()
+                await self.drain()
             elif isinstance(step, FileSlice):
-                seq = await self._send_file(step)
+                span, t_first = await self.send_file(step.path, step.offset, step.length)
             elif isinstance(step, Stream):
-                streamed = await self._send_stream(step)
-                first = streamed[0] if first < 0 else first
-                last = streamed[1] if streamed[1] >= 0 else last
+                span, t_first = await self._send_stream(step)
                 response = step.response
-                if not step.keep_alive:
-                    self._publish_response(exchange_id, reply, first, last, t_start, response)
-                    self._closing_after_reply = True
-                    self.close(detail=step.close_detail)
-                    return
-                continue
-            elif step is Hangup.RESET:
+            else:  # a hang-up
                 self._publish_response(exchange_id, reply, first, last, t_start, response)
-                self.abort(detail=f"reply from {reply.source or 'handler'} resets")
+                source = reply.source or "handler"
+                if step is Hangup.RESET:
+                    self.abort(detail=f"reply from {source} resets")
+                else:
+                    self.close(detail=f"reply from {source} closes")
                 return
-            else:
+            if span[0] >= 0:
+                first, t_start = (span[0], t_first) if first < 0 else (first, t_start)
+                last = span[1]
+            if isinstance(step, Stream) and not step.keep_alive:
                 self._publish_response(exchange_id, reply, first, last, t_start, response)
-                self.close(detail=f"reply from {reply.source or 'handler'} closes")
+                self._closing_after_reply = True
+                self.close(detail=step.close_detail)
                 return
-            if seq >= 0:
-                first = seq if first < 0 else first
-                last = seq
-            await self.drain()
         self._publish_response(exchange_id, reply, first, last, t_start, response)
         if not (keep and reply.keep_alive):
             self._closing_after_reply = True
             self.close()
 
-    async def _send_stream(self, stream: Stream) -> tuple[int, int]:
-        """Write a stream's pieces as they come; (first, last) seq written, -1 if none."""
+    async def _send_stream(self, stream: Stream) -> tuple[tuple[int, int], float]:
+        """Write a stream's pieces as they come; ((first, last) seq written, -1 if
+        none), and when the first left."""
         first = last = -1
+        t_first = 0.0
         async with contextlib.aclosing(stream.pieces()) as pieces:
             async for data in pieces:
                 if self.is_closing:
                     break
                 seq = self.write(data)
                 if seq >= 0:
-                    first = seq if first < 0 else first
+                    first, t_first = (seq, time.monotonic()) if first < 0 else (first, t_first)
                     last = seq
                 await self.drain()
-        return first, last
+        return (first, last), t_first
 
     def _publish_response(
         self,
@@ -484,20 +480,3 @@ class HttpServerConnection(RecordedStream):
                 time.monotonic(),
             )
         )
-
-    async def _send_file(self, part: FileSlice) -> int:
-        """Stream a file slice, one recorded chunk per slice, honouring flow control."""
-        last = -1
-        # Reads come from the page cache in 256 KiB slices between drains; a
-        # thread hop per slice would cost more than the read itself.
-        with open(part.path, "rb") as file:  # noqa: ASYNC230
-            file.seek(part.offset)
-            remaining = part.length
-            while remaining > 0 and not self.is_closing:
-                data = file.read(min(FILE_SLICE, remaining))
-                if not data:
-                    break  # the file shrank: the client sees a short body, as it would
-                remaining -= len(data)
-                last = self.write(data)
-                await self.drain()
-        return last

@@ -108,6 +108,9 @@ class NetbenchApp(App[int]):
         """The header's warning while the page server listens beyond loopback."""
         self._reader: SessionReader | None = None
         self._session_closed = False
+        self._opening: asyncio.Future[None] | None = None
+        """The recorder's `open()`, running in a thread while the app starts."""
+        self._quitting = False
         self._signals: dict[signal.Signals, Any] = {}
         """Signals handled while the app runs, and their handlers before."""
         self._saved_theme: str | None = None
@@ -248,14 +251,20 @@ class NetbenchApp(App[int]):
 
         runtime = self._prepared
         assert runtime is not None and runtime.session is not None
+        if self._quitting:
+            return  # quit before the engine's turn: close_session ends the recording
+        # Off the loop: the recorder may still be starting (~0.1-0.2 s). A quit
+        # meanwhile waits for it (`shutdown`): closing it under open() would fail.
+        self._opening = asyncio.ensure_future(asyncio.to_thread(runtime.open))
         try:
-            # Off the loop: the recorder may still be starting (~0.1-0.2 s).
-            await asyncio.to_thread(runtime.open)
+            await self._opening
         except StoreError as error:
             self.startup_error = str(error)
             return
-        if self._session_closed:
-            return  # quit while the recorder started: close_session closed it
+        finally:
+            self._opening = None
+        if self._quitting or self._session_closed:
+            return  # quit while the recorder started: close_session closes it
         self.runtime, self.session_path, self._prepared = runtime, runtime.session, None
         path = runtime.session
         assert runtime.recorder is not None
@@ -297,6 +306,11 @@ class NetbenchApp(App[int]):
 
     async def shutdown(self) -> None:
         """Stop every server and client and flush the session (idempotent)."""
+        self._quitting = True
+        opening = self._opening
+        if opening is not None:  # the recorder is opening: let it, then close it
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(opening), 10)
         try:
             self.engine = None
             if self.runtime is not None:

@@ -245,3 +245,35 @@ async def test_an_interim_response_in_a_piece_of_its_own_is_dropped_for_the_fina
         _leg, recorded = await _one_leg(events, 2)
         assert [(r.response.status, r.response.body) for r in recorded] == [(200, b"final")] * 2
         upstream.close()
+
+
+async def test_the_clients_response_starts_when_its_first_byte_leaves(
+    engine: Engine, events: Events
+) -> None:
+    async def late(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)  # the upstream takes its time
+        writer.write(_hello(b"late"))
+
+    upstream = await _scripted([late, late])  # a new leg (streamed), then the kept one
+    async with upstream:
+        port = upstream.sockets[0].getsockname()[1]
+        proxy = await proxy_to(engine, f"127.0.0.1:{port}")
+        assert (
+            await asyncio.to_thread(_gets, proxy.address.port, ["/1", "/2"]) == [(200, b"late")] * 2
+        )
+        (client,) = [
+            e.conn_id for e in events.of(ConnectionOpened) if e.server_id == proxy.server_id
+        ]
+        await events.wait_for(
+            HttpResponseRecorded,
+            lambda e: (
+                e.conn_id == client and len(events.of(HttpResponseRecorded, conn_id=client)) == 2
+            ),
+        )
+        asked = events.of(HttpRequestRecorded, conn_id=client)
+        answered = events.of(HttpResponseRecorded, conn_id=client)
+        for request, response in zip(asked, answered, strict=True):
+            # Waiting is the upstream's 0.2 s; the one-chunk response itself takes no time.
+            assert response.t_start - request.t_end >= 0.19
+            assert response.t_end - response.t_start < 0.05
+        upstream.close()

@@ -218,3 +218,34 @@ async def test_quitting_while_the_hidden_panes_mount_ends_cleanly(
         await pilot.pause()
     assert app.return_code == 0  # no MountError traceback, no exit code 1
     assert leftovers(session) == []
+
+
+async def test_quitting_while_the_recorder_opens_ends_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """q in the first half second: the recorder is still opening its file in a thread."""
+    from netbench.runtime import Runtime
+
+    opening, release = threading.Event(), threading.Event()
+    open_file = Runtime.open
+
+    def slow_open(self: Runtime) -> None:
+        opening.set()
+        release.wait(5)  # the recorder's start, held while the user quits
+        open_file(self)
+
+    monkeypatch.setattr(Runtime, "open", slow_open)
+    session = tmp_path / "early.netbench.sqlite"
+    app = NetbenchApp(AppConfig(port=0, session=session, capture=False))
+    async with app.run_test(size=(160, 50)):
+        assert await asyncio.to_thread(opening.wait, 5)
+        quitting = asyncio.ensure_future(app.action_quit())  # what ctrl+q runs
+        async with asyncio.timeout(5):
+            while not app._quitting:  # noqa: ASYNC110 (no event: the quit has begun)
+                await asyncio.sleep(0.01)
+        release.set()  # the recorder answers only now, under the quit
+        await quitting
+        await ended(app)
+    assert app.return_code == 0  # no "open() called after close()" traceback
+    assert app.engine is None and app.page_server is None  # it never started serving
+    assert_one_whole_file(session, 0)  # an empty recording, ended
