@@ -32,7 +32,7 @@ class EngineContext:
         on_internal_error: Callable[[str, BaseException], None] = _report,
     ) -> None:
         server_id, conn_id, exchange_id = first_ids
-        self._server_ids = itertools.count(server_id)
+        self._next_server_id = server_id
         self._conn_ids = itertools.count(conn_id)
         self._exchange_ids = itertools.count(exchange_id)
         self.bus = EventBus(on_error=self._subscriber_failed)
@@ -68,7 +68,15 @@ class EngineContext:
         self._on_internal_error(what, error)
 
     def next_server_id(self) -> int:
-        return next(self._server_ids)
+        server_id = self._next_server_id
+        self._next_server_id += 1
+        return server_id
+
+    def server_never_started(self, server_id: int) -> None:
+        """Give back the id of a server that failed to start, if no other took one
+        since: a taken port tried on the way to a free one leaves no gap (1, 2...)."""
+        if server_id == self._next_server_id - 1:
+            self._next_server_id = server_id
 
     def next_conn_id(self) -> int:
         return next(self._conn_ids)

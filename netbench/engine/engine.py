@@ -98,6 +98,7 @@ class Engine:
         try:
             listener = await kind.build(_Runtime(self, running))
         except KindError as error:
+            self.ctx.server_never_started(server_id)
             raise EngineError(str(error)) from None
         running.listener = listener
         loop = asyncio.get_running_loop()
@@ -121,6 +122,7 @@ class Engine:
         except OSError as error:
             if listener.close is not None:
                 await listener.close()
+            self.ctx.server_never_started(server_id)
             raise EngineError(
                 _bind_error(config, error), port_in_use=error.errno == errno.EADDRINUSE
             ) from None

@@ -101,3 +101,17 @@ def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
     leg = next(line for line in table if " client " in line)
     assert client.split()[0] == "1" and "#1" in leg.split()
     assert "GET /" in client and "GET /" in leg
+
+
+def test_the_json_open_of_an_upstream_leg_names_the_connection_it_serves(start_serve) -> None:
+    app = start_serve("wsgi", "--no-capture", "--no-record")
+    proxy = start_serve("proxy", "--upstream", f"127.0.0.1:{app.port}", "--no-capture")
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        while sock.recv(65536):
+            pass
+    events = proxy.events(lambda e: e["event"] == "open" and e["role"] == "client")
+    client = next(e for e in events if e["event"] == "open" and e["role"] == "server")
+    leg = events[-1]
+    assert leg["via"] == client["conn"] and "via" not in client
+    assert leg["local"].startswith("127.0.0.1:") and leg["peer"] == f"127.0.0.1:{app.port}"

@@ -171,6 +171,9 @@ async def test_port_in_use_is_a_clear_error(engine: Engine) -> None:
     first = await engine.start_server(default_config("echo"))
     with pytest.raises(EngineError, match="already in use"):
         await engine.start_server(default_config("echo", port=first.address.port))
+    # The failed start used no id: the next server is #2, not #3.
+    second = await engine.start_server(default_config("echo"))
+    assert (first.server_id, second.server_id) == (1, 2)
 
 
 async def test_stopping_a_server_closes_its_connections(engine: Engine, events: Events) -> None:
