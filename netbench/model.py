@@ -84,7 +84,16 @@ class Endpoint:
     def __str__(self) -> str:
         if ":" in self.host:
             return f"[{self.host}]:{self.port}"
+        if not self.host and not self.port:
+            return "-"  # never bound: a connect that failed has no local address
         return f"{self.host}:{self.port}"
+
+
+def connected(role: Role, local: Endpoint, peer: Endpoint) -> str:
+    """`A -> B`, the side that connected first on the left: the peer of a server's
+    connection, our side of a client's (a proxy's upstream leg, `send`)."""
+    first, second = (local, peer) if role is Role.CLIENT else (peer, local)
+    return f"{first} -> {second}"
 
 
 class TcpPacket(NamedTuple):

@@ -42,7 +42,7 @@ from netbench.events import (
     ServerStarted,
     ServerStopped,
 )
-from netbench.model import Direction, Endpoint, HttpRequest, Role, TcpPacket
+from netbench.model import Direction, Endpoint, HttpRequest, TcpPacket, connected
 from netbench.protocol.tcp_tracker import TcpTracker, flag_label, pick_client
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 
@@ -94,17 +94,11 @@ class EventPrinter:
         elif isinstance(event, ConnectionOpened):
             self._peers[event.conn_id] = event.peer
             self._remember(event)
-            # Who connected to whom: a client's (a proxy's upstream leg) is ours -> theirs.
-            ends = (
-                (event.local, event.peer)
-                if event.role is Role.CLIENT
-                else (event.peer, event.local)
-            )
             via = {} if event.via is None else {"via": event.via}
             self._emit(
                 "open",
                 event.t,
-                f"#{event.conn_id} open {ends[0]} -> {ends[1]}"
+                f"#{event.conn_id} open {connected(event.role, event.local, event.peer)}"
                 + ("" if event.via is None else f" for #{event.via}"),
                 conn=event.conn_id,
                 server=event.server_id,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netbench.cli import copy_as, replay
-from netbench.model import SocketEventKind
+from netbench.model import SocketEventKind, connected
 from netbench.protocol.hexdump import hexdump_lines, looks_binary
 from netbench.protocol.textsafe import visible, visible_latin1, visible_text
 from netbench.store import (
@@ -270,7 +270,7 @@ def _show(path: Path) -> int:
                 [
                     str(conn.id),
                     conn.role.value,
-                    visible_text(f"{conn.peer} -> {conn.local}"),
+                    visible_text(connected(conn.role, conn.local, conn.peer)),
                     _clock(conn.opened),
                     UNCLEAN if conn.ended_uncleanly else _duration(conn.duration),
                     _size(conn.bytes_in),
@@ -302,9 +302,11 @@ def _show_connection(path: Path, conn_id: int) -> int:
 
 def _connection_header(conn: ConnectionRow) -> Iterator[str]:
     server = "" if conn.server_id is None else f"  (server #{conn.server_id})"
+    if conn.via_conn_id is not None:  # a proxy's upstream leg
+        server += f"  (for #{conn.via_conn_id})"
     yield visible_text(
         f"connection {conn.id}  {conn.role.value} {conn.transport.value}"
-        f"  {conn.peer} -> {conn.local}{server}"
+        f"  {connected(conn.role, conn.local, conn.peer)}{server}"
     )
     end = "still open" if conn.closed is None else f"closed +{_ms(conn.closed - conn.opened)}"
     if conn.ended_uncleanly:

@@ -38,6 +38,8 @@ def test_a_bad_app_is_one_line_and_the_right_exit_code(
     lines = result.stderr.splitlines()
     assert says in lines[-1], result.stderr
     assert len(lines) <= 2 and "Traceback" not in result.stderr
+    if code == 2:  # a usage error says so as argparse's own do: the usage line first
+        assert lines[0].startswith("usage: netbench serve "), result.stderr
 
 
 def test_module_app_after_the_options_is_taken_too(start_serve) -> None:

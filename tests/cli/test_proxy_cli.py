@@ -101,6 +101,16 @@ def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
     leg = next(line for line in table if " client " in line)
     assert client.split()[0] == "1" and "#1" in leg.split()
     assert "GET /" in client and "GET /" in leg
+    # The leg's line reads from the proxy to the app, who connected first.
+    assert f"-> 127.0.0.1:{app.port}" in leg
+    one = subprocess.run(
+        [sys.executable, "-m", "netbench", "session", "show", str(session), "--conn", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert one.splitlines()[0].endswith(f"-> 127.0.0.1:{app.port}  (for #1)")
 
 
 def test_the_json_open_of_an_upstream_leg_names_the_connection_it_serves(start_serve) -> None:
