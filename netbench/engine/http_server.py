@@ -444,20 +444,9 @@ class HttpServerConnection(RecordedStream):
             self.close()
 
     async def _send_stream(self, stream: Stream) -> tuple[tuple[int, int], float]:
-        """Write a stream's pieces as they come; ((first, last) seq written, -1 if
-        none), and when the first left."""
-        first = last = -1
-        t_first = 0.0
+        """Write a stream's pieces as they come (`write_all`)."""
         async with contextlib.aclosing(stream.pieces()) as pieces:
-            async for data in pieces:
-                if self.is_closing:
-                    break
-                seq = self.write(data)
-                if seq >= 0:
-                    first, t_first = (seq, time.monotonic()) if first < 0 else (first, t_first)
-                    last = seq
-                await self.drain()
-        return (first, last), t_first
+            return await self.write_all(pieces)
 
     def _publish_response(
         self,

@@ -23,7 +23,7 @@ import errno
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, cast
 
 from netbench.engine.context import EngineContext
@@ -343,27 +343,36 @@ class RecordedStream(asyncio.BufferedProtocol):
         )
         self.transport.abort()
 
-    async def send_file(self, path: str, offset: int, length: int) -> tuple[tuple[int, int], float]:
-        """Write `length` bytes of a file from `offset`, a recorded chunk per slice read,
-        with flow control: ((first, last) seq written, -1 if none), when the first left."""
+    async def write_all(self, pieces: AsyncIterator[bytes]) -> tuple[tuple[int, int], float]:
+        """Write each piece as a recorded chunk, with flow control, until the connection
+        closes: ((first, last) seq written, -1 if none), and when the first left."""
         first = last = -1
         t_first = 0.0
-        # Reads come from the page cache in 256 KiB slices between drains; a
-        # thread hop per slice would cost more than the read itself.
-        with open(path, "rb") as file:  # noqa: ASYNC230
-            file.seek(offset)
-            remaining = length
-            while remaining > 0 and not self.is_closing:
-                data = file.read(min(FILE_SLICE, remaining))
-                if not data:
-                    break  # the file shrank: the client sees a short body, as it would
-                remaining -= len(data)
-                seq = self.write(data)
-                if seq >= 0:
-                    first, t_first = (seq, time.monotonic()) if first < 0 else (first, t_first)
-                    last = seq
-                await self.drain()
+        async for data in pieces:
+            if self.is_closing:
+                break
+            seq = self.write(data)
+            if seq >= 0:
+                first, t_first = (seq, time.monotonic()) if first < 0 else (first, t_first)
+                last = seq
+            await self.drain()
         return (first, last), t_first
+
+    async def send_file(self, path: str, offset: int, length: int) -> tuple[tuple[int, int], float]:
+        """`write_all` of `length` bytes of a file from `offset`, a chunk per slice read."""
+
+        async def slices() -> AsyncGenerator[bytes, None]:
+            # Reads come from the page cache in 256 KiB slices between drains; a
+            # thread hop per slice would cost more than the read itself.
+            with open(path, "rb") as file:  # noqa: ASYNC230
+                file.seek(offset)
+                remaining = length
+                while remaining > 0 and (data := file.read(min(FILE_SLICE, remaining))):
+                    remaining -= len(data)  # a file that shrank: the client sees a short body
+                    yield data
+
+        async with contextlib.aclosing(slices()) as pieces:
+            return await self.write_all(pieces)
 
     def touch(self) -> None:
         """Restart the idle clock (activity that is not a received byte)."""

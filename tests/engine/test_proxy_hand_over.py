@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from recorder import Events
 from test_proxy import proxy_to
+from test_proxy_kept_leg import _scripted
 
 from netbench.engine.engine import Engine
 from netbench.engine.proxy_deferred import ProxyDeferred
@@ -54,20 +55,15 @@ async def _upstream(second: bytes) -> asyncio.Server:
     """FIRST, then `second`; then FIRST again unless `second` ends the connection."""
     ends = b"Content-Length" not in second and b"chunked" not in second and b" 204 " not in second
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            for n in range(3):
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(second if n == 1 else FIRST)
-                if n == 1 and ends:
-                    return  # its end is the response's
-            await reader.read()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def first(writer: asyncio.StreamWriter) -> None:
+        writer.write(FIRST)
 
-    return await asyncio.start_server(serve, "127.0.0.1", 0)
+    async def then(writer: asyncio.StreamWriter) -> None:
+        writer.write(second)
+        if ends:
+            writer.close()  # its end is the response's
+
+    return await _scripted([first, then, first])
 
 
 def _three(port: int, method: str) -> list[tuple[int, list[tuple[str, str]], bytes]]:
