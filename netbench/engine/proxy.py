@@ -384,6 +384,8 @@ class ProxyStream(AppStream):
         self.keep_alive = False
         self.response = HttpResponse(200, b"Connection Established", "1.1", (), b"", 0)
         connection.tunnel = leg
+        # However either leg ends, its record says it was a tunnel (the SNI, once read, adds to it).
+        leg._end_detail = connection._end_detail = "tunnel"
         yield ESTABLISHED
         while True:
             piece = await leg.next_piece(0)

@@ -87,6 +87,24 @@ async def test_a_connect_tunnel_records_its_bytes_on_both_legs_and_the_sni(
     assert sent_up == came_back == payload
 
 
+async def test_a_plain_connect_tunnel_says_so_when_either_leg_ends(
+    engine: Engine, events: Events
+) -> None:
+    origin = await echo_server()
+    async with origin:
+        port = origin.sockets[0].getsockname()[1]
+        proxy = await forward_proxy(engine)
+        _head, echoed = await asyncio.to_thread(
+            _through_connect, proxy.address.port, f"127.0.0.1:{port}", b"ping"
+        )
+        assert echoed == b"ping"  # not TLS: no SNI to name
+        client = await events.wait_for(ConnectionOpened, lambda e: e.server_id == proxy.server_id)
+        leg = await events.wait_for(ConnectionOpened, lambda e: e.via == client.conn_id)
+        for conn_id in (client.conn_id, leg.conn_id):
+            closed = await events.wait_for(ConnectionClosed, lambda e, c=conn_id: e.conn_id == c)
+            assert closed.detail == "tunnel"
+
+
 async def test_remote_destinations_are_refused_unless_allowed(
     engine: Engine, events: Events
 ) -> None:
