@@ -60,24 +60,37 @@ def test_the_sni_of_a_client_hello_is_read() -> None:
     assert client_hello_sni(b"GET / HTTP/1.1\r\n") == ""
 
 
-async def test_a_connect_tunnel_records_its_bytes_on_both_legs_and_the_sni(
-    engine: Engine, events: Events
-) -> None:
+async def _tunnelled(
+    engine: Engine, events: Events, payload: bytes
+) -> tuple[bytes, bytes, ConnectionOpened, int, dict[int, ConnectionClosed]]:
+    """`payload` through a forward proxy's CONNECT tunnel to an echo server: the proxy's
+    answer, what came back, the upstream leg's opening, the origin's port, and how
+    each leg (the client's, the upstream's) ended."""
     origin = await echo_server()
     async with origin:
         port = origin.sockets[0].getsockname()[1]
         proxy = await forward_proxy(engine)
-        payload = client_hello("shop.example") + b"ping"
         head, echoed = await asyncio.to_thread(
             _through_connect, proxy.address.port, f"127.0.0.1:{port}", payload
         )
-        assert head == b"HTTP/1.1 200 Connection Established\r\n\r\n"
-        assert echoed == payload
         client = await events.wait_for(ConnectionOpened, lambda e: e.server_id == proxy.server_id)
         leg = await events.wait_for(ConnectionOpened, lambda e: e.via == client.conn_id)
-        assert leg.peer.port == port
-        closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id == client.conn_id)
-        assert "TLS SNI shop.example" in (closed.detail or "")
+        closed = {
+            conn_id: await events.wait_for(ConnectionClosed, lambda e, c=conn_id: e.conn_id == c)
+            for conn_id in (client.conn_id, leg.conn_id)
+        }
+    return head, echoed, leg, port, closed
+
+
+async def test_a_connect_tunnel_records_its_bytes_on_both_legs_and_the_sni(
+    engine: Engine, events: Events
+) -> None:
+    payload = client_hello("shop.example") + b"ping"
+    head, echoed, leg, port, closed = await _tunnelled(engine, events, payload)
+    assert head == b"HTTP/1.1 200 Connection Established\r\n\r\n"
+    assert echoed == payload
+    assert leg.peer.port == port
+    assert all("TLS SNI shop.example" in (e.detail or "") for e in closed.values())
     sent_up = b"".join(
         e.data for e in events.of(ChunkRecorded, conn_id=leg.conn_id, direction=Direction.OUT)
     )
@@ -90,19 +103,9 @@ async def test_a_connect_tunnel_records_its_bytes_on_both_legs_and_the_sni(
 async def test_a_plain_connect_tunnel_says_so_when_either_leg_ends(
     engine: Engine, events: Events
 ) -> None:
-    origin = await echo_server()
-    async with origin:
-        port = origin.sockets[0].getsockname()[1]
-        proxy = await forward_proxy(engine)
-        _head, echoed = await asyncio.to_thread(
-            _through_connect, proxy.address.port, f"127.0.0.1:{port}", b"ping"
-        )
-        assert echoed == b"ping"  # not TLS: no SNI to name
-        client = await events.wait_for(ConnectionOpened, lambda e: e.server_id == proxy.server_id)
-        leg = await events.wait_for(ConnectionOpened, lambda e: e.via == client.conn_id)
-        for conn_id in (client.conn_id, leg.conn_id):
-            closed = await events.wait_for(ConnectionClosed, lambda e, c=conn_id: e.conn_id == c)
-            assert closed.detail == "tunnel"
+    _head, echoed, _leg, _port, closed = await _tunnelled(engine, events, b"ping")
+    assert echoed == b"ping"  # not TLS: no SNI to name
+    assert [e.detail for e in closed.values()] == ["tunnel", "tunnel"]
 
 
 async def test_remote_destinations_are_refused_unless_allowed(
