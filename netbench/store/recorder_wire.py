@@ -2,11 +2,13 @@
 
 Rules:
 - the engine's side pays for every event it sends, on the servers' GIL, so
-  the three events published per chunk and per exchange travel as plain
-  tuples of builtins (built in ~0.5 µs) and a batch is one `marshal.dumps`
-  (~3x faster than pickling the NamedTuples, whose classes and enums pickle
-  by reference); the rare events (servers, connections, socket events,
-  capture) are pickled one by one inside the batch;
+  the events published per chunk, per exchange, per connection and per
+  captured packet travel as plain tuples of builtins (built in ~0.5-1 µs)
+  and a batch is one `marshal.dumps`. Pickling costs 6-14 µs an event for
+  the frozen slotted dataclasses and ~9 µs a packet, each way: with a new
+  connection per request (~5 connection events, ~9 packets captured) that
+  was most of what recording cost. Only the rare events (servers, intercept,
+  capture status) are pickled one by one inside the batch;
 - a frame is a 4-byte little-endian length and its marshal payload; the
   first item of every message names it (`batch`, `written`, ...);
 - `BatchMark(n)` ends batch n in the recorder's queue: the store has no table
@@ -24,12 +26,37 @@ import struct
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
-from netbench.events import ChunkRecorded, HttpRequestRecorded, HttpResponseRecorded
-from netbench.model import Direction, HttpRequest, HttpResponse
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+    PacketCaptured,
+    SocketEventRecorded,
+)
+from netbench.model import (
+    Direction,
+    Endpoint,
+    EndReason,
+    HttpRequest,
+    HttpResponse,
+    Role,
+    SocketEventKind,
+    TcpPacket,
+    Transport,
+)
 
 _CHUNK, _REQUEST, _RESPONSE, _OTHER = 0, 1, 2, 3
+_OPENED, _SOCKET_EVENT, _CLOSED, _PACKET = 4, 5, 6, 7
 _DIRECTION_CODE = {Direction.IN: 0, Direction.OUT: 1}
 _DIRECTIONS = (Direction.IN, Direction.OUT)
+_ROLES, _TRANSPORTS = tuple(Role), tuple(Transport)
+_KINDS, _REASONS = tuple(SocketEventKind), tuple(EndReason)
+_ROLE_CODE = {member: code for code, member in enumerate(_ROLES)}
+_TRANSPORT_CODE = {member: code for code, member in enumerate(_TRANSPORTS)}
+_KIND_CODE = {member: code for code, member in enumerate(_KINDS)}
+_REASON_CODE = {member: code for code, member in enumerate(_REASONS)}
 _LENGTH = struct.Struct("<I")
 MAX_FRAME = 1 << 30
 """A frame longer than this is a broken pipe's garbage, not a batch."""
@@ -56,10 +83,67 @@ def _response(event: HttpResponseRecorded) -> tuple[Any, ...]:
     return (_RESPONSE, exchange_id, conn_id, tuple(response), first, last, t_start, t_end)
 
 
+def _opened(event: ConnectionOpened) -> tuple[Any, ...]:
+    local, peer = event.local, event.peer
+    return (
+        _OPENED,
+        event.conn_id,
+        event.server_id,
+        _ROLE_CODE[event.role],
+        _TRANSPORT_CODE[event.transport],
+        local.host,
+        local.port,
+        peer.host,
+        peer.port,
+        event.t,
+        event.via,
+    )
+
+
+def _socket_event(event: SocketEventRecorded) -> tuple[Any, ...]:
+    return (_SOCKET_EVENT, event.conn_id, _KIND_CODE[event.kind], event.t, event.detail)
+
+
+def _closed(event: ConnectionClosed) -> tuple[Any, ...]:
+    return (
+        _CLOSED,
+        event.conn_id,
+        _REASON_CODE[event.reason],
+        event.t,
+        event.bytes_in,
+        event.bytes_out,
+        event.detail,
+    )
+
+
+def _packet(event: PacketCaptured) -> tuple[Any, ...]:
+    t, src, dst, flags, seq, ack, window, payload_len, head, frame, linktype = event.packet
+    return (
+        _PACKET,
+        t,
+        src.host,
+        src.port,
+        dst.host,
+        dst.port,
+        flags,
+        seq,
+        ack,
+        window,
+        payload_len,
+        head,
+        frame,
+        linktype,
+    )
+
+
 _ENCODERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {
     ChunkRecorded: _chunk,
     HttpRequestRecorded: _request,
     HttpResponseRecorded: _response,
+    ConnectionOpened: _opened,
+    SocketEventRecorded: _socket_event,
+    ConnectionClosed: _closed,
+    PacketCaptured: _packet,
 }
 
 
@@ -127,9 +211,53 @@ def decode_events(items: list[tuple[Any, ...]]) -> list[object]:
                     exchange_id, conn_id, _response_from(response), first, last, t_start, t_end
                 )
             )
-        else:
+        elif code == _OTHER:
             append(pickle.loads(item[1]))  # our own process wrote it
+        else:
+            append(_RARER[code](item))
     return events
+
+
+def _opened_from(item: tuple[Any, ...]) -> ConnectionOpened:
+    _, conn_id, server_id, role, transport, local_host, local_port, peer_host, peer_port, t, via = (
+        item
+    )
+    return ConnectionOpened(
+        conn_id,
+        server_id,
+        _ROLES[role],
+        _TRANSPORTS[transport],
+        Endpoint(local_host, local_port),
+        Endpoint(peer_host, peer_port),
+        t,
+        via,
+    )
+
+
+def _socket_event_from(item: tuple[Any, ...]) -> SocketEventRecorded:
+    _, conn_id, kind, t, detail = item
+    return SocketEventRecorded(conn_id, _KINDS[kind], t, detail)
+
+
+def _closed_from(item: tuple[Any, ...]) -> ConnectionClosed:
+    _, conn_id, reason, t, bytes_in, bytes_out, detail = item
+    return ConnectionClosed(conn_id, _REASONS[reason], t, bytes_in, bytes_out, detail)
+
+
+def _packet_from(item: tuple[Any, ...]) -> PacketCaptured:
+    _, t, src_host, src_port, dst_host, dst_port, *rest = item
+    return PacketCaptured(
+        TcpPacket(t, Endpoint(src_host, src_port), Endpoint(dst_host, dst_port), *rest)
+    )
+
+
+_RARER: dict[int, Callable[[tuple[Any, ...]], object]] = {
+    _OPENED: _opened_from,
+    _SOCKET_EVENT: _socket_event_from,
+    _CLOSED: _closed_from,
+    _PACKET: _packet_from,
+}
+"""Decoders of the encoded kinds after the three per chunk and per exchange."""
 
 
 def _request_from(fields: tuple[Any, ...]) -> HttpRequest:
