@@ -83,7 +83,7 @@ class RecordedStream(asyncio.BufferedProtocol):
         self.bytes_in = 0
         self.bytes_out = 0
         self.opened_at = 0.0
-        self._buffer = memoryview(bytearray(max(1, recv_size)))
+        self._buffer = ctx.receive_buffer(max(1, recv_size))
         self._seq = 0
         self._last_activity = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
