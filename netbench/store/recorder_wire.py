@@ -271,8 +271,9 @@ def _response_from(fields: tuple[Any, ...]) -> HttpResponse:
 
 
 def _headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
-    # marshal gives back what it was given; a parser may have built lists.
-    return tuple((name, value) for name, value in headers)
+    # marshal gives back what it was given: the parsers build a list of pairs.
+    # Rebuilding each pair in Python cost ~4 us a message.
+    return headers if type(headers) is tuple else tuple(headers)
 
 
 def message(*fields: Any) -> bytes:

@@ -26,6 +26,7 @@ import sqlite3
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from netbench.events import ChunkRecorded, HttpRequestRecorded, HttpResponseRecorded
 
@@ -54,15 +55,17 @@ class WalKeeper:
         budget = self.limit // 8
         batch: list[object] = []
         size = 0
+        append = batch.append
         while count and size < budget:
-            event = popleft()
-            batch.append(event)
+            event: Any = popleft()
+            append(event)
             count -= 1
-            if isinstance(event, ChunkRecorded):
+            kind = type(event)  # exact types: this runs for every event recorded
+            if kind is ChunkRecorded:
                 size += len(event.data) + 64
-            elif isinstance(event, HttpRequestRecorded):
+            elif kind is HttpRequestRecorded:
                 size += len(event.request.body) + 512
-            elif isinstance(event, HttpResponseRecorded):
+            elif kind is HttpResponseRecorded:
                 size += len(event.response.body) + 512
             else:
                 size += 256
