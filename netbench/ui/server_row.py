@@ -81,7 +81,9 @@ class ServerRow:
         return (
             Text(str(self.server_id), style="dim"),
             Text(self.kind),
-            Text(visible_text(self.url), style=_EXPOSED_STYLE if self.exposed else ""),
+            # host:port, not the URL: the kind names the protocol, the header the
+            # page server's URL, and at 160 columns the URL pushed `in / out` out.
+            Text(visible_text(str(self.address)), style=_EXPOSED_STYLE if self.exposed else ""),
             Text(self.state, style=_STATE_STYLE[self.state]),
             Text(f"{self.open}/{self.total}"),
             Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),

@@ -291,3 +291,37 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _screen_lines(running: Running) -> list[str]:
+    """What the terminal shows, line by line."""
+    return [strip.text for strip in running.app.screen._compositor.render_strips()]
+
+
+async def test_at_160_columns_every_column_of_the_page_servers_row_is_shown(
+    running: Running,
+) -> None:
+    panel = _panel(running)
+    status, _ = await running.get("/")
+    assert status == 200
+    [page] = _rows(panel, "http")
+    await running.until(lambda: page.bytes_out > 0)
+    await running.pilot.pause(0.3)  # the panel's counts are redrawn a few times a second
+    region = panel.region
+    lines = _screen_lines(running)[region.y : region.bottom]
+    shown = [line[region.x : region.right] for line in lines]
+    header = next(line for line in shown if "address" in line)
+    assert "in / out" in header
+    [line] = [line for line in shown if f"127.0.0.1:{running.port}" in line]
+    assert line.rstrip().endswith(page.cells()[-1].plain)  # bytes in and out, whole
+
+
+async def test_the_app_behind_a_proxy_presets_form_says_both_ports_uncut(running: Running) -> None:
+    _panel(running)
+    await running.pilot.press("8")
+    await running.until(lambda: isinstance(running.app.screen, AddServerScreen))
+    await running.pilot.pause()
+    screen = "\n".join(_screen_lines(running))
+    assert "Preset 8: App behind a proxy (seed 004)" in screen
+    assert "wsgi on 8001, proxy on 8099, or free ones" in screen
+    await running.pilot.press("escape")

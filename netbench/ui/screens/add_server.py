@@ -229,6 +229,7 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         *,
         initial: Mapping[str, str] | None = None,
         title: str = "Add a server",
+        subtitle: str = "",
     ) -> None:
         """`initial`: field values to show instead of the kind's defaults (a preset's
         seed port...); with them the Start button has the focus, so Enter starts it."""
@@ -237,6 +238,8 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         self._kind = kind if registry.find(kind) is not None else "echo"
         self._given = dict(initial or {})
         self._title = title
+        self._subtitle = subtitle
+        """On the bottom border: the title stays short enough for the dialog's 72 columns."""
         self._busy = False
 
     def compose(self) -> ComposeResult:
@@ -253,6 +256,7 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         initial.update((name, value) for name, value in self._given.items() if name in initial)
         with Vertical(id="dialog") as dialog:
             dialog.border_title = self._title
+            dialog.border_subtitle = self._subtitle
             with VerticalScroll(id="form"):
                 with Horizontal(classes="field"):
                     yield Label("Kind")

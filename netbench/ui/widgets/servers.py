@@ -52,7 +52,7 @@ PRESETS: tuple[registry.Preset, ...] = registry.presets()
 knowingly differs from its seed (the registry's table: no kind is loaded for it)."""
 
 
-COLUMNS = ("#", "kind", "address", "state", "conns", "bytes in / out")
+COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
 """The table's headers, also its column keys. Bytes are every byte of every
 connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
@@ -276,7 +276,8 @@ class ServersPanel(DataTable[Text]):
                 if plain == self._shown_cells.get(server_id):
                     continue
                 for column, cell in zip(COLUMNS, cells, strict=True):
-                    self.update_cell(str(server_id), column, cell)
+                    # A column widens with its cell: "0 B / 0 B" grows to "1.2 MB / 3.4 MB".
+                    self.update_cell(str(server_id), column, cell, update_width=True)
                 self._shown_cells[server_id] = plain
         running = sum(row.state == "running" for row in self.rows_by_id.values())
         if self._netbench.read_only:
@@ -368,12 +369,19 @@ class ServersPanel(DataTable[Text]):
             return
         initial = {"port": str(preset.port)}
         initial.update((name, str(value)) for name, value in preset.overrides().items())
-        title = f"Preset {key}: {preset.label}, seed port {preset.port} (a free one if taken)"
+        title = f"Preset {key}: {preset.label}"
+        subtitle = f"seed port {preset.port}, or a free one if taken"
+        if preset.front is not None:
+            front = preset.front
+            subtitle = f"{preset.kind} on {preset.port}, {front.kind} on {front.port}, or free ones"
 
         async def submit(config: ServerConfig) -> str | None:
             return await self._start_preset(preset, config)
 
-        self.app.push_screen(AddServerScreen(submit, preset.kind, initial=initial, title=title))
+        screen = AddServerScreen(
+            submit, preset.kind, initial=initial, title=title, subtitle=subtitle
+        )
+        self.app.push_screen(screen)
 
     async def _start_preset(self, preset: registry.Preset, config: ServerConfig) -> str | None:
         """Start the form's server (and the preset's front, pointed at it); an error or None."""
