@@ -29,6 +29,7 @@ _STATE_STYLE: dict[str, str] = {
     "ended uncleanly": "yellow",
 }
 _EXPOSED_STYLE = "bold yellow"
+_USUAL_LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def beyond_loopback(hosts: list[str]) -> str | None:
@@ -76,14 +77,20 @@ class ServerRow:
         row.open = row.total = len(running.connections)
         return row
 
+    @property
+    def where(self) -> str:
+        """`:8000` on the usual loopback address, as the traffic list names servers;
+        host:port on any other. Not the URL: the kind names the protocol, `y` copies
+        the URL, and at 160 columns the URL pushed `in / out` out of the panel."""
+        host, port = self.address.host, self.address.port
+        return f":{port}" if host in _USUAL_LOOPBACK else str(self.address)
+
     def cells(self) -> tuple[Text, ...]:
         """The row's cells, sanitised (a host name is user text)."""
         return (
             Text(str(self.server_id), style="dim"),
             Text(self.kind),
-            # host:port, not the URL: the kind names the protocol, the header the
-            # page server's URL, and at 160 columns the URL pushed `in / out` out.
-            Text(visible_text(str(self.address)), style=_EXPOSED_STYLE if self.exposed else ""),
+            Text(visible_text(self.where), style=_EXPOSED_STYLE if self.exposed else ""),
             Text(self.state, style=_STATE_STYLE[self.state]),
             Text(f"{self.open}/{self.total}"),
             Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
