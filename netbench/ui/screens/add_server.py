@@ -242,6 +242,17 @@ class AddServerScreen(ModalScreen[ServerConfig | None]):
         """On the bottom border: the title stays short enough for the dialog's 72 columns."""
         self._busy = False
 
+    @classmethod
+    def for_preset(cls, submit: Submit, preset: registry.Preset) -> AddServerScreen:
+        """A preset's form: its seed port and settings filled in, both ports said."""
+        initial = {"port": str(preset.port)}
+        initial.update((name, str(value)) for name, value in preset.overrides().items())
+        where = f"seed port {preset.port}, or a free one if taken"
+        if (front := preset.front) is not None:
+            where = f"{preset.kind} on {preset.port}, {front.kind} on {front.port}, or free ones"
+        title = f"Preset {preset.key}: {preset.label}"
+        return cls(submit, preset.kind, initial=initial, title=title, subtitle=where)
+
     def compose(self) -> ComposeResult:
         defaults = default_config(self._kind)
         initial = {

@@ -367,21 +367,11 @@ class ServersPanel(DataTable[Text]):
         preset = next((preset for preset in PRESETS if preset.key == key), None)
         if self._engine() is None or preset is None:
             return
-        initial = {"port": str(preset.port)}
-        initial.update((name, str(value)) for name, value in preset.overrides().items())
-        title = f"Preset {key}: {preset.label}"
-        subtitle = f"seed port {preset.port}, or a free one if taken"
-        if preset.front is not None:
-            front = preset.front
-            subtitle = f"{preset.kind} on {preset.port}, {front.kind} on {front.port}, or free ones"
 
         async def submit(config: ServerConfig) -> str | None:
             return await self._start_preset(preset, config)
 
-        screen = AddServerScreen(
-            submit, preset.kind, initial=initial, title=title, subtitle=subtitle
-        )
-        self.app.push_screen(screen)
+        self.app.push_screen(AddServerScreen.for_preset(submit, preset))
 
     async def _start_preset(self, preset: registry.Preset, config: ServerConfig) -> str | None:
         """Start the form's server (and the preset's front, pointed at it); an error or None."""
