@@ -8,18 +8,20 @@ knows whether a miss is new or the known limit of this design.
 from __future__ import annotations
 
 WHY = {
-    "c": "CPU per request: the server and its recorder share the core wrk leaves"
-    " (docs/performance.md, issue 18 section)",
+    "c": "CPU per request: the server and its recorder share the core wrk leaves; every"
+    " exchange a SQLite row at ~28 us caps the recorder near 0.35x (docs/performance.md)",
     "c-p99": "the server waits for the core while its recorder runs",
     "d": "capture's own work on the same cores",
-    "e": "the engine still shares the TUI's interpreter (docs/architecture.md, what is next)",
+    "e": "Textual's rendering (~58% of the interpreter under load) and the engine share"
+    " one interpreter (docs/performance.md, docs/architecture.md)",
     "keys": "a frame of the busy screen",
     "startup": "Textual styling the first frame's widgets (docs/performance.md)",
-    "wsgi": "recording ~8 events a connection on the server's core, and the app's thread"
-    " hop; unrecorded it is at 0.75-1.04x gunicorn's rate (docs/performance.md)",
-    "proxy": "at saturation a p99 follows the rate: the proxy's Python per request and"
-    " its recording share two cores with the upstream and wrk (docs/performance.md)",
-    "proxy-paced": "the proxy's own Python per request, recording or not: ~160 us of CPU"
+    "wsgi": "the loop's Python per connection and the app's thread hop: ~290 us of server"
+    " CPU a connection where gunicorn takes ~270; unrecorded 0.89x (docs/performance.md)",
+    "proxy": "at saturation a p99 follows the rate: recording both legs costs ~95 us a"
+    " request on two cores shared with the upstream and wrk; unrecorded it meets it"
+    " (docs/performance.md)",
+    "proxy-paced": "the proxy's own Python per request, recording or not: ~145 us of CPU"
     " where a bare uvloop byte forwarder takes ~25 (docs/performance.md)",
 }
 
