@@ -44,6 +44,13 @@ class Tracked:
         closed_event.set()
 
 
+class ExitOnClose(list[bytes]):
+    """A one-piece answer whose close() raises SystemExit (a sys.exit() in cleanup code)."""
+
+    def close(self) -> None:
+        raise SystemExit(3)
+
+
 def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     if path == "/environ":
@@ -111,6 +118,9 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     if path == "/huge":  # 64 MiB in one piece
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [b"h" * (64 << 20)]
+    if path == "/exit-on-close":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ExitOnClose([b"answered"])
     if path == "/fast":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"fast"]

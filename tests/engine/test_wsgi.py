@@ -234,6 +234,20 @@ async def test_an_app_that_raises_gets_a_500_naming_it(engine: Engine, events: E
     assert (await fetch(server, "GET", "/fast"))[2] == b"fast"  # and it serves on
 
 
+async def test_a_close_that_raises_system_exit_keeps_the_answer_and_the_thread(
+    engine: Engine, events: Events
+) -> None:
+    # One worker thread: had SystemExit escaped close(), it would have ended the
+    # thread (nothing left to run the next request) and never handed the answer over.
+    server = await start(engine, "wsgi_cases:cases", threads=1)
+    for _ in range(2):
+        status, _headers, body = await fetch(server, "GET", "/exit-on-close")
+        assert (status, body) == (200, b"answered")
+    _request, response = await exchange(events, b"/exit-on-close")
+    assert "close() of the app's iterable raised SystemExit(3)" in (response.response.error or "")
+    assert (await fetch(server, "GET", "/fast"))[2] == b"fast"
+
+
 async def test_an_app_that_raises_mid_response_closes_the_connection(
     engine: Engine, events: Events
 ) -> None:

@@ -260,7 +260,7 @@ class WsgiStream(AppStream):
             if hasattr(result, "close"):
                 try:
                     result.close()
-                except Exception as error:
+                except BaseException as error:  # SystemExit too: the answer still goes out
                     self.response = framer.response(
                         f"close() of the app's iterable raised {error!r}"
                     )
