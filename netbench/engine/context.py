@@ -22,6 +22,10 @@ class Pausable(Protocol):
     def set_reading(self, reading: bool) -> None: ...
 
 
+SHARED_RECEIVE = 1 << 20
+"""Receive buffers up to this size are shared by an engine's connections (receive_buffer)."""
+
+
 class EngineContext:
     """Id counters, the event bus and the task set of one engine."""
 
@@ -45,12 +49,17 @@ class EngineContext:
         self._receive_buffers: dict[int, memoryview] = {}
 
     def receive_buffer(self, size: int) -> memoryview:
-        """The buffer every connection of this engine reads into, one per size.
+        """The buffer a connection reads into: up to SHARED_RECEIVE bytes, one per
+        size for every connection of this engine.
 
         Shared, because reads on one loop never overlap (get_buffer, the read,
         buffer_updated, then the next connection's) and each read's bytes are
         copied out at once; a 64 KiB buffer allocated and zeroed per
-        connection was a measurable part of a short connection's cost."""
+        connection was a measurable part of a short connection's cost. A
+        bigger one (a server's --recv-size, up to 16 MiB) is the connection's
+        own, freed with it, rather than kept for the engine's life."""
+        if size > SHARED_RECEIVE:
+            return memoryview(bytearray(size))
         buffer = self._receive_buffers.get(size)
         if buffer is None:
             buffer = self._receive_buffers[size] = memoryview(bytearray(size))

@@ -178,7 +178,22 @@ def encode_batch(number: int, events: list[object]) -> bytes:
             append((_OTHER, pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)))
         else:
             append(encode(event))
-    return marshal.dumps(("batch", number, items))
+    try:
+        return marshal.dumps(("batch", number, items))
+    except ValueError:
+        # marshal takes exact builtins only: a field of a subclass (an IntEnum
+        # port, a str subclass) travels pickled rather than stop the recording.
+        return marshal.dumps(
+            ("batch", number, [_marshallable(*pair) for pair in zip(events, items, strict=True)])
+        )
+
+
+def _marshallable(event: object, item: tuple[Any, ...]) -> tuple[Any, ...]:
+    try:
+        marshal.dumps(item)
+    except ValueError:
+        return (_OTHER, pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL))
+    return item
 
 
 def decode_events(items: list[tuple[Any, ...]]) -> list[object]:

@@ -60,6 +60,20 @@ class HeadersText:
         return text
 
 
+def storable(text: str | None) -> str | None:
+    """Text SQLite can store. An error's text can hold a lone surrogate (an OSError
+    naming a file whose name is not UTF-8: Python decodes it with surrogateescape),
+    which the driver refuses to encode: one such detail failed the whole recording.
+    Such a character is kept as its escape (\\udcff)."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _packet_row(e: PacketCaptured) -> Row:
     # The kernel stamped it in unix time already: no anchor to apply. After
     # the endpoints, TcpPacket's fields are in the columns' order (flags...linktype).
@@ -107,7 +121,7 @@ class EventRows:
         )
 
     def server_stopped_row(self, e: ServerStopped) -> Row:
-        return (self.wall(e.t), e.error, e.server_id)
+        return (self.wall(e.t), storable(e.error), e.server_id)
 
     def connection_row(self, e: ConnectionOpened) -> Row:
         return (
@@ -128,13 +142,14 @@ class EventRows:
         return pack_blocks([e], self.mono_anchor, self.wall_anchor)[0]
 
     def socket_event_row(self, e: SocketEventRecorded) -> Row:
-        return (e.conn_id, self.wall(e.t), e.kind.value, e.detail)
+        return (e.conn_id, self.wall(e.t), e.kind.value, storable(e.detail))
 
     def closed_row(self, e: ConnectionClosed) -> Row:
-        return (self.wall(e.t), e.reason.value, e.detail, e.bytes_in, e.bytes_out, e.conn_id)
+        detail = storable(e.detail)
+        return (self.wall(e.t), e.reason.value, detail, e.bytes_in, e.bytes_out, e.conn_id)
 
     def capture_row(self, e: CaptureStatus) -> Row:
-        return (self.wall(e.t), int(e.running), e.detail, e.dropped)
+        return (self.wall(e.t), int(e.running), storable(e.detail), e.dropped)
 
     def request_row(self, e: HttpRequestRecorded) -> Row:
         exchange_id, conn_id, position, request, first, last, t_start, t_end = e
@@ -152,7 +167,7 @@ class EventRows:
             body_len,
             int(truncated),
             int(keep_alive),
-            error,
+            error if error is None else storable(error),
             first,
             last,
             wall + (t_start - mono),
@@ -173,7 +188,7 @@ class EventRows:
             body,
             body_len,
             int(truncated),
-            error,
+            error if error is None else storable(error),
             first,
             last,
             wall + (t_start - mono),

@@ -29,7 +29,6 @@ _STATE_STYLE: dict[str, str] = {
     "ended uncleanly": "yellow",
 }
 _EXPOSED_STYLE = "bold yellow"
-_USUAL_LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def beyond_loopback(hosts: list[str]) -> str | None:
@@ -79,11 +78,12 @@ class ServerRow:
 
     @property
     def where(self) -> str:
-        """`:8000` on the usual loopback address, as the traffic list names servers;
-        host:port on any other. Not the URL: the kind names the protocol, `y` copies
-        the URL, and at 160 columns the URL pushed `in / out` out of the panel."""
-        host, port = self.address.host, self.address.port
-        return f":{port}" if host in _USUAL_LOOPBACK else str(self.address)
+        """`:8000` on 127.0.0.1, as the traffic list names servers; host:port on any
+        other (`[::1]:8000` can listen beside it). Not the URL: the kind names the
+        protocol, `y` copies the URL, and at 160 columns the URL pushed `in / out`
+        out of the panel."""
+        address = self.address
+        return f":{address.port}" if address.host == "127.0.0.1" else str(address)
 
     def cells(self) -> tuple[Text, ...]:
         """The row's cells, sanitised (a host name is user text)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import marshal
 
 from sessionkit import one_exchange
@@ -48,3 +49,23 @@ def test_every_kind_and_every_member_of_its_enums_arrives_equal() -> None:
     assert [type(event) for event in arrived] == [type(event) for event in events]
     closed = [event for event in arrived if isinstance(event, ConnectionClosed)]
     assert {event.reason for event in closed} == set(EndReason)
+
+
+class Port(enum.IntEnum):
+    HTTP = 8000
+
+
+class Detail(str):
+    """A subclass of str: marshal refuses it, pickle takes it (by reference)."""
+
+
+def test_a_field_marshal_refuses_travels_pickled_with_the_rest_of_its_batch() -> None:
+    odd_endpoint = Endpoint("127.0.0.1", Port.HTTP)
+    events: list[Event] = [
+        ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, odd_endpoint, odd_endpoint, 1.0),
+        SocketEventRecorded(1, SocketEventKind.ERROR, 2.0, Detail("odd")),
+        *one_exchange(3.0, conn_id=2),
+    ]
+    arrived = _through_the_pipe(events)
+    assert arrived == events
+    assert [type(event) for event in arrived] == [type(event) for event in events]

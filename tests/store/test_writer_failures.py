@@ -17,8 +17,15 @@ from pathlib import Path
 import pytest
 from sessionkit import record
 
-from netbench.events import ChunkRecorded, ConnectionOpened, Event, ServerStarted
-from netbench.model import Direction, Endpoint, Role, Transport
+from netbench.events import (
+    ChunkRecorded,
+    ConnectionClosed,
+    ConnectionOpened,
+    Event,
+    ServerStarted,
+    SocketEventRecorded,
+)
+from netbench.model import Direction, Endpoint, EndReason, Role, SocketEventKind, Transport
 from netbench.store import SessionReader, SessionWriter, StoreError
 
 MakeEvents = Callable[..., list[Event]]
@@ -215,3 +222,26 @@ def test_close_is_idempotent_and_later_events_are_dropped(session_path: Path) ->
     writer(ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, time.monotonic()))
     with SessionReader(session_path) as reader:
         assert reader.counts().connections == 0
+
+
+def test_a_detail_naming_an_undecodable_file_is_recorded_not_fatal(session_path: Path) -> None:
+    # An OSError about a file whose name is not UTF-8 carries a lone surrogate
+    # (os.fsdecode's surrogateescape); SQLite's driver refuses to encode it.
+    name = os.fsdecode(b"/srv/caf\xe9.txt")
+    detail = f"[Errno 13] Permission denied: '{name}'"
+    errors: list[str] = []
+    t0 = time.monotonic()
+    events = [
+        ConnectionOpened(1, None, Role.CLIENT, Transport.TCP, LOCAL, PEER, t0),
+        SocketEventRecorded(1, SocketEventKind.ERROR, t0 + 0.1, detail),
+        ConnectionClosed(1, EndReason.ERROR, t0 + 0.2, 0, 0, detail),
+        ChunkRecorded(1, 0, Direction.IN, 0, b"after", t0 + 0.3),
+    ]
+    record(session_path, events, on_error=errors.append)
+    assert errors == []  # the recording went on
+    with SessionReader(session_path) as reader:
+        [event] = reader.socket_events(1)
+        closed = reader.connection(1)
+    shown = "[Errno 13] Permission denied: '/srv/caf\\udce9.txt'"
+    assert event.detail == shown
+    assert closed is not None and closed.detail == shown
