@@ -85,3 +85,13 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
         r"proxy p99, recording both legs, paced <= 2\.00x",
     ):
         assert re.search(rf"^target {target}: {verdict}", out, re.M), (target, out)
+
+
+def test_exchange_rows_prints_both_ways_of_storing_an_exchange() -> None:
+    script = ROOT / "bench" / "exchange_rows.py"
+    command = [sys.executable, str(script), "--exchanges", "900", "--batch", "450"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = re.search(r"a row each ([\d.]+) us .* per transaction ([\d.]+) us", result.stdout)
+    assert found is not None, result.stdout
+    assert float(found[1]) > 0 and float(found[2]) > 0
