@@ -86,12 +86,15 @@ class ServerRow:
         return f":{address.port}" if address.host == "127.0.0.1" else str(address)
 
     def cells(self) -> tuple[Text, ...]:
-        """The row's cells, sanitised (a host name is user text)."""
+        """The row's cells, sanitised (a host name is user text). The state comes
+        last and colours the address too: where the panel is narrow (120
+        columns) the edge cuts the state's word, not the counts."""
+        state_style = _STATE_STYLE[self.state]
         return (
             Text(str(self.server_id), style="dim"),
             Text(self.kind),
-            Text(visible_text(self.where), style=_EXPOSED_STYLE if self.exposed else ""),
-            Text(self.state, style=_STATE_STYLE[self.state]),
+            Text(visible_text(self.where), style=_EXPOSED_STYLE if self.exposed else state_style),
             Text(f"{self.open}/{self.total}"),
             Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
+            Text(self.state, style=state_style),
         )

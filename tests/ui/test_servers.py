@@ -313,7 +313,21 @@ async def test_at_160_columns_every_column_of_the_page_servers_row_is_shown(
     header = next(line for line in shown if "address" in line)
     assert "in / out" in header
     [line] = [line for line in shown if f" :{running.port} " in line]
-    assert line.rstrip().endswith(page.cells()[-1].plain)  # bytes in and out, whole
+    assert line.rstrip().endswith(f"{page.cells()[-2].plain}  running")  # counts and state whole
+
+
+async def test_at_120_columns_the_counts_stay_whole_and_the_state_colours_the_address(
+    running: Running,
+) -> None:
+    await running.pilot.resize_terminal(120, 40)
+    await running.pilot.pause(0.3)
+    panel = _panel(running)
+    [page] = _rows(panel, "http")
+    region = panel.region
+    lines = _screen_lines(running)[region.y : region.bottom]
+    [line] = [line[region.x : region.right] for line in lines if f" :{running.port} " in line]
+    assert page.cells()[-2].plain in line  # in / out
+    assert page.cells()[2].style == "green"  # running, even where the word is cut
 
 
 async def test_the_app_behind_a_proxy_presets_form_says_both_ports_uncut(running: Running) -> None:

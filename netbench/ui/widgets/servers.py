@@ -52,7 +52,7 @@ PRESETS: tuple[registry.Preset, ...] = registry.presets()
 knowingly differs from its seed (the registry's table: no kind is loaded for it)."""
 
 
-COLUMNS = ("#", "kind", "address", "state", "conns", "in / out")
+COLUMNS = ("#", "kind", "address", "conns", "in / out", "state")
 """The table's headers, also its column keys. Bytes are every byte of every
 connection (heads and bodies), where the traffic list shows body sizes."""
 _PRESET_GROUP = Binding.Group("Presets", compact=True)
