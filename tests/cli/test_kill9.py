@@ -40,7 +40,7 @@ import pytest
 from netbench.model import Direction
 from netbench.store import SessionReader
 from netbench.ui.app import AppConfig, NetbenchApp
-from netbench.ui.widgets.servers import ServersPanel
+from netbench.ui.widgets.servers import COLUMNS, ServersPanel
 from netbench.ui.widgets.traffic import TrafficList
 
 FLUSH_INTERVAL = 0.05
@@ -363,7 +363,8 @@ async def test_open_shows_the_killed_servers_and_connections_ended_uncleanly(
             await app.started.wait()
         await pilot.pause()
         servers = app.screen.query_one(ServersPanel)
-        assert [cell.plain for cell in servers.get_row_at(0)][3] == "ended uncleanly"
+        state = dict(zip(COLUMNS, servers.get_row_at(0), strict=True))["state"]
+        assert state.plain == "ended uncleanly"
         traffic = app.screen.query_one(TrafficList)
         traffic.focus()
         await pilot.press("end")
