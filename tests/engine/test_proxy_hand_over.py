@@ -137,17 +137,12 @@ async def test_the_hand_over_sends_and_records_what_the_stream_does(
 
 
 async def _silent_after_first() -> asyncio.Server:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(FIRST)
-            await reader.read()  # never answers the second request
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    """FIRST, then never an answer to the second request."""
 
-    return await asyncio.start_server(serve, "127.0.0.1", 0)
+    async def first(writer: asyncio.StreamWriter) -> None:
+        writer.write(FIRST)
+
+    return await _scripted([first])
 
 
 async def _awaiting_second(

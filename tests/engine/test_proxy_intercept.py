@@ -9,6 +9,7 @@ import struct
 
 from recorder import Events
 from test_proxy import proxy_to
+from test_proxy_kept_leg import _scripted
 
 from netbench.engine.engine import Engine, RunningServer
 from netbench.engine.intercept import InterceptQueue
@@ -84,17 +85,10 @@ async def test_held_requests_let_through_out_of_order_go_upstream_in_theirs(
 async def test_a_request_let_through_whose_client_leaves_closes_its_leg(
     engine: Engine, events: Events
 ) -> None:
-    async def answers_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n</1>")
-            await reader.read()  # silent after the first
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def first(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n</1>")
 
-    upstream = await asyncio.start_server(answers_once, "127.0.0.1", 0)
+    upstream = await _scripted([first])  # silent after the first
     async with upstream:
         proxy, queue, _reader, writer, (second,) = await _held_after_first(
             engine, events, upstream, [2]
