@@ -19,7 +19,7 @@ from netbench.ui.widgets.traffic import human_bytes
 if TYPE_CHECKING:
     from netbench.engine.engine import RunningServer
 
-__all__ = ["ServerRow", "State", "beyond_loopback"]
+__all__ = ["ServerRow", "State", "beyond_loopback", "looks"]
 
 State = Literal["running", "stopped", "failed", "ended uncleanly"]
 _STATE_STYLE: dict[str, str] = {
@@ -98,3 +98,9 @@ class ServerRow:
             Text(f"{human_bytes(self.bytes_in)} / {human_bytes(self.bytes_out)}"),
             Text(self.state, style=state_style),
         )
+
+
+def looks(cells: tuple[Text, ...]) -> tuple[tuple[str, str], ...]:
+    """Cells as shown, text and style: a stopped server's address turns dim
+    while its text stays the same."""
+    return tuple((cell.plain, str(cell.style)) for cell in cells)

@@ -127,6 +127,8 @@ async def test_stop_makes_the_port_refuse(running: Running) -> None:
     await running.pilot.press("s")
     await running.until(lambda: row.state == "stopped")
     assert await asyncio.to_thread(_refuses, port)
+    # The address keeps its text and takes the state's colour, on screen too.
+    await running.until(lambda: str(panel.get_row(str(row.server_id))[2].style) == "dim")
     engine = running.app.engine
     assert engine is not None and engine.servers[row.server_id].state is ServerState.STOPPED
 

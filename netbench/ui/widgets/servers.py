@@ -41,7 +41,7 @@ from netbench.model import Direction
 from netbench.protocol.textsafe import visible_text
 from netbench.store.errors import StoreError
 from netbench.ui.messages import EventsArrived
-from netbench.ui.server_row import ServerRow, State, beyond_loopback
+from netbench.ui.server_row import ServerRow, State, beyond_loopback, looks
 
 if TYPE_CHECKING:
     from netbench.engine.engine import Engine, RunningServer  # loaded after the first frame
@@ -123,7 +123,7 @@ class ServersPanel(DataTable[Text]):
         self._conn_server: dict[int, int] = {}
         self._forgotten: set[int] = set()
         self._shown_order: list[int] = []
-        self._shown_cells: dict[int, tuple[str, ...]] = {}
+        self._shown_cells: dict[int, tuple[tuple[str, str], ...]] = {}
         self._counts_timer: Timer | None = None
         self._counts_shown_at = 0.0
 
@@ -265,20 +265,22 @@ class ServersPanel(DataTable[Text]):
             for server_id, row in self.rows_by_id.items():
                 cells = row.cells()
                 self.add_row(*cells, key=str(server_id))
-                self._shown_cells[server_id] = tuple(cell.plain for cell in cells)
+                self._shown_cells[server_id] = looks(cells)
             self._shown_order = order
             if keep in self.rows_by_id:
                 self.move_cursor(row=order.index(keep), animate=False)
         else:
             for server_id, row in self.rows_by_id.items():
                 cells = row.cells()
-                plain = tuple(cell.plain for cell in cells)
-                if plain == self._shown_cells.get(server_id):
+                seen = looks(cells)
+                shown = self._shown_cells.get(server_id, ())
+                if seen == shown:
                     continue
-                for column, cell in zip(COLUMNS, cells, strict=True):
-                    # A column widens with its cell: "0 B / 0 B" grows to "1.2 MB / 3.4 MB".
-                    self.update_cell(str(server_id), column, cell, update_width=True)
-                self._shown_cells[server_id] = plain
+                for index, (column, cell) in enumerate(zip(COLUMNS, cells, strict=True)):
+                    if index >= len(shown) or shown[index] != seen[index]:
+                        # A column widens with its cell: "0 B / 0 B" grows to "1.2 MB / 3.4 MB".
+                        self.update_cell(str(server_id), column, cell, update_width=True)
+                self._shown_cells[server_id] = seen
         running = sum(row.state == "running" for row in self.rows_by_id.values())
         if self._netbench.read_only:
             self.border_title = f"Servers: {len(self.rows_by_id)} recorded (read-only)"
