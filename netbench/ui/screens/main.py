@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, cast
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -62,7 +62,17 @@ TAB_FOCUS = {
 """What each tab's key focuses, so the tab's own keys (x, c, k, o...) work at once."""
 
 
+NARROW_BELOW = 120
+"""Columns under which the servers and clients leave the side for a drawer
+that S and C open: beside them, traffic and the inspector would get ~40 cells
+(at 80, a request line shows a dozen characters and the hex dump wraps)."""
+
+
 class MainScreen(Screen[None]):
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (NARROW_BELOW, "-wide"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="main.filter"),
         Binding("t", "focus_traffic", "Traffic", id="main.traffic"),
@@ -144,6 +154,13 @@ class MainScreen(Screen[None]):
         if self._focus_when_mounted is not None:
             self.query_one(self._focus_when_mounted).focus()
         return True
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """On a narrow screen the servers and clients show while they have the
+        focus: S, C, a request sent to the HTTP client open them; escape, t or
+        anything else focused closes them."""
+        left = self.query_one("#left")
+        self.set_class(left in event.widget.ancestors_with_self, "-drawer")
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -1,12 +1,21 @@
-"""The key bar: Textual's Footer, rebuilt only when the keys it shows change."""
+"""The key bar: Textual's Footer, rebuilt only when the keys it shows change,
+with Help and Quit first and tighter on a narrow terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+
+LEADING_ACTIONS = ("help", "quit")
+"""Keys the bar shows first, as htop, nano and mc do: a terminal narrower than
+all the keys cuts the bar's end, and these are the ones every screen needs."""
+
+COMPACT_BELOW = 120
+"""Columns under which the keys drop their padding (two cells a key)."""
 
 
 class KeysFooter(Footer):
@@ -50,10 +59,23 @@ class KeysFooter(Footer):
         )
 
     def compose(self) -> ComposeResult:
-        for widget in super().compose():
+        widgets = list(super().compose())
+        for widget in widgets:
             if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
                 widget.set_reactive(FooterKey.compact, self.compact)
-            yield widget
+        # Footer yields only keys (no binding here has a group), so their
+        # order is free: the leading ones first, the rest as Textual gives them.
+        leading = [
+            widget
+            for action in LEADING_ACTIONS
+            for widget in widgets
+            if isinstance(widget, FooterKey) and widget.action == action
+        ]
+        yield from leading
+        yield from (widget for widget in widgets if widget not in leading)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.compact = event.size.width < COMPACT_BELOW
 
     async def recompose(self) -> None:
         keys = self._keys()

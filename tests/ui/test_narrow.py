@@ -1,0 +1,84 @@
+"""An 80x24 terminal: traffic and the inspector get the whole width, the servers
+and clients open as a drawer with S and C, and the key bar starts with Help."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+from textual.widgets._footer import FooterKey
+from uikit import Running, started
+
+from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.widgets.bytes_view import BytesView
+from netbench.ui.widgets.footer import KeysFooter
+from netbench.ui.widgets.servers import ServersPanel
+from netbench.ui.widgets.traffic import TrafficList
+
+
+@pytest.fixture
+async def narrow(tmp_path: Path) -> AsyncIterator[Running]:
+    app = NetbenchApp(AppConfig(port=0, session=tmp_path / "narrow.netbench.sqlite"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app)
+        await pilot.pause()
+        yield Running(app, pilot)
+
+
+def _drawer_shown(running: Running) -> bool:
+    return running.app.screen.query_one("#left").display
+
+
+def _footer_keys(running: Running) -> list[FooterKey]:
+    return list(running.app.screen.query_one(KeysFooter).query(FooterKey))
+
+
+async def test_traffic_and_the_inspector_take_the_whole_width(narrow: Running) -> None:
+    assert not _drawer_shown(narrow)
+    traffic = narrow.app.screen.query_one(TrafficList)
+    assert traffic.region.width == 80
+    assert narrow.app.screen.query_one(BytesView).region.width == 80
+    status, _body = await narrow.get("/narrow")
+    assert status == 404
+    await narrow.until(lambda: "GET /narrow -> 404" in traffic.render_line(0).text)
+
+
+async def test_s_opens_the_servers_and_escape_closes_them(narrow: Running) -> None:
+    panel = narrow.app.screen.query_one(ServersPanel)
+    await narrow.pilot.press("S")
+    await narrow.until(lambda: _drawer_shown(narrow) and panel.region.width > 0)
+    assert panel.has_focus
+    row = str(panel.get_row_at(0))
+    assert f":{narrow.port}" in row and "running" in row  # the state column, whole
+    assert panel.region.right <= 80
+    await narrow.pilot.press("escape")
+    await narrow.until(lambda: not _drawer_shown(narrow))
+    assert narrow.app.screen.query_one(TrafficList).has_focus
+
+
+async def test_c_opens_the_clients_and_keys_type_into_them(narrow: Running) -> None:
+    await narrow.pilot.press("C")
+    await narrow.until(lambda: _drawer_shown(narrow))
+    await narrow.pilot.press("8")  # a digit: a preset in the servers, text here
+    focused = narrow.app.focused
+    assert isinstance(focused, Input) and focused.value == "8"
+    await narrow.pilot.press("escape")  # leave the input
+    await narrow.until(lambda: not _drawer_shown(narrow))
+
+
+async def test_the_key_bar_starts_with_help_and_quit(narrow: Running) -> None:
+    keys = _footer_keys(narrow)
+    assert [key.action for key in keys[:2]] == ["help", "quit"]
+    assert all(key.region.right <= 80 for key in keys[:2])
+    assert keys[0].region.x <= 2  # not pushed right by what the focused widget adds
+    await narrow.pilot.press("S")
+    await narrow.until(lambda: any(key.action == "add" for key in _footer_keys(narrow)))
+    assert [key.action for key in _footer_keys(narrow)[:2]] == ["help", "quit"]
+
+
+async def test_a_wide_screen_keeps_the_side_column(running: Running) -> None:
+    assert _drawer_shown(running)
+    assert running.app.screen.query_one(TrafficList).has_focus
+    assert running.app.screen.query_one(ServersPanel).region.width >= 40
