@@ -17,12 +17,17 @@ null without the ACK flag), win (the window in bytes, scaled as the SYNs
 agreed) and len (payload bytes): the human line shows the TCP tab's form,
 relative numbers and the scaled window (protocol/tcp_tracker.py reads both).
 Their ts is the kernel's capture time, and they arrive in batches ~30 ms
-behind, so a connection's packets may follow its `close` line. `capture`
-lines carry running, detail and dropped.
+behind the events of the same moment; so while capture runs every line waits
+HOLD_WHILE_CAPTURING before it is printed, and lines print in time order (a
+packet later than that prints when it comes). `capture` lines carry running,
+detail and dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import json
 import sys
 import time
@@ -51,6 +56,12 @@ _TUPLES_KEPT = 4096
 ACK may be published after ConnectionClosed (capture runs on its own clock)."""
 
 
+HOLD_WHILE_CAPTURING = 0.1
+"""Seconds a line waits while capture runs: packets come ~30 ms behind (20 ms
+batches, then the pipe), and without the wait a handshake printed after the
+request it carried, its timestamps running backwards."""
+
+
 def _host(endpoint: Endpoint) -> tuple[str, int]:
     # A dual-stack socket names an IPv4 peer "::ffff:127.0.0.1"; the wire says 127.0.0.1.
     host = endpoint.host.removeprefix("::ffff:") if "." in endpoint.host else endpoint.host
@@ -76,6 +87,11 @@ class EventPrinter:
         self._tuples: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
         self._trackers: dict[frozenset[Endpoint], TcpTracker] = {}
         """One per connection seen in packets (both directions), the oldest dropped first."""
+        self._capturing = False
+        self._held: list[tuple[float, int, str]] = []
+        """(unix time, arrival, text): lines waiting while capture runs, a heap."""
+        self._arrival = itertools.count()
+        self._release_timer: asyncio.TimerHandle | None = None
 
     def wall(self, t: float) -> float:
         return self._offset + t
@@ -176,6 +192,7 @@ class EventPrinter:
         return tracker
 
     def _capture(self, event: CaptureStatus) -> None:
+        self._capturing = event.running
         detail = visible_text(event.detail)
         # "capturing ...", "capture stopped" say it all; a reason needs the state.
         text = detail if detail.startswith("captur") else f"capture off: {detail}"
@@ -188,6 +205,8 @@ class EventPrinter:
             detail=event.detail,
             dropped=event.dropped,
         )
+        if not event.running:
+            self.flush()
 
     def message(self, event: str, text: str, **fields: Any) -> None:
         """A line that is not an engine event (recording stopped, warnings)."""
@@ -252,10 +271,10 @@ class EventPrinter:
             bytes_out=bytes_out,
             duration_ms=duration_ms,
             error=error,
+            more_lines=[]
+            if self.json_lines
+            else ["    " + visible_text(line) for line in details.splitlines()],
         )
-        if details and not self.json_lines:
-            for line in details.splitlines():
-                self._write("    " + visible_text(line))
 
     def _chunk(self, event: ChunkRecorded) -> None:
         arrow = "<-" if event.direction is Direction.IN else "->"
@@ -276,14 +295,47 @@ class EventPrinter:
     def _emit(self, event: str, t: float, text: str, **fields: Any) -> None:
         self._emit_at(event, self.wall(t), text, **fields)
 
-    def _emit_at(self, event: str, ts: float, text: str, **fields: Any) -> None:
-        """A line stamped with unix time `ts`."""
+    def _emit_at(
+        self, event: str, ts: float, text: str, more_lines: list[str] | None = None, **fields: Any
+    ) -> None:
+        """A line stamped with unix time `ts` (human lines: `more_lines` under it)."""
         if self.json_lines:
             line = json.dumps({"event": event, "ts": round(ts, 6), **fields}, ensure_ascii=True)
         else:
             clock = time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-            line = f"{clock} {text}"
-        self._write(line)
+            line = "\n".join([f"{clock} {text}", *(more_lines or ())])
+        self._print(ts, line)
+
+    def _print(self, ts: float, line: str) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # fed by hand, off a loop: nothing to wait for
+            loop = None
+        if not self._capturing or loop is None:
+            self._write(line)
+            return
+        heapq.heappush(self._held, (ts, next(self._arrival), line))
+        if self._release_timer is None:
+            self._release_timer = loop.call_later(HOLD_WHILE_CAPTURING, self._release)
+
+    def _release(self) -> None:
+        """Print the lines that waited long enough, in time order."""
+        self._release_timer = None
+        due = time.time() - HOLD_WHILE_CAPTURING
+        while self._held and self._held[0][0] <= due:
+            self._write(heapq.heappop(self._held)[2])
+        if self._held:
+            wait = self._held[0][0] - due
+            loop = asyncio.get_running_loop()
+            self._release_timer = loop.call_later(max(0.005, wait), self._release)
+
+    def flush(self) -> None:
+        """Print every waiting line now (capture stopped, or the server is done)."""
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        while self._held:
+            self._write(heapq.heappop(self._held)[2])
 
     def _write(self, line: str) -> None:
         try:

@@ -278,4 +278,5 @@ async def _main(
         runtime.capture_ports((server.address.port,), backend=capture[1])
     await stop.wait()
     await runtime.stop(last_packets=0.1)
+    printer.flush()
     return 0

@@ -6,6 +6,7 @@ tests needs privileges; real capture is in tests/capture (privileged).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -286,3 +287,38 @@ def test_capture_of_a_udp_server_is_refused(run_netbench: Callable[..., Any]) ->
 def test_capture_and_no_capture_exclude_each_other(run_netbench: Callable[..., Any]) -> None:
     result = run_netbench("serve", "echo", "--capture", "--no-capture")
     assert result.returncode == 2
+
+
+async def test_while_capturing_packets_print_in_time_order_among_the_lines() -> None:
+    """The handshake's packets come ~30 ms behind the `open` line of the same
+    moment; printed as they come, the timestamps ran backwards."""
+
+    class Lines(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.four = asyncio.Event()
+
+        def write(self, text: str) -> int:
+            written = super().write(text)
+            if self.getvalue().count("\n") >= 4:
+                self.four.set()
+            return written
+
+    out = Lines()
+    printer = EventPrinter(json_lines=True, out=out)
+    now = time.monotonic()
+    syn_at = printer.wall(now) - 0.002  # the SYN left before the server saw the connection
+    printer(CaptureStatus(True, now - 0.01, "capturing on lo"))
+    printer(ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, SERVER, PEER, now))
+    printer(ConnectionClosed(1, EndReason.FIN_PEER, now + 0.001, 0, 0))
+    await asyncio.sleep(0.03)  # the capture's batch arrives after both
+    printer(PacketCaptured(tcp(PEER, SERVER, "S", syn_at)))
+    assert out.getvalue() == ""  # all wait, the capture line too
+    async with asyncio.timeout(2):
+        await out.four.wait()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["capture", "packet", "open", "close"]
+    assert [e["ts"] for e in events[1:]] == sorted(e["ts"] for e in events[1:])
+    printer(CaptureStatus(False, time.monotonic(), "capture stopped"))
+    printer(ConnectionOpened(2, 1, Role.SERVER, Transport.TCP, SERVER, PEER, time.monotonic()))
+    assert json.loads(out.getvalue().splitlines()[-1])["event"] == "open"  # at once again

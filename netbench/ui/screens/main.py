@@ -69,7 +69,8 @@ that S and C open: beside them, traffic and the inspector would get ~40 cells
 
 
 class MainScreen(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [
+    # Screen declares it a plain attribute (mypy refuses a ClassVar here).
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
         (0, "-narrow"),
         (NARROW_BELOW, "-wide"),
     ]
