@@ -14,6 +14,7 @@ from uikit import Running, started
 from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.footer import KeysFooter
+from netbench.ui.widgets.http_view import HttpView
 from netbench.ui.widgets.servers import ServersPanel
 from netbench.ui.widgets.traffic import TrafficList
 
@@ -82,3 +83,19 @@ async def test_a_wide_screen_keeps_the_side_column(running: Running) -> None:
     assert _drawer_shown(running)
     assert running.app.screen.query_one(TrafficList).has_focus
     assert running.app.screen.query_one(ServersPanel).region.width >= 40
+
+
+async def test_e_on_an_exchange_opens_the_clients_with_its_request(narrow: Running) -> None:
+    status, _body = await narrow.get("/edit-me")
+    assert status == 404
+    traffic = narrow.app.screen.query_one(TrafficList)
+    await narrow.until(lambda: len(traffic.model) >= 1)
+    await narrow.pilot.press("end", "enter", "h")
+    view = narrow.app.screen.query_one(HttpView)
+    await narrow.until(lambda: view.exchange is not None and view.exchange.response is not None)
+    view.focus()
+    await narrow.pilot.press("e")
+    url = narrow.app.screen.query_one("#http-url", Input)
+    await narrow.until(lambda: url.has_focus and _drawer_shown(narrow))
+    assert url.value.endswith(f":{narrow.port}/edit-me")
+    assert url.region.width > 0  # shown, not only focused
