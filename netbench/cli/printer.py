@@ -192,6 +192,8 @@ class EventPrinter:
         return tracker
 
     def _capture(self, event: CaptureStatus) -> None:
+        if not event.running:
+            self.flush()  # what waited came first: "server 1 stopped" before "capture stopped"
         self._capturing = event.running
         detail = visible_text(event.detail)
         # "capturing ...", "capture stopped" say it all; a reason needs the state.
@@ -205,8 +207,6 @@ class EventPrinter:
             detail=event.detail,
             dropped=event.dropped,
         )
-        if not event.running:
-            self.flush()
 
     def message(self, event: str, text: str, **fields: Any) -> None:
         """A line that is not an engine event (recording stopped, warnings)."""

@@ -231,6 +231,9 @@ class ServerKind:
     """Common settings it never uses (shown as — in the docs table)."""
     idle_note: str = ""
     """Said after the idle timeout in the docs table ("keep-alive idle")."""
+    answers: str = ""
+    """HTTP kinds: who answers a request when no response file is saved ("the
+    built-in page", "the upstream"), as the Respond tab says it."""
 
     def option(self, name: str) -> KindOption | None:
         return next((option for option in self.options if option.name == name), None)

@@ -32,6 +32,7 @@ from netbench.events import (
     HttpRequestRecorded,
     PacketCaptured,
     ServerStarted,
+    ServerStopped,
 )
 from netbench.model import Endpoint, EndReason, HttpRequest, Role, TcpPacket, Transport
 from netbench.protocol.tcp_decode import decode
@@ -319,6 +320,11 @@ async def test_while_capturing_packets_print_in_time_order_among_the_lines() -> 
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["event"] for e in events] == ["capture", "packet", "open", "close"]
     assert [e["ts"] for e in events[1:]] == sorted(e["ts"] for e in events[1:])
+    printer(ServerStopped(1, time.monotonic()))  # ctrl+c: the server stops, then capture
     printer(CaptureStatus(False, time.monotonic(), "capture stopped"))
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()[-2:]] == [
+        "stopped",
+        "capture",
+    ]
     printer(ConnectionOpened(2, 1, Role.SERVER, Transport.TCP, SERVER, PEER, time.monotonic()))
     assert json.loads(out.getvalue().splitlines()[-1])["event"] == "open"  # at once again

@@ -3,15 +3,21 @@ and clients open as a drawer with S and C, and the key bar starts with Help."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from rich.console import Console
+from rich.table import Table
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 from uikit import Running, started
 
 from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.commands import bound_actions
+from netbench.ui.screens.help import HelpScreen
 from netbench.ui.widgets.bytes_view import BytesView
 from netbench.ui.widgets.footer import KeysFooter
 from netbench.ui.widgets.http_view import HttpView
@@ -79,6 +85,20 @@ async def test_the_key_bar_starts_with_help_and_quit(narrow: Running) -> None:
     assert [key.action for key in _footer_keys(narrow)[:2]] == ["help", "quit"]
 
 
+async def test_the_key_bar_shows_whole_keys_only(narrow: Running) -> None:
+    """Cut at the edge, `C Clients` read `C Cl`; the keys past the edge are hidden."""
+    keys = _footer_keys(narrow)
+    palette = next(key for key in keys if key.has_class("-command-palette"))
+    shown = [key for key in keys if key.display and key is not palette]
+    assert len(shown) >= 6
+    assert all(key.region.right <= palette.region.x for key in shown)
+    assert not keys[len(shown)].display  # a prefix: none shown after the first hidden
+    await narrow.pilot.resize_terminal(160, 50)
+    await narrow.until(lambda: all(key.display for key in _footer_keys(narrow)))
+    assert "Intercept" in {key.description for key in _footer_keys(narrow)}
+    assert _drawer_shown(narrow)  # wide again: the side column is back
+
+
 async def test_a_wide_screen_keeps_the_side_column(running: Running) -> None:
     assert _drawer_shown(running)
     assert running.app.screen.query_one(TrafficList).has_focus
@@ -99,3 +119,20 @@ async def test_e_on_an_exchange_opens_the_clients_with_its_request(narrow: Runni
     await narrow.until(lambda: url.has_focus and _drawer_shown(narrow))
     assert url.value.endswith(f":{narrow.port}/edit-me")
     assert url.region.width > 0  # shown, not only focused
+
+
+async def test_help_fits_the_screen_and_shows_every_id_whole(narrow: Running) -> None:
+    await narrow.pilot.press("f1")
+    await narrow.until(lambda: isinstance(narrow.app.screen, HelpScreen))
+    await narrow.pilot.pause()
+    frame = narrow.app.screen.query_one(VerticalScroll)
+    assert frame.region.x >= 0 and frame.region.right <= 80
+    table = next(s for s in narrow.app.screen.query(Static) if isinstance(s.content, Table))
+    console = Console(width=table.content_region.width, record=True, file=io.StringIO())
+    console.print(table.content)
+    text = console.export_text()
+    help_screen = narrow.app.screen
+    assert isinstance(help_screen, HelpScreen) and help_screen._under is not None
+    ids = [action.binding.id for action in bound_actions(help_screen._under)]
+    assert "main.export_har" in ids
+    assert [i for i in ids if i and i not in text] == []  # none cut ("servers.restar")

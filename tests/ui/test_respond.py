@@ -162,3 +162,34 @@ async def test_each_server_has_its_own_response(running: Running) -> None:
     pane.server_id = None
     await running.pilot.pause()
     assert editor.text == "HTTP/1.1 200 OK\n\nfor the page server"
+
+
+async def test_the_tab_names_who_answers_each_kind(running: Running) -> None:
+    """A proxy's requests are answered by its upstream, not by "the built-in page";
+    an echo server takes no response and has no rules to list."""
+    engine = running.app.engine
+    assert engine is not None
+    echo = await engine.start_server(default_config("echo", port=0))
+    upstream = f"127.0.0.1:{running.port}"
+    proxy = await engine.start_server(default_config("proxy", port=0, upstream=upstream))
+    await open_respond(running)
+    pane = running.app.screen.query_one(RespondPane)
+
+    def said() -> tuple[str, str]:
+        return (
+            str(pane.query_one("#respond-status").render()),
+            str(pane.query_one("#respond-rules").render()),
+        )
+
+    page = running.app.page_server
+    assert page is not None
+    assert said()[0].startswith(f"the built-in page answers {page.url}")
+    pane.server_id = proxy.server_id
+    await running.pilot.pause()
+    assert said() == (
+        f"the server behind the proxy answers {proxy.url} (ctrl+s answers with this text).",
+        "No rules: every request gets the response above (ctrl+r writes rules).",
+    )
+    pane.server_id = echo.server_id
+    await running.pilot.pause()
+    assert said() == (f"{echo.url} (echo) takes no response: only HTTP servers do.", "")

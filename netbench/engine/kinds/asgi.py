@@ -298,6 +298,7 @@ register(
         "HTTP/1.1 server, the body streamed to it; a WebSocket upgrade gets 501",
         Transport.TCP,
         http=True,
+        answers="the ASGI app",
         port=8001,
         defaults=HTTP_DEFAULTS,
         build=_build,

@@ -38,6 +38,7 @@ register(
         "entries a page, `?page=N`), never outside the root (001's SimpleHTTPServer)",
         Transport.TCP,
         http=True,
+        answers="the files under its root",
         port=8000,  # SimpleHTTPServer's default
         defaults=HTTP_DEFAULTS,
         build=_build,

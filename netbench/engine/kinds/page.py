@@ -29,6 +29,7 @@ register(
         "the page plus the decoded form or JSON body, anything else 404 (003/004)",
         Transport.TCP,
         http=True,
+        answers="the built-in page",
         port=8000,  # seeds 000, 003, 004
         defaults=HTTP_DEFAULTS,
         build=_build,

@@ -99,6 +99,7 @@ register(
         "(`curl -x`, CONNECT tunnels) to loopback destinations unless `--allow-remote`",
         Transport.TCP,
         http=True,
+        answers="the server behind the proxy",
         port=8099,  # seed 004: nginx listen 8099
         defaults=HTTP_DEFAULTS,
         build=_build,

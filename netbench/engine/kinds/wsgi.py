@@ -395,6 +395,7 @@ register(
         "`test.py` answering `Hello World` (`uwsgi --http :8001`)",
         Transport.TCP,
         http=True,
+        answers="the WSGI app",
         port=8001,  # seed 004: uwsgi --http :8001
         defaults=HTTP_DEFAULTS,
         build=_build,

@@ -15,11 +15,12 @@ from netbench.ui.commands import bound_actions, key_label
 from netbench.ui.settings import config_path
 
 INTRO = (
-    "netbench records every byte of every connection to its servers and clients.\n"
-    "Open the page server's URL in a browser and watch the requests arrive; select one\n"
-    "(enter) to read its bytes (b), its HTTP (h); change what the server answers (r);\n"
+    "netbench records every byte of every connection to its servers and clients. "
+    "Open the page server's URL in a browser and watch the requests arrive; select one "
+    "(enter) to read its bytes (b), its HTTP (h); change what the server answers (r); "
     "hold requests and answer them by hand (i). ctrl+p opens the command palette."
 )
+"""One paragraph: the screen wraps it to its width (80 columns cut hard-broken lines)."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -32,7 +33,8 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 96; height: 90%; border: thick $primary; background: $surface; padding: 1 2;
+        width: 96; max-width: 100%; height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
     }
     """
 
@@ -42,10 +44,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, expand=True, pad_edge=False)
-        table.add_column("where", style="dim")
-        table.add_column("key", style="bold")
-        table.add_column("does")
-        table.add_column("binding id", style="dim")
+        # Narrow, the words wrap: an id cut short is not one to type.
+        table.add_column("where", style="dim", no_wrap=True)
+        table.add_column("key", style="bold", max_width=16)  # "a / b / c" wraps at a space
+        table.add_column("does", ratio=1, min_width=16)
+        table.add_column("binding id", style="dim", no_wrap=True)
         screen = self._under or self.app.screen_stack[0]
         for action in bound_actions(screen):
             table.add_row(

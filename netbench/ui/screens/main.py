@@ -62,10 +62,11 @@ TAB_FOCUS = {
 """What each tab's key focuses, so the tab's own keys (x, c, k, o...) work at once."""
 
 
-NARROW_BELOW = 120
+NARROW_BELOW = 140
 """Columns under which the servers and clients leave the side for a drawer
-that S and C open: beside them, traffic and the inspector would get ~40 cells
-(at 80, a request line shows a dozen characters and the hex dump wraps)."""
+that S and C open. The side column takes 36%: under 140 the servers' columns
+are cut (state, then the byte counts) and the traffic list loses its own
+(at 80 it had ~40 cells: a request line showed a dozen characters)."""
 
 
 class MainScreen(Screen[None]):

@@ -14,7 +14,7 @@ LEADING_ACTIONS = ("help", "quit")
 """Keys the bar shows first, as htop, nano and mc do: a terminal narrower than
 all the keys cuts the bar's end, and these are the ones every screen needs."""
 
-COMPACT_BELOW = 120
+COMPACT_BELOW = 140
 """Columns under which the keys drop their padding (two cells a key)."""
 
 
@@ -76,6 +76,7 @@ class KeysFooter(Footer):
 
     def on_resize(self, event: events.Resize) -> None:
         self.compact = event.size.width < COMPACT_BELOW
+        self.call_after_refresh(self._fit)
 
     async def recompose(self) -> None:
         keys = self._keys()
@@ -83,3 +84,22 @@ class KeysFooter(Footer):
             return
         self._shown = keys
         await super().recompose()
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Show the keys that fit whole, in order, and hide the rest (F1 lists
+        them all): cut at the edge, `C Clients` read `C Cl`, and the keys
+        scrolling under the palette's key left a stray letter at the end."""
+        keys = list(self.query_children(FooterKey))
+        palette = [key for key in keys if key.has_class("-command-palette")]
+        # The palette's key also has a border and, unless compact, a padding cell.
+        room = self.size.width - sum(
+            max(key.outer_size.width, key.render().cell_len + 2) for key in palette
+        )
+        margin = 1 if self.compact else 0
+        for key in keys:
+            if key in palette:
+                continue
+            needed = key.render().cell_len + margin
+            key.display = needed <= room
+            room = room - needed if key.display else -1  # none after the first that does not fit

@@ -110,6 +110,12 @@ def editable(data: bytes) -> str | None:
     return text
 
 
+def _answers(running: RunningServer) -> str:
+    """Who answers the server's requests when no response file is saved."""
+    kind = registry.find(running.config.kind)
+    return (kind.answers if kind is not None else "") or "the server"
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace the file in one step: a request never reads half a save.
 
@@ -251,10 +257,11 @@ class RespondPane(Vertical):
             self._status(
                 "Read-only session: no server to answer."
                 if running is None
-                else f"{running.url} is a {running.config.kind} server: only HTTP servers "
-                "take a response."
+                else f"{running.url} ({running.config.kind}) takes no response: only HTTP "
+                "servers do."
             )
             self._show_title()
+            self.query_one("#respond-rules", Static).update("")  # no rules either
             return
         key = (running.server_id, self.mode)
         text, note = self._drafts.get(key), None
@@ -342,7 +349,7 @@ class RespondPane(Vertical):
             return
         engine.set_response(running.server_id, None)
         rules = " (its rules still apply first)" if running.live is not None else ""
-        self._status(f"The built-in page answers the next request{rules}.")
+        self._status(f"{_answers(running).capitalize()} answers the next request{rules}.")
 
     @on(Select.Changed, "#respond-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
@@ -358,7 +365,7 @@ class RespondPane(Vertical):
             return f"Rules for {running.url}: ctrl+s checks and applies them."
         live = running.live
         if live is None or live.response_path is None:
-            return f"the built-in page answers {running.url} (ctrl+s answers with this text)."
+            return f"{_answers(running)} answers {running.url} (ctrl+s answers with this text)."
         return f"the next request to {running.url} gets this response."
 
     def _check_directives(self, data: bytes) -> None:
