@@ -208,7 +208,7 @@ def response_cookies(headers: Headers) -> list[Json]:
 def _http_date(value: bytes) -> str | None:
     try:
         when = parsedate_to_datetime(wire_text(value))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year of 20 digits: Overflow
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -18,14 +18,22 @@ Rules:
   of `http` read from the body file (`< FILE`: a pipe would make HTTPie
   stream it chunked); unless the body is read from stdin, `--ignore-stdin`
   (HTTPie would read a script's stdin as the body);
-- a chunked body is sent with `--chunked` (requests frames it).
+- a chunked body is sent with `--chunked` (requests frames it);
+- `--` ends the options before the method: a recorded word that starts with
+  `-` (a method `-o/home/you/.bashrc`, a header named `-oFILE`) is then a
+  word of the request, never an option of HTTPie (`-o` writes the response
+  to a file);
+- HTTPie reads a first word that is not letters as the URL, so a method of
+  other bytes is sent as GET (POST with a body), said in a caveat.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from netbench.protocol.shell import plain, quote, shell_word
+from netbench.protocol.textsafe import visible_latin1
 from netbench.protocol.wire_request import BODY_INLINE_LIMIT, Export, WireRequest, nul_caveats
 
 __all__ = ["httpie_export"]
@@ -34,6 +42,8 @@ RAW_FORM = "the nc form sends the exact bytes"
 _DEFAULTS = (b"Host", b"User-Agent", b"Accept", b"Accept-Encoding", b"Connection")
 """Headers HTTPie (through requests) adds unless unset."""
 _ITEM_SPECIAL = b":;=@\\"
+_METHOD = re.compile(rb"[A-Za-z]+")
+"""What HTTPie takes as a method (httpie/cli/argparser.py `_guess_method`)."""
 
 
 def _item_value(value: bytes) -> tuple[bytes, bool]:
@@ -66,7 +76,15 @@ def httpie_export(wire: WireRequest, server: str, body_file: str) -> Export:
         words.append("--path-as-is")
     if not body or (plain(body) is not None and len(body) <= BODY_INLINE_LIMIT):
         words.append("--ignore-stdin")  # HTTPie would read a script's stdin as the body
-    words.append(shell_word(wire.method))
+    words.append("--")  # what follows is the request's, whatever its first byte
+    method = wire.method
+    if _METHOD.fullmatch(method) is None:
+        method = b"POST" if body else b"GET"
+        caveats.append(
+            f"HTTPie sends only methods of letters: {method.decode()} where the request "
+            f"said {visible_latin1(wire.method) or 'none'}; {RAW_FORM}"
+        )
+    words.append(method.decode("ascii"))
     target = wire.target if wire.target.startswith(b"/") else b"/" + wire.target
     if not wire.target.startswith(b"/"):
         caveats.append("HTTPie sends an origin-form target (a path); the request had another")

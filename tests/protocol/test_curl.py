@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -259,3 +260,22 @@ def test_any_bytes_round_trip(value: bytes, body: bytes, stand_ins: Path) -> Non
     assert (stdin if data == b"@-" else data) == body
     args, stdin = run_in_shell(nc_export(split_request(raw), SERVER, "/x").text, stand_ins)
     assert stdin == raw
+
+
+def test_a_recorded_word_is_never_an_option_of_httpie(tmp_path: Path) -> None:
+    """A method `-o FILE` made the HTTPie line write the response over FILE;
+    a header named `-oPWN` wrote ./PWN: each is now a word of the request."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("ORIGINAL")
+    raw = b"-o" + bytes(victim) + b" / HTTP/1.1\r\nHost: h\r\n-oPWN: y\r\n\r\n"
+    export = httpie_export(split_request(raw), SERVER, str(tmp_path / "b.body"))
+    assert any(c.startswith("HTTPie sends only methods of letters: GET") for c in export.caveats)
+    real = f"{shlex.quote(sys.executable)} -m httpie --offline"  # prints, sends nothing
+    command = export.text.replace("http ", real + " ", 1)
+    shown = subprocess.run(
+        ["sh", "-c", command], cwd=tmp_path, capture_output=True, timeout=30, check=True
+    ).stdout
+    assert victim.read_text() == "ORIGINAL"
+    assert not list(tmp_path.glob("PWN*"))
+    assert shown.startswith(b"GET / HTTP/1.1")
+    assert b"-oPWN: y" in shown

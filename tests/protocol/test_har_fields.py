@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netbench.model import Endpoint, HttpRequest, HttpResponse
 from netbench.protocol import har_fields as har
@@ -164,3 +166,27 @@ def test_wire_text_round_trips_every_byte() -> None:
 
 def test_iso_time_is_utc_with_milliseconds() -> None:
     assert har.iso_time(1795341600.1234) == "2026-11-22T10:00:00.123Z"
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        b"Wed, 21 Oct 99999999999999999999 07:28:00 GMT",  # OverflowError stopped the export
+        b"Wed, 21 Oct 99999 07:28:00 GMT",
+        b"Wed, 32 Oct 2015 07:28:00 GMT",
+        b"\xff\xfe",
+        b"",
+    ],
+)
+def test_an_expires_that_is_no_date_is_left_out(expires: bytes) -> None:
+    set_cookie = b"sid=1; Expires=" + expires + b"; Path=/"
+    assert har.response_cookies(((b"Set-Cookie", set_cookie),)) == [
+        {"name": "sid", "value": "1", "path": "/"}
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60))
+def test_any_set_cookie_gives_cookies_or_none_never_an_error(value: bytes) -> None:
+    for cookie in har.response_cookies(((b"Set-Cookie", value),)):
+        assert isinstance(cookie["name"], str)

@@ -185,3 +185,26 @@ async def test_e_waits_for_the_session_file_to_hold_what_the_list_shows(running:
         with SessionReader(running.app.session_path) as reader:
             targets = [row.request.target for row in reader.exchanges() if row.request]
         assert f"/just-now-{attempt}".encode() in targets
+
+
+async def test_a_set_cookie_whose_date_overflows_is_exported(
+    running: Running, here: Path, tmp_path: Path
+) -> None:
+    """An Expires year of 20 digits raised OverflowError in the export's worker:
+    no file, and no word to the user."""
+    engine = running.app.engine
+    page = running.app.page_server
+    assert engine is not None and page is not None
+    response = tmp_path / "hostile.http"
+    response.write_bytes(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=1; Expires=Wed, 21 Oct 99999999999999999999"
+        b" 07:28:00 GMT; Path=/\r\nContent-Length: 2\r\n\r\nok"
+    )
+    engine.set_response(page.server_id, response)
+    assert await running.get("/") == (200, b"ok")
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: len(traffic.model) >= 1)
+    proposed, message = await export_with_e(running)
+    assert message.startswith(f"1 entry written to {proposed}")
+    [entry] = json.loads(proposed.read_text(encoding="utf-8"))["log"]["entries"]
+    assert entry["response"]["cookies"] == [{"name": "sid", "value": "1", "path": "/"}]

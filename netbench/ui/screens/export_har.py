@@ -154,6 +154,11 @@ async def export_in_thread(
     except (OSError, StoreError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         return False, visible_text(f"Cannot write {out}: {reason}")
+    except Exception as error:  # a bug on some recorded bytes: said, not lost in a worker
+        return False, visible_text(
+            f"Cannot write {out}: netbench failed on the session's data "
+            f"({type(error).__name__}: {error}); please report it"
+        )
     entries = f"{export.entries} {'entry' if export.entries == 1 else 'entries'}"
     took = time.monotonic() - started
     return True, visible_text(f"{entries} written to {out} ({took:.1f} s)")
