@@ -40,13 +40,20 @@ _FIRST_SLICE = 4096
 
 class KeyBlocks:
     """Which ids each full block of the key array holds: the same for every filter
-    (keys are only appended), so the model keeps one and each filter reuses it."""
+    (keys are appended; a replaced one makes its block `forget`), so the model
+    keeps one and each filter reuses it."""
 
     def __init__(self) -> None:
         self.ranges = array("q")
         """Per block: its smallest and largest exchange id, then connection id."""
         self.known = bytearray()
         """Per block: 1 once `ranges` holds the full block's."""
+
+    def forget(self, block: int) -> None:
+        """A key of `block` was replaced (a client's connection row by its
+        exchange): its ranges are read again when next needed."""
+        if block < len(self.known):
+            self.known[block] = 0
 
 
 class FilterMatches:
@@ -92,6 +99,12 @@ class FilterMatches:
             return
         self.add(key)
         block = position // BLOCK
+        if block < len(self._counts):
+            self._counts[block] = -1
+        self._total = None
+
+    def forget(self, block: int) -> None:
+        """A key of `block` was replaced: count its matches again."""
         if block < len(self._counts):
             self._counts[block] = -1
         self._total = None

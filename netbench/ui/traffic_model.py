@@ -51,7 +51,13 @@ from netbench.events import (
 )
 from netbench.model import Direction, HttpRequest, HttpResponse, Role
 from netbench.protocol.textsafe import visible_text
-from netbench.ui.traffic_filter import SLICE_SECONDS, FilterMatches, FilterSearch, KeyBlocks
+from netbench.ui.traffic_filter import (
+    BLOCK,
+    SLICE_SECONDS,
+    FilterMatches,
+    FilterSearch,
+    KeyBlocks,
+)
 
 if TYPE_CHECKING:
     # The store loads after the first frame (issue 18): imported where used.
@@ -238,7 +244,31 @@ class TrafficModel:
             False, None, opened.via,
         ]  # fmt: skip
         self._requests[event.exchange_id] = request
+        keys = self._conn_keys.get(event.conn_id)
+        if keys is not None and list(keys) == [-event.conn_id] and -event.conn_id in self._recent:
+            # A client connection shows raw from its open until it carries a
+            # request (the HTTP client's do): then its exchange takes the row's
+            # place, as the session file lists it (a connection row is one
+            # with no exchange), rather than a second row for one request.
+            self._replace_row(-event.conn_id, row, request)
+            return
         self._add_row(row, request)
+
+    def _replace_row(self, old: int, row: Live, request: HttpRequest) -> None:
+        new, conn_id = cast(int, row[0]), cast(int, row[1])
+        position = self.keys.index(old, max(0, len(self.keys) - len(self._recent)))
+        self.keys[position] = new
+        del self._recent[old]
+        self._recent[new] = row
+        self._conn_keys[conn_id][0] = new
+        self._conn_bytes.pop(conn_id, None)  # an exchange row shows its bodies
+        block = position // BLOCK
+        self._blocks.forget(block)
+        if self.filtered is not None:
+            self.filtered.forget(block)
+            if matches(self.filter_text, _shown(row), request, None):
+                self.filtered.add(new)
+        self._window = (0, [])
 
     def _add_response(self, event: HttpResponseRecorded) -> bool:
         row = self._recent.get(event.exchange_id)

@@ -161,6 +161,22 @@ async def test_http_client_gets_the_page_server(running: Running) -> None:
     assert _log(pane, "#http-parsed")[0].startswith("200 OK  HTTP/1.1")
 
 
+async def test_an_http_client_request_is_one_row_on_each_side(running: Running) -> None:
+    """Its connection showed raw from its open and its exchange got a second row."""
+    pane = await _http(running)
+    pane.query_one("#http-url", Input).focus()
+    await running.pilot.press("ctrl+enter")
+    await running.until(lambda: pane.result is not None)
+    traffic = running.app.screen.query_one(TrafficList)
+    await running.until(lambda: len(traffic.model) >= 2)
+    await running.pilot.pause(0.3)  # a second batch: the close
+    rows = [traffic.model.row_at(i, None) for i in range(len(traffic.model))]
+    assert [(r.role, r.method, r.status) for r in rows if r is not None] == [
+        (Role.CLIENT, b"GET", 200),
+        (Role.SERVER, b"GET", 200),
+    ]
+
+
 async def test_http_client_head_and_headers(running: Running) -> None:
     pane = await _http(running)
     pane.query_one("#http-method", Select).value = "HEAD"

@@ -128,3 +128,38 @@ def test_a_proxied_request_shows_its_upstream_leg_under_the_client_row(tmp_path:
         recorded.load(reader)
         shown = [recorded.row_at(index, reader) for index in range(len(recorded))]
     assert [(row.conn_id, row.via) for row in shown if row] == [(1, None), (2, 1)]
+
+
+def client_opened(conn_id: int) -> ConnectionOpened:
+    local = Endpoint("127.0.0.1", 50000 + conn_id)
+    return ConnectionOpened(conn_id, None, Role.CLIENT, Transport.TCP, local, LOCAL, 0.0)
+
+
+@pytest.mark.parametrize("rows_between", [0, 3, 2000])
+def test_a_client_connection_that_carries_a_request_is_one_row(rows_between: int) -> None:
+    """The HTTP client's connection showed raw from its open, and its exchange
+    then got a second row; the session file lists it once, as its exchange."""
+    model = TrafficModel()
+    model.apply([ServerStarted(1, "echo", Transport.TCP, LOCAL, 0.0), client_opened(1)])
+    model.set_filter("GET", None)  # a filter counting blocks, as the list's does
+    for conn_id in range(2, 2 + rows_between):  # echo connections: a row each
+        model.apply([opened(conn_id)])
+    assert model.keys[0] == -1
+    assert len(model) == 0  # counted: a full block is known now, and must be recounted
+    model.apply(exchange(1, 1))
+    model.apply([ConnectionClosed(1, EndReason.FIN_LOCAL, 9.0, 40, 20)])
+    assert list(model.keys) == [1, *(-c for c in range(2, 2 + rows_between))]
+    row = model.row_at(0, None)  # unfiltered index 0 is the first match too
+    assert row is not None and (row.key, row.method, row.status) == (1, b"GET", 200)
+    assert row.end_reason is EndReason.FIN_LOCAL
+    assert len(model) == 1 and model.key_at(0) == 1  # the filter counts it once
+    model.set_filter("", None)
+    assert len(model) == 1 + rows_between
+
+
+def test_a_client_connection_without_a_request_keeps_its_raw_row() -> None:
+    model = TrafficModel()
+    model.apply([client_opened(1)])
+    model.apply([ConnectionClosed(1, EndReason.FIN_PEER, 1.0, 5, 5)])
+    row = model.row_at(0, None)
+    assert row is not None and row.key == -1 and row.bytes_in == 5
