@@ -365,10 +365,9 @@ class NetbenchApp(App[int]):
         gc.unfreeze()
 
     def action_help(self) -> None:
-        from netbench.ui.screens.help import HelpScreen
+        from netbench.ui.screens.help import show_help
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.screen))
+        show_help(self)
 
     def deliver_screenshot(
         self,

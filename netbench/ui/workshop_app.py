@@ -43,6 +43,7 @@ class WorkshopApp(App[int]):
     TITLE = "netbench workshop"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
     ]
 
     def __init__(
@@ -75,6 +76,11 @@ class WorkshopApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+    def action_help(self) -> None:
+        from netbench.ui.screens.help import show_help
+
+        show_help(self)
 
 
 def run_workshop_tui(scenario: Scenario | None, *, projector: bool, capture: bool) -> int:

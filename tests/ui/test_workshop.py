@@ -13,6 +13,7 @@ from uikit import started
 from workshopkit import press_and_wait, screen_text, step_screen, until
 
 from netbench.ui.app import AppConfig, NetbenchApp
+from netbench.ui.screens.help import HelpScreen
 from netbench.ui.screens.main import MainScreen
 from netbench.ui.screens.workshop import WorkshopPicker, WorkshopScreen
 from netbench.ui.workshop_app import WorkshopApp
@@ -184,3 +185,20 @@ async def test_w_on_the_main_screen_opens_the_workshop(tmp_path: Path) -> None:
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, MainScreen))
         assert not isinstance(app.screen, WorkshopScreen)
+
+
+async def test_f1_in_the_workshop_lists_its_keys_and_says_what_a_lesson_is() -> None:
+    app = WorkshopApp(None, capture=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: isinstance(app.screen, WorkshopPicker))
+        await pilot.press("enter")
+        screen = await step_screen(app)
+        await pilot.press("f1")
+        await until(lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "one socket call a step" in text  # the workshop's words, not the workstation's
+        assert "page server" not in text
+        assert "workshop.next" in text and "workshop.back" in text
+        await pilot.press("f1")  # closes it again
+        await until(lambda: app.screen is screen)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -55,9 +55,15 @@ class HelpScreen(ModalScreen[None]):
                 action.group, key_label(action.keys), action.binding.description, action.binding.id
             )
         with VerticalScroll():
-            yield Static(INTRO, markup=False)
+            yield Static(getattr(screen, "HELP_INTRO", INTRO), markup=False)
             yield Static(table)
             yield Static(
                 f'\nRemap any key in {config_path()}:\n  [keymap]\n  "traffic.follow" = "F"',
                 markup=False,
             )
+
+
+def show_help(app: App[Any]) -> None:
+    """F1 in either app: the keys of the screen on top (once: F1 on the help closes it)."""
+    if not isinstance(app.screen, HelpScreen):
+        app.push_screen(HelpScreen(app.screen))

@@ -49,6 +49,17 @@ AUTO_PLAY_GAP = 1.5
 _SIDE_STYLE = {"client": "bold black on cyan", "server": "bold black on green"}
 
 
+WORKSHOP_HELP = (
+    "Each lesson runs real sockets on this machine, one socket call a step, and after "
+    "each step shows the packets it caused (captured when netbench may, else inferred "
+    "and labelled so), every socket's state and queues as the kernel reports them, and "
+    "what happened. space runs the next step, b goes back, r restarts, a plays the rest; "
+    "escape or q closes the lesson. `netbench workshop handout NAME OUT.html` writes a "
+    "lesson as a page to hand out."
+)
+"""What F1 says above the keys in the workshop (HelpScreen reads `HELP_INTRO`)."""
+
+
 class LessonList(OptionList):
     """The built-in lessons, one row each: name, then title."""
 
@@ -59,6 +70,8 @@ class LessonList(OptionList):
 
 class WorkshopPicker(Screen[None]):
     """Pick a lesson: one row per built-in scenario, its summary under the list."""
+
+    HELP_INTRO = WORKSHOP_HELP
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Back", id="workshop.picker_close"),
@@ -135,6 +148,8 @@ class WorkshopPicker(Screen[None]):
 
 class WorkshopScreen(Screen[None]):
     """One lesson, one socket call per key, and what the kernel did after each."""
+
+    HELP_INTRO = WORKSHOP_HELP
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space,n", "next", "Next step", id="workshop.next"),
