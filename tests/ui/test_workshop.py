@@ -202,3 +202,22 @@ async def test_f1_in_the_workshop_lists_its_keys_and_says_what_a_lesson_is() -> 
         assert "workshop.next" in text and "workshop.back" in text
         await pilot.press("f1")  # closes it again
         await until(lambda: app.screen is screen)
+
+
+async def test_at_80_columns_the_sockets_table_leaves_out_what_does_not_fit() -> None:
+    """`wnd s/r` and its values wrapped onto lines of their own at 80 columns."""
+    app = WorkshopApp(builtin_scenarios()[0], capture=False)
+    async with app.run_test(size=(80, 40)) as pilot:
+        screen = await step_screen(app)
+        await press_and_wait(pilot, screen, "space")
+        text = await press_and_wait(pilot, screen, "space")
+        [header] = [line for line in text.splitlines() if "Recv-Q" in line]
+        assert header.split()[:3] == ["socket", "state", "local"]
+        assert "wnd" not in text.split("Recv-Q", 1)[1].split("What happened", 1)[0]
+        assert _socket_row(text, "listener")[1] == "LISTEN"  # a row on one line
+    wide = WorkshopApp(builtin_scenarios()[0], capture=False)
+    async with wide.run_test(size=(140, 40)) as pilot:
+        screen = await step_screen(wide)
+        await press_and_wait(pilot, screen, "space")
+        text = await press_and_wait(pilot, screen, "space")
+        assert "wnd s/r" in text  # room for every column

@@ -270,9 +270,13 @@ class WorkshopScreen(Screen[None]):
             explain.update(panes.explanation(result))
             self.query_one(StepLadder).show(result.packets, result.sockets)
             self.query_one(StepLadder).border_title = self._ladder_title(result)
-            self.query_one("#ws-sockets", Static).update(
+            sockets = self.query_one("#ws-sockets", Static)
+            sockets.update(
                 panes.sockets_table(
-                    result.sockets, previous.sockets if previous else (), projector=self.projector
+                    result.sockets,
+                    previous.sockets if previous else (),
+                    projector=self.projector,
+                    width=sockets.content_region.width or None,
                 )
             )
             self.query_one("#ws-checks", Static).update(

@@ -94,12 +94,18 @@ PROJECTOR_COLUMNS = ("state", "Recv-Q", "Send-Q", "accept queue")
 
 
 def sockets_table(
-    rows: Sequence[SocketRow], previous: Sequence[SocketRow] = (), *, projector: bool = False
+    rows: Sequence[SocketRow],
+    previous: Sequence[SocketRow] = (),
+    *,
+    projector: bool = False,
+    width: int | None = None,
 ) -> Text:
     """The kernel's view of every socket of the lesson, what changed in this step highlighted.
 
     Laid out here, column by column, as one `Text`: a rich Table is measured
     and rendered again for every line Textual draws, several times a step.
+    Given a `width`, the last columns that do not fit are left out whole (at
+    80 columns `wnd s/r` wrapped under the other titles), socket and state kept.
     """
     if not rows:
         return Text("no socket yet", _DIM)
@@ -121,6 +127,9 @@ def sockets_table(
         max(len(title), *(len(line[n][0]) for line in table)) for n, title in enumerate(titles)
     ]
     gap = " " * (2 if projector else 1)
+    while width is not None and len(titles) > 2 and sum(widths) + len(gap) * len(widths) > width:
+        titles, widths = titles[:-1], widths[:-1]
+        table = [line[:-1] for line in table]
     texts = 2 if projector else 4  # socket, state (local, remote): left-aligned; numbers right
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     for n, title in enumerate(titles):
