@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets._footer import FooterKey
 from uikit import Running, started
@@ -136,3 +137,21 @@ async def test_help_fits_the_screen_and_shows_every_id_whole(narrow: Running) ->
     ids = [action.binding.id for action in bound_actions(help_screen._under)]
     assert "main.export_har" in ids
     assert [i for i in ids if i and i not in text] == []  # none cut ("servers.restar")
+
+
+async def test_no_frame_shows_the_drawer_at_startup(tmp_path: Path) -> None:
+    """Textual focused the servers panel first, and the first frames showed it."""
+    app = NetbenchApp(AppConfig(port=0, session=tmp_path / "first.netbench.sqlite"))
+    drawn: list[bool] = []
+    display = app._display
+
+    def spy(screen: Screen[object], update: object) -> None:
+        if screen.query("#left"):
+            drawn.append(screen.query_one("#left").display)
+        display(screen, update)  # type: ignore[arg-type]
+
+    app._display = spy  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app)
+        await pilot.pause()
+    assert drawn and not any(drawn)

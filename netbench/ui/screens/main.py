@@ -70,6 +70,9 @@ are cut (state, then the byte counts) and the traffic list loses its own
 
 
 class MainScreen(Screen[None]):
+    AUTO_FOCUS = "#traffic"
+    """Textual focused the first focusable widget, the servers panel: on a narrow
+    screen its drawer opened for the first frames."""
     # Screen declares it a plain attribute (mypy refuses a ClassVar here).
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
         (0, "-narrow"),
