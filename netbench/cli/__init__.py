@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import NoReturn
 
 from netbench import __version__
@@ -204,7 +205,23 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
     return app.return_code or code or 0
 
 
+def visible_crash(
+    kind: type[BaseException], error: BaseException, tb: TracebackType | None
+) -> None:
+    """`sys.excepthook`: a crash is a bug to report, traceback and all, but its
+    message may quote a peer's or a file's bytes (urlsplit quotes a URL's host):
+    printed with control bytes made visible, as everything netbench prints."""
+    import traceback
+
+    from netbench.protocol.textsafe import visible_text
+
+    lines = "".join(traceback.format_exception(kind, error, tb)).split("\n")
+    sys.stderr.write("\n".join(visible_text(line) for line in lines))
+    sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    sys.excepthook = visible_crash
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse (3.11) fills an optional positional as soon as it passes it, so

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 import netbench
 from netbench.protocol import har_fields as har
+from netbench.protocol.textsafe import visible_text
 from netbench.store import schema
 from netbench.store.errors import StoreError, one_line
 from netbench.store.paths import create_private_file
@@ -50,6 +51,11 @@ from netbench.store.reader import SessionReader
 _LONGEST_MS = 1e9
 """A timing past this (11 days) is not one: refused, as infinities are."""
 _LARGEST_BODY = 2.0**53
+_MOST_HEADERS = 1000
+"""Header fields a message may have: ten times what netbench's servers take
+(`--max-header-fields` 100). 200,000 made the HTTP tab build for 48 s in 1.3 GB."""
+_LATEST = 2.0**32
+"""Times a session holds are from 1970 to 2106 (store/damage.py checks them so)."""
 BROWSER = "browser"
 """netbench's end of an imported connection: the browser that saved the HAR."""
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -156,6 +162,11 @@ def _read_har(source: Path) -> tuple[list[_Exchange], str, int, str | None]:
             exchanges.append(_exchange(entry, number))
         except _BadEntry as problem:
             first_problem = first_problem or f"entry {number}: {problem}"
+        except (ValueError, TypeError, OverflowError, UnicodeError) as problem:
+            # A case `_exchange` did not foresee: this entry is lost, not the file.
+            # Python's message may quote the entry's bytes: only its kind is said.
+            reason = f"entry {number}: unreadable ({type(problem).__name__})"
+            first_problem = first_problem or reason
     if entries and not exchanges:
         raise StoreError(f"{where} has no readable HAR entry ({first_problem})")
     skipped = len(entries) - len(exchanges)
@@ -181,7 +192,10 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 def _number(obj: Any, key: str, default: float, low: float, high: float) -> float:
     """A number within [low, high]: a HAR's infinities, NaNs or 1e300s are refused."""
-    value = float(_field(obj, key, (int, float), default))
+    try:
+        value = float(_field(obj, key, (int, float), default))
+    except OverflowError:  # an integer of 309 digits or more
+        raise _BadEntry(f"{key} is a number too large") from None
     if not low <= value <= high:  # also false for NaN
         raise _BadEntry(f"{key} is {value!r}, not between {low:g} and {high:g}")
     return value
@@ -194,7 +208,10 @@ def _ms(obj: Any, key: str) -> float:
 
 def _headers(message: dict[str, Any]) -> str:
     pairs = []
-    for header in _field(message, "headers", list, []):
+    headers = _field(message, "headers", list, [])
+    if len(headers) > _MOST_HEADERS:
+        raise _BadEntry(f"{len(headers)} headers, more than {_MOST_HEADERS}")
+    for header in headers:
         name = _field(header, "name", str, "")
         value = _field(header, "value", str, "")
         pairs.append(
@@ -225,17 +242,27 @@ def _exchange(entry: Any, number: int) -> _Exchange:
     started = _field(entry, "startedDateTime", str)
     if started is None:
         raise _BadEntry("no startedDateTime")
+    shown = visible_text(started[:40])
     try:
-        start = datetime.fromisoformat(started).timestamp()
-    except ValueError as exc:
-        raise _BadEntry(f"startedDateTime {started[:40]!r} is not an ISO 8601 date") from exc
+        when = datetime.fromisoformat(started)
+    except ValueError:
+        raise _BadEntry(f"startedDateTime {shown!r} is not an ISO 8601 date") from None
+    try:
+        start = when.timestamp()
+    except (OverflowError, OSError, ValueError):  # year 1 in local time: before the epoch
+        start = -1.0
+    if not 0 <= start < _LATEST - _LONGEST_MS * 5 / 1000:  # its timings come after it
+        raise _BadEntry(f"startedDateTime {shown!r} is not between 1970 and 2106")
     request = _field(entry, "request", dict)
     response = _field(entry, "response", dict, {})
     timings = _field(entry, "timings", dict, {})
     if request is None:
         raise _BadEntry("no request")
     url = _field(request, "url", str, "")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1/"; Python's message quotes the host as it is
+        raise _BadEntry(f"request.url {visible_text(url[:60])!r} is not a URL") from None
     try:
         port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     except ValueError:

@@ -106,3 +106,20 @@ def test_help_still_lists_every_option(run_netbench) -> None:
     result = run_netbench("serve", "-h")
     assert result.returncode == 0
     assert "--max-connections" in result.stdout and "--follow-symlinks" in result.stdout
+
+
+def test_a_crash_prints_its_traceback_with_control_bytes_made_visible() -> None:
+    """A bug's traceback may quote a peer's bytes (urlsplit quotes a URL's host):
+    `ESC c` in it reset the terminal of whoever ran the command."""
+    program = (
+        "import sys, netbench.cli as cli\n"
+        "sys.excepthook = cli.visible_crash  # as cli.main installs it\n"
+        "raise ValueError('netloc \\x1bc\\x1b(0\\x07x contains invalid characters')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, timeout=20, check=False
+    )
+    assert result.returncode == 1
+    assert b"Traceback (most recent call last)" in result.stderr  # still a report
+    assert "ValueError: netloc ␛c␛(0␇x contains".encode() in result.stderr
+    assert not set(result.stderr) & {0x1B, 0x07}

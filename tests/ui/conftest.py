@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from uikit import Running, started
-
-from netbench.ui.app import AppConfig, NetbenchApp
+from uikit import Running, running_app
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    app = NetbenchApp(AppConfig(port=0, session=tmp_path / "ui.netbench.sqlite"))
-    async with app.run_test(size=(160, 50)) as pilot:
-        await started(app)
-        await pilot.pause()
-        yield Running(app, pilot)
+    async with running_app(tmp_path / "ui.netbench.sqlite", (160, 50)) as running:
+        yield running
+
+
+@pytest.fixture
+async def narrow(tmp_path: Path) -> AsyncIterator[Running]:
+    """The app on an 80x24 terminal."""
+    async with running_app(tmp_path / "narrow.netbench.sqlite", (80, 24)) as running:
+        yield running

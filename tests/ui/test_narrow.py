@@ -4,10 +4,8 @@ and clients open as a drawer with S and C, and the key bar starts with Help."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 from rich.table import Table
 from textual.containers import VerticalScroll
@@ -24,15 +22,6 @@ from netbench.ui.widgets.footer import KeysFooter
 from netbench.ui.widgets.http_view import HttpView
 from netbench.ui.widgets.servers import ServersPanel
 from netbench.ui.widgets.traffic import TrafficList
-
-
-@pytest.fixture
-async def narrow(tmp_path: Path) -> AsyncIterator[Running]:
-    app = NetbenchApp(AppConfig(port=0, session=tmp_path / "narrow.netbench.sqlite"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app)
-        await pilot.pause()
-        yield Running(app, pilot)
 
 
 def _drawer_shown(running: Running) -> bool:

@@ -7,12 +7,14 @@ import http.client
 import os
 import select
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.pilot import Pilot
 
-from netbench.ui.app import NetbenchApp
+from netbench.ui.app import AppConfig, NetbenchApp
 
 
 async def started(app: NetbenchApp, timeout: float = 10.0) -> None:
@@ -52,6 +54,16 @@ class Running:
         async with asyncio.timeout(timeout):
             while not predicate():
                 await self.pilot.pause(0.05)
+
+
+@asynccontextmanager
+async def running_app(session: Path, size: tuple[int, int]) -> AsyncIterator[Running]:
+    """The app recording to `session` on a free port, at `size`, once started."""
+    app = NetbenchApp(AppConfig(port=0, session=session))
+    async with app.run_test(size=size) as pilot:
+        await started(app)
+        await pilot.pause()
+        yield Running(app, pilot)
 
 
 def read_pty(fd: int, seconds: float, until: bytes | None = None) -> bytes:
