@@ -112,7 +112,7 @@ def httpie_export(wire: WireRequest, server: str, body_file: str) -> Export:
 
     file_body = None
     text = plain(body) if len(body) <= BODY_INLINE_LIMIT else None
-    if text is not None:
+    if text:  # none for no body: --ignore-stdin already says there is none
         words[1:1] = ["--raw", shlex.quote(text)]
     elif body:
         words += ["<", quote(body_file)]
