@@ -144,3 +144,18 @@ async def test_no_frame_shows_the_drawer_at_startup(tmp_path: Path) -> None:
         await started(app)
         await pilot.pause()
     assert drawn and not any(drawn)
+
+
+async def test_the_drawers_panel_with_the_keys_gets_the_height(narrow: Running) -> None:
+    """At 80x24 the TCP client's replies had two lines beside an equal servers panel."""
+    screen = narrow.app.screen
+
+    def heights() -> tuple[int, int]:
+        return screen.query_one("#servers").region.height, screen.query_one(
+            "#clients"
+        ).region.height
+
+    await narrow.pilot.press("C")
+    await narrow.until(lambda: heights()[1] > 2 * heights()[0] > 0)
+    await narrow.pilot.press("escape", "S")
+    await narrow.until(lambda: heights()[0] > 2 * heights()[1] > 0)
