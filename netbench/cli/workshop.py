@@ -168,7 +168,8 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
             assert result is not None
             failed += not result.ok
             if args.json:
-                print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+                # ASCII: a lesson file's C1 controls and bidi overrides stay escapes.
+                print(json.dumps(result.as_json(), ensure_ascii=True), flush=True)
             else:
                 _print_step(result)
             if runner.done:
@@ -190,30 +191,38 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
 
 
 def _print_step(result: Any) -> None:
-    print(
-        f"\n== step {result.index + 1}/{result.total}  {result.title}  ({result.elapsed * 1000:.1f} ms)"
-    )
+    """One step, readable. A lesson file is someone else's text: every line goes
+    out with control bytes and bidi overrides made visible (an OSC 52 in a title
+    wrote the clipboard)."""
+    lines = [f"\n== step {result.index + 1}/{result.total}  {result.title}  "
+             f"({result.elapsed * 1000:.1f} ms)"]  # fmt: skip
     if result.error:
-        print(f"   raised: {visible_text(result.error)}")
+        lines.append(f"   raised: {result.error}")
     for p in result.packets:
         seq = "" if p.seq is None else f" seq={p.seq}"
         ack = "" if p.ack is None else f" ack={p.ack}"
         win = "" if p.window is None else f" win={p.window}"
         note = f"  ({p.note})" if p.note else ""
-        print(f"   {p.src} -> {p.dst}  {p.flags}{seq}{ack} len={p.length}{win}  [{p.source}]{note}")
+        lines.append(
+            f"   {p.src} -> {p.dst}  {p.flags}{seq}{ack} len={p.length}{win}  [{p.source}]{note}"
+        )
     for s in result.sockets:
         queues = (
             f"accept-q={s.accept_queue}"
             if s.accept_queue is not None
             else f"recv-q={_n(s.recv_queue)} send-q={_n(s.send_queue)}"
         )
-        print(f"   {s.name:<10} {s.state:<12} {s.local:<21} {s.remote:<21} {queues}")
-    print(f"   {result.explanation}")
+        lines.append(f"   {s.name:<10} {s.state:<12} {s.local:<21} {s.remote:<21} {queues}")
+    lines.append(f"   {result.explanation}")
     for check in result.checks:
         mark = {True: "ok", False: "DIFFERENT", None: "skipped"}[check.ok]
-        print(f"   [{mark}] {check.what}: expected {check.expected}, kernel says {check.actual}")
+        lines.append(
+            f"   [{mark}] {check.what}: expected {check.expected}, kernel says {check.actual}"
+        )
     if result.takeaway:
-        print(f"\n   Takeaway: {result.takeaway}")
+        lines.append(f"\n   Takeaway: {result.takeaway}")
+    for line in lines:
+        print("\n".join(visible_text(part) for part in line.split("\n")))
 
 
 def _n(value: int | None) -> str:

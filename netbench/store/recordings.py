@@ -141,6 +141,8 @@ def _running(pid: int, hostname: str, started: float) -> bool:
         return True
     if os.name != "posix":
         return True  # os.kill would end the process there, not probe it
+    if not 0 < pid < 2**22:  # Linux's pid_max limit; a file may hold anything
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

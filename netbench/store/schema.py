@@ -346,7 +346,27 @@ def identify(conn: sqlite3.Connection, where: str, *, latest: int = SCHEMA_VERSI
         )
     if version < 1:
         raise damaged(where, f"its schema version is {version}")
+    _no_view_for_a_table(conn, where, version)
     return version
+
+
+def _no_view_for_a_table(conn: sqlite3.Connection, where: str, version: int) -> None:
+    """A view named like a table netbench reads runs its own SQL in every query:
+    a recursive one hung `session list` past Ctrl-C. Only `chunks` is a view of
+    netbench's own (version 3 on), and netbench reads `chunk_rows` instead."""
+    names = [
+        name for name in (*_TABLES, "recordings", "imported") if name != "chunks" or version < 3
+    ]
+    try:
+        found = conn.execute(
+            f"SELECT name, type FROM sqlite_schema WHERE type != 'table' AND type != 'index'"
+            f" AND lower(name) IN ({', '.join('?' * len(names))})",  # names ignore case
+            names,
+        ).fetchone()
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
+        raise read_error(exc, where) from exc
+    if found is not None:
+        raise damaged(where, f"{found[0]} is a {found[1]}, not a table")
 
 
 def _has_session_tables(conn: sqlite3.Connection) -> bool:

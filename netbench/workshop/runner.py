@@ -20,6 +20,7 @@ import contextlib
 import time
 from typing import Any
 
+from netbench.engine.errors import EngineError
 from netbench.engine.lab import LabError, SocketLab, SocketReading
 from netbench.protocol.http_parse import ResponseStream
 from netbench.workshop.calls import (
@@ -161,7 +162,8 @@ class WorkshopRunner:
         error_names: list[str] = []
         try:
             await self._perform(step, performed)
-        except (OSError, TimeoutError, LabError, ValueError) as exc:
+        except (OSError, TimeoutError, LabError, ValueError, EngineError) as exc:
+            # EngineError: a `start_server` the engine refused (an asgi kind with no app).
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             error_names = [cls.__name__ for cls in type(exc).__mro__]
         elapsed = time.monotonic() - started

@@ -144,12 +144,34 @@ def load_scenario_file(path: Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+ARGUMENT_RANGES: dict[str, tuple[int, int]] = {
+    "port": (0, 65535),
+    "backlog": (0, 4096),
+    "size": (1, 1 << 24),
+    "recv_size": (1, 1 << 24),
+    "repeat": (1, 1 << 24),
+    "count": (0, 100_000),
+    "rounds": (0, 10_000),
+    "pieces": (1, 100_000),
+    "status": (100, 999),
+    "seconds": (0, 30),
+    "timeout": (0, 30),
+    "idle_timeout": (0, 3600),
+}
+"""What a lesson's numbers may be: outside, the socket call raised OverflowError
+or MemoryError (a traceback), or a `settimeout(1e300)` held a `recv` for ever."""
+SENT_MOST = 1 << 24
+"""Bytes one `send` or `fill` may make (`data` times `repeat`)."""
+
+
 def parse_scenario(text: str, source: str) -> Scenario:
     """The scenario in `text` (TOML), or ScenarioError naming `source`, the line and the problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"{source}: {error}") from None
+    except RecursionError:  # tables nested thousands deep
+        raise ScenarioError(f"{source}: tables nested too deep") from None
     lines = text.splitlines()
     where = _Where(source, lines)
     for key in ("name", "title", "summary", "takeaway"):
@@ -221,6 +243,14 @@ def _step(raw: dict[str, Any], index: int, where: _Where, sides: dict[str, str])
                 }[wanted[0]]
             )
             raise fail(key, f"`{key}` must be a {names}")
+    for key, (low, high) in ARGUMENT_RANGES.items():
+        value = raw.get(key)
+        if isinstance(value, (int, float)) and not low <= value <= high:  # NaN too
+            raise fail(key, f"`{key}` must be between {low} and {high}")
+    data = raw.get("data")
+    repeat = raw.get("repeat", 1)
+    if isinstance(data, str) and isinstance(repeat, int) and len(data) * repeat > SENT_MOST:
+        raise fail("repeat", f"`data` times `repeat` must be at most {SENT_MOST} bytes")
     if "data_hex" in raw:
         try:
             bytes.fromhex(raw["data_hex"])

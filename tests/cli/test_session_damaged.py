@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -185,3 +186,33 @@ def test_a_real_process_says_it_in_one_line(copy: Path, damages: list[Damage]) -
     assert result.returncode == 1
     [line] = result.stderr.decode().splitlines()
     assert line.startswith(f"netbench: error: cannot read {copy} (the file is damaged: ")
+
+
+@pytest.mark.parametrize("name", ["servers", "Connections", "exchanges", "recordings"])
+def test_a_view_in_place_of_a_table_is_damage_not_a_hang(copy: Path, name: str) -> None:
+    """A recursive view named like a table ran in every query: `session list`
+    spun past Ctrl-C."""
+    damage_sql(
+        copy,
+        f"ALTER TABLE {name.lower()} RENAME TO moved",
+        f"CREATE VIEW {name} AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)"
+        " SELECT moved.* FROM moved, r WHERE x < 0",
+    )
+    for argv in commands(copy, copy.with_suffix(".pcap")):
+        code, _out, err = run(argv)
+        assert code == 1
+        line = assert_said_damaged(err, copy)
+        assert line.endswith(f"{name} is a view, not a table)")
+    code, out, _err = run(["session", "list", str(copy.parent)])
+    assert code == 0 and "damaged:" in out
+
+
+def test_a_pid_no_process_can_have_is_not_running(copy: Path) -> None:
+    """os.kill raised OverflowError: a traceback for `session show`."""
+    damage_sql(
+        copy,
+        f"UPDATE recordings SET pid = 99999999999999, ended = NULL, hostname = '{platform.node()}'",
+    )
+    code, out, err = run(["session", "show", str(copy)])
+    assert (code, err) == (0, "")
+    assert "connections" in out

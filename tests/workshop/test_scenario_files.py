@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,63 @@ def test_arguments_of_the_wrong_type_are_refused_when_read(
 ) -> None:
     with pytest.raises(ScenarioError, match=words):
         parse_scenario(GOOD.replace(*change), "lesson.toml")
+
+
+def _then(lines: str) -> str:
+    """GOOD and one more step of the client's."""
+    return GOOD + f'\n[[step]]\nsocket = "client"\nexplain = "x"\n{lines}\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # Each passed the reading and raised in the socket call: a traceback.
+        (GOOD.replace("backlog = 2", "backlog = 2\nport = 65536"), "`port` must be between 0 and 65535"),
+        (GOOD.replace("backlog = 2", "backlog = 99999999999999999"), "`backlog` must be between 0 and 4096"),
+        (_then('do = "recv"\nsize = 99999999999999999'), "`size` must be between 1 and 16777216"),
+        (
+            _then('do = "send"\ndata = "0123456789"\nrepeat = 10000000'),
+            "`data` times `repeat` must be at most 16777216 bytes",
+        ),
+        # A recv after it waited for ever.
+        (_then('do = "settimeout"\nseconds = 1e300'), "`seconds` must be between 0 and 30"),
+    ],
+)  # fmt: skip
+def test_numbers_a_socket_call_cannot_take_are_refused_when_read(text: str, words: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(words)):
+        parse_scenario(text, "lesson.toml")
+
+
+def test_tables_nested_thousands_deep_are_one_line() -> None:
+    nested = "expect = " + "{ a = " * 2000 + "1" + " }" * 2000
+    with pytest.raises(ScenarioError, match="nested too deep"):
+        parse_scenario(GOOD.replace('expect = { state = { listener = "LISTEN" } }', nested), "x")
+
+
+def test_a_lessons_words_reach_the_terminal_inert(tmp_path: Path) -> None:
+    """`workshop run --file` printed a title's OSC 52 (a clipboard write) raw."""
+    hostile = "\\u001b]52;c;SGVsbG8=\\u0007\\u001b[31mRED\\u009b31m\\u202eEVIL"
+    lesson = tmp_path / "lesson.toml"
+    lesson.write_text(
+        GOOD.replace('title = "My lesson"', f'title = "{hostile}"')
+        .replace('explain = "It listens."', f'explain = "{hostile}"')
+        .replace('takeaway = "connect() needs a listener."', f'takeaway = "{hostile}"')
+    )
+    for mode in ([], ["--json"]):
+        ran = _cli("run", "--file", str(lesson), *mode, "--auto", "0", "--no-capture")
+        assert ran.returncode == 0, ran.stderr
+        assert not set(ran.stdout) & {"\x1b", "\x07", "\x9b", "\u202e"}, mode
+    assert "RED" in ran.stdout
+
+
+def test_a_server_the_engine_refuses_is_the_steps_error_not_a_traceback(tmp_path: Path) -> None:
+    lesson = tmp_path / "asgi.toml"
+    lesson.write_text(
+        'name = "asgi"\ntitle = "t"\nsummary = "s"\ntakeaway = "k"\n\n[[step]]\n'
+        'do = "start_server"\nsocket = "server"\nkind = "asgi"\nexplain = "x"\n'
+    )
+    ran = _cli("run", "--file", str(lesson), "--auto", "0", "--no-capture")
+    assert ran.returncode == 1
+    assert "raised: EngineError: cannot load" in ran.stdout
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.startswith("netbench: error: 1 step(s) did not go as the scenario says")
