@@ -307,11 +307,12 @@ class EventPrinter:
         self._print(ts, line)
 
     def _print(self, ts: float, line: str) -> None:
+        if not self._capturing:  # the usual case, a line per event: straight out
+            self._write(line)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # fed by hand, off a loop: nothing to wait for
-            loop = None
-        if not self._capturing or loop is None:
             self._write(line)
             return
         heapq.heappush(self._held, (ts, next(self._arrival), line))

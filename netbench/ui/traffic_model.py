@@ -245,7 +245,8 @@ class TrafficModel:
         ]  # fmt: skip
         self._requests[event.exchange_id] = request
         keys = self._conn_keys.get(event.conn_id)
-        if keys is not None and list(keys) == [-event.conn_id] and -event.conn_id in self._recent:
+        only_raw = keys is not None and len(keys) == 1 and keys[0] == -event.conn_id
+        if only_raw and -event.conn_id in self._recent:
             # A client connection shows raw from its open until it carries a
             # request (the HTTP client's do): then its exchange takes the row's
             # place, as the session file lists it (a connection row is one
