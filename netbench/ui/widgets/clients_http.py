@@ -233,6 +233,10 @@ class HttpClientPane(Vertical):
                 yield Log(max_lines=50_000, id="http-parsed")
 
     def on_mount(self) -> None:
+        if not self.children:
+            # The app quit as this mounted (after the first frame): Textual ends
+            # the mount without composing, and there is nothing to fill in.
+            return
         page = self._netbench.page_server
         if page is not None:
             self.query_one("#http-url", Input).value = page.url
