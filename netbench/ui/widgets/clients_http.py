@@ -233,9 +233,7 @@ class HttpClientPane(Vertical):
                 yield Log(max_lines=50_000, id="http-parsed")
 
     def on_mount(self) -> None:
-        if not self.children:
-            # The app quit as this mounted (after the first frame): Textual ends
-            # the mount without composing, and there is nothing to fill in.
+        if not self.children:  # quit as it mounted (see the watchers below)
             return
         page = self._netbench.page_server
         if page is not None:
@@ -244,13 +242,17 @@ class HttpClientPane(Vertical):
 
     # -- rendering ----------------------------------------------------------------------
 
+    # The pane mounts after the first frame; quit meanwhile, Textual ends its
+    # mount uncomposed and still calls these with the defaults: no line to set.
+
     def watch_status(self, status: str) -> None:
-        self.query_one("#http-status", Static).update(Content(visible_text(status)))
+        for line in self.query("#http-status").results(Static):
+            line.update(Content(visible_text(status)))
 
     def watch_outcome(self, outcome: str) -> None:
-        line = self.query_one("#http-status")
-        line.set_class(outcome == "ok", "-ok")
-        line.set_class(outcome == "error", "-error")
+        for line in self.query("#http-status"):
+            line.set_class(outcome == "ok", "-ok")
+            line.set_class(outcome == "error", "-error")
 
     def _fail(self, message: str) -> None:
         self.status, self.outcome = f"✗ {message}", "error"
