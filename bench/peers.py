@@ -2,6 +2,8 @@
 
     python bench/peers.py bare         # the Python limit: asyncio.Protocol, fixed response
     python bench/peers.py bare-uvloop  # the same Protocol on uvloop (the limit netbench on uvloop has)
+    python bench/peers.py parse-uvloop # the floor of any server that reads HTTP: httptools'
+                                      # parser, the fixed response, nothing recorded, on uvloop
     python bench/peers.py tui SESSION [LOOP]  # netbench's TUI, headless, serving and recording
                                       # (LOOP: uvloop or asyncio; default as `netbench` runs it)
     python bench/peers.py long SESSION # the same, for the memory and big-body rows
@@ -70,13 +72,43 @@ class Bare(asyncio.Protocol):
             self.transport.close()
 
 
+class ParseOnly(asyncio.Protocol):
+    """Parses every request with httptools (as netbench does) and answers the fixed
+    response: what reading HTTP costs a Python server before it does anything else."""
+
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        import httptools
+
+        self.transport = transport  # type: ignore[assignment] (uvloop's is not an asyncio.Transport)
+        self.parser = httptools.HttpRequestParser(self)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.url = b""
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_message_complete(self) -> None:
+        self.transport.write(RESPONSE)
+        self.headers = []
+        if not self.parser.should_keep_alive():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+
 async def _until_stdin_closes() -> None:
     await asyncio.to_thread(sys.stdin.read)
 
 
-async def bare() -> None:
+async def bare(protocol: type[asyncio.Protocol] = Bare) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Bare, "127.0.0.1", 0, backlog=1024)
+    server = await loop.create_server(protocol, "127.0.0.1", 0, backlog=1024)
     print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
     await _until_stdin_closes()
     server.close()
@@ -266,6 +298,10 @@ if __name__ == "__main__":
         import uvloop
 
         uvloop.run(bare())
+    elif sys.argv[1] == "parse-uvloop":
+        import uvloop
+
+        uvloop.run(bare(ParseOnly))
     elif sys.argv[1] == "tui":
         tui(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
     elif sys.argv[1] == "long":

@@ -10,6 +10,9 @@ latency and the ratio to (a), the bare asyncio server:
 
   (a) a bare `asyncio.Protocol` answering a fixed response (the limit)
   (a') the same Protocol on uvloop (the limit of the rows on uvloop)
+  (a") the same on uvloop, parsing each request with httptools as netbench
+      does and recording nothing: the floor of any Python server that reads
+      HTTP (netbench's rows are also printed against it)
   (b) `python -m http.server` (HTTP/1.0: it closes after every response)
   (c) `netbench serve http` (on uvloop, its default), recording every byte
       to a session; (c') the same on `--loop asyncio`; (c-) and (c-') both
@@ -115,6 +118,8 @@ def servers(seconds: float, data_dir: str) -> tuple[list[Row], dict[str, list[fl
         rows.append(Row("(a) bare asyncio.Protocol", *measure(port, seconds), "asyncio"))
     with process([PY, str(BENCH / "peers.py"), "bare-uvloop"], env) as port:
         rows.append(Row("(a') ... on uvloop", *measure(port, seconds), "uvloop"))
+    with process([PY, str(BENCH / "peers.py"), "parse-uvloop"], env) as port:
+        rows.append(Row('(a") ... parsing with httptools', *measure(port, seconds), "uvloop"))
     site = Path(data_dir) / "site"
     site.mkdir()
     (site / "index.html").write_bytes(PAGE)
@@ -272,6 +277,18 @@ def loads(seconds: float, data_dir: str) -> None:
     bare, uv = rows[0].keep_alive, rows[1].keep_alive
     if bare and uv:
         print(f"uvloop against asyncio, the bare server: {uv[0] / bare[0]:.2f}x req/s keep-alive")
+    parsing = next((row for row in rows if row.name.startswith('(a")')), None)
+    for row in rows:
+        if parsing and row.name.split()[0] in ("(c)", "(c-)", "(e')"):
+            cells = [
+                f"{ours[0] / floor[0]:.2f}x {kind}"
+                for kind, ours, floor in (
+                    ("keep-alive", row.keep_alive, parsing.keep_alive),
+                    ("close", row.close, parsing.close),
+                )
+                if ours and floor
+            ]
+            print(f'against the parsing floor (a"): {row.name}: {", ".join(cells)}')
     for text in load_targets(rows, key_ms):
         print(text)
 

@@ -31,6 +31,10 @@ def test_bench_run_smoke_prints_every_row(tmp_path: Path) -> None:
     measured = [line for line in out.splitlines() if line.startswith(("(a)", "(b)", "(c)", "(e)"))]
     assert len(measured) == 4
     assert all(len(re.findall(r"\d+\.\d\dx", line)) == 2 for line in measured), measured
+    # The floor of a server that parses HTTP, and netbench's rows against it.
+    assert re.search(r'^\(a"\) \.\.\. parsing with httptools +\d+ ', out, re.M), out
+    floor = re.findall(r'^against the parsing floor \(a"\): \((c|c-|e\')\)', out, re.M)
+    assert floor == ["c", "c-", "e'"], out
     # Memory over a long session: RSS at both marks and the growth, for serve and the TUI.
     memory = [line for line in out.splitlines() if line.startswith("memory ")]
     assert [line.split(":")[0] for line in memory] == [
