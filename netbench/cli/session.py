@@ -154,8 +154,7 @@ def _table(rows: list[list[str]]) -> Iterator[str]:
         max((len(row[i]) for row in rows if i < len(row) - 1), default=0) for i in range(columns)
     ]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-        yield "  ".join([*cells, row[-1]]).rstrip()
+        yield _aligned(row, widths)
 
 
 def _request_line(exchange: ExchangeRow) -> str:
@@ -248,42 +247,79 @@ def _show(path: Path) -> int:
             )
             print(visible_text(line.rstrip()))
 
-        firsts: dict[int, list[str]] = {}
-        for exchange in reader.exchanges(include_bodies=False):
-            firsts.setdefault(exchange.conn_id, []).append(_request_line(exchange))
-        connections = reader.connections()
         print()
-        if not connections:
-            print("connections   none")
-            return 0
-        print("connections")
-        rows = [["ID", "ROLE", "PEER -> LOCAL", "OPENED", "DURATION", "IN", "OUT", "END", "HTTP"]]
-        linked = any(conn.via_conn_id is not None for conn in connections)
-        if linked:  # a proxy's upstream legs: the connection whose request caused each
-            rows[0].insert(2, "VIA")
-        for conn in connections:
-            lines = firsts.get(conn.id, [])
-            http = lines[0] if lines else ""
-            if len(lines) > 1:
-                http += f" (+{len(lines) - 1} more)"
-            rows.append(
-                [
-                    str(conn.id),
-                    conn.role.value,
-                    visible_text(connected(conn.role, conn.local, conn.peer)),
-                    _clock(conn.opened),
-                    UNCLEAN if conn.ended_uncleanly else _duration(conn.duration),
-                    _size(conn.bytes_in),
-                    _size(conn.bytes_out),
-                    "-" if conn.end_reason is None else conn.end_reason.value,
-                    http,
-                ]
-            )
-            if linked:
-                rows[-1].insert(2, "" if conn.via_conn_id is None else f"#{conn.via_conn_id}")
-        for line in _table(rows):
-            print(f"  {line}")
+        _show_connections(reader)
     return 0
+
+
+CONNECTION_COLUMNS = (
+    "ID",
+    "ROLE",
+    "PEER -> LOCAL",
+    "OPENED",
+    "DURATION",
+    "IN",
+    "OUT",
+    "END",
+    "HTTP",
+)
+VIA_COLUMN = 2
+"""Where a proxy's upstream legs name the connection whose request caused each."""
+
+
+def _show_connections(reader: SessionReader) -> None:
+    """The connections table, aligned, without holding it (a session may hold millions
+    of connections): one pass measures the columns, a second prints the rows."""
+    header = [*CONNECTION_COLUMNS[:VIA_COLUMN], "VIA", *CONNECTION_COLUMNS[VIA_COLUMN:]]
+    widths = [len(title) for title in header[:-1]]  # the last column is never padded
+    count = 0
+    linked = False
+    for conn in reader.each_connection():
+        count += 1
+        linked = linked or conn.via_conn_id is not None
+        for i, cell in enumerate(_connection_cells(conn, "")[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    if not count:
+        print("connections   none")
+        return
+    if not linked:
+        del header[VIA_COLUMN], widths[VIA_COLUMN]
+    print("connections")
+    print(f"  {_aligned(header, widths)}")
+    firsts = reader.first_exchanges()
+    first = next(firsts, None)
+    for conn in reader.each_connection():
+        while first is not None and first[0].conn_id < conn.id:  # a row of no connection
+            first = next(firsts, None)
+        http = ""
+        if first is not None and first[0].conn_id == conn.id:
+            exchange, carried = first
+            http = _request_line(exchange) + (f" (+{carried - 1} more)" if carried > 1 else "")
+            first = next(firsts, None)
+        cells = _connection_cells(conn, http)
+        if not linked:
+            del cells[VIA_COLUMN]
+        print(f"  {_aligned(cells, widths)}")
+
+
+def _connection_cells(conn: ConnectionRow, http: str) -> list[str]:
+    return [
+        str(conn.id),
+        conn.role.value,
+        "" if conn.via_conn_id is None else f"#{conn.via_conn_id}",
+        visible_text(connected(conn.role, conn.local, conn.peer)),
+        _clock(conn.opened),
+        UNCLEAN if conn.ended_uncleanly else _duration(conn.duration),
+        _size(conn.bytes_in),
+        _size(conn.bytes_out),
+        "-" if conn.end_reason is None else conn.end_reason.value,
+        http,
+    ]
+
+
+def _aligned(cells: list[str], widths: list[int]) -> str:
+    padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
+    return "  ".join([*padded, cells[-1]]).rstrip()
 
 
 def _show_connection(path: Path, conn_id: int) -> int:

@@ -355,9 +355,13 @@ class SessionReader:
         )
 
     def connections(self) -> list[ConnectionRow]:
+        return list(self.each_connection())
+
+    def each_connection(self) -> Iterator[ConnectionRow]:
+        """Every connection by id, fetched as iterated (a session may hold millions)."""
         unclean = self.unclean_ends()
-        rows = self._query(self._connection_select + " ORDER BY id").fetchall()
-        return [self._connection(row, unclean) for row in rows]
+        for row in self._query(self._connection_select + " ORDER BY id"):
+            yield self._connection(row, unclean)
 
     def connection(self, conn_id: int) -> ConnectionRow | None:
         row = self._query(self._connection_select + " WHERE id = ?", (conn_id,)).fetchone()
@@ -405,6 +409,24 @@ class SessionReader:
         where = str(self.path)
         for row in cursor:
             yield _exchange(_EXCHANGE.check(row, where), where)
+
+    def first_exchanges(self) -> Iterator[tuple[ExchangeRow, int]]:
+        """Each connection's first exchange (as `exchanges` orders them), without bodies
+        or headers, and how many it carried, by connection: what a summary line needs,
+        one row per connection however many it carried."""
+        columns = _EXCHANGE_COLUMNS.format(req_body="NULL", resp_body="NULL")
+        columns = columns.replace("req_headers", "NULL").replace("resp_headers", "NULL")
+        # Both the grouping and each first row walk the (conn_id, idx) index.
+        cursor = self._query(
+            f"SELECT {columns}, firsts.carried FROM"
+            " (SELECT count(*) AS carried, (SELECT id FROM exchanges AS inner_row"
+            "   WHERE inner_row.conn_id = outer_row.conn_id ORDER BY idx, id LIMIT 1) AS first"
+            "  FROM exchanges AS outer_row GROUP BY conn_id) AS firsts"
+            " JOIN exchanges ON exchanges.id = firsts.first ORDER BY exchanges.conn_id"
+        )
+        where = str(self.path)
+        for row in cursor:
+            yield _exchange(_EXCHANGE.check(row[:-1], where), where), row[-1]
 
 
 def _exchange(row: tuple[Any, ...], where: str) -> ExchangeRow:

@@ -287,3 +287,48 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path, command: list[str]) -
     assert result.stderr.decode().splitlines() == [
         f"netbench: error: no such session file: {tmp_path / 'missing.sqlite'}"
     ]
+
+
+def test_show_summarises_each_connection_by_its_first_exchange_and_aligns_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The table is measured in one pass and printed in a second, holding no
+    # connection or exchange list: its lines must still line up, and each
+    # connection's HTTP cell must name its first exchange by position on the
+    # connection (not by id), with how many more it carried.
+    t0 = time.monotonic()
+    events: list[Event] = [ServerStarted(1, "http", Transport.TCP, SERVER, t0)]
+
+    def request(target: bytes) -> HttpRequest:
+        return HttpRequest(b"GET", target, "1.1", ((b"Host", b"x"),), b"", 0)
+
+    for conn_id in (1, 2, 3, 123456):
+        peer = Endpoint("127.0.0.1", 50000 + conn_id % 1000)
+        events.append(ConnectionOpened(conn_id, 1, Role.SERVER, Transport.TCP, SERVER, peer, t0))
+    # Connection 1: three requests, recorded out of their order on the wire.
+    for exchange_id, index, target in ((10, 2, b"/third"), (11, 0, b"/first"), (12, 1, b"/2nd")):
+        events.append(HttpRequestRecorded(exchange_id, 1, index, request(target), 0, 0, t0, t0))
+    events.append(HttpRequestRecorded(13, 123456, 0, request(b"/only"), 0, 0, t0, t0))
+    writer = SessionWriter(tmp_path / "many.netbench.sqlite", argv=["netbench"])
+    writer.open()
+    for event in events:
+        writer(event)
+    writer.close()
+
+    code, out, err = run_in_process(
+        ["session", "show", str(tmp_path / "many.netbench.sqlite")], capsys
+    )
+    assert (code, err) == (0, "")
+    lines = out.split("connections\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in lines] == ["ID", "1", "2", "3", "123456"]
+    by_id = {line.split()[0]: line for line in lines}
+    assert by_id["1"].endswith("GET /first HTTP/1.1 (+2 more)")
+    assert by_id["123456"].endswith("GET /only HTTP/1.1")
+    assert by_id["2"].rstrip().endswith("-") and "GET" not in by_id["2"]
+    # Every column starts where its title does, on every line.
+    for title in ("ROLE", "PEER -> LOCAL", "OPENED", "HTTP"):
+        column = lines[0].index(title)
+        for line in lines[1:]:
+            if title == "HTTP" and "GET" not in line:
+                continue
+            assert line[column - 2 : column] == "  " and line[column] != " ", (title, line)
