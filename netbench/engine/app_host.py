@@ -69,6 +69,8 @@ class AppStream(Stream):
             self.request_read.set()
         self.failure: Reply | None = None
         """The request failed while streaming (413, cut short): the page to send instead."""
+        self.answered = False
+        """The app's whole response has been sent; only the rest of its request is awaited."""
 
     @abc.abstractmethod
     def produce(self) -> AsyncGenerator[bytes, None]:
@@ -102,6 +104,7 @@ class AppStream(Stream):
                 self.close_detail = "the request failed while the app answered"
             return
         self.body.discard()
+        self.answered = True
         await self.request_read.wait()
         if self.failure is not None:  # its framing is lost: nothing after it can be read
             self.keep_alive = False
@@ -251,6 +254,13 @@ class AppServerConnection(HttpServerConnection):
                 if cut_short is not None:
                     self._publish_request(reading.exchange_id, cut_short)
             reading.body.fail(f"connection {reason.value}")
+            if reading.stream is not None and reading.stream.answered:
+                # The app answered before the body came (a client may stop sending
+                # once it has its answer): that answer went out whole, so its reply
+                # ends on its own and is recorded, instead of being cancelled as
+                # an unanswered one would be.
+                reading.stream.fail(error_page(400, f"connection {reason.value}"))
+                self._pump = None
         for _exchange_id, _keep, pending in self._queue:
             steps = pending.steps if isinstance(pending, Reply) else ()
             for step in steps:

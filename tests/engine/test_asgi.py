@@ -100,3 +100,25 @@ async def test_the_client_leaving_mid_body_is_recorded(engine: Engine, events: E
     await asyncio.to_thread(leave)
     request = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == b"/upload")
     assert "before the request body was complete" in (request.request.error or "")
+
+
+async def test_an_answer_sent_before_the_client_left_mid_body_is_recorded(
+    engine: Engine, events: Events
+) -> None:
+    # `/` does not read the body: Starlette answers at once, the client reads
+    # it and hangs up with most of its body unsent. The answer is recorded.
+    server = await start(engine, "starlette_site:app")
+
+    def talk() -> bytes:
+        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nab")
+            answer = sock.recv(65536)
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(65536)
+            return answer
+
+    reply = await asyncio.to_thread(talk)
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    request, response = await exchange(events, b"/")
+    assert "before the request body was complete" in (request.request.error or "")
+    assert response.response.status == 200 and response.first_chunk >= 0

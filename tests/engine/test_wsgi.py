@@ -358,6 +358,31 @@ async def test_a_body_over_the_limit_after_the_app_answered_closes(
     assert response.response.status == 200
 
 
+async def test_an_answer_sent_before_the_client_left_mid_body_is_recorded(
+    engine: Engine, events: Events
+) -> None:
+    # The client reads the early answer, then hangs up with most of its body
+    # unsent: the answer went out whole and must be in the record with it.
+    server = await start(engine, "wsgi_cases:cases")
+
+    def talk() -> bytes:
+        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /fast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nab"
+            )
+            answer = b""
+            while not answer.endswith(b"fast"):
+                answer += sock.recv(65536)
+            return answer
+
+    reply = await asyncio.to_thread(talk)
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    request, response = await exchange(events, b"/fast")
+    assert "before the request body was complete" in (request.request.error or "")
+    assert (response.response.status, response.response.body_len) == (200, 4)
+    assert response.first_chunk >= 0
+
+
 async def test_an_app_slower_than_the_upload_gets_it_whole(engine: Engine) -> None:
     server = await start(engine, "wsgi_cases:cases")
     upload = hashlib.sha256(b"slow").digest() * (
