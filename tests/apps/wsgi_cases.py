@@ -86,6 +86,11 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     if path == "/generator":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Tracked(path, (b"part %d\n" % n for n in range(3)))
+    if path == "/head-aware":  # as Werkzeug does: no body at all for HEAD
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return []
+        return (b"part %d\n" % n for n in range(3))
     if path == "/length":  # the app's own Content-Length
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
         return Tracked(path, iter([b"he", b"llo"]))

@@ -155,6 +155,21 @@ async def test_head_sends_the_head_only(engine: Engine) -> None:
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\n")
 
 
+async def test_head_of_an_app_that_drops_its_body_claims_no_length(engine: Engine) -> None:
+    # The app sends nothing for HEAD (Werkzeug's way): that says nothing of
+    # the body a GET gets, so no `Content-Length: 0` may be made up for it.
+    server = await start(engine, "wsgi_cases:cases")
+    get = await raw(
+        server, b"GET /head-aware HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    assert b"Transfer-Encoding: chunked" in get and b"part 2" in get
+    head = await raw(
+        server, b"HEAD /head-aware HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
+    assert b"Content-Length" not in head
+
+
 async def test_keep_alive_serves_several_requests_on_one_connection(
     engine: Engine, events: Events
 ) -> None:

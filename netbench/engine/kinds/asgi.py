@@ -149,7 +149,11 @@ class AsgiStream(AppStream):
                 if not framer.started:
                     status, headers = started[0]
                     wire = framer.start(
-                        status, reason_for(status), headers, total=None if more else len(data)
+                        status,
+                        reason_for(status),
+                        headers,
+                        # Under HEAD an app that sends no body tells nothing of GET's length.
+                        total=None if more or (framer.head_only and not data) else len(data),
                     )
                 wire += framer.body(data)
                 if not more:

@@ -239,7 +239,7 @@ class WsgiStream(AppStream):
                 piece = result[0]
                 if not isinstance(piece, bytes):
                     raise TypeError(f"the app yielded {type(piece).__name__}, not bytes")
-                send(piece, total=len(piece))
+                send(piece, total=len(piece) if piece or not framer.head_only else None)
             else:
                 for piece in result:
                     if not isinstance(piece, bytes):
@@ -248,7 +248,8 @@ class WsgiStream(AppStream):
                         send(piece)
                         flush()  # before asking the app for more (PEP 3333: no delaying)
             if not framer.started:
-                send(b"", total=0)
+                # Under HEAD most apps send no body: that tells nothing of GET's length.
+                send(b"", total=None if framer.head_only else 0)
             pending[0] += framer.end()
             self.response = framer.response()
             self.keep_alive = framer.keep_alive
