@@ -134,6 +134,11 @@ def request_url(request: HttpRequest, server: Endpoint) -> str:
     target = request.target
     if target.lower().startswith((b"http://", b"https://")):
         return _url_safe(target)
+    if request.method == b"CONNECT" and _HOST.fullmatch(wire_text(target)):
+        # A tunnel's target is the authority it opens (authority form), not a
+        # path on the Host: as Charles writes it, port 443's tunnel is https.
+        scheme = "https" if target.endswith(b":443") else "http"
+        return f"{scheme}://{wire_text(target)}"
     host = request.header(b"host")
     authority = wire_text(host).strip() if host is not None else ""
     if not _HOST.fullmatch(authority):

@@ -189,6 +189,8 @@ class HarExport:
         entry["timings"] = timings
         entry["serverIPAddress"] = server_of(conn).host
         entry["connection"] = str(conn.id)
+        if conn.via_conn_id is not None:  # a proxy's upstream leg: the client's connection
+            entry["_via"] = str(conn.via_conn_id)
         if comments:
             entry["comment"] = "; ".join(comments)
         entry["_exchange"] = exchange.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import subprocess
 import sys
@@ -111,6 +112,18 @@ def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
         check=True,
     ).stdout
     assert one.splitlines()[0].endswith(f"-> 127.0.0.1:{app.port}  (for #1)")
+    # In HAR the upstream leg's entry names the client connection it served.
+    har = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "netbench", "session", "export", str(session), "--har", "-"],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    )
+    entries = {entry["connection"]: entry for entry in har["log"]["entries"]}
+    assert set(entries) == {"1", "2"}
+    assert entries["2"]["_via"] == "1" and "_via" not in entries["1"]
 
 
 def test_the_json_open_of_an_upstream_leg_names_the_connection_it_serves(start_serve) -> None:

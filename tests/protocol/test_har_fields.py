@@ -57,6 +57,20 @@ def test_request_url(target: bytes, host: bytes | None, url: str) -> None:
     assert har.request_url(request(target, headers), SERVER) == url
 
 
+@pytest.mark.parametrize(
+    ("target", "url"),
+    [
+        (b"127.0.0.1:24001", "http://127.0.0.1:24001"),
+        (b"example.test:443", "https://example.test:443"),
+        (b"[::1]:8443", "http://[::1]:8443"),
+        (b"/not/an/authority", "http://proxy.test:3128/not/an/authority"),
+    ],
+)
+def test_a_tunnel_s_url_is_the_authority_it_opens(target: bytes, url: str) -> None:
+    connect = request(target, ((b"Host", b"proxy.test:3128"),), method=b"CONNECT")
+    assert har.request_url(connect, SERVER) == url
+
+
 def test_headers_size_counts_the_head_as_http_1_writes_it() -> None:
     wire = b"GET /x HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n"
     sent = request(b"/x", ((b"Host", b"a"), (b"Accept", b"*/*")))
