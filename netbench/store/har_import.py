@@ -144,7 +144,7 @@ def _read_har(source: Path) -> tuple[list[_Exchange], str, int, str | None]:
     except OSError as exc:
         raise StoreError(f"cannot read {where}: {one_line(exc)}") from exc
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_int=_integer)
     except (ValueError, RecursionError) as exc:
         raise StoreError(f"{where} is not a HAR file (not JSON: {one_line(exc)})") from exc
     log = document.get("log") if isinstance(document, dict) else None
@@ -188,6 +188,20 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "string", int: "number", float: "number", list: "list", dict: "object"}
     return " or ".join(sorted({names.get(k, k.__name__) for k in kinds}))
+
+
+_MOST_DIGITS = 4000
+"""Python refuses to read an integer of over 4,300 digits (a guard against slow
+conversions); json would then refuse the whole file for one entry's number."""
+
+
+_TOO_LARGE = 10**_MOST_DIGITS
+
+
+def _integer(digits: str) -> int:
+    # Past the guard the number only reads as "too large": its entry is refused,
+    # as one of 309 digits already is, and the rest of the file still opens.
+    return int(digits) if len(digits) <= _MOST_DIGITS else _TOO_LARGE
 
 
 def _number(obj: Any, key: str, default: float, low: float, high: float) -> float:

@@ -221,6 +221,8 @@ def _imported_with(bad: dict[str, Any], tmp_path: Path, raw: str | None = None) 
         # float() of an integer of 401 digits: OverflowError, the whole file lost.
         ({"timings": {"send": "RAW"}}, "1" + "0" * 400, "entry 2: send is a number too large"),
         ({"response": {"status": "RAW"}}, "9" * 320, "entry 2: status is a number too large"),
+        # Over Python's 4,300 digits json refused the whole file.
+        ({"timings": {"wait": "RAW"}}, "7" * 5000, "entry 2: wait is a number too large"),
         # Accepted, then every row of its connection read as damaged.
         ({"startedDateTime": "1969-12-31T23:59:59Z"}, None, "is not between 1970 and 2106"),
         ({"startedDateTime": "9999-12-31T23:00:00+00:00"}, None, "is not between 1970 and 2106"),
