@@ -222,7 +222,8 @@ def _print_http(result: Any, output: Path | None, *, quiet: bool) -> int:
 
     response = result.response
     if response is None:
-        return fail("the server closed the connection without a response")
+        why = result.no_response or "no response"
+        return fail(f"{why} (--timeout)" if result.timed_out else why)
     if output is not None:
         output.write_bytes(response.body)
     if not quiet:

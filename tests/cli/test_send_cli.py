@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -48,6 +48,28 @@ def one_shot_server(answer: bytes) -> Iterator[tuple[str, int]]:
     finally:
         listener.close()
         thread.join(IO_TIMEOUT)
+
+
+@contextmanager
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A stdlib TCP server that accepts and never answers (nor closes) until the test ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(IO_TIMEOUT)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with suppress(OSError):  # the listener closed: the test is over
+            held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        listener.close()
+        thread.join(IO_TIMEOUT)
+        for conn in held:
+            conn.close()
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -208,3 +230,23 @@ def test_send_http_json_prints_the_exchange(start_serve, run_netbench, tmp_path)
     assert result.returncode == 1, result
     (exchange,) = (e for e in json_lines(result.stdout) if e["event"] == "exchange")
     assert str(exchange["error"]).startswith("cut short")
+
+
+def test_send_http_timeout_says_the_client_stopped_waiting(run_netbench) -> None:
+    """The client's own --timeout closes the connection: the server closed nothing."""
+    with silent_server() as (host, port):
+        url = f"http://{host}:{port}/"
+        result = run_netbench("send", "http", url, "--timeout", "0.5", "--no-record")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == ["netbench: error: no response within 0.5 s (--timeout)"]
+
+    with silent_server() as (host, port):
+        url = f"http://{host}:{port}/"
+        result = run_netbench("send", "http", url, "--timeout", "0.5", "--no-record", "--json")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == ["netbench: error: no response within 0.5 s (--timeout)"]
+    events = json_lines(result.stdout)
+    (exchange,) = (e for e in events if e["event"] == "exchange")
+    assert (exchange["status"], exchange["error"]) == (None, "no response within 0.5 s")
+    assert float(str(exchange["duration_ms"])) >= 450  # it lasted until the client gave up
+    assert events[-1]["event"] == "close" and events[-1]["reason"] == "fin-local"
