@@ -250,3 +250,54 @@ def test_send_http_timeout_says_the_client_stopped_waiting(run_netbench) -> None
     assert (exchange["status"], exchange["error"]) == (None, "no response within 0.5 s")
     assert float(str(exchange["duration_ms"])) >= 450  # it lasted until the client gave up
     assert events[-1]["event"] == "close" and events[-1]["reason"] == "fin-local"
+
+
+@pytest.mark.parametrize(
+    ("options", "body"),
+    [
+        (["-d", "name=Ann", "-d", "lang=x"], b"name=Ann&lang=x"),
+        (["-d", "a", "-d", ""], b"a&"),
+        (["-d", "@{file}", "-d", "z=3"], b"x=1y=2&z=3"),
+        (["--data-binary", "@{file}", "-d", "z=3"], b"x=1\r\ny=2\n&z=3"),
+        (["--data-raw", "@{file}"], b"@{file}"),
+        (["-d", "@-"], b"from stdin"),
+    ],
+    ids=["joined", "empty-part", "at-file", "data-binary", "data-raw", "stdin"],
+)
+def test_send_http_data_parts_make_the_body_as_curl_does(
+    options: list[str], body: bytes, run_netbench, tmp_path
+) -> None:
+    """The bodies curl 7.88 sends for the same options (CR and LF dropped from -d @FILE)."""
+    form = tmp_path / "form.txt"
+    form.write_bytes(b"x=1\r\ny=2\n")
+    args = [option.replace("{file}", str(form)) for option in options]
+    with one_shot_server(b"HTTP/1.1 204 No Content\r\n\r\n") as (host, port):
+        result = run_netbench(
+            "send",
+            "http",
+            f"http://{host}:{port}/",
+            *args,
+            "--json",
+            "--no-record",
+            input="from stdin\n",
+        )
+    assert result.returncode == 0, result
+    sent = b"".join(
+        bytes.fromhex(str(e["data_hex"]))
+        for e in json_lines(result.stdout)
+        if e.get("dir") == "out"
+    )
+    head, _, sent_body = sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST / HTTP/1.1\r\n")
+    assert b"\r\nContent-Type: application/x-www-form-urlencoded" in head
+    assert sent_body == body.replace(b"{file}", str(form).encode())
+
+
+def test_send_http_data_from_a_missing_file_is_one_error_line(run_netbench, tmp_path) -> None:
+    missing = tmp_path / "missing.txt"
+    result = run_netbench("send", "http", "http://127.0.0.1:1/", "-d", f"@{missing}")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == [
+        f"netbench: error: cannot read {missing}: No such file or directory"
+    ]
+    assert "Traceback" not in result.stderr
