@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from netbench.cli.options import add_limit_options, check_numbers, limits_from
+from netbench.cli.options import add_limit_options, check_numbers, given_limits, limits_from
 from netbench.cli.printer import EventPrinter
 from netbench.engine import registry
 from netbench.engine.config import is_loopback_host
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from netbench.cli import fail
     from netbench.engine.config import default_config
 
-    problem = check_numbers(args)
+    problem = check_numbers(args) or not_for_kind(args.kind, args)
     if problem:
         return _usage_error(args, problem)
     kind = registry.get(args.kind)
@@ -150,6 +150,40 @@ def run(args: argparse.Namespace) -> int:
         **own,
     )
     return _serve(config, args)
+
+
+def not_for_kind(kind: str, args: argparse.Namespace) -> str | None:
+    """An option given that `kind` does not take ("--threads applies to wsgi only").
+
+    Every option of every kind is on the one `serve` parser; one the kind
+    never reads would otherwise be dropped without a word (`serve wsgi
+    --upstream X` running a plain app server). Only options given count:
+    their parser defaults are None, or absent for the limits.
+    """
+    for name, flag in _given(args):
+        takers = registry.kinds_taking(name)
+        if takers is None or kind in takers:
+            continue
+        if len(takers) > len(registry.names()) / 2:
+            return f"{flag} does not apply to {kind}"
+        listed = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+        return f"{flag} applies to {listed} only"
+    return None
+
+
+def _given(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(setting, the option as typed) of each kind, common or limit option given."""
+    given = [
+        (name, f"--{name.replace('_', '-')}")
+        for name in registry.COMMON
+        if getattr(args, name, None) is not None
+    ]
+    for option, _kinds in registry.all_options():
+        value = getattr(args, option.name, None)
+        if option.shape != "positional" and value is not None:
+            off = option.shape == "switch" and value is False
+            given.append((option.name, option.off_flag if off else option.flag))
+    return given + given_limits(args)
 
 
 def kind_values(
