@@ -142,14 +142,13 @@ class _DataPart(argparse.Action):
 
 
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.store import SessionWriter, StoreError, new_session_path
 
     try:
         prepared = _prepare_tcp(args) if args.send_kind == "tcp" else _prepare_http(args)
     except ValueError as error:
-        print(f"netbench send: error: {visible(str(error).encode())}", file=sys.stderr)
-        return 2
+        return usage_error(args, str(error))
     except OSError as error:  # -d @FILE that cannot be read: the file's fault, not usage
         return fail(f"cannot read {error.filename}: {error.strerror or error}")
     writer = None

@@ -25,8 +25,6 @@ def add_parser(subparsers: Any) -> None:
         description="Run one server and print one line per connection and HTTP exchange. "
         "The first line names the address it listens on.",
     )
-    # Usage errors found after parsing (MODULE:APP, numbers) print argparse's line too.
-    parser.set_defaults(usage_line=getattr(parser, "short_usage", parser.format_usage))
     kinds = registry.names()
     usages = [registry.get(kind).usage for kind in kinds]
     parser.add_argument("kind", choices=kinds, metavar="KIND", help=", ".join(usages))
@@ -120,24 +118,17 @@ def _parser_of(option: registry.KindOption) -> Any:
     return parse
 
 
-def _usage_error(args: argparse.Namespace, problem: str) -> int:
-    """Exit status 2 with argparse's usage line and one error line, as its own errors."""
-    print(args.usage_line(), end="", file=sys.stderr)
-    print(f"netbench serve: error: {problem}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.engine.config import default_config
 
     problem = check_numbers(args) or not_for_kind(args.kind, args)
     if problem:
-        return _usage_error(args, problem)
+        return usage_error(args, problem)
     kind = registry.get(args.kind)
     own, problem, usage = kind_values(kind, args)
     if problem:
-        return _usage_error(args, problem) if usage else fail(problem)
+        return usage_error(args, problem) if usage else fail(problem)
     port = args.port if args.port is not None else kind.port
     config = default_config(
         args.kind,
