@@ -32,7 +32,9 @@ UPLOAD = 100 * 1000 * 1000
 def test_a_bad_app_is_one_line_and_the_right_exit_code(
     args: list[str], code: int, says: str, run_netbench
 ) -> None:
-    apps = () if "--app-dir" in args else ("--app-dir", str(APPS))
+    # Only the app kinds take --app-dir (any other kind refuses it).
+    takes_apps = args[0] in ("wsgi", "asgi") and "--app-dir" not in args
+    apps = ("--app-dir", str(APPS)) if takes_apps else ()
     result = run_netbench("serve", *args, *apps, "--port", "0", "--no-record")
     assert result.returncode == code, result
     lines = result.stderr.splitlines()
