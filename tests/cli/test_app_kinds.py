@@ -44,6 +44,23 @@ def test_a_bad_app_is_one_line_and_the_right_exit_code(
         assert lines[0].startswith("usage: netbench serve "), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("3", "it is an int"), ("object()", "it is an object"), ("'x'", "it is a str")],
+)
+def test_an_app_that_is_not_callable_is_named_with_the_right_article(
+    value: str, says: str, run_netbench, tmp_path: Path
+) -> None:
+    (tmp_path / "notapp.py").write_text(f"app = {value}\n")
+    result = run_netbench(
+        "serve", "wsgi", "notapp:app", "--app-dir", str(tmp_path), "--port", "0", "--no-record"
+    )
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [
+        f"netbench: error: cannot load notapp:app: {says}, not an application"
+    ]
+
+
 def test_module_app_after_the_options_is_taken_too(start_serve) -> None:
     server = start_serve("wsgi", "--no-record", "--app-dir", str(APPS), "wsgi_cases:cases")
     with socket.create_connection(server.address, timeout=5) as sock:
