@@ -311,7 +311,8 @@ def parse_app_spec(text: str) -> str:
     names = [*module.split("."), *attribute.removesuffix("()").split(".")]
     if not colon or not all(name.isidentifier() for name in names):
         raise ValueError(
-            f"{text!r} is not MODULE:APP (for example myapp:app or pkg.web:create_app())"
+            # Quoted: unquoted, `(` is a syntax error in the shell it is pasted into.
+            f"{text!r} is not MODULE:APP (for example myapp:app or 'pkg.web:create_app()')"
         )
     return spec
 
