@@ -54,3 +54,42 @@ def test_the_app_spec_hint_pastes_into_a_shell(run_netbench) -> None:
         line = f"netbench serve wsgi {example}"
         assert _bash_syntax_error(line) == "", line
         assert shlex.split(line)[3] in ("myapp:app", "pkg.web:create_app()")
+
+
+def _port(url: str) -> int:
+    return int(re.match(r"https?://[^/:]+:(\d+)", url).group(1))  # type: ignore[union-attr]
+
+
+def test_each_example_talks_to_the_servers_it_starts() -> None:
+    """A block that starts servers and curls them: each curl reaches one of them, a
+    `curl -x` names a forward proxy the block started, and every server but the
+    last runs in the background (`&`), or the lines after it never run."""
+    from netbench.engine import registry
+
+    checked = 0
+    for block in _code_blocks():
+        lines = [
+            m.group(1).split("#", 1)[0].strip() for line in block if (m := COMMAND.match(line))
+        ]
+        if not any(line.startswith("curl ") for line in lines):
+            continue  # a list of alternatives (serve wsgi ...), not a session to follow
+        servers: dict[int, bool] = {}  # port -> is a forward proxy
+        for number, line in enumerate(lines):
+            words = shlex.split(line)
+            if words[:2] == ["netbench", "serve"]:
+                kind = words[2]
+                # --port 0 is a port no curl line can name: it stays 0.
+                given = words[words.index("--port") + 1] if "--port" in words else None
+                port = int(given) if given is not None else registry.get(kind).port
+                servers[port] = kind == "proxy" and ("--upstream" not in words)
+                if number < len(lines) - 1:
+                    assert line.endswith("&"), f"{line!r} would block the lines after it"
+            elif words[0] == "curl" and servers:
+                checked += 1
+                proxy = words.pop(words.index("-x") + 1) if "-x" in words else None
+                target = next(word for word in words[1:] if word.startswith("http"))
+                if proxy is not None:
+                    port = _port(proxy)
+                    assert servers.get(port) is True, f"{line!r}: no forward proxy on {port}"
+                assert _port(target) in servers, f"{line!r}: nothing listens on its port"
+    assert checked >= 2, "the proxy example was not found"
