@@ -93,3 +93,24 @@ def test_each_example_talks_to_the_servers_it_starts() -> None:
                     assert servers.get(port) is True, f"{line!r}: no forward proxy on {port}"
                 assert _port(target) in servers, f"{line!r}: nothing listens on its port"
     assert checked >= 2, "the proxy example was not found"
+
+
+def test_the_docs_name_the_kinds_that_take_keep_alive_and_the_limits(run_netbench) -> None:
+    """docs/cli.md, `serve -h` and the kinds themselves (the registry) agree."""
+    from netbench.engine import registry
+
+    text = DOCS.read_text(encoding="utf-8")
+    keep_alive = re.search(r"`--keep-alive` / `--close` \(([^)]*)\)", text)
+    limits = re.search(r"^Limits \(([^;]*);", text, re.M)
+    assert keep_alive is not None and limits is not None
+    takers = {
+        "keep_alive": registry.kinds_taking("keep_alive"),
+        "max_body": registry.kinds_taking("max_body"),
+    }
+    assert re.split(r", | and ", keep_alive.group(1)) == list(takers["keep_alive"] or ())
+    assert re.split(r", | and ", limits.group(1)) == list(takers["max_body"] or ())
+    shown = run_netbench("serve", "-h").stdout
+    assert f"{', '.join(takers['keep_alive'] or ())}: keep the connection" in " ".join(
+        shown.split()
+    )
+    assert f"limits ({', '.join(takers['max_body'] or ())};" in shown

@@ -440,6 +440,24 @@ def test_options_the_kind_takes_are_accepted(start_serve) -> None:
         assert server.stop() == 0
 
 
+def test_proxy_takes_close_and_the_limits(start_serve) -> None:
+    """As docs/cli.md and `serve -h` say: --close and --max-body apply to the proxy too."""
+    app = start_serve("wsgi", "--no-record", "--no-capture")
+    proxy = start_serve(
+        "proxy", "--upstream", str(app.port), "--close", "--max-body", "5", "--no-capture"
+    )
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")  # keep-alive asked
+        answer = b""
+        while chunk := sock.recv(4096):  # ends: the proxy closes after the response
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"Hello World")
+    assert b"\r\nConnection: close\r\n" in answer
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
 @pytest.mark.parametrize("recv_size", [None, "7"], ids=["default-recv", "recv-size-7"])
 def test_echo_records_every_byte_exactly(recv_size: str | None, start_serve) -> None:
     rng = random.Random(20240509)
