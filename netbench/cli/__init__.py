@@ -26,6 +26,23 @@ def fail(message: str) -> int:
     return 1
 
 
+_PARSER = "_netbench_parser"
+"""The namespace attribute holding the (sub)command's parser, for `usage_error`."""
+
+
+def usage_error(args: argparse.Namespace, message: str) -> int:
+    """A usage error found after parsing (a bad --to, an https URL): told as argparse
+    tells its own, the command's usage line then `PROG: error: ...`; exit code 2."""
+    from netbench.protocol.textsafe import visible_text
+
+    parser = getattr(args, _PARSER, None)
+    if not isinstance(parser, Parser):
+        print(f"netbench: error: {visible_text(message)}", file=sys.stderr)
+        return 2
+    sys.stderr.write(parser.usage_and_error(visible_text(message)))
+    return 2
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line usage before a usage error (exit 2 as ever).
 
@@ -35,7 +52,20 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.short_usage()}{self.prog}: error: {message}\n")
+        self.exit(2, self.usage_and_error(message))
+
+    def usage_and_error(self, message: str) -> str:
+        return f"{self.short_usage()}{self.prog}: error: {message}\n"
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        # The innermost parser (the chosen subcommand's) returns first and is
+        # kept, so that `usage_error` prints that command's usage line.
+        if not hasattr(parsed, _PARSER):
+            setattr(parsed, _PARSER, self)
+        return parsed, extra
 
     def format_help(self) -> str:
         from netbench.cli.options import LATE_TITLE
@@ -173,8 +203,7 @@ def run_tui(args: argparse.Namespace, *, open_path: Path | None) -> int:
 
     problem = check_numbers(args)
     if problem:
-        print(f"netbench: error: {problem}", file=sys.stderr)
-        return 2
+        return usage_error(args, problem)
     if open_path is not None:
         from netbench.store import SessionReader, StoreError
 

@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             entry = pwd.getpwuid(int(args.user)) if args.user.isdigit() else pwd.getpwnam(args.user)
         except (KeyError, ValueError):
-            print(f"netbench capture-agent: error: no such user {args.user!r}", file=sys.stderr)
-            return 2
+            from netbench.cli import usage_error
+
+            return usage_error(args, f"no such user {args.user!r}")
         user = entry.pw_uid, entry.pw_gid
     try:
         owners = TcpOwners()  # whose each connection is: a client gets its own only

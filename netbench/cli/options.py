@@ -100,6 +100,14 @@ def limits_from(args: argparse.Namespace) -> Any:
     )
 
 
+def given_limits(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(HttpLimits field, option) of each limit given on the command line."""
+    from netbench.protocol.limits import OPTION
+
+    dests = {name: name for name in OPTION} | {"allowed_hosts": "allow_host"}
+    return [(name, OPTION[name]) for name, dest in dests.items() if hasattr(args, dest)]
+
+
 def check_numbers(args: argparse.Namespace) -> str | None:
     if args.port is not None and not 0 <= args.port <= 65535:
         return f"--port must be 0-65535, got {args.port}"

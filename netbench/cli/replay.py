@@ -61,17 +61,13 @@ def _address(text: str) -> tuple[str, int] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the request, send it, print the response; the exit code."""
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.store import SessionReader, SessionWriter, StoreError, new_session_path
     from netbench.store.exchange_bytes import find_exchange, request_bytes, server_of
 
     target = _address(args.to) if args.to is not None else None
     if args.to is not None and target is None:
-        print(
-            f"netbench session replay: error: --to must be HOST:PORT, got {visible_text(args.to)!r}",
-            file=sys.stderr,
-        )
-        return 2
+        return usage_error(args, f"--to must be HOST:PORT, got {visible_text(args.to)!r}")
     try:
         with SessionReader(args.path) as reader:
             exchange, conn = find_exchange(reader, args.exchange)

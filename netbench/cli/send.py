@@ -70,8 +70,33 @@ def add_parser(subparsers: Any) -> None:
         metavar="'NAME: VALUE'",
         help="add a header (repeatable)",
     )
+    # As curl: every -d, --data-binary and --data-raw adds a part, the parts
+    # joined with `&` in the order given (`-d name=Ann -d lang=x`).
     http.add_argument(
-        "-d", "--data", default=None, help="body (sets POST and a form content type, as curl)"
+        "-d",
+        "--data",
+        dest="data",
+        action=_DataPart,
+        const="data",
+        metavar="DATA",
+        help="body part, repeatable, joined with & (sets POST and a form content type); "
+        "@FILE reads FILE without its CR and LF, @- stdin (as curl)",
+    )
+    http.add_argument(
+        "--data-binary",
+        dest="data",
+        action=_DataPart,
+        const="binary",
+        metavar="DATA",
+        help="as -d, but @FILE is sent byte for byte",
+    )
+    http.add_argument(
+        "--data-raw",
+        dest="data",
+        action=_DataPart,
+        const="raw",
+        metavar="DATA",
+        help="as -d, but a leading @ is sent as it is",
     )
     http.add_argument(
         "--raw",
@@ -101,15 +126,31 @@ def add_parser(subparsers: Any) -> None:
         )
 
 
+class _DataPart(argparse.Action):
+    """`-d`, `--data-binary`, `--data-raw`: one list of (how, text) parts, in order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        parts = list(getattr(namespace, self.dest, None) or [])
+        parts.append((self.const, values))
+        setattr(namespace, self.dest, parts)
+
+
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.store import SessionWriter, StoreError, new_session_path
 
     try:
         prepared = _prepare_tcp(args) if args.send_kind == "tcp" else _prepare_http(args)
     except ValueError as error:
-        print(f"netbench send: error: {visible(str(error).encode())}", file=sys.stderr)
-        return 2
+        return usage_error(args, str(error))
+    except OSError as error:  # -d @FILE that cannot be read: the file's fault, not usage
+        return fail(f"cannot read {error.filename}: {error.strerror or error}")
     writer = None
     if not args.no_record:
         writer = SessionWriter(args.session or new_session_path(), argv=["netbench", *sys.argv[1:]])
@@ -153,11 +194,26 @@ def _prepare_http(args: argparse.Namespace) -> tuple[str, int, bytes]:
         data = sys.stdin.buffer.read() if str(args.raw) == "-" else args.raw.read_bytes()
         return target.host, target.port, data
     headers = tuple(parse_header(h) for h in args.headers)
-    body = args.data.encode() if args.data is not None else b""
+    body = _body(args.data) if args.data is not None else b""
     if args.data is not None and not any(name.lower() == b"content-type" for name, _ in headers):
         headers += ((b"Content-Type", b"application/x-www-form-urlencoded"),)
     method = args.method or ("POST" if args.data is not None else "GET")
     return target.host, target.port, compose_request(method.upper(), target, headers, body)
+
+
+def _body(parts: list[tuple[str, str]]) -> bytes:
+    """The body the data options make, as curl makes it (OSError: a file unread)."""
+    pieces = []
+    for how, text in parts:
+        if how == "raw" or not text.startswith("@"):
+            pieces.append(text.encode("utf-8", "surrogateescape"))
+            continue
+        name = text[1:]
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        # curl's -d @FILE drops every CR and LF (a file of one field per line
+        # becomes one run); --data-binary keeps them.
+        pieces.append(data if how == "binary" else data.replace(b"\r", b"").replace(b"\n", b""))
+    return b"&".join(pieces)
 
 
 async def _run(args: argparse.Namespace, prepared: tuple[str, int, bytes], writer: Any) -> int:
@@ -222,7 +278,8 @@ def _print_http(result: Any, output: Path | None, *, quiet: bool) -> int:
 
     response = result.response
     if response is None:
-        return fail("the server closed the connection without a response")
+        why = result.no_response or "no response"
+        return fail(f"{why} (--timeout)" if result.timed_out else why)
     if output is not None:
         output.write_bytes(response.body)
     if not quiet:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from netbench.cli.options import add_limit_options, check_numbers, limits_from
+from netbench.cli.options import add_limit_options, check_numbers, given_limits, limits_from
 from netbench.cli.printer import EventPrinter
 from netbench.engine import registry
 from netbench.engine.config import is_loopback_host
@@ -25,8 +25,6 @@ def add_parser(subparsers: Any) -> None:
         description="Run one server and print one line per connection and HTTP exchange. "
         "The first line names the address it listens on.",
     )
-    # Usage errors found after parsing (MODULE:APP, numbers) print argparse's line too.
-    parser.set_defaults(usage_line=getattr(parser, "short_usage", parser.format_usage))
     kinds = registry.names()
     usages = [registry.get(kind).usage for kind in kinds]
     parser.add_argument("kind", choices=kinds, metavar="KIND", help=", ".join(usages))
@@ -120,24 +118,17 @@ def _parser_of(option: registry.KindOption) -> Any:
     return parse
 
 
-def _usage_error(args: argparse.Namespace, problem: str) -> int:
-    """Exit status 2 with argparse's usage line and one error line, as its own errors."""
-    print(args.usage_line(), end="", file=sys.stderr)
-    print(f"netbench serve: error: {problem}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.engine.config import default_config
 
-    problem = check_numbers(args)
+    problem = check_numbers(args) or not_for_kind(args.kind, args)
     if problem:
-        return _usage_error(args, problem)
+        return usage_error(args, problem)
     kind = registry.get(args.kind)
     own, problem, usage = kind_values(kind, args)
     if problem:
-        return _usage_error(args, problem) if usage else fail(problem)
+        return usage_error(args, problem) if usage else fail(problem)
     port = args.port if args.port is not None else kind.port
     config = default_config(
         args.kind,
@@ -150,6 +141,40 @@ def run(args: argparse.Namespace) -> int:
         **own,
     )
     return _serve(config, args)
+
+
+def not_for_kind(kind: str, args: argparse.Namespace) -> str | None:
+    """An option given that `kind` does not take ("--threads applies to wsgi only").
+
+    Every option of every kind is on the one `serve` parser; one the kind
+    never reads would otherwise be dropped without a word (`serve wsgi
+    --upstream X` running a plain app server). Only options given count:
+    their parser defaults are None, or absent for the limits.
+    """
+    for name, flag in _given(args):
+        takers = registry.kinds_taking(name)
+        if takers is None or kind in takers:
+            continue
+        if len(takers) > len(registry.names()) / 2:
+            return f"{flag} does not apply to {kind}"
+        listed = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+        return f"{flag} applies to {listed} only"
+    return None
+
+
+def _given(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(setting, the option as typed) of each kind, common or limit option given."""
+    given = [
+        (name, f"--{name.replace('_', '-')}")
+        for name in registry.COMMON
+        if getattr(args, name, None) is not None
+    ]
+    for option, _kinds in registry.all_options():
+        value = getattr(args, option.name, None)
+        if option.shape != "positional" and value is not None:
+            off = option.shape == "switch" and value is False
+            given.append((option.name, option.off_flag if off else option.flag))
+    return given + given_limits(args)
 
 
 def kind_values(

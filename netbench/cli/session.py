@@ -426,12 +426,9 @@ def _chunk_lines(conn: ConnectionRow, chunk: ChunkRow) -> Iterator[str]:
 
 def _export(args: argparse.Namespace) -> int:
     if args.pcap is None and args.har is None and not copy_as.wanted(args):
-        print(
-            "netbench session export: error: give --har OUT, --pcap OUT, --curl, --httpie,"
-            " --python or --nc",
-            file=sys.stderr,
-        )
-        return 2
+        from netbench.cli import usage_error
+
+        return usage_error(args, "give --har OUT, --pcap OUT, --curl, --httpie, --python or --nc")
     with SessionReader(args.path) as reader:
         if args.har is not None and (code := _export_har(reader, args.path, args.har)):
             return code

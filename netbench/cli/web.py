@@ -55,17 +55,15 @@ def tui_command(netbench_args: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netbench.cli import fail
+    from netbench.cli import fail, usage_error
     from netbench.engine.config import is_loopback_host
     from netbench.protocol.textsafe import visible_text
 
     if not 0 <= args.port <= 65535:
-        print(f"netbench web: error: --port must be 0-65535, got {args.port}", file=sys.stderr)
-        return 2
+        return usage_error(args, f"--port must be 0-65535, got {args.port}")
     shown = " ".join(["netbench", *args.netbench_args[args.netbench_args[:1] == ["--"] :]])
     if shown.split()[1:2] == ["web"]:
-        print("netbench web: error: the page cannot run netbench web itself", file=sys.stderr)
-        return 2
+        return usage_error(args, "the page cannot run netbench web itself")
     try:
         from netbench.ui.web import TokenServer, new_token, serve_until_signal
     except ImportError as error:  # textual-serve is a dependency; an odd install may lack it

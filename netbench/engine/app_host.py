@@ -53,6 +53,7 @@ from netbench.model import EndReason, HttpRequest, HttpResponse
 from netbench.protocol.http_parse import ParsedRequest, ParseFailure
 from netbench.protocol.http_stream import RequestHead, StreamingRequestReader
 from netbench.protocol.responses import HttpDate, Reply, Stream, error_page
+from netbench.protocol.words import with_article
 
 _DATE = HttpDate()
 _PENDING = HttpResponse(None, b"", "", (), b"", 0, error="the application sent no response")
@@ -320,7 +321,8 @@ def parse_app_spec(text: str) -> str:
     names = [*module.split("."), *attribute.removesuffix("()").split(".")]
     if not colon or not all(name.isidentifier() for name in names):
         raise ValueError(
-            f"{text!r} is not MODULE:APP (for example myapp:app or pkg.web:create_app())"
+            # Quoted: unquoted, `(` is a syntax error in the shell it is pasted into.
+            f"{text!r} is not MODULE:APP (for example myapp:app or 'pkg.web:create_app()')"
         )
     return spec
 
@@ -340,7 +342,8 @@ def load_app(spec: str, app_dir: Path) -> Any:
     except (Exception, SystemExit) as error:  # an app's import may call sys.exit()
         raise KindError(f"cannot load {spec}: {type(error).__name__}: {error}") from None
     if not callable(target):
-        raise KindError(f"cannot load {spec}: it is a {type(target).__name__}, not an application")
+        what = "None" if target is None else with_article(type(target).__name__)
+        raise KindError(f"cannot load {spec}: it is {what}, not an application")
     return target
 
 

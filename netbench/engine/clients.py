@@ -186,8 +186,13 @@ class HttpResult:
     received: bytes
     """Every byte the server sent on this connection, in order."""
     response: HttpResponse | None
-    """None when the server closed without sending a response head."""
+    """None when no byte of a response arrived (`no_response` says why)."""
     elapsed: float
+    no_response: str | None = None
+    """Why `response` is None, one line: "no response within 10 s", or the server
+    closed or reset the connection first (recorded as the exchange's error)."""
+    timed_out: bool = False
+    """The client stopped waiting (its timeout), whether or not bytes had arrived."""
 
 
 async def http_exchange(
@@ -218,13 +223,15 @@ async def http_exchange(
     received = bytearray()
     first = last = -1
     t_first = 0.0
+    ended = "response"
     try:
         while True:
             remaining = timeout - (time.monotonic() - started)
             chunk_seq, chunk = await client.recv_chunk(max(remaining, 0.001))
             if not chunk:
                 reset = stream.end_reason in (EndReason.RST_PEER, EndReason.RST_LOCAL)
-                reader.feed_eof("reset" if reset else "closed")
+                ended = "reset" if reset else "closed"
+                reader.feed_eof(ended)
                 break
             last = chunk_seq
             if first < 0:
@@ -233,14 +240,19 @@ async def http_exchange(
             if reader.feed(chunk):
                 break
     except TimeoutError:
-        reader.feed_eof("timeout")
+        ended = "timeout"
+        reader.feed_eof(ended)
     response = reader.response
-    if response is not None:
-        ctx.publish(
-            HttpResponseRecorded(
-                exchange_id, stream.conn_id, response, first, last, t_first, time.monotonic()
-            )
+    no_response = None if response is not None else _NO_RESPONSE[ended].format(timeout)
+    # Unanswered, the exchange is still recorded as such: its error says whose
+    # doing it was (the client's own timeout closes the connection, "fin-local",
+    # which must not read as the server closing), and it lasted until then.
+    recorded = response or HttpResponse(None, b"", "", (), b"", 0, error=no_response)
+    ctx.publish(
+        HttpResponseRecorded(
+            exchange_id, stream.conn_id, recorded, first, last, t_first, time.monotonic()
         )
+    )
     await client.close()
     return HttpResult(
         stream.conn_id,
@@ -249,4 +261,14 @@ async def http_exchange(
         bytes(received),
         response,
         time.monotonic() - started,
+        no_response,
+        ended == "timeout",
     )
+
+
+_NO_RESPONSE = {
+    "timeout": "no response within {:g} s",
+    "closed": "the server closed the connection without a response",
+    "reset": "the connection was reset before any response",
+}
+"""Why an exchange got no response byte, by how the reading ended."""

@@ -39,6 +39,7 @@ from netbench.events import ServerStarted, ServerStopped
 from netbench.model import Endpoint, EndReason, HttpRequest, Transport
 from netbench.protocol.pages import request_path
 from netbench.protocol.responses import Reply
+from netbench.protocol.words import with_article
 
 
 class ServerState(enum.Enum):
@@ -230,7 +231,8 @@ class Engine:
         if running is None:
             raise EngineError(f"no server #{server_id}")
         if not registry.is_http(running.config.kind):
-            raise EngineError(f"server #{server_id} is a {running.config.kind} server, not HTTP")
+            kind = with_article(running.config.kind)
+            raise EngineError(f"server #{server_id} is {kind} server, not HTTP")
         return running
 
     def set_response(

@@ -329,6 +329,28 @@ def all_options() -> list[tuple[KindOption, list[str]]]:
     return list(found.values())
 
 
+def kinds_taking(name: str) -> tuple[str, ...] | None:
+    """The kinds that take the setting `name`, in menu order; None if it is none of
+    theirs (host, port: every server has them).
+
+    `name` is a kind option's (`threads`), a common setting's (`backlog`, less
+    the kinds that never use it) or a limit's (an `HttpLimits` field: HTTP
+    kinds; `max_connections` every TCP kind). The CLI refuses an option given
+    to a kind not named here, so what `-h` says and what runs cannot part.
+    """
+    from netbench.protocol.limits import OPTION
+
+    every = kinds()
+    if name in COMMON:
+        return tuple(kind.name for kind in every if name not in kind.unused)
+    if name == "max_connections":
+        return tuple(kind.name for kind in every if kind.transport is Transport.TCP)
+    if name in OPTION:
+        return tuple(kind.name for kind in every if kind.http)
+    takers = tuple(kind.name for kind in every if kind.option(name) is not None)
+    return takers or None
+
+
 def recorded_options(config: ServerConfig) -> dict[str, object]:
     """The settings that matter for this server's kind, JSON-serialisable, for the record."""
     kind = get(config.kind)

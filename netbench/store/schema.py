@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from netbench.protocol.words import with_article
 from netbench.store.damage import cut_in_header, damaged, read_error, starts_like_sqlite
 from netbench.store.errors import StoreError, one_line
 
@@ -366,7 +367,7 @@ def _no_view_for_a_table(conn: sqlite3.Connection, where: str, version: int) -> 
     except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise read_error(exc, where) from exc
     if found is not None:
-        raise damaged(where, f"{found[0]} is a {found[1]}, not a table")
+        raise damaged(where, f"{found[0]} is {with_article(found[1])}, not a table")
 
 
 def _has_session_tables(conn: sqlite3.Connection) -> bool:

@@ -32,7 +32,9 @@ UPLOAD = 100 * 1000 * 1000
 def test_a_bad_app_is_one_line_and_the_right_exit_code(
     args: list[str], code: int, says: str, run_netbench
 ) -> None:
-    apps = () if "--app-dir" in args else ("--app-dir", str(APPS))
+    # Only the app kinds take --app-dir (any other kind refuses it).
+    takes_apps = args[0] in ("wsgi", "asgi") and "--app-dir" not in args
+    apps = ("--app-dir", str(APPS)) if takes_apps else ()
     result = run_netbench("serve", *args, *apps, "--port", "0", "--no-record")
     assert result.returncode == code, result
     lines = result.stderr.splitlines()
@@ -40,6 +42,23 @@ def test_a_bad_app_is_one_line_and_the_right_exit_code(
     assert len(lines) <= 2 and "Traceback" not in result.stderr
     if code == 2:  # a usage error says so as argparse's own do: the usage line first
         assert lines[0].startswith("usage: netbench serve "), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("3", "it is an int"), ("object()", "it is an object"), ("'x'", "it is a str")],
+)
+def test_an_app_that_is_not_callable_is_named_with_the_right_article(
+    value: str, says: str, run_netbench, tmp_path: Path
+) -> None:
+    (tmp_path / "notapp.py").write_text(f"app = {value}\n")
+    result = run_netbench(
+        "serve", "wsgi", "notapp:app", "--app-dir", str(tmp_path), "--port", "0", "--no-record"
+    )
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [
+        f"netbench: error: cannot load notapp:app: {says}, not an application"
+    ]
 
 
 def test_module_app_after_the_options_is_taken_too(start_serve) -> None:

@@ -88,6 +88,47 @@ def test_session_list_of_a_file_says_it_is_not_a_directory(tmp_path: Path, run_n
             "usage: netbench [-h] [options] COMMAND ...",
             "netbench: error: unrecognized arguments: --nope",
         ),
+        # Found after parsing, told the same way (they printed the error line alone).
+        (
+            ["send", "http", "https://127.0.0.1:1/"],
+            "usage: netbench send http [-h] [options] URL",
+            "netbench send http: error: https is not supported",
+        ),
+        (
+            ["send", "tcp", "no-port-here", "x"],
+            "usage: netbench send tcp [-h] [options] HOST:PORT [DATA]",
+            "netbench send tcp: error: address must be HOST:PORT, got 'no-port-here'",
+        ),
+        (
+            ["session", "replay", "F", "3", "--to", "nope"],
+            "usage: netbench session replay [-h] [options] PATH EXCHANGE",
+            "netbench session replay: error: --to must be HOST:PORT, got 'nope'",
+        ),
+        (
+            ["session", "export", "F"],
+            "usage: netbench session export [-h] [options] PATH",
+            "netbench session export: error: give --har OUT, --pcap OUT",
+        ),
+        (
+            ["web", "--port", "70000"],
+            "usage: netbench web [-h] [options] ...",
+            "netbench web: error: --port must be 0-65535, got 70000",
+        ),
+        (
+            ["capture-agent", "--user", "no-such-user-here"],
+            "usage: netbench capture-agent [-h] [options]",
+            "netbench capture-agent: error: no such user 'no-such-user-here'",
+        ),
+        (
+            ["--port", "70000"],
+            "usage: netbench [-h] [options] COMMAND ...",
+            "netbench: error: --port must be 0-65535, got 70000",
+        ),
+        (
+            ["serve", "echo", "--port", "70000"],
+            "usage: netbench serve [-h] [options] KIND",
+            "netbench serve: error: --port must be 0-65535, got 70000",
+        ),
     ],
 )
 def test_a_usage_error_prints_one_usage_line_and_the_error(

@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -48,6 +48,28 @@ def one_shot_server(answer: bytes) -> Iterator[tuple[str, int]]:
     finally:
         listener.close()
         thread.join(IO_TIMEOUT)
+
+
+@contextmanager
+def silent_server() -> Iterator[tuple[str, int]]:
+    """A stdlib TCP server that accepts and never answers (nor closes) until the test ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(IO_TIMEOUT)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with suppress(OSError):  # the listener closed: the test is over
+            held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        listener.close()
+        thread.join(IO_TIMEOUT)
+        for conn in held:
+            conn.close()
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -208,3 +230,74 @@ def test_send_http_json_prints_the_exchange(start_serve, run_netbench, tmp_path)
     assert result.returncode == 1, result
     (exchange,) = (e for e in json_lines(result.stdout) if e["event"] == "exchange")
     assert str(exchange["error"]).startswith("cut short")
+
+
+def test_send_http_timeout_says_the_client_stopped_waiting(run_netbench) -> None:
+    """The client's own --timeout closes the connection: the server closed nothing."""
+    with silent_server() as (host, port):
+        url = f"http://{host}:{port}/"
+        result = run_netbench("send", "http", url, "--timeout", "0.5", "--no-record")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == ["netbench: error: no response within 0.5 s (--timeout)"]
+
+    with silent_server() as (host, port):
+        url = f"http://{host}:{port}/"
+        result = run_netbench("send", "http", url, "--timeout", "0.5", "--no-record", "--json")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == ["netbench: error: no response within 0.5 s (--timeout)"]
+    events = json_lines(result.stdout)
+    (exchange,) = (e for e in events if e["event"] == "exchange")
+    assert (exchange["status"], exchange["error"]) == (None, "no response within 0.5 s")
+    assert float(str(exchange["duration_ms"])) >= 450  # it lasted until the client gave up
+    assert events[-1]["event"] == "close" and events[-1]["reason"] == "fin-local"
+
+
+@pytest.mark.parametrize(
+    ("options", "body"),
+    [
+        (["-d", "name=Ann", "-d", "lang=x"], b"name=Ann&lang=x"),
+        (["-d", "a", "-d", ""], b"a&"),
+        (["-d", "@{file}", "-d", "z=3"], b"x=1y=2&z=3"),
+        (["--data-binary", "@{file}", "-d", "z=3"], b"x=1\r\ny=2\n&z=3"),
+        (["--data-raw", "@{file}"], b"@{file}"),
+        (["-d", "@-"], b"from stdin"),
+    ],
+    ids=["joined", "empty-part", "at-file", "data-binary", "data-raw", "stdin"],
+)
+def test_send_http_data_parts_make_the_body_as_curl_does(
+    options: list[str], body: bytes, run_netbench, tmp_path
+) -> None:
+    """The bodies curl 7.88 sends for the same options (CR and LF dropped from -d @FILE)."""
+    form = tmp_path / "form.txt"
+    form.write_bytes(b"x=1\r\ny=2\n")
+    args = [option.replace("{file}", str(form)) for option in options]
+    with one_shot_server(b"HTTP/1.1 204 No Content\r\n\r\n") as (host, port):
+        result = run_netbench(
+            "send",
+            "http",
+            f"http://{host}:{port}/",
+            *args,
+            "--json",
+            "--no-record",
+            input="from stdin\n",
+        )
+    assert result.returncode == 0, result
+    sent = b"".join(
+        bytes.fromhex(str(e["data_hex"]))
+        for e in json_lines(result.stdout)
+        if e.get("dir") == "out"
+    )
+    head, _, sent_body = sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST / HTTP/1.1\r\n")
+    assert b"\r\nContent-Type: application/x-www-form-urlencoded" in head
+    assert sent_body == body.replace(b"{file}", str(form).encode())
+
+
+def test_send_http_data_from_a_missing_file_is_one_error_line(run_netbench, tmp_path) -> None:
+    missing = tmp_path / "missing.txt"
+    result = run_netbench("send", "http", "http://127.0.0.1:1/", "-d", f"@{missing}")
+    assert result.returncode == 1, result
+    assert error_lines(result.stderr) == [
+        f"netbench: error: cannot read {missing}: No such file or directory"
+    ]
+    assert "Traceback" not in result.stderr

@@ -398,6 +398,66 @@ def test_bad_usage_exits_2(args: list[str], run_netbench) -> None:
     assert result.stdout == ""
 
 
+NOT_FOR_THE_KIND = [
+    (["wsgi", "app:app", "--upstream", "24001"], "--upstream applies to proxy only"),
+    (["asgi", "main:app", "--threads", "4"], "--threads applies to wsgi only"),
+    (["proxy", "--threads", "3"], "--threads applies to wsgi only"),
+    (["http", "--app-dir", "."], "--app-dir applies to wsgi and asgi only"),
+    (["http", "--text", "foo"], "--text applies to reply only"),
+    (["proxy", "--upstream", "1", "--app-dir", "."], "--app-dir applies to wsgi and asgi only"),
+    (["echo", "--close"], "--close applies to http, static, wsgi, asgi and proxy only"),
+    (
+        ["echo", "--max-body", "5"],
+        "--max-body applies to http, static, wsgi, asgi and proxy only",
+    ),
+    (["udp-echo", "--max-connections", "3"], "--max-connections does not apply to udp-echo"),
+    (["time", "--idle-timeout", "3"], "--idle-timeout does not apply to time"),
+]
+"""(`serve` arguments, the error): an option given to a kind that does not take it."""
+
+
+@pytest.mark.parametrize(
+    ("args", "error"), NOT_FOR_THE_KIND, ids=[" ".join(a) for a, _ in NOT_FOR_THE_KIND]
+)
+def test_an_option_the_kind_does_not_take_is_a_usage_error(
+    args: list[str], error: str, run_netbench
+) -> None:
+    """Silently ignored before: `serve wsgi --upstream X` started a plain app server."""
+    result = run_netbench("serve", *args, "--port", "0", "--no-record", timeout=10)
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [
+        "usage: netbench serve [-h] [options] KIND",
+        f"netbench serve: error: {error}",
+    ]
+    assert result.stdout == ""
+
+
+def test_options_the_kind_takes_are_accepted(start_serve) -> None:
+    """The check counts options given, not their defaults, and lets each kind's own through."""
+    for args in (["wsgi", "--threads", "2", "--close"], ["proxy", "--close", "--max-body", "9"]):
+        server = start_serve(*args)  # fails the test unless it prints its listening line
+        assert server.port > 0
+        assert server.stop() == 0
+
+
+def test_proxy_takes_close_and_the_limits(start_serve) -> None:
+    """As docs/cli.md and `serve -h` say: --close and --max-body apply to the proxy too."""
+    app = start_serve("wsgi", "--no-record", "--no-capture")
+    proxy = start_serve(
+        "proxy", "--upstream", str(app.port), "--close", "--max-body", "5", "--no-capture"
+    )
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")  # keep-alive asked
+        answer = b""
+        while chunk := sock.recv(4096):  # ends: the proxy closes after the response
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"Hello World")
+    assert b"\r\nConnection: close\r\n" in answer
+    with socket.create_connection(proxy.address, timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
 @pytest.mark.parametrize("recv_size", [None, "7"], ids=["default-recv", "recv-size-7"])
 def test_echo_records_every_byte_exactly(recv_size: str | None, start_serve) -> None:
     rng = random.Random(20240509)
