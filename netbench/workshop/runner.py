@@ -198,7 +198,9 @@ class WorkshopRunner:
             title=step.title,
             side=step.side,
             action=step.do,
-            explanation=_fill(step.explain, elapsed, performed, error_names),
+            explanation=_fill(
+                step.explain, elapsed, performed, error_names, _measured(step, facts)
+            ),
             elapsed=elapsed,
             returned=performed.returned,
             error=error,
@@ -437,11 +439,20 @@ def _address(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}" if address[1] else ""
 
 
-def _fill(text: str, elapsed: float, done: _Performed, errors: list[str]) -> str:
+def _measured(step: Step, facts: Facts) -> dict[str, str]:
+    """What the kernel says after the step, for the paragraph's `{probes}`."""
+    probes = facts.zero_window_probes(step.socket)
+    return {"probes": "an unknown number of" if probes is None else str(probes)}
+
+
+def _fill(
+    text: str, elapsed: float, done: _Performed, errors: list[str], measured: dict[str, str]
+) -> str:
     """The paragraph with what this run measured put in (`{elapsed_ms}`, `{returned}`...)."""
     from netbench.protocol.textsafe import visible
 
     values = {
+        **measured,
         "elapsed_ms": f"{elapsed * 1000:.1f}",
         "returned": "" if done.returned is None else visible(done.returned[:200]),
         "returned_len": "" if done.returned is None else str(len(done.returned)),

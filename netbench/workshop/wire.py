@@ -22,6 +22,9 @@ from netbench.workshop.results import WirePacket
 SETTLE_MAX = 1.0
 """Seconds a step waits at most for its packets to come through the capture."""
 
+ZERO_WINDOW_PROBE = "zero-window probe"
+"""The note of a captured segment that probes a closed window."""
+
 
 class CapturedPackets:
     def __init__(self) -> None:
@@ -33,6 +36,8 @@ class CapturedPackets:
         self._isn: dict[tuple[int, int], int] = {}
         self._wscale: dict[tuple[int, int], int | None] = {}
         self._syns: dict[tuple[int, int], int] = {}
+        self._acked: dict[tuple[int, int], tuple[int, int]] = {}
+        """(sport, dport) -> the last (ack, scaled window) that side sent."""
         self.marker_port = 0
         """A bound, never-listening port: a SYN to it is refused, and the RST marks "all in"."""
         self._marker_seen = asyncio.Event()
@@ -46,6 +51,7 @@ class CapturedPackets:
         self._isn.clear()
         self._wscale.clear()
         self._syns.clear()
+        self._acked.clear()
 
     def publish(self, event: Event) -> None:
         if type(event) is PacketCaptured:
@@ -108,6 +114,10 @@ class CapturedPackets:
             sent = self._syns[(sport, dport)] = self._syns.get((sport, dport), 0) + 1
             if sent > 1:
                 note = f"{'SYN' if packet.flags == 'S' else 'SYN-ACK'} retransmitted"
+        elif _probes_closed_window(packet, self._acked.get((dport, sport))):
+            note = ZERO_WINDOW_PROBE
+        if "A" in packet.flags:
+            self._acked[(sport, dport)] = (packet.ack, window)
         return WirePacket(
             packet.t - self._wall0,
             _name(names, sport, dport),
@@ -120,6 +130,18 @@ class CapturedPackets:
             "captured",
             note,
         )
+
+
+def _probes_closed_window(packet: TcpPacket, peer_said: tuple[int, int] | None) -> bool:
+    """A bare ACK one byte behind what the peer acknowledged, while its window is 0.
+
+    Linux probes a closed window so (tcp_xmit_probe_skb): an old sequence
+    number makes the peer answer with its current window.
+    """
+    if packet.flags != "A" or packet.payload_len or peer_said is None:
+        return False
+    ack, window = peer_said
+    return window == 0 and packet.seq == (ack - 1) % 2**32
 
 
 def _name(names: dict[tuple[int, int], str], local: int, remote: int) -> str:
