@@ -15,12 +15,16 @@ import time
 from collections.abc import Callable
 
 from netbench.events import CaptureStatus, Event, PacketCaptured
-from netbench.model import TcpPacket
+from netbench.model import Endpoint, TcpPacket
 from netbench.protocol.tcp_decode import window_scale
 from netbench.workshop.results import WirePacket
 
 SETTLE_MAX = 1.0
 """Seconds a step waits at most for its packets to come through the capture."""
+
+Address = tuple[str, int]
+NO_PEER: Address = ("", 0)
+"""The remote address of a listener or server in `take`'s names."""
 
 ZERO_WINDOW_PROBE = "zero-window probe"
 """The note of a captured segment that probes a closed window."""
@@ -81,20 +85,28 @@ class CapturedPackets:
             await asyncio.wait_for(self._marker_seen.wait(), SETTLE_MAX)
         await asyncio.sleep(0.005)
 
-    def take(self, names: dict[tuple[int, int], str]) -> list[WirePacket]:
-        """The lesson's packets since the last call, as ladder rows."""
+    def take(self, names: dict[tuple[Address, Address], str]) -> list[WirePacket]:
+        """The lesson's packets since the last call, as ladder rows.
+
+        `names` maps (local, remote) addresses to a socket's name, and
+        (address, NO_PEER) for a listener or server. A packet is the lesson's
+        when both its ends are a lesson connection, or when it is a SYN to a
+        listener: sharing one port with a lesson socket is not enough (another
+        program's connection from the client's port to elsewhere was drawn).
+        """
         fresh = self.packets[self._taken :]
         self._taken = len(self.packets)
-        ports = {port for pair in names for port in pair if port}
+        listening = {local for local, remote in names if remote == NO_PEER}
         rows: list[WirePacket] = []
         for packet in fresh:
-            sport, dport = packet.src.port, packet.dst.port
-            if sport not in ports and dport not in ports:
+            src, dst = _address(packet.src), _address(packet.dst)
+            ours = (src, dst) in names or (dst, src) in names
+            if not ours and not (packet.flags == "S" and dst in listening):
                 continue
             rows.append(self._row(packet, names))
         return rows
 
-    def _row(self, packet: TcpPacket, names: dict[tuple[int, int], str]) -> WirePacket:
+    def _row(self, packet: TcpPacket, names: dict[tuple[Address, Address], str]) -> WirePacket:
         sport, dport = packet.src.port, packet.dst.port
         window = packet.window
         if "S" in packet.flags:
@@ -120,8 +132,8 @@ class CapturedPackets:
             self._acked[(sport, dport)] = (packet.ack, window)
         return WirePacket(
             packet.t - self._wall0,
-            _name(names, sport, dport),
-            _name(names, dport, sport),
+            _name(names, _address(packet.src), _address(packet.dst)),
+            _name(names, _address(packet.dst), _address(packet.src)),
             packet.flags,
             seq,
             ack,
@@ -144,5 +156,9 @@ def _probes_closed_window(packet: TcpPacket, peer_said: tuple[int, int] | None) 
     return window == 0 and packet.seq == (ack - 1) % 2**32
 
 
-def _name(names: dict[tuple[int, int], str], local: int, remote: int) -> str:
-    return names.get((local, remote)) or names.get((local, 0)) or f":{local}"
+def _address(endpoint: Endpoint) -> Address:
+    return (endpoint.host, endpoint.port)
+
+
+def _name(names: dict[tuple[Address, Address], str], local: Address, remote: Address) -> str:
+    return names.get((local, remote)) or names.get((local, NO_PEER)) or f":{local[1]}"
