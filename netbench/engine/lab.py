@@ -265,15 +265,19 @@ class SocketLab:
         self.servers[name] = running
         return running
 
-    def refused_syn(self, port: int) -> None:
+    def refused_syn(self, port: int) -> int:
         """Send one SYN to `port` (bound, not listening) and forget it: the kernel answers RST.
 
         The workshop's capture uses it as a marker: once the RST came through,
-        every packet sent before it has too.
+        every packet sent before it has too. Returns the SYN's source port,
+        which names the RST that answers it.
         """
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setblocking(False)
+            probe.bind((HOST, 0))
+            source: int = probe.getsockname()[1]
             probe.connect_ex((HOST, port))
+            return source
 
     # -- the kernel's view --------------------------------------------------
 

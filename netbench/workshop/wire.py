@@ -44,6 +44,8 @@ class CapturedPackets:
         """(sport, dport) -> the last (ack, scaled window) that side sent."""
         self.marker_port = 0
         """A bound, never-listening port: a SYN to it is refused, and the RST marks "all in"."""
+        self._marker_from = 0
+        """The source port of the marker SYN now awaited: only its RST ends the wait."""
         self._marker_seen = asyncio.Event()
         self.status_seen = asyncio.Event()
         """Set once capture said whether it runs."""
@@ -61,7 +63,7 @@ class CapturedPackets:
         if type(event) is PacketCaptured:
             packet = event.packet
             if self.marker_port and self.marker_port in (packet.src.port, packet.dst.port):
-                if "R" in packet.flags:
+                if "R" in packet.flags and packet.dst.port == self._marker_from:
                     self._marker_seen.set()
                 return
             self.packets.append(packet)
@@ -70,20 +72,25 @@ class CapturedPackets:
             self.running = event.running
             self.status_seen.set()
 
-    async def settle(self, send_marker: Callable[[], None]) -> None:
+    async def settle(self, send_marker: Callable[[], int]) -> None:
         """Wait until the step's packets have come through the capture (bounded).
 
         Capture delivers packets in batches, later than the calls that caused
         them. A SYN to the marker port, sent after the step, is refused at once;
         once its RST has come through, so has everything the step sent before
-        it. Packets on loopback may be listed a few microseconds out of order
-        across CPUs, hence the short grace after it.
+        it. Only the RST answering this SYN counts: a late one from a step
+        before (its wait timed out) ended the wait early. Packets on loopback
+        may be listed a few microseconds out of order across CPUs, and one
+        listed just after the RST comes a whole capture batch (~20 ms) later:
+        a second marker, sent once the first came through, waits for it.
         """
-        self._marker_seen.clear()
-        send_marker()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._marker_seen.wait(), SETTLE_MAX)
-        await asyncio.sleep(0.005)
+        deadline = time.monotonic() + SETTLE_MAX
+        for _ in range(2):
+            self._marker_seen.clear()
+            self._marker_from = send_marker()
+            with contextlib.suppress(TimeoutError):
+                left = max(0.0, deadline - time.monotonic())
+                await asyncio.wait_for(self._marker_seen.wait(), left)
 
     def take(self, names: dict[tuple[Address, Address], str]) -> list[WirePacket]:
         """The lesson's packets since the last call, as ladder rows.

@@ -7,6 +7,8 @@ then (tests/workshop/test_captured.py runs the real thing as root).
 
 from __future__ import annotations
 
+import asyncio
+
 from netbench.events import PacketCaptured
 from netbench.model import Endpoint, TcpPacket
 from netbench.workshop.wire import NO_PEER, CapturedPackets
@@ -41,3 +43,45 @@ def test_only_packets_between_lesson_sockets_are_drawn() -> None:
         ("client", "listener", "A"),
         (":45678", "listener", "S"),
     ]
+
+
+MARKER = 60000
+BATCH = 0.02
+"""The in-process capture publishes every ~20 ms (sniffer.py's batch_interval)."""
+
+
+class Capture:
+    """Publishes like the capture: each marker's RST one batch after its SYN."""
+
+    def __init__(self, wire: CapturedPackets) -> None:
+        self.wire = wire
+        self.sent = 0
+
+    def later(self, seconds: float, p: TcpPacket) -> None:
+        asyncio.get_running_loop().call_later(seconds, self.wire.publish, PacketCaptured(p))
+
+    def send_marker(self) -> int:
+        self.sent += 1
+        source = 50000 + self.sent
+        self.later(BATCH, packet(MARKER, source, "RA"))
+        return source
+
+
+async def test_a_packet_listed_just_after_the_marker_is_still_the_steps() -> None:
+    """The handshake's last ACK, a few µs behind the marker's RST, lands one batch later."""
+    wire = CapturedPackets()
+    wire.marker_port = MARKER
+    capture = Capture(wire)
+    capture.later(BATCH + 0.01, packet(CLIENT, LISTENER, "A"))
+    await asyncio.wait_for(wire.settle(capture.send_marker), 2)
+    assert [r.flags for r in wire.take(NAMES)] == ["A"]
+
+
+async def test_a_late_marker_of_an_earlier_step_does_not_end_the_wait() -> None:
+    wire = CapturedPackets()
+    wire.marker_port = MARKER
+    capture = Capture(wire)
+    capture.later(0.001, packet(MARKER, 50999, "RA"))  # an earlier step's marker, late
+    capture.later(0.01, packet(CLIENT, LISTENER, "A"))
+    await asyncio.wait_for(wire.settle(capture.send_marker), 2)
+    assert [r.flags for r in wire.take(NAMES)] == ["A"]
