@@ -383,6 +383,21 @@ class SocketLab:
         return await asyncio.wait_for(call, timeout)
 
 
+SYN_LINEAR_TIMEOUTS = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts"
+
+
+def syn_linear_timeouts() -> int | None:
+    """How many SYN retries wait 1 s before the waits double (Linux >= 6.7), else None.
+
+    Older kernels have no such setting: each retry waits twice as long.
+    """
+    try:
+        with open(SYN_LINEAR_TIMEOUTS, encoding="ascii") as setting:
+            return int(setting.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def read_proc_net_tcp(ports: Collection[int] | None = None) -> list[ProcSocket]:
     """The sockets of /proc/net/tcp{,6}; with `ports`, only lines that mention one of them.
 

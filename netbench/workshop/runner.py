@@ -31,6 +31,7 @@ from netbench.workshop.calls import (
 )
 from netbench.workshop.checks import Facts, evaluate
 from netbench.workshop.inferred import Inferrer
+from netbench.workshop.measured import measured
 from netbench.workshop.results import ChunkRow, SocketRow, StepResult, WirePacket
 from netbench.workshop.scenario import Scenario, Step
 from netbench.workshop.wire import NO_PEER, Address, CapturedPackets
@@ -199,7 +200,11 @@ class WorkshopRunner:
             side=step.side,
             action=step.do,
             explanation=_fill(
-                step.explain, elapsed, performed, error_names, _measured(step, facts)
+                step.explain,
+                elapsed,
+                performed,
+                error_names,
+                measured(step.socket, facts, [p for r in self.results for p in r.packets]),
             ),
             elapsed=elapsed,
             returned=performed.returned,
@@ -452,12 +457,6 @@ def _endpoint(text: str) -> Address:
 
 def _address(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}" if address[1] else ""
-
-
-def _measured(step: Step, facts: Facts) -> dict[str, str]:
-    """What the kernel says after the step, for the paragraph's `{probes}`."""
-    probes = facts.zero_window_probes(step.socket)
-    return {"probes": "an unknown number of" if probes is None else str(probes)}
 
 
 def _fill(
