@@ -119,6 +119,17 @@ def _returned(facts: Facts) -> str | None:
     return None if facts.returned is None else facts.returned.decode("utf-8", "replace")
 
 
+def _statuses(expected: Any, facts: Facts) -> list[Check]:
+    """The statuses the step read, in order: a list is a sequence here, not alternatives."""
+    wanted = expected if isinstance(expected, list) else [expected]
+
+    def sequence(statuses: list[int]) -> str:
+        return ", then ".join(str(s) for s in statuses) if statuses else "no response"
+
+    ok = facts.statuses == wanted
+    return [Check("HTTP status", sequence(wanted), sequence(facts.statuses), ok, "server answered")]
+
+
 def _captured(expected: Any, facts: Facts) -> list[Check]:
     wanted = [str(flags) for flags in expected]
     seen = [p.flags for p in facts.packets if p.source == "captured"]
@@ -164,11 +175,7 @@ _CHECKERS: dict[str, Callable[[Any, Facts], list[Check]]] = {
         lambda f: None if f.returned is None else len(f.returned),
         lambda a, e: a == e,
     ),
-    "status": _single(
-        "HTTP status",
-        lambda f: f.statuses or None,
-        lambda a, e: a == (e if isinstance(e, list) else [e]),
-    ),
+    "status": _statuses,
     "error": _single("the call raised", lambda f: f.error, lambda a, e: a == e),
     "elapsed_min_ms": _single(
         "milliseconds the call took (at least)",

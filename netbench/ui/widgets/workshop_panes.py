@@ -215,7 +215,8 @@ def checks_text(result: StepResult, *, projector: bool = False) -> Text:
         elif check.ok is False:
             line = Text.assemble(("✗ ", _FAILED))
             line.append(f"{what}: expected {visible_text(check.expected)}, ")
-            line.append(f"the kernel disagreed: {visible_text(check.actual)}", _FAILED)
+            who = "the kernel disagreed:" if check.says == "kernel says" else check.says
+            line.append(f"{who} {visible_text(check.actual)}", _FAILED)
         else:
             line = Text(
                 f"· {what}: {visible_text(check.expected)} ({visible_text(check.actual)})", _UNKNOWN
