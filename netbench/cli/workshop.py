@@ -217,7 +217,7 @@ def _print_step(result: Any) -> None:
     for check in result.checks:
         mark = {True: "ok", False: "DIFFERENT", None: "skipped"}[check.ok]
         lines.append(
-            f"   [{mark}] {check.what}: expected {check.expected}, kernel says {check.actual}"
+            f"   [{mark}] {check.what}: expected {check.expected}, {check.says} {check.actual}"
         )
     if result.takeaway:
         lines.append(f"\n   Takeaway: {result.takeaway}")

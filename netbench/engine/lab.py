@@ -265,15 +265,19 @@ class SocketLab:
         self.servers[name] = running
         return running
 
-    def refused_syn(self, port: int) -> None:
+    def refused_syn(self, port: int) -> int:
         """Send one SYN to `port` (bound, not listening) and forget it: the kernel answers RST.
 
         The workshop's capture uses it as a marker: once the RST came through,
-        every packet sent before it has too.
+        every packet sent before it has too. Returns the SYN's source port,
+        which names the RST that answers it.
         """
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setblocking(False)
+            probe.bind((HOST, 0))
+            source: int = probe.getsockname()[1]
             probe.connect_ex((HOST, port))
+            return source
 
     # -- the kernel's view --------------------------------------------------
 
@@ -377,6 +381,21 @@ class SocketLab:
     async def _bounded(self, lab_socket: LabSocket, call: Awaitable[T]) -> T:
         timeout = lab_socket.timeout if lab_socket.timeout is not None else self.step_timeout
         return await asyncio.wait_for(call, timeout)
+
+
+SYN_LINEAR_TIMEOUTS = "/proc/sys/net/ipv4/tcp_syn_linear_timeouts"
+
+
+def syn_linear_timeouts() -> int | None:
+    """How many SYN retries wait 1 s before the waits double (Linux >= 6.7), else None.
+
+    Older kernels have no such setting: each retry waits twice as long.
+    """
+    try:
+        with open(SYN_LINEAR_TIMEOUTS, encoding="ascii") as setting:
+            return int(setting.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def read_proc_net_tcp(ports: Collection[int] | None = None) -> list[ProcSocket]:

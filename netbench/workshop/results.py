@@ -43,6 +43,8 @@ class Check(NamedTuple):
     actual: str
     ok: bool | None
     """None: not checkable here (a packet check without capture)."""
+    says: str = "kernel says"
+    """Who gave `actual` ("server answered" for an HTTP status), for the CLI's line."""
 
 
 class SocketRow(NamedTuple):

@@ -31,9 +31,10 @@ from netbench.workshop.calls import (
 )
 from netbench.workshop.checks import Facts, evaluate
 from netbench.workshop.inferred import Inferrer
+from netbench.workshop.measured import measured
 from netbench.workshop.results import ChunkRow, SocketRow, StepResult, WirePacket
 from netbench.workshop.scenario import Scenario, Step
-from netbench.workshop.wire import CapturedPackets
+from netbench.workshop.wire import NO_PEER, Address, CapturedPackets
 
 NO_CAPTURE = "inferred: nothing was captured (run as root, or start `sudo $(command -v netbench) capture-agent`, to see the real packets)"
 
@@ -198,7 +199,13 @@ class WorkshopRunner:
             title=step.title,
             side=step.side,
             action=step.do,
-            explanation=_fill(step.explain, elapsed, performed, error_names),
+            explanation=_fill(
+                step.explain,
+                elapsed,
+                performed,
+                error_names,
+                measured(step.socket, facts, [p for r in self.results for p in r.packets]),
+            ),
             elapsed=elapsed,
             returned=performed.returned,
             error=error,
@@ -224,7 +231,7 @@ class WorkshopRunner:
         rounds: list[tuple[int, list[int], float]],
     ) -> list[WirePacket]:
         if self.capturing:
-            return self.wire.take(self._names())
+            return self.wire.take(self._names(after))
         peer = self._peer(step.socket)
         return self.inferrer.packets(
             step.do, step.socket, peer, start_t,
@@ -407,13 +414,22 @@ class WorkshopRunner:
         rows.sort(key=lambda row: row.t)
         return rows
 
-    def _names(self) -> dict[tuple[int, int], str]:
-        """(local port, remote port) -> the socket's name; (port, 0): a listener or server."""
-        names: dict[tuple[int, int], str] = {}
+    def _names(self, rows: dict[str, SocketRow]) -> dict[tuple[Address, Address], str]:
+        """(local, remote) address -> the socket's name; (address, NO_PEER): a listener or server.
+
+        The kernel's rows add the connections of the lesson's servers, which
+        the lesson holds no socket for (`app:51234`).
+        """
+        names: dict[tuple[Address, Address], str] = {}
+        for row in rows.values():
+            local, remote = _endpoint(row.local), _endpoint(row.remote)
+            if local[1]:
+                names[(local, remote if row.role != "listener" else NO_PEER)] = row.name
         for s in self.lab.sockets.values():
-            names[(s.local[1], s.remote[1] if s.role != "listener" else 0)] = s.name
+            remote = s.remote if s.role not in ("listener", "bound") and s.remote[1] else NO_PEER
+            names[(s.local, remote)] = s.name
         for server_name, server in self.lab.servers.items():
-            names[(server.address.port, 0)] = server_name
+            names[((server.address.host, server.address.port), NO_PEER)] = server_name
         return names
 
     def _peer(self, name: str) -> str | None:
@@ -433,15 +449,24 @@ def _summary(rows: dict[str, SocketRow]) -> list[tuple[object, ...]]:
     ]
 
 
+def _endpoint(text: str) -> Address:
+    """A row's "127.0.0.1:5000" as an address ("" : no peer)."""
+    host, _, port = text.rpartition(":")
+    return (host, int(port)) if port.isdigit() else NO_PEER
+
+
 def _address(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}" if address[1] else ""
 
 
-def _fill(text: str, elapsed: float, done: _Performed, errors: list[str]) -> str:
+def _fill(
+    text: str, elapsed: float, done: _Performed, errors: list[str], measured: dict[str, str]
+) -> str:
     """The paragraph with what this run measured put in (`{elapsed_ms}`, `{returned}`...)."""
     from netbench.protocol.textsafe import visible
 
     values = {
+        **measured,
         "elapsed_ms": f"{elapsed * 1000:.1f}",
         "returned": "" if done.returned is None else visible(done.returned[:200]),
         "returned_len": "" if done.returned is None else str(len(done.returned)),

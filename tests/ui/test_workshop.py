@@ -221,3 +221,16 @@ async def test_at_80_columns_the_sockets_table_leaves_out_what_does_not_fit() ->
         await press_and_wait(pilot, screen, "space")
         text = await press_and_wait(pilot, screen, "space")
         assert "wnd s/r" in text  # room for every column
+
+
+async def test_the_intro_lists_every_step_it_counts() -> None:
+    """ "5 steps: space runs the first." and then only 1-4 were listed, at every size."""
+    scenario = builtin_scenarios()[0]
+    for size in [(100, 30), (80, 24), (140, 45)]:
+        app = WorkshopApp(scenario, capture=False)
+        async with app.run_test(size=size):
+            await step_screen(app)
+            text = screen_text(app)
+            assert f"{len(scenario.steps)} steps" in text
+            last = f"{len(scenario.steps)}. {scenario.steps[-1].title}"
+            assert last in text, text

@@ -56,3 +56,18 @@ async def test_the_captured_handshake_is_one_syn_syn_ack_ack() -> None:
         ("client", "listener", "A"),
     ]
     assert [(p.seq, p.ack) for p in connected.packets] == [(0, None), (0, 1), (1, 1)]
+
+
+async def test_the_syn_retry_interval_said_is_the_captured_one() -> None:
+    import re
+
+    runner = WorkshopRunner(find_scenario("backlog-full"), capture=True)
+    try:
+        await runner.start()
+        for _ in range(5):
+            waited = await runner.next()
+    finally:
+        await runner.close()
+    assert waited is not None and "SYN to be sent again" in waited.title
+    found = re.search(r"(\d+) ms after the first \(captured\)", waited.explanation)
+    assert found and 900 <= int(found.group(1)) <= 3100, waited.explanation

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,24 @@ def test_a_server_the_engine_refuses_is_the_steps_error_not_a_traceback(tmp_path
     assert "raised: EngineError: cannot load" in ran.stdout
     assert "Traceback" not in ran.stderr
     assert ran.stderr.startswith("netbench: error: 1 step(s) did not go as the scenario says")
+
+
+def test_a_list_of_http_statuses_is_read_and_printed_as_a_sequence(tmp_path: Path) -> None:
+    """`[200, 404]` means 200, then 404; it printed "200 or 404", "kernel says"."""
+    source = resources.files("netbench.workshop") / "scenarios" / "07-pipelining.toml"
+    lesson = tmp_path / "statuses.toml"
+    text = source.read_text(encoding="utf-8")
+    assert "status = [200, 200]" in text
+    lesson.write_text(text.replace("status = [200, 200]", "status = [200, 404]"), "utf-8")
+    command = ["workshop", "run", "--file", str(lesson), "--auto", "0", "--no-capture"]
+    done = subprocess.run(
+        [sys.executable, "-m", "netbench", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if "HTTP status" in line]
+    assert line.strip() == (
+        "[DIFFERENT] HTTP status: expected 200, then 404, server answered 200, then 200"
+    )

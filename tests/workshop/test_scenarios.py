@@ -158,3 +158,37 @@ async def test_behind_the_proxy_the_request_rides_a_second_established_pair() ->
     to_app = [name for name in second if name.startswith("app:")]
     assert len(to_app) == 1  # the proxy's connection to the app, kept for the second request
     assert first[to_app[0]] == second[to_app[0]] == "ESTABLISHED"
+
+
+async def test_zero_window_probes_are_seen_at_a_teachers_pace() -> None:
+    """A teacher pausing 2 s before the wait: loopback had answered every probe by then."""
+    import asyncio
+
+    runner = WorkshopRunner(find_scenario("slow-reader"))
+    try:
+        for _ in range(4):  # listen, connect, accept, fill
+            await runner.next()
+        await asyncio.sleep(2.0)
+        waited = await asyncio.wait_for(runner.next(), 10)
+    finally:
+        await runner.close()
+    assert waited is not None and "zero-window" in waited.title
+    assert failures([waited]) == []
+    probes = [c for c in waited.checks if c.what.startswith("zero-window probes")]
+    assert probes and int(probes[0].actual) >= 1
+    assert f"since the window closed: {probes[0].actual}," in waited.explanation
+
+
+async def test_the_syn_retry_schedule_said_is_this_kernels() -> None:
+    """Linux >= 6.7 retries a SYN every 1 s at first: "twice as long" was false there."""
+    from netbench.engine.lab import syn_linear_timeouts
+
+    waited = step(await run("backlog-full"), "SYN to be sent again")
+    linear = syn_linear_timeouts()
+    if linear:
+        assert f"every 1 s for the first {linear + 1} retries" in waited.explanation
+        assert "twice as long" not in waited.explanation
+    else:
+        assert "twice as long" in waited.explanation
+    assert "ms here" not in waited.explanation  # the wait's own time is not the retry's
+    assert "capture would time it" in waited.explanation  # not measured without capture

@@ -215,7 +215,8 @@ def checks_text(result: StepResult, *, projector: bool = False) -> Text:
         elif check.ok is False:
             line = Text.assemble(("✗ ", _FAILED))
             line.append(f"{what}: expected {visible_text(check.expected)}, ")
-            line.append(f"the kernel disagreed: {visible_text(check.actual)}", _FAILED)
+            who = "the kernel disagreed:" if check.says == "kernel says" else check.says
+            line.append(f"{who} {visible_text(check.actual)}", _FAILED)
         else:
             line = Text(
                 f"· {what}: {visible_text(check.expected)} ({visible_text(check.actual)})", _UNKNOWN
@@ -238,7 +239,9 @@ def explanation(result: StepResult) -> RenderableType:
 
 def intro(summary: str, titles: Sequence[str]) -> RenderableType:
     """The lesson before its first call: the summary, then the plan, one line per step."""
-    plan = Text(no_wrap=True, overflow="ellipsis", end="")
+    # The plan keeps rich's default end ("\n"): with end="" inside a Group,
+    # Textual measured the Static one line short and the last step was cut.
+    plan = Text(no_wrap=True, overflow="ellipsis")
     for number, title in enumerate(titles, 1):
         plan.append(f"{number:>3}. ", _DIM)
         plan.append(visible_text(title) + ("\n" if number < len(titles) else ""))
