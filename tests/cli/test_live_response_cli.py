@@ -228,3 +228,19 @@ def test_invalid_rules_give_a_500_naming_the_problem_and_the_server_lives_on(
     rules_file.write_text(RULES + "\n# fixed\n")
     assert raw_exchange(server.address, get_close("/api/a")).endswith(b'{"api": true}\n')
     assert server.stop() == 0
+
+
+def test_static_files_answer_behind_the_rules(start_serve, rules_file: Path) -> None:
+    """The Respond tab takes rules for static; `serve static --rules` must too."""
+    (rules_file.parent / "site").mkdir()
+    (rules_file.parent / "site" / "index.html").write_bytes(b"<p>from the root</p>")
+    server = start_serve(
+        "static", "--root", str(rules_file.parent / "site"), "--rules", str(rules_file)
+    )
+    conn = http.client.HTTPConnection(*server.address, timeout=IO_TIMEOUT)
+    try:
+        assert request(conn, "GET", "/api/users") == (200, b'{"api": true}\n')
+        assert request(conn, "GET", "/index.html") == (200, b"<p>from the root</p>")
+    finally:
+        conn.close()
+    assert server.stop() == 0

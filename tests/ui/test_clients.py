@@ -240,3 +240,18 @@ def test_a_response_cut_short_is_not_shown_as_a_success() -> None:
     assert outcome == "error"
     assert line.startswith("✗ 200 OK") and line.endswith(error)
     assert error in summary_lines(result)
+
+
+@pytest.mark.parametrize(
+    ("why", "says"),
+    [
+        ("no response within 10 s", "✗ no response within 10 s (10000.0 ms)"),
+        ("the connection was reset before any response", "✗ the connection was reset before"),
+    ],
+)
+def test_no_response_says_who_ended_it(why: str, says: str) -> None:
+    """The client's own timeout read "no response from the server", as if the server hung up."""
+    result = HttpResult(4, 9, b"GET / HTTP/1.1\r\n\r\n", b"", None, 10.0, why, "10 s" in why)
+    line, outcome = status_line(result)
+    assert outcome == "error" and line.startswith(says)
+    assert summary_lines(result) == [f"no response: {why} (10000.0 ms)"]

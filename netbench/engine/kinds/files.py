@@ -7,6 +7,7 @@ from pathlib import Path
 from netbench.engine.kinds.common import (
     HTTP_DEFAULTS,
     KEEP_ALIVE,
+    LIVE,
     a_path,
     existing_dir,
     http_listener,
@@ -61,6 +62,7 @@ register(
                 default=False,
             ),
             KEEP_ALIVE,
+            *LIVE,  # its files answer behind the live rules, as every HTTP kind's site does
         ),
     )
 )

@@ -98,10 +98,12 @@ def summary_lines(result: HttpResult) -> list[str]:
     response: HttpResponse | None = result.response
     took = f"{result.elapsed * 1000:.1f} ms"
     if response is None:
-        return [
-            f"no response: the server closed after {human_bytes(len(result.received))} "
-            f"without a status line ({took})"
-        ]
+        if result.received or result.no_response is None:
+            return [
+                f"no response: the server closed after {human_bytes(len(result.received))} "
+                f"without a status line ({took})"
+            ]
+        return [f"no response: {visible_text(result.no_response)} ({took})"]
     status = "?" if response.status is None else str(response.status)
     lines = [
         f"{status} {visible_latin1(response.reason)}  HTTP/{response.version or '?'}  {took}",
@@ -140,7 +142,9 @@ def status_line(result: HttpResult) -> tuple[str, str]:
     response = result.response
     took = f"{result.elapsed * 1000:.1f} ms"
     if response is None:
-        return f"✗ no response from the server ({took})", "error"
+        # Who ended it: the client's own timeout is not the server's doing.
+        why = "no response from the server" if result.no_response is None else result.no_response
+        return f"✗ {visible_text(why)} ({took})", "error"
     status = "?" if response.status is None else str(response.status)
     reason = visible_latin1(response.reason)
     size = human_bytes(response.body_len)
