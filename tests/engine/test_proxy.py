@@ -193,6 +193,7 @@ async def test_a_silent_upstream_gets_a_504_after_the_timeout(
         proxy = await proxy_to(engine, f"127.0.0.1:{port}", upstream_timeout=0.3)
         status, _headers, body = await fetch(proxy, "GET", "/")
         assert status == 504 and b"0.3 s" in body
+        assert b"<title>504 Gateway Timeout</title>" in body
         _client, upstream = await legs(events, b"/")
         closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id == upstream.conn_id)
         assert closed.reason is EndReason.TIMEOUT and "504" in (closed.detail or "")
