@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from netbench.engine.kinds.proxy import parse_upstream
 from netbench.store import SessionReader
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -125,3 +126,54 @@ def test_the_json_open_of_an_upstream_leg_names_the_connection_it_serves(start_s
     leg = events[-1]
     assert leg["via"] == client["conn"] and "via" not in client
     assert leg["local"].startswith("127.0.0.1:") and leg["peer"] == f"127.0.0.1:{app.port}"
+
+
+@pytest.mark.parametrize(
+    ("typed", "upstream"),
+    [
+        ("8001", "127.0.0.1:8001"),
+        ("127.0.0.1:8001", "127.0.0.1:8001"),
+        ("[::1]:8001", "::1:8001"),
+        ("http://127.0.0.1:24001", "127.0.0.1:24001"),  # as nginx's proxy_pass
+        ("http://127.0.0.1:24001/", "127.0.0.1:24001"),
+        ("HTTP://localhost", "localhost:80"),
+        ("http://[::1]:8001/", "::1:8001"),
+    ],
+)
+def test_the_upstream_is_host_port_or_an_nginx_style_http_url(typed: str, upstream: str) -> None:
+    assert parse_upstream(typed) == upstream
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("https://127.0.0.1:8443", "not https:// (the proxy speaks plain HTTP to its upstream)"),
+        ("http://127.0.0.1:8001/api", "without a path (each request's own path is sent "),
+        ("http://127.0.0.1:8001?x=1", "try 127.0.0.1:8001"),
+        ("http://", "'http://' is not HOST:PORT"),
+        ("127.0.0.1", "'127.0.0.1' is not HOST:PORT"),
+        ("http://127.0.0.1:99999", "is not HOST:PORT"),
+    ],
+)
+def test_an_upstream_the_proxy_cannot_reach_is_a_usage_error_of_one_line(
+    typed: str, says: str, run_netbench
+) -> None:
+    result = run_netbench("serve", "proxy", "--upstream", typed, "--port", "0", "--no-record")
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("usage: netbench serve ") and len(lines) == 2, result.stderr
+    assert lines[1].startswith("netbench serve: error: argument --upstream: ")
+    assert says in lines[1]
+
+
+def test_an_upstream_given_as_an_http_url_is_forwarded_to(start_serve) -> None:
+    app = start_serve("wsgi", "--no-capture", "--no-record")
+    proxy = start_serve(
+        "proxy", "--upstream", f"http://127.0.0.1:{app.port}/", "--no-capture", "--no-record"
+    )
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"Hello World")
