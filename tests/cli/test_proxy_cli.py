@@ -177,3 +177,17 @@ def test_an_upstream_given_as_an_http_url_is_forwarded_to(start_serve) -> None:
         while chunk := sock.recv(65536):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"Hello World")
+
+
+def test_allow_remote_with_an_upstream_is_a_usage_error_naming_what_it_is_for(
+    run_netbench,
+) -> None:
+    result = run_netbench(
+        "serve", "proxy", "--upstream", "127.0.0.1:8001", "--allow-remote", "--port", "0",
+        "--no-record",
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("usage: netbench serve ") and len(lines) == 2, result.stderr
+    assert "--allow-remote is for the forward proxy (without --upstream)" in lines[1]
+    assert "forwards to any host" not in result.stdout + result.stderr

@@ -167,7 +167,8 @@ register(
             ),
             KindOption(
                 "allow_remote",
-                "let the forward proxy reach hosts beyond this machine (a warning is shown)",
+                "let the forward proxy reach hosts beyond this machine (a warning is shown; "
+                "a usage error with --upstream)",
                 flag="--allow-remote",
                 shape="flag",
                 default=False,
