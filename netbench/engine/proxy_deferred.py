@@ -27,7 +27,8 @@ from netbench.protocol.proxy_target import Refused
 from netbench.protocol.responses import Reply
 
 if TYPE_CHECKING:
-    from netbench.engine.proxy import ProxyConnection, ProxyStream
+    from netbench.engine.proxy import ProxyStream
+    from netbench.engine.proxy_connection import ProxyConnection
     from netbench.engine.upstream import UpstreamLeg
 
 

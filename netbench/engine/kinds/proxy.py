@@ -10,7 +10,8 @@ requests (`curl -x`) and CONNECT tunnels, to loopback destinations unless
 from __future__ import annotations
 
 from netbench.engine.kinds.common import HTTP_DEFAULTS, KEEP_ALIVE, LIVE
-from netbench.engine.proxy import ProxySettings, proxy_listener
+from netbench.engine.proxy import ProxySettings
+from netbench.engine.proxy_connection import proxy_listener
 from netbench.engine.registry import (
     KindOption,
     KindRuntime,
