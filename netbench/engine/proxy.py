@@ -23,7 +23,8 @@ Rules:
   response's bytes pass unchanged after its head, whose hop-by-hop headers
   are dropped; a response delimited by closing closes the client's
   connection after it;
-- the upstream refusing, resetting or closing before a response head: 502;
+- the upstream refusing, resetting or closing before a response head, or
+  sending one that does not parse: 502 (a head is never relayed unparsed);
   silent past the upstream timeout: 504 (the upstream leg is closed, its
   record says why); cut short after the head: the client's connection closes;
 - a forward proxy (no upstream) takes absolute-form targets (`curl -x`) and
@@ -48,7 +49,12 @@ from netbench.engine.request_body import BodyError, RequestBody, SpooledBody
 from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstream
 from netbench.events import HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
-from netbench.protocol.http_response_parse import ResponseReader, describe_response, is_interim
+from netbench.protocol.http_response_parse import (
+    InvalidHead,
+    ResponseReader,
+    describe_response,
+    is_interim,
+)
 from netbench.protocol.proxy_headers import ForwardedHeads, ForwardPolicy
 from netbench.protocol.proxy_target import Refused, destination
 from netbench.protocol.responses import HttpDate, Reply, error_page
@@ -285,7 +291,16 @@ class ProxyStream(AppStream):
                     yield data
                 else:
                     head += data
-                    out = self.pass_head(head)
+                    try:
+                        out = self.pass_head(head)
+                        if out is None and reader.error is not None:  # its end cannot help
+                            raise InvalidHead(reader.error)
+                    except InvalidHead as invalid:
+                        # Never relayed (rewritten or not): the client could not read it
+                        # either. nginx: "upstream sent invalid header", 502.
+                        error = f"invalid response head ({invalid}): 502 sent"
+                        yield self._page(502, "The upstream sent an invalid response head")
+                        break
                     if out is None and len(head) > HEAD_LIMIT:
                         error = f"response head over {HEAD_LIMIT} bytes: 502 sent"
                         yield self._page(502, "The upstream's response head is too large")
@@ -308,6 +323,8 @@ class ProxyStream(AppStream):
                 response = response._replace(error=error)
             elif passed and self.response is not None:  # the client's record: the same body
                 self.response = response._replace(headers=self.response.headers, version="1.1")
+            if not passed:  # what came was no response (a head the parser refused)
+                response = response._replace(status=None)
             self.ctx.publish(
                 HttpResponseRecorded(
                     exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()
@@ -324,7 +341,8 @@ class ProxyStream(AppStream):
 
     def pass_head(self, head: bytearray, whole: HttpResponse | None = None) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
-        until the head is complete (interim responses, 100 or 103, are skipped).
+        until the head is complete (interim responses, 100 or 103, are skipped);
+        InvalidHead if it is not one.
         `whole`: the response, already read whole from `head`, whose first head is its
         own (not parsed again)."""
         while True:
@@ -336,6 +354,8 @@ class ProxyStream(AppStream):
             if is_interim(meta.status):  # dropped, as nginx does by default
                 del head[: end + 4]
                 continue
+            if meta.error is not None:
+                raise InvalidHead(meta.error)
             status = meta.status or 0
             framed = (
                 meta.header(b"content-length") is not None

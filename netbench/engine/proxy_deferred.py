@@ -22,7 +22,7 @@ from netbench.engine.app_host import no_response
 from netbench.engine.http_server import Deferred
 from netbench.events import HttpRequestRecorded, HttpResponseRecorded
 from netbench.model import HttpRequest
-from netbench.protocol.http_response_parse import ResponseReader
+from netbench.protocol.http_response_parse import InvalidHead, ResponseReader
 from netbench.protocol.proxy_target import Refused
 from netbench.protocol.responses import Reply
 
@@ -104,7 +104,10 @@ class _FirstPiece:
             return
         # A chunked body's trailer fields are parsed as headers: its head is read alone.
         whole = response if response.header(b"transfer-encoding") is None else None
-        out = self.stream.pass_head(bytearray(data), whole)
+        try:
+            out = self.stream.pass_head(bytearray(data), whole)
+        except InvalidHead:
+            out = None  # the stream answers it (502)
         if out is None:
             self._hand_over()
             return

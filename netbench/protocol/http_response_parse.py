@@ -22,6 +22,10 @@ _ENDED = {
 }
 
 
+class InvalidHead(Exception):
+    """A response head that does not parse; the message is llhttp's complaint."""
+
+
 def error_text(error: Exception) -> str:
     """llhttp's complaint without its boilerplate prefixes."""
     text = str(error) or type(error).__name__
