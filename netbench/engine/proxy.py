@@ -247,6 +247,7 @@ class ProxyStream(AppStream):
         first = last = -1
         t_first = 0.0
         error: str | None = None
+        cut: str | None = None  # why a response already passed on stopped short
         # The first wait is shorter by what a ProxyDeferred already waited.
         waited = resume.waited if resume is not None else 0.0
         timeout = max(settings.timeout - waited, 1e-6) if settings.timeout > 0 else 0.0
@@ -259,9 +260,7 @@ class ProxyStream(AppStream):
                     seconds = f"{settings.timeout:g}"
                     reader.feed_eof("timeout")
                     if passed:
-                        error = f"the upstream went silent for {seconds} s mid-response"
-                        self.keep_alive = False
-                        self.close_detail = error
+                        error = cut = f"the upstream went silent for {seconds} s mid-response"
                     else:
                         error = f"no response within {seconds} s (--upstream-timeout): 504 sent"
                         yield self._page(504, f"The upstream sent nothing for {seconds} s")
@@ -279,8 +278,8 @@ class ProxyStream(AppStream):
                         error = f"the upstream {how} before a response: 502 sent"
                         yield self._page(502, f"The upstream {how} before answering")
                     elif reader.response is not None and reader.response.error:
-                        self.keep_alive = False
-                        self.close_detail = f"the upstream's response was {reader.response.error}"
+                        how = "reset" if leg.reset else "closed"
+                        cut = f"the upstream {how} the connection mid-response"
                     break
                 seq, data = piece
                 last = seq
@@ -309,6 +308,8 @@ class ProxyStream(AppStream):
                         passed = True
                         yield out
                 if done:
+                    if passed and reader.error is not None:  # the rest of its framing is lost
+                        cut = f"the upstream's body did not parse ({reader.error})"
                     self._reusable = passed and self.keeps_alive(reader)
                     break
         finally:
@@ -321,10 +322,16 @@ class ProxyStream(AppStream):
             response = reader.response or no_response(error or "no response")
             if error is not None:
                 response = response._replace(error=error)
-            elif passed and self.response is not None:  # the client's record: the same body
-                self.response = response._replace(headers=self.response.headers, version="1.1")
             if not passed:  # what came was no response (a head the parser refused)
                 response = response._replace(status=None)
+            elif self.response is not None:  # the client's record: the body it was sent
+                if cut is not None:  # its framing broken, the client's connection closes
+                    cut = f"the response was cut short: {cut}"
+                    self.keep_alive = False
+                    self.close_detail = cut
+                self.response = response._replace(
+                    headers=self.response.headers, version="1.1", error=cut
+                )
             self.ctx.publish(
                 HttpResponseRecorded(
                     exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()

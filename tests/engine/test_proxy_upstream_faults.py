@@ -139,3 +139,63 @@ async def test_a_malformed_head_on_a_kept_leg_is_answered_502_too(
     down, up = await _records(events, proxy, b"/2")
     assert down.response.status == 502
     assert "Expected HTTP/" in (up.response.error or "")
+
+
+# -- a body cut short ----------------------------------------------------------------------
+
+_HEAD_100 = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+
+
+async def _reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    writer.transport.abort()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def _stall(writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(3)
+
+
+@pytest.mark.parametrize(
+    ("then", "why"),
+    [
+        (_stall, "the upstream went silent for 0.5 s mid-response"),
+        (_close, "the upstream closed the connection mid-response"),
+        (_reset, "the upstream reset the connection mid-response"),
+    ],
+)
+async def test_a_body_cut_short_upstream_is_recorded_cut_short_on_the_client_leg(
+    engine: Engine, events: Events, then: Answer, why: str
+) -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(_HEAD_100 + b"x" * 10)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        await then(writer)
+
+    proxy = await _start(engine, answer, upstream_timeout=0.5)
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    # What the client saw: the head, the 10 bytes, then the connection closed (curl: 18).
+    assert received == _HEAD_100 + b"x" * 10
+    down, up = await _records(events, proxy)
+    assert (up.response.body_len, down.response.body_len) == (10, 10)
+    assert down.response.status == 200 and down.response.body == b"x" * 10
+    assert down.response.error == f"the response was cut short: {why}"
+    assert up.response.error is not None
+
+
+async def test_a_chunked_body_that_stops_parsing_closes_the_client_connection(
+    engine: Engine, events: Events
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    proxy = await _start(engine, _sends(head + b"5\r\nhello\r\n", b"ZZ\r\n"))
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    assert received == head + b"5\r\nhello\r\nZZ\r\n"  # as it came; then the proxy closes
+    down, up = await _records(events, proxy)
+    assert down.response.body == b"hello"
+    assert (down.response.error or "").startswith("the response was cut short: the upstream's body")
+    assert up.response.error is not None
