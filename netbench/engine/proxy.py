@@ -261,9 +261,15 @@ class ProxyStream(AppStream):
                     reader.feed_eof("timeout")
                     if passed:
                         error = cut = f"the upstream went silent for {seconds} s mid-response"
-                    else:
+                    elif first < 0:
                         error = f"no response within {seconds} s (--upstream-timeout): 504 sent"
                         yield self._page(504, f"The upstream sent nothing for {seconds} s")
+                    else:  # part of a head: not a response (nor recorded as one)
+                        error = (
+                            f"the response head was incomplete after {seconds} s of silence "
+                            "(--upstream-timeout): 504 sent"
+                        )
+                        yield self._page(504, f"The upstream's head stopped for {seconds} s")
                     leg.close(reason=EndReason.TIMEOUT, detail=error)
                     break
                 if piece is None:
@@ -275,7 +281,8 @@ class ProxyStream(AppStream):
                         error = "the kept-alive upstream connection had closed: sent again"
                     elif not passed:
                         how = "reset the connection" if leg.reset else "closed the connection"
-                        error = f"the upstream {how} before a response: 502 sent"
+                        before = "a response" if first < 0 else "the response head was complete"
+                        error = f"the upstream {how} before {before}: 502 sent"
                         yield self._page(502, f"The upstream {how} before answering")
                     elif reader.response is not None and reader.response.error:
                         how = "reset" if leg.reset else "closed"

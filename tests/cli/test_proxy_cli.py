@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
+import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from netbench.cli.printer import EventPrinter
 from netbench.engine.kinds.proxy import parse_upstream
+from netbench.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    HttpRequestRecorded,
+    HttpResponseRecorded,
+)
+from netbench.model import Endpoint, EndReason, HttpRequest, HttpResponse, Role, Transport
 from netbench.store import SessionReader
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -191,3 +202,58 @@ def test_allow_remote_with_an_upstream_is_a_usage_error_naming_what_it_is_for(
     assert lines[0].startswith("usage: netbench serve ") and len(lines) == 2, result.stderr
     assert "--allow-remote is for the forward proxy (without --upstream)" in lines[1]
     assert "forwards to any host" not in result.stdout + result.stderr
+
+
+def _resetting_upstream() -> tuple[socket.socket, threading.Thread]:
+    """An upstream that reads one request and resets the connection (RST)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_an_upstream_reset_prints_one_line_per_exchange(start_serve) -> None:
+    listener, thread = _resetting_upstream()
+    with listener:
+        upstream = f"127.0.0.1:{listener.getsockname()[1]}"
+        proxy = start_serve("proxy", "--upstream", upstream, "--no-capture", "--no-record")
+        with socket.create_connection(proxy.address, timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        thread.join(5)
+    assert reply.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert proxy.stop() == 0
+    seen = proxy.drain()
+    leg = next(e["conn"] for e in seen if e["event"] == "open" and "via" in e)
+    lines = [e for e in seen if e["event"] == "exchange" and e["conn"] == leg]
+    assert len(lines) == 1, lines  # the session holds one exchange: one line
+    assert lines[0]["method"] == "GET" and lines[0]["status"] is None
+    assert lines[0]["error"] == "the upstream reset the connection before a response: 502 sent"
+
+
+def test_the_human_line_of_a_leg_reset_before_answering_says_no_response_once() -> None:
+    """The events in the order the engine publishes them for a reset upstream leg:
+    its request, its close (the reset), then the proxy's record of what came."""
+    out = io.StringIO()
+    printer = EventPrinter(out=out)
+    here, there = Endpoint("127.0.0.1", 40000), Endpoint("127.0.0.1", 8001)
+    printer(ConnectionOpened(2, None, Role.CLIENT, Transport.TCP, here, there, 0.0, via=1))
+    request = HttpRequest(b"GET", b"/", "1.1", (), b"", 0)
+    printer(HttpRequestRecorded(3, 2, 0, request, 0, 0, 0.0, 0.001))
+    printer(ConnectionClosed(2, EndReason.RST_PEER, 0.002, 0, 60, None))
+    error = "the upstream reset the connection before a response: 502 sent"
+    response = HttpResponse(None, b"", "", (), b"", 0, error=error)
+    printer(HttpResponseRecorded(3, 2, response, -1, -1, 0.0, 0.003))
+    exchanges = [line for line in out.getvalue().splitlines() if " -> " in line and "GET" in line]
+    assert len(exchanges) == 1, out.getvalue()
+    assert f"#2 GET / -> no response (body 0 B in, 0 B out, 3 ms) [{error}]" in exchanges[0]

@@ -199,3 +199,31 @@ async def test_a_chunked_body_that_stops_parsing_closes_the_client_connection(
     assert down.response.body == b"hello"
     assert (down.response.error or "").startswith("the response was cut short: the upstream's body")
     assert up.response.error is not None
+
+
+# -- a head that never completed -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("then", "status", "error"),
+    [
+        (_stall, 504, "the response head was incomplete after 0.5 s of silence"),
+        (_close, 502, "the upstream closed the connection before the response head was complete"),
+    ],
+)
+async def test_half_a_head_is_recorded_as_no_response_not_as_a_clean_200(
+    engine: Engine, events: Events, then: Answer, status: int, error: str
+) -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        await then(writer)
+
+    proxy = await _start(engine, answer, upstream_timeout=0.5)
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    assert received.startswith(b"HTTP/1.1 %d " % status) and b"200 OK" not in received
+    down, up = await _records(events, proxy)
+    assert down.response.status == status
+    assert up.response.status is None and up.response.headers == ()
+    assert (up.response.error or "").startswith(error)
