@@ -21,8 +21,9 @@ Rules:
 - the request body streams up as it arrives, the response streams down as it
   arrives (both through flow control: neither is ever held whole); the
   response's bytes pass unchanged after its head, whose hop-by-hop headers
-  are dropped; a response delimited by closing closes the client's
-  connection after it;
+  are dropped (to an HTTP/1.0 client a chunked body goes decoded, ended by
+  closing: it cannot read chunked framing); a response delimited by closing
+  closes the client's connection after it;
 - the upstream refusing, resetting or closing before a response head, or
   sending one that does not parse: 502 (a head is never relayed unparsed);
   silent past the upstream timeout: 504 (the upstream leg is closed, its
@@ -120,6 +121,11 @@ class ProxyStream(AppStream):
         self.keep_alive = context.keep_alive
         self._resume: SentRequest | None = None
         """Where a ProxyDeferred left the request: sent on a leg, its response to read."""
+        self.dechunk = request.version == "1.0"
+        """An HTTP/1.0 client cannot read chunked framing (RFC 9112 7.1): a chunked
+        response reaches it decoded, its end the connection's close (as nginx)."""
+        self._decoding = False
+        """This response is chunked and the client gets it decoded."""
 
     def reply(self) -> Reply:
         """This stream as the reply: the response streamed down as it arrives."""
@@ -241,7 +247,7 @@ class ProxyStream(AppStream):
         settings = self.host.settings
         sent = self.send(leg, host, port, target) if resume is None else resume
         exchange_id, pump = sent.exchange_id, sent.pump
-        reader = ResponseReader(head_only=self.request.method == b"HEAD")
+        reader = ResponseReader(head_only=self.request.method == b"HEAD", decoded_body=self.dechunk)
         head = bytearray()
         passed = False
         first = last = -1
@@ -294,7 +300,12 @@ class ProxyStream(AppStream):
                     first, t_first = seq, time.monotonic()
                 done = reader.feed(data)
                 if passed:
-                    yield data
+                    # Decoded pieces are taken whether used or not: they are not kept.
+                    decoded = reader.take_body() if self.dechunk else b""
+                    if self._decoding:
+                        data = decoded
+                    if data:
+                        yield data
                 else:
                     head += data
                     try:
@@ -313,7 +324,8 @@ class ProxyStream(AppStream):
                         break
                     if out is not None:
                         passed = True
-                        yield out
+                        decoded = reader.take_body() if self.dechunk else b""
+                        yield out + decoded if self._decoding else out
                 if done:
                     if passed and reader.error is not None:  # the rest of its framing is lost
                         cut = f"the upstream's body did not parse ({reader.error})"
@@ -371,9 +383,16 @@ class ProxyStream(AppStream):
             if meta.error is not None:
                 raise InvalidHead(meta.error)
             status = meta.status or 0
+            coding = meta.header(b"transfer-encoding")
+            self._decoding = decode = (
+                self.dechunk and coding is not None and coding.lower().endswith(b"chunked")
+            )
+            fields = meta.headers
+            if decode:  # its body goes down decoded: no chunked framing to announce
+                fields = tuple(f for f in fields if f[0].lower() != b"transfer-encoding")
             framed = (
                 meta.header(b"content-length") is not None
-                or meta.header(b"transfer-encoding") is not None
+                or (coding is not None and not decode)
                 or status < 200
                 or status in (204, 304)
                 or self.request.method == b"HEAD"
@@ -381,12 +400,17 @@ class ProxyStream(AppStream):
             close = not framed or not self.keep_alive
             if not framed:
                 self.keep_alive = False
-                self.close_detail = "the upstream's response ends when its connection closes"
-            headers, lines = self.host.heads.response(meta.headers, close=close)
+                self.close_detail = (
+                    "an HTTP/1.0 client: the chunked response went decoded, ended by closing"
+                    if decode
+                    else "the upstream's response ends when its connection closes"
+                )
+            headers, lines = self.host.heads.response(fields, close=close)
             # This hop speaks HTTP/1.1 whatever the upstream's did (as nginx).
             first_line = b"HTTP/1.1 " + raw.split(b"\r\n", 1)[0].partition(b" ")[2]
             self.response = meta._replace(headers=headers, version="1.1")
-            return first_line + b"\r\n" + lines + rest
+            # Decoding: the caller adds the body, its framing removed (`take_body`).
+            return first_line + b"\r\n" + lines + (b"" if decode else rest)
 
     async def _send_body(self, leg: UpstreamLeg, sent: SentRequest, chunked: bool) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""

@@ -104,6 +104,9 @@ class _FirstPiece:
             return
         # A chunked body's trailer fields are parsed as headers: its head is read alone.
         whole = response if response.header(b"transfer-encoding") is None else None
+        if whole is None and self.stream.dechunk:
+            self._hand_over()  # an HTTP/1.0 client: the stream decodes it
+            return
         try:
             out = self.stream.pass_head(bytearray(data), whole)
         except InvalidHead:
