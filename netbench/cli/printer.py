@@ -84,6 +84,9 @@ class EventPrinter:
         self._offset = time.time() - time.monotonic()
         self._peers: dict[int, Endpoint] = {}
         self._requests: dict[int, HttpRequestRecorded] = {}
+        self._legs: set[int] = set()
+        """Open connections a proxy made for a client (`via`): their responses are
+        recorded by the proxy, possibly after the close that ended them."""
         self._tuples: dict[tuple[tuple[str, int], tuple[str, int]], int] = {}
         self._trackers: dict[frozenset[Endpoint], TcpTracker] = {}
         """One per connection seen in packets (both directions), the oldest dropped first."""
@@ -110,6 +113,8 @@ class EventPrinter:
         elif isinstance(event, ConnectionOpened):
             self._peers[event.conn_id] = event.peer
             self._remember(event)
+            if event.via is not None:
+                self._legs.add(event.conn_id)
             via = {} if event.via is None else {"via": event.via}
             self._emit(
                 "open",
@@ -213,11 +218,16 @@ class EventPrinter:
         self._emit(event, time.monotonic(), text, **fields)
 
     def _closed(self, event: ConnectionClosed) -> None:
-        # Requests that never got an answer still deserve a line.
-        for exchange_id, request in list(self._requests.items()):
-            if request.conn_id == event.conn_id:
-                del self._requests[exchange_id]
-                self._exchange(request, None)
+        # Requests that never got an answer still deserve a line; an upstream leg's
+        # gets its line from the record the proxy makes next (a reset upstream: its
+        # 502), one line per exchange as the session holds one.
+        if event.conn_id in self._legs:
+            self._legs.discard(event.conn_id)
+        else:
+            for exchange_id, request in list(self._requests.items()):
+                if request.conn_id == event.conn_id:
+                    del self._requests[exchange_id]
+                    self._exchange(request, None)
         peer = self._peers.pop(event.conn_id, None)
         detail = f" ({visible(event.detail.encode())})" if event.detail else ""
         self._emit(
@@ -248,9 +258,9 @@ class EventPrinter:
         error = (req.error if req and req.error else None) or (
             response.response.error if response and response.response.error else None
         )
-        shown_status = (
-            str(status) if status is not None else "no response" if not response else "???"
-        )
+        # "???": bytes came that were no response; none came: "no response".
+        answered = response is not None and response.first_chunk >= 0
+        shown_status = str(status) if status is not None else "???" if answered else "no response"
         # An app's traceback follows its first line, indented (JSON has it all in `error`).
         summary, _, details = (error or "").partition("\n")
         tail = f" [{visible(summary.encode())}]" if error else ""

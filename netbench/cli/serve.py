@@ -129,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
     own, problem, usage = kind_values(kind, args)
     if problem:
         return usage_error(args, problem) if usage else fail(problem)
+    if own.get("allow_remote") and own.get("upstream"):
+        # A reverse proxy reaches only its upstream: the flag would do nothing, and
+        # who types it most likely wants other machines to connect (--host).
+        return usage_error(
+            args,
+            "--allow-remote is for the forward proxy (without --upstream): a reverse "
+            "proxy reaches only its upstream; --host 0.0.0.0 lets other machines connect",
+        )
     port = args.port if args.port is not None else kind.port
     config = default_config(
         args.kind,

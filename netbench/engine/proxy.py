@@ -21,9 +21,11 @@ Rules:
 - the request body streams up as it arrives, the response streams down as it
   arrives (both through flow control: neither is ever held whole); the
   response's bytes pass unchanged after its head, whose hop-by-hop headers
-  are dropped; a response delimited by closing closes the client's
-  connection after it;
-- the upstream refusing, resetting or closing before a response head: 502;
+  are dropped (to an HTTP/1.0 client a chunked body goes decoded, ended by
+  closing: it cannot read chunked framing); a response delimited by closing
+  closes the client's connection after it;
+- the upstream refusing, resetting or closing before a response head, or
+  sending one that does not parse: 502 (a head is never relayed unparsed);
   silent past the upstream timeout: 504 (the upstream leg is closed, its
   record says why); cut short after the head: the client's connection closes;
 - a forward proxy (no upstream) takes absolute-form targets (`curl -x`) and
@@ -38,21 +40,28 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from netbench.engine.app_host import AppServerConnection, AppStream, has_body, no_response
+from netbench.engine.app_host import AppStream, has_body, no_response
 from netbench.engine.http_server import Deferred, RequestContext
 from netbench.engine.proxy_deferred import ProxyDeferred, SentRequest
-from netbench.engine.registry import KindRuntime, Listener
+from netbench.engine.registry import KindRuntime
 from netbench.engine.request_body import BodyError, RequestBody, SpooledBody
 from netbench.engine.upstream import UpstreamFailed, UpstreamLeg, connect_upstream
 from netbench.events import HttpResponseRecorded
 from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
-from netbench.protocol.http_response_parse import ResponseReader, describe_response, is_interim
+from netbench.protocol.http_response_parse import (
+    InvalidHead,
+    ResponseReader,
+    describe_response,
+    is_interim,
+)
 from netbench.protocol.proxy_headers import ForwardedHeads, ForwardPolicy
 from netbench.protocol.proxy_target import Refused, destination
 from netbench.protocol.responses import HttpDate, Reply, error_page
-from netbench.protocol.tls_hello import client_hello_sni
+
+if TYPE_CHECKING:
+    from netbench.engine.proxy_connection import ProxyConnection
 
 _DATE = HttpDate()
 HEAD_LIMIT = 64 * 1024
@@ -112,6 +121,11 @@ class ProxyStream(AppStream):
         self.keep_alive = context.keep_alive
         self._resume: SentRequest | None = None
         """Where a ProxyDeferred left the request: sent on a leg, its response to read."""
+        self.dechunk = request.version == "1.0"
+        """An HTTP/1.0 client cannot read chunked framing (RFC 9112 7.1): a chunked
+        response reaches it decoded, its end the connection's close (as nginx)."""
+        self._decoding = False
+        """This response is chunked and the client gets it decoded."""
 
     def reply(self) -> Reply:
         """This stream as the reply: the response streamed down as it arrives."""
@@ -233,12 +247,13 @@ class ProxyStream(AppStream):
         settings = self.host.settings
         sent = self.send(leg, host, port, target) if resume is None else resume
         exchange_id, pump = sent.exchange_id, sent.pump
-        reader = ResponseReader(head_only=self.request.method == b"HEAD")
+        reader = ResponseReader(head_only=self.request.method == b"HEAD", decoded_body=self.dechunk)
         head = bytearray()
         passed = False
         first = last = -1
         t_first = 0.0
         error: str | None = None
+        cut: str | None = None  # why a response already passed on stopped short
         # The first wait is shorter by what a ProxyDeferred already waited.
         waited = resume.waited if resume is not None else 0.0
         timeout = max(settings.timeout - waited, 1e-6) if settings.timeout > 0 else 0.0
@@ -251,12 +266,16 @@ class ProxyStream(AppStream):
                     seconds = f"{settings.timeout:g}"
                     reader.feed_eof("timeout")
                     if passed:
-                        error = f"the upstream went silent for {seconds} s mid-response"
-                        self.keep_alive = False
-                        self.close_detail = error
-                    else:
+                        error = cut = f"the upstream went silent for {seconds} s mid-response"
+                    elif first < 0:
                         error = f"no response within {seconds} s (--upstream-timeout): 504 sent"
                         yield self._page(504, f"The upstream sent nothing for {seconds} s")
+                    else:  # part of a head: not a response (nor recorded as one)
+                        error = (
+                            f"the response head was incomplete after {seconds} s of silence "
+                            "(--upstream-timeout): 504 sent"
+                        )
+                        yield self._page(504, f"The upstream's head stopped for {seconds} s")
                     leg.close(reason=EndReason.TIMEOUT, detail=error)
                     break
                 if piece is None:
@@ -268,11 +287,12 @@ class ProxyStream(AppStream):
                         error = "the kept-alive upstream connection had closed: sent again"
                     elif not passed:
                         how = "reset the connection" if leg.reset else "closed the connection"
-                        error = f"the upstream {how} before a response: 502 sent"
+                        before = "a response" if first < 0 else "the response head was complete"
+                        error = f"the upstream {how} before {before}: 502 sent"
                         yield self._page(502, f"The upstream {how} before answering")
                     elif reader.response is not None and reader.response.error:
-                        self.keep_alive = False
-                        self.close_detail = f"the upstream's response was {reader.response.error}"
+                        how = "reset" if leg.reset else "closed"
+                        cut = f"the upstream {how} the connection mid-response"
                     break
                 seq, data = piece
                 last = seq
@@ -280,18 +300,35 @@ class ProxyStream(AppStream):
                     first, t_first = seq, time.monotonic()
                 done = reader.feed(data)
                 if passed:
-                    yield data
+                    # Decoded pieces are taken whether used or not: they are not kept.
+                    decoded = reader.take_body() if self.dechunk else b""
+                    if self._decoding:
+                        data = decoded
+                    if data:
+                        yield data
                 else:
                     head += data
-                    out = self.pass_head(head)
+                    try:
+                        out = self.pass_head(head)
+                        if out is None and reader.error is not None:  # its end cannot help
+                            raise InvalidHead(reader.error)
+                    except InvalidHead as invalid:
+                        # Never relayed (rewritten or not): the client could not read it
+                        # either. nginx: "upstream sent invalid header", 502.
+                        error = f"invalid response head ({invalid}): 502 sent"
+                        yield self._page(502, "The upstream sent an invalid response head")
+                        break
                     if out is None and len(head) > HEAD_LIMIT:
                         error = f"response head over {HEAD_LIMIT} bytes: 502 sent"
                         yield self._page(502, "The upstream's response head is too large")
                         break
                     if out is not None:
                         passed = True
-                        yield out
+                        decoded = reader.take_body() if self.dechunk else b""
+                        yield out + decoded if self._decoding else out
                 if done:
+                    if passed and reader.error is not None:  # the rest of its framing is lost
+                        cut = f"the upstream's body did not parse ({reader.error})"
                     self._reusable = passed and self.keeps_alive(reader)
                     break
         finally:
@@ -304,8 +341,16 @@ class ProxyStream(AppStream):
             response = reader.response or no_response(error or "no response")
             if error is not None:
                 response = response._replace(error=error)
-            elif passed and self.response is not None:  # the client's record: the same body
-                self.response = response._replace(headers=self.response.headers, version="1.1")
+            if not passed:  # what came was no response (a head the parser refused)
+                response = response._replace(status=None)
+            elif self.response is not None:  # the client's record: the body it was sent
+                if cut is not None:  # its framing broken, the client's connection closes
+                    cut = f"the response was cut short: {cut}"
+                    self.keep_alive = False
+                    self.close_detail = cut
+                self.response = response._replace(
+                    headers=self.response.headers, version="1.1", error=cut
+                )
             self.ctx.publish(
                 HttpResponseRecorded(
                     exchange_id, leg.conn_id, response, first, last, t_first, time.monotonic()
@@ -322,7 +367,8 @@ class ProxyStream(AppStream):
 
     def pass_head(self, head: bytearray, whole: HttpResponse | None = None) -> bytes | None:
         """The response head as the client gets it, with the body bytes after it; None
-        until the head is complete (interim responses, 100 or 103, are skipped).
+        until the head is complete (interim responses, 100 or 103, are skipped);
+        InvalidHead if it is not one.
         `whole`: the response, already read whole from `head`, whose first head is its
         own (not parsed again)."""
         while True:
@@ -334,10 +380,19 @@ class ProxyStream(AppStream):
             if is_interim(meta.status):  # dropped, as nginx does by default
                 del head[: end + 4]
                 continue
+            if meta.error is not None:
+                raise InvalidHead(meta.error)
             status = meta.status or 0
+            coding = meta.header(b"transfer-encoding")
+            self._decoding = decode = (
+                self.dechunk and coding is not None and coding.lower().endswith(b"chunked")
+            )
+            fields = meta.headers
+            if decode:  # its body goes down decoded: no chunked framing to announce
+                fields = tuple(f for f in fields if f[0].lower() != b"transfer-encoding")
             framed = (
                 meta.header(b"content-length") is not None
-                or meta.header(b"transfer-encoding") is not None
+                or (coding is not None and not decode)
                 or status < 200
                 or status in (204, 304)
                 or self.request.method == b"HEAD"
@@ -345,12 +400,17 @@ class ProxyStream(AppStream):
             close = not framed or not self.keep_alive
             if not framed:
                 self.keep_alive = False
-                self.close_detail = "the upstream's response ends when its connection closes"
-            headers, lines = self.host.heads.response(meta.headers, close=close)
+                self.close_detail = (
+                    "an HTTP/1.0 client: the chunked response went decoded, ended by closing"
+                    if decode
+                    else "the upstream's response ends when its connection closes"
+                )
+            headers, lines = self.host.heads.response(fields, close=close)
             # This hop speaks HTTP/1.1 whatever the upstream's did (as nginx).
             first_line = b"HTTP/1.1 " + raw.split(b"\r\n", 1)[0].partition(b" ")[2]
             self.response = meta._replace(headers=headers, version="1.1")
-            return first_line + b"\r\n" + lines + rest
+            # Decoding: the caller adds the body, its framing removed (`take_body`).
+            return first_line + b"\r\n" + lines + (b"" if decode else rest)
 
     async def _send_body(self, leg: UpstreamLeg, sent: SentRequest, chunked: bool) -> None:
         """Stream the client's body up as it arrives; the upstream leg's request record."""
@@ -394,95 +454,3 @@ class ProxyStream(AppStream):
             yield piece[1]
         sni = connection.sni
         self.close_detail = f"tunnel; TLS SNI {sni}" if sni else "tunnel: the upstream closed"
-
-
-class ProxyConnection(AppServerConnection):
-    """A client's connection to the proxy: a tunnel's bytes go straight upstream."""
-
-    def __init__(self, *args: Any, proxy: ProxyHost, **kwargs: Any) -> None:
-        super().__init__(*args, host=proxy, **kwargs)
-        self.proxy = proxy
-        self.tunnel: UpstreamLeg | None = None
-        self.sni: str | None = None
-        self._hello = b""
-        self._kept: tuple[UpstreamLeg, tuple[str, int]] | None = None
-
-    def keep(self, leg: UpstreamLeg, destination: tuple[str, int]) -> None:
-        """Keep the upstream leg for this connection's next request (nginx's `keepalive`)."""
-        if self._kept is not None and self._kept[0] is not leg:
-            self._kept[0].close(detail="another leg was kept for the next request")
-        self._kept = (leg, destination)
-
-    def take_kept(self, destination: tuple[str, int]) -> UpstreamLeg | None:
-        """The kept leg when it goes to `destination` and is still open (else it is closed)."""
-        kept, self._kept = self._kept, None
-        if kept is None:
-            return None
-        leg, where = kept
-        if where == destination and not leg.is_closing and not leg.has_unread:
-            return leg
-        leg.close(detail="the next request went elsewhere")
-        return None
-
-    def on_open(self) -> None:
-        self.proxy.connections[self.conn_id] = self
-
-    def on_data(self, data: bytes, seq: int, t: float) -> None:
-        tunnel = self.tunnel
-        if tunnel is None:
-            super().on_data(data, seq, t)
-            return
-        if self.sni is None and len(self._hello) < HEAD_LIMIT:  # the ClientHello, in clear
-            self._hello += data
-            self.sni = client_hello_sni(self._hello)
-            if self.sni:  # however either leg ends, its record names the site
-                tunnel._end_detail = self._end_detail = f"tunnel; TLS SNI {self.sni}"
-        tunnel.write(data)
-
-    def on_peer_fin(self) -> bool:
-        if self.tunnel is not None:
-            self.tunnel.shutdown_write()
-            return True  # the upstream may still answer
-        return super().on_peer_fin()
-
-    def on_closed(self, reason: EndReason) -> None:
-        self.proxy.connections.pop(self.conn_id, None)
-        if self._kept is not None:
-            self._kept[0].close(detail=f"the client's connection ended ({reason.value})")
-        if self.tunnel is not None:
-            self.tunnel.close(detail=f"the client's connection ended ({reason.value})")
-        super().on_closed(reason)
-
-    def _refusal(self, request: HttpRequest) -> tuple[int, str] | None:
-        if self.proxy.settings.upstream is None and (
-            request.method == b"CONNECT" or request.target[:7].lower() == b"http://"
-        ):
-            return None  # the destination is checked by the proxy (loopback unless allowed)
-        return super()._refusal(request)
-
-
-def proxy_listener(runtime: KindRuntime, settings: ProxySettings) -> Listener:
-    """Connections that forward each request, behind the live rules and intercept."""
-    config = runtime.config
-    proxy = ProxyHost(runtime, settings)
-
-    def site(request: HttpRequest, context: RequestContext) -> Reply | Deferred:
-        body = context.body if context.body is not None else SpooledBody(request.body)
-        return proxy.call(request, context, body)
-
-    handler = runtime.http_handler(site)
-    options = runtime.stream_options()
-
-    def connection() -> ProxyConnection:
-        return ProxyConnection(
-            runtime.ctx,
-            handler,
-            proxy=proxy,
-            answered_before_app=runtime.answered_before_site,
-            keep_alive=config.keep_alive,
-            limits=config.limits,
-            bound_host=config.host,
-            **options,
-        )
-
-    return Listener(connection)

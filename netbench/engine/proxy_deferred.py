@@ -22,12 +22,13 @@ from netbench.engine.app_host import no_response
 from netbench.engine.http_server import Deferred
 from netbench.events import HttpRequestRecorded, HttpResponseRecorded
 from netbench.model import HttpRequest
-from netbench.protocol.http_response_parse import ResponseReader
+from netbench.protocol.http_response_parse import InvalidHead, ResponseReader
 from netbench.protocol.proxy_target import Refused
 from netbench.protocol.responses import Reply
 
 if TYPE_CHECKING:
-    from netbench.engine.proxy import ProxyConnection, ProxyStream
+    from netbench.engine.proxy import ProxyStream
+    from netbench.engine.proxy_connection import ProxyConnection
     from netbench.engine.upstream import UpstreamLeg
 
 
@@ -103,7 +104,13 @@ class _FirstPiece:
             return
         # A chunked body's trailer fields are parsed as headers: its head is read alone.
         whole = response if response.header(b"transfer-encoding") is None else None
-        out = self.stream.pass_head(bytearray(data), whole)
+        if whole is None and self.stream.dechunk:
+            self._hand_over()  # an HTTP/1.0 client: the stream decodes it
+            return
+        try:
+            out = self.stream.pass_head(bytearray(data), whole)
+        except InvalidHead:
+            out = None  # the stream answers it (502)
         if out is None:
             self._hand_over()
             return

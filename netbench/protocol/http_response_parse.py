@@ -22,6 +22,10 @@ _ENDED = {
 }
 
 
+class InvalidHead(Exception):
+    """A response head that does not parse; the message is llhttp's complaint."""
+
+
 def error_text(error: Exception) -> str:
     """llhttp's complaint without its boilerplate prefixes."""
     text = str(error) or type(error).__name__
@@ -94,16 +98,36 @@ class _FinalCollector(_MessageCollector):
         super().on_message_complete()
 
 
+class _DecodingCollector(_FinalCollector):
+    """Also keeps the decoded body's pieces until taken (a proxy de-chunking for a
+    client that cannot read chunked framing)."""
+
+    def __init__(self, body_limit: int) -> None:
+        super().__init__(body_limit)
+        self.pieces: list[bytes] = []
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self.pieces.append(body)
+
+
 class ResponseReader:
     """Reads a client connection's inbound stream into one response.
 
     `head_only` is for responses to HEAD (and 1xx/204/304 are handled by
     llhttp itself): they have headers but never a body, whatever
-    Content-Length says.
+    Content-Length says. With `decoded_body` the body read so far, its
+    chunked framing removed, is handed out by `take_body`.
     """
 
-    def __init__(self, *, head_only: bool = False, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self._collector = _FinalCollector(body_limit)
+    def __init__(
+        self,
+        *,
+        head_only: bool = False,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+        decoded_body: bool = False,
+    ) -> None:
+        self._collector = (_DecodingCollector if decoded_body else _FinalCollector)(body_limit)
         self._parser = httptools.HttpResponseParser(self._collector)
         self._collector.parser = self._parser
         self._head_only = head_only
@@ -113,6 +137,14 @@ class ResponseReader:
     @property
     def done(self) -> bool:
         return self.response is not None
+
+    def take_body(self) -> bytes:
+        """The decoded body bytes read since the last call (`decoded_body` only)."""
+        collector = self._collector
+        assert isinstance(collector, _DecodingCollector)
+        data = b"".join(collector.pieces)
+        collector.pieces.clear()
+        return data
 
     def feed(self, data: bytes) -> bool:
         """Feed bytes; True once the response is complete (or failed)."""

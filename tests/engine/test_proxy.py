@@ -8,18 +8,20 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from recorder import Events
 from sessionkit import record
 
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine, RunningServer
 from netbench.events import (
+    ChunkRecorded,
     ConnectionClosed,
     ConnectionOpened,
     HttpRequestRecorded,
     HttpResponseRecorded,
 )
-from netbench.model import EndReason, Role
+from netbench.model import Direction, EndReason, Role
 from netbench.store import SessionReader
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -193,6 +195,7 @@ async def test_a_silent_upstream_gets_a_504_after_the_timeout(
         proxy = await proxy_to(engine, f"127.0.0.1:{port}", upstream_timeout=0.3)
         status, _headers, body = await fetch(proxy, "GET", "/")
         assert status == 504 and b"0.3 s" in body
+        assert b"<title>504 Gateway Timeout</title>" in body
         _client, upstream = await legs(events, b"/")
         closed = await events.wait_for(ConnectionClosed, lambda e: e.conn_id == upstream.conn_id)
         assert closed.reason is EndReason.TIMEOUT and "504" in (closed.detail or "")
@@ -240,3 +243,50 @@ async def test_a_leg_the_upstream_closed_while_kept_is_replaced_without_an_error
     assert len(legs) == 2
     statuses = [e.response.status for e in events.of(HttpResponseRecorded, conn_id=client.conn_id)]
     assert statuses == [200, 200]
+
+
+def _talk(port: int, requests: bytes) -> bytes:
+    """Send `requests` on one connection; every byte received until the proxy closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(requests)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def _sent(events: Events, conn_id: int, direction: Direction) -> bytes:
+    return b"".join(c.data for c in events.of(ChunkRecorded, conn_id=conn_id, direction=direction))
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [b"/generator"],
+        [b"/fast", b"/generator"],  # the second on the leg the first kept (one hand-over)
+    ],
+)
+async def test_an_http_1_0_client_gets_a_streamed_response_decoded_and_ended_by_a_close(
+    engine: Engine, events: Events, requests: list[bytes]
+) -> None:
+    app = await engine.start_server(default_config("wsgi", app="wsgi_cases:cases", app_dir=APPS))
+    proxy = await proxy_to(engine, app)
+    sent = b"".join(
+        b"GET %b HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n" % path
+        for path in requests
+    )
+    received = await asyncio.to_thread(_talk, proxy.address.port, sent)
+    last = received.rpartition(b"HTTP/1.1 ")[2]
+    head, _, body = last.partition(b"\r\n\r\n")
+    # RFC 9112 7.1: no chunked framing to a 1.0 request; the close ends the body.
+    assert head.startswith(b"200 OK\r\n") and b"transfer-encoding" not in head.lower()
+    assert b"\r\nConnection: close" in head
+    assert body == b"part 0\npart 1\npart 2\n"
+    opened = await events.wait_for(ConnectionOpened, lambda e: e.server_id == proxy.server_id)
+    await events.wait_for(ConnectionClosed, lambda e: e.conn_id == opened.conn_id)
+    leg = await events.wait_for(ConnectionOpened, lambda e: e.via == opened.conn_id)
+    # Each leg's record is what went over it: decoded to the client, chunked from the app.
+    assert _sent(events, opened.conn_id, Direction.OUT) == received
+    assert b"7\r\npart 0\n\r\n" in _sent(events, leg.conn_id, Direction.IN)
+    down = events.of(HttpResponseRecorded, conn_id=opened.conn_id)[-1].response
+    assert down.body == body and down.header(b"transfer-encoding") is None

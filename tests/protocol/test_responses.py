@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netbench.protocol.responses import build_response, normalize_raw, raw_reply
+from netbench.protocol.responses import build_response, error_page, normalize_raw, raw_reply
 from netbench.protocol.rules import RulesError, match, parse_rules
 
 
@@ -51,6 +51,35 @@ path = "/teapot"
 text = "HTTP/1.1 418 I'm a teapot\\n\\n"
 raw = true
 """
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (408, "Request Timeout"),
+        (413, "Content Too Large"),
+        (414, "URI Too Long"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+        (501, "Not Implemented"),
+        (502, "Bad Gateway"),
+        (503, "Service Unavailable"),
+        (504, "Gateway Timeout"),
+        (505, "HTTP Version Not Supported"),
+    ],
+)
+def test_every_page_netbench_sends_names_its_status_as_rfc_9110_does(
+    status: int, reason: str
+) -> None:
+    page = error_page(status, "why")
+    assert page.simple is not None
+    assert page.simple.startswith(f"HTTP/1.1 {status} {reason}\r\n".encode())
+    assert f"<title>{status} {reason}</title>".encode() in page.simple
+    assert page.response.reason == reason.encode()
 
 
 def test_rules_match_first_by_method_and_glob(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ requests (`curl -x`) and CONNECT tunnels, to loopback destinations unless
 from __future__ import annotations
 
 from netbench.engine.kinds.common import HTTP_DEFAULTS, KEEP_ALIVE, LIVE
-from netbench.engine.proxy import ProxySettings, proxy_listener
+from netbench.engine.proxy import ProxySettings
+from netbench.engine.proxy_connection import proxy_listener
 from netbench.engine.registry import (
     KindOption,
     KindRuntime,
@@ -26,16 +27,41 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def parse_upstream(text: str) -> str:
-    """HOST:PORT (a bare port means 127.0.0.1), returned as HOST:PORT."""
+    """HOST:PORT (a bare port means 127.0.0.1), returned as HOST:PORT.
+
+    nginx users write `proxy_pass http://127.0.0.1:8001/;`, so `http://HOST:PORT`
+    is taken too (a trailing `/` dropped, port 80 by default); what the proxy
+    cannot do (https upstreams, a path that would replace the request's) is
+    refused here rather than as a 502 on every request."""
     text = text.strip()
     if not text:
         return ""
-    host, colon, port = text.rpartition(":")
-    if not colon:
-        host, port = "127.0.0.1", text
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8001)")
-    return f"{host.strip('[]') or '127.0.0.1'}:{int(port)}"
+    wrong = f"{text!r} is not HOST:PORT (for example 127.0.0.1:8001)"
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        rest = text if ":" in text else f"127.0.0.1:{text}"
+    elif scheme.lower() != "http":
+        raise ValueError(
+            f"takes HOST:PORT or http://HOST:PORT, not {scheme}:// "
+            "(the proxy speaks plain HTTP to its upstream)"
+        )
+    else:
+        where, _, path = rest.partition("/")
+        if not where:
+            raise ValueError(wrong)
+        if path or any(c in where for c in "?#"):
+            raise ValueError(
+                "takes HOST:PORT or http://HOST:PORT, without a path (each request's "
+                f"own path is sent upstream): try {where.partition('?')[0] or '127.0.0.1:8001'}"
+            )
+        rest = where if ":" in where.rpartition("]")[2] else f"{where}:80"  # proxy_pass's
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if any(c in host for c in "/?#@ ") or not port.isdigit():
+        raise ValueError(wrong)
+    if not 0 < int(port) < 65536:
+        raise ValueError(wrong)
+    return f"{host}:{int(port)}"
 
 
 def split_upstream(text: str) -> tuple[str, int] | None:
@@ -142,7 +168,8 @@ register(
             ),
             KindOption(
                 "allow_remote",
-                "let the forward proxy reach hosts beyond this machine (a warning is shown)",
+                "let the forward proxy reach hosts beyond this machine (a warning is shown; "
+                "a usage error with --upstream)",
                 flag="--allow-remote",
                 shape="flag",
                 default=False,
