@@ -271,6 +271,12 @@ def _load() -> None:
         _loaded = True
         for module in BUILTIN:
             importlib.import_module(f"netbench.engine.kinds.{module}")
+        # A kind module imported before first use (by a caller, a test) registered
+        # first: the menus, `serve -h` and the docs keep BUILTIN's order anyway.
+        rank = {f"netbench.engine.kinds.{module}": i for i, module in enumerate(BUILTIN)}
+        ordered = sorted(_KINDS.values(), key=lambda k: rank.get(k.build.__module__, len(rank)))
+        _KINDS.clear()
+        _KINDS.update((kind.name, kind) for kind in ordered)
 
 
 def kinds() -> tuple[ServerKind, ...]:

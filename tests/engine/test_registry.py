@@ -157,3 +157,17 @@ async def test_a_kind_is_one_declaration_and_what_it_adopts_stops_with_it(
     await engine.stop_server(server.server_id)
     assert upstreams[0].closed_event.is_set() and not server.connections
     writer.close()
+
+
+def test_the_menu_order_does_not_depend_on_what_was_imported_first() -> None:
+    """Importing the proxy kind's module first put proxy first in every menu."""
+    script = (
+        "import netbench.engine.kinds.proxy\n"
+        "from netbench.engine import registry\n"
+        "print(' '.join(registry.names()))"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert first.stdout.split() == list(registry.names())
+    assert first.stdout.split()[0] == "http"
