@@ -146,6 +146,9 @@ def _run(scenario: Any, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run_steps(scenario, args))
     except KeyboardInterrupt:
+        # The terminal echoed ^C after the prompt: end that line, so the shell's prompt
+        # starts on its own (one line, no traceback).
+        print(flush=True)
         return 130
     except BrokenPipeError:
         # `netbench workshop run NAME --json | head`: the reader left, nothing is wrong.
@@ -174,8 +177,8 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
                 _print_step(result)
             if runner.done:
                 break
-            if interactive:
-                await asyncio.to_thread(input, "-- Enter: next step --")
+            if interactive and not await _enter_pressed("-- Enter: next step --"):
+                interactive = False  # stdin closed (Ctrl-D): the rest runs straight through
             elif args.auto:
                 await asyncio.sleep(args.auto)
     finally:
@@ -188,6 +191,35 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+async def _enter_pressed(prompt: str) -> bool:
+    """Wait for a line on the terminal; False at end of input.
+
+    Read on the loop, not with `input()` in a thread: Ctrl-C cancels this
+    wait at once, where a thread blocked in `input()` held the exit until
+    Enter (asyncio.run waits for its executor's threads).
+    """
+    import os
+
+    print(prompt, end="", flush=True)
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[bytes] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if (not data or b"\n" in data) and not line.done():
+            line.set_result(data)
+
+    loop.add_reader(fd, readable)
+    try:
+        return bool(await line)
+    finally:
+        loop.remove_reader(fd)
 
 
 def _print_step(result: Any) -> None:
