@@ -16,8 +16,10 @@ from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.screens.help import HelpScreen
 from netbench.ui.screens.main import MainScreen
 from netbench.ui.screens.workshop import WorkshopPicker, WorkshopScreen
+from netbench.ui.widgets import workshop_panes as panes
 from netbench.ui.workshop_app import WorkshopApp
-from netbench.workshop import builtin_scenarios, parse_scenario
+from netbench.workshop import builtin_scenarios, find_scenario, parse_scenario
+from netbench.workshop.results import ChunkRow
 
 SIZE = (100, 30)
 
@@ -234,3 +236,20 @@ async def test_the_intro_lists_every_step_it_counts() -> None:
             assert f"{len(scenario.steps)} steps" in text
             last = f"{len(scenario.steps)}. {scenario.steps[-1].title}"
             assert last in text, text
+
+
+async def test_the_bytes_pane_counts_one_chunk_as_one_chunk() -> None:
+    """ "Bytes so far (1 chunks)" after the handshake lesson's one send."""
+    app = WorkshopApp(find_scenario("handshake"), capture=False)
+    async with app.run_test(size=(120, 60)) as pilot:
+        screen = await step_screen(app)
+        for _ in range(4):  # listen, connect, accept, send("hello")
+            text = await press_and_wait(pilot, screen, "space")
+        assert "Bytes so far (1 chunk)" in text
+        text = await press_and_wait(pilot, screen, "space")  # conn's recv
+        assert "Bytes so far (2 chunks)" in text
+
+
+def test_earlier_chunks_are_counted_in_words_that_agree() -> None:
+    chunks = [ChunkRow("client", n, "sent", b"x") for n in range(panes.CHUNKS_SHOWN + 1)]
+    assert "… 1 earlier chunk\n" in panes.chunks_text(chunks).plain

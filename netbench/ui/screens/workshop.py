@@ -283,7 +283,7 @@ class WorkshopScreen(Screen[None]):
                 panes.checks_text(result, projector=self.projector)
             )
             bytes_pane = self.query_one("#ws-bytes", Static)
-            bytes_pane.border_title = f"Bytes so far ({len(result.chunks)} chunks)"
+            bytes_pane.border_title = panes.chunks_title(result.chunks)
             bytes_pane.update(panes.chunks_text(result.chunks))
             takeaway = result.takeaway or ""
             self.query_one("#ws-takeaway", Static).update(Text(visible_text(takeaway)))
