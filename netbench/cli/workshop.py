@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="run: one JSON object per step")
     parser.add_argument(
         "--auto",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="run: pause this long between steps (0: straight through; "
         "default: wait for Enter on a terminal)",
@@ -65,6 +65,23 @@ def add_parser(subparsers: Any) -> None:
     )
 
 
+AUTO_MOST = 3600.0
+"""Seconds `--auto` may pause between steps."""
+
+
+def _seconds(text: str) -> float:
+    """`--auto`'s pause: -1 was taken and slept no time at all, silently."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 <= seconds <= AUTO_MOST:  # NaN too
+        raise argparse.ArgumentTypeError(
+            f"seconds between steps must be between 0 and {AUTO_MOST:g}, not {text}"
+        )
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
     from netbench.cli import fail, has_terminal
     from netbench.workshop import ScenarioError
@@ -73,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
     command = words[0] if words and words[0] in COMMANDS else None
     rest = words[1:] if command else words
     try:
+        if command != "run":
+            # Options of `run` alone: elsewhere they did nothing, silently.
+            for option, given in (("--json", args.json), ("--auto SECONDS", args.auto is not None)):
+                if given:
+                    raise _Usage(
+                        f"{option.split()[0]} is an option of `run`: "
+                        f"`netbench workshop run NAME {option}`"
+                    )
         if command == "list":
             return _list(rest)
         scenario = _scenario(args, rest[:1])
