@@ -253,3 +253,35 @@ async def test_the_bytes_pane_counts_one_chunk_as_one_chunk() -> None:
 def test_earlier_chunks_are_counted_in_words_that_agree() -> None:
     chunks = [ChunkRow("client", n, "sent", b"x") for n in range(panes.CHUNKS_SHOWN + 1)]
     assert "… 1 earlier chunk\n" in panes.chunks_text(chunks).plain
+
+
+def _pane(text: str, title: str) -> list[str]:
+    """The lines of the pane titled `title` (up to the next pane's border or the blank rest)."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(f"─{title}"))
+    pane = []
+    for line in lines[start + 1 :]:
+        if line.startswith("─") or not line.strip():
+            break
+        pane.append(line)
+    return pane
+
+
+async def test_a_jpeg_response_is_summarised_and_byte_previews_stay_on_their_line() -> None:
+    """The checks began `✓ http_request returned 13843 B: HTTP/1.1 200 OK␍␊… \\xff\\xd8…JFIF`,
+    and each chunk's preview went on at column 0, mid-word (`Connection: keep-`)."""
+    app = WorkshopApp(find_scenario("page-and-image"), capture=False)
+    async with app.run_test(size=(100, 60)) as pilot:
+        screen = await step_screen(app)
+        for _ in range(4):  # the server, connect, GET /, GET /test.jpg
+            text = await press_and_wait(pilot, screen, "space")
+        assert "step 4 of 5" in text
+        outcome = _pane(text, "Checks")[0]
+        assert re.search(
+            r"http_request returned \d+ B: HTTP/1\.1 200 OK, \d+ B, image/jpeg", outcome
+        )
+        assert "JFIF" not in outcome and "\\x" not in outcome and "␍␊" not in outcome
+        chunks = _pane(text, "Bytes so far (4 chunks)")
+        assert len(chunks) == 4  # one line each
+        assert all(re.match(r"^ +browser (sent →|recv ←) +\d+ B  ", line) for line in chunks)
+        assert all(line.rstrip().endswith("…") for line in chunks)  # cut, and saying so

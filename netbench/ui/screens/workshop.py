@@ -170,6 +170,9 @@ class WorkshopScreen(Screen[None]):
     }
     WorkshopScreen #ws-explain, WorkshopScreen #ws-sockets, WorkshopScreen #ws-checks,
     WorkshopScreen #ws-bytes { padding: 0 1; }
+    /* One line a chunk, cut with an ellipsis: a wrapped preview went on at column 0,
+       mid-word, under the lane names. */
+    WorkshopScreen #ws-bytes { text-wrap: nowrap; text-overflow: ellipsis; }
     WorkshopScreen #ws-takeaway {
         height: auto; padding: 0 1; border: tall $success; color: $text; text-style: bold;
         display: none;

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from netbench.protocol.textsafe import visible, visible_text
 from netbench.workshop.results import ChunkRow, SocketRow, StepResult
+from netbench.workshop.returned import returned_summary
 
 LOOPBACK = "127.0.0.1"
 """Every socket of a lesson lives here: the table shows ports only (the title says so)."""
@@ -199,7 +200,7 @@ def outcome_text(result: StepResult) -> Text | None:
     if result.returned is not None and not result.error and "the call returned" not in covered:
         text = Text.assemble(("✓ ", _OK))
         text.append(f"{result.action} returned {len(result.returned)} B: ")
-        text.append(visible(result.returned[:200]), Style(bold=True))
+        text.append(returned_summary(result.returned), Style(bold=True))
         return text
     return None
 
