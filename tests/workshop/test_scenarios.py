@@ -158,6 +158,14 @@ async def test_behind_the_proxy_the_request_rides_a_second_established_pair() ->
     to_app = [name for name in second if name.startswith("app:")]
     assert len(to_app) == 1  # the proxy's connection to the app, kept for the second request
     assert first[to_app[0]] == second[to_app[0]] == "ESTABLISHED"
+    # Both ends of it, the proxy's too: its end had no row and the ladder called it `:44704`.
+    assert first["proxy->app"] == second["proxy->app"] == "ESTABLISHED"
+    rows = {s.name: s for s in step(results, "GET / again").sockets}
+    proxy_end, app_end = rows["proxy->app"], rows[to_app[0]]
+    assert (proxy_end.local, proxy_end.remote) == (app_end.remote, app_end.local)
+    assert to_app[0] == f"app:{proxy_end.local.rpartition(':')[2]}"
+    names = [s.name for s in step(results, "GET / again").sockets]
+    assert names.index("proxy->app") == names.index(to_app[0]) + 1  # read as a pair
 
 
 async def test_zero_window_probes_are_seen_at_a_teachers_pace() -> None:
