@@ -285,3 +285,31 @@ async def test_a_jpeg_response_is_summarised_and_byte_previews_stay_on_their_lin
         assert len(chunks) == 4  # one line each
         assert all(re.match(r"^ +browser (sent →|recv ←) +\d+ B  ", line) for line in chunks)
         assert all(line.rstrip().endswith("…") for line in chunks)  # cut, and saying so
+
+
+def _palette_hits(text: str) -> set[str]:
+    """The binding ids the palette lists (each hit's help line: `keys  ·  id`)."""
+    return set(re.findall(r"  ·  (workshop\.\w+)", text))
+
+
+async def test_the_command_palette_finds_the_lessons_actions_and_runs_them() -> None:
+    """In `netbench workshop`, ctrl+p then "step" or "auto" said "No matches found"."""
+    from textual.command import CommandPalette
+
+    app = WorkshopApp(find_scenario("handshake"), capture=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await step_screen(app)
+        await pilot.press("ctrl+p")
+        await until(lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"step")
+        await until(lambda: {"workshop.next", "workshop.back"} <= _palette_hits(screen_text(app)))
+        assert "No matches found" not in screen_text(app)
+        await pilot.press(*["backspace"] * 4, *"auto")
+        await until(lambda: _palette_hits(screen_text(app)) == {"workshop.auto_play"})
+        await pilot.press(*["backspace"] * 4, *"next step")
+        await until(lambda: "workshop.next" in _palette_hits(screen_text(app)))
+        await pilot.press("enter")  # run from the palette: the lesson's first step
+        await until(
+            lambda: app.screen is screen and bool(screen.runner.results) and not screen.busy
+        )
+        await until(lambda: "step 1 of 5" in screen_text(app))
