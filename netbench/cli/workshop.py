@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="run: one JSON object per step")
     parser.add_argument(
         "--auto",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="run: pause this long between steps (0: straight through; "
         "default: wait for Enter on a terminal)",
@@ -65,6 +65,23 @@ def add_parser(subparsers: Any) -> None:
     )
 
 
+AUTO_MOST = 3600.0
+"""Seconds `--auto` may pause between steps."""
+
+
+def _seconds(text: str) -> float:
+    """`--auto`'s pause: -1 was taken and slept no time at all, silently."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 <= seconds <= AUTO_MOST:  # NaN too
+        raise argparse.ArgumentTypeError(
+            f"seconds between steps must be between 0 and {AUTO_MOST:g}, not {text}"
+        )
+    return seconds
+
+
 def run(args: argparse.Namespace) -> int:
     from netbench.cli import fail, has_terminal
     from netbench.workshop import ScenarioError
@@ -73,6 +90,14 @@ def run(args: argparse.Namespace) -> int:
     command = words[0] if words and words[0] in COMMANDS else None
     rest = words[1:] if command else words
     try:
+        if command != "run":
+            # Options of `run` alone: elsewhere they did nothing, silently.
+            for option, given in (("--json", args.json), ("--auto SECONDS", args.auto is not None)):
+                if given:
+                    raise _Usage(
+                        f"{option.split()[0]} is an option of `run`: "
+                        f"`netbench workshop run NAME {option}`"
+                    )
         if command == "list":
             return _list(rest)
         scenario = _scenario(args, rest[:1])
@@ -146,6 +171,9 @@ def _run(scenario: Any, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run_steps(scenario, args))
     except KeyboardInterrupt:
+        # The terminal echoed ^C after the prompt: end that line, so the shell's prompt
+        # starts on its own (one line, no traceback).
+        print(flush=True)
         return 130
     except BrokenPipeError:
         # `netbench workshop run NAME --json | head`: the reader left, nothing is wrong.
@@ -174,8 +202,8 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
                 _print_step(result)
             if runner.done:
                 break
-            if interactive:
-                await asyncio.to_thread(input, "-- Enter: next step --")
+            if interactive and not await _enter_pressed("-- Enter: next step --"):
+                interactive = False  # stdin closed (Ctrl-D): the rest runs straight through
             elif args.auto:
                 await asyncio.sleep(args.auto)
     finally:
@@ -188,6 +216,35 @@ async def _run_steps(scenario: Any, args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+async def _enter_pressed(prompt: str) -> bool:
+    """Wait for a line on the terminal; False at end of input.
+
+    Read on the loop, not with `input()` in a thread: Ctrl-C cancels this
+    wait at once, where a thread blocked in `input()` held the exit until
+    Enter (asyncio.run waits for its executor's threads).
+    """
+    import os
+
+    print(prompt, end="", flush=True)
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[bytes] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if (not data or b"\n" in data) and not line.done():
+            line.set_result(data)
+
+    loop.add_reader(fd, readable)
+    try:
+        return bool(await line)
+    finally:
+        loop.remove_reader(fd)
 
 
 def _print_step(result: Any) -> None:

@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple, TypeVar
 
 from netbench.engine.config import ServerConfig
 from netbench.engine.engine import Engine, RunningServer
+from netbench.engine.lab_legs import LegNames
 from netbench.protocol.tcp_info import (
     TCP_INFO_SIZE,
     ProcSocket,
@@ -121,6 +122,8 @@ class SocketLab:
         self.sockets: dict[str, LabSocket] = {}
         self.engine: Engine | None = None
         self.servers: dict[str, RunningServer] = {}
+        self.legs = LegNames()
+        """The connections the servers opened themselves (a proxy's to its app), named."""
         self.t0 = time.monotonic()
 
     # -- the lesson's ports -------------------------------------------------
@@ -297,6 +300,16 @@ class SocketLab:
                 role: Role = "listener" if entry.state == "LISTEN" else "server"
                 name = server_name if role == "listener" else f"{server_name}:{entry.remote_port}"
                 readings.append(_from_proc(name, role, entry))
+        legs = self.legs.update(self.servers)
+        for entry in table:
+            ports = (entry.local_port, entry.remote_port)
+            if ports in legs and ports not in mine:
+                # The leg's row goes under its other end's (`app:44704`): a pair, read together.
+                leg = _from_proc(legs[ports], "client", entry)
+                ends = [
+                    n for n, r in enumerate(readings) if (r.local[1], r.remote[1]) == ports[::-1]
+                ]
+                readings.insert(ends[0] + 1 if ends else len(readings), leg)
         return readings
 
     def _reading(self, lab_socket: LabSocket, table: list[ProcSocket]) -> SocketReading:

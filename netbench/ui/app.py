@@ -29,7 +29,6 @@ import signal
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,7 +39,7 @@ from textual.screen import Screen
 
 from netbench.protocol.limits import HttpLimits
 from netbench.protocol.textsafe import visible_text
-from netbench.ui.commands import bound_actions, key_label
+from netbench.ui.commands import palette_commands
 from netbench.ui.follow import StoreFollower
 from netbench.ui.hub import EventHub
 from netbench.ui.settings import load_settings, save_theme
@@ -406,13 +405,7 @@ class NetbenchApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette: Textual's own commands, then every netbench action."""
         yield from super().get_system_commands(screen)
-        for action in bound_actions(screen):
-            node, name = action.node, action.binding.action
-            yield SystemCommand(
-                action.binding.description,
-                f"{key_label(action.keys)}  ·  {action.binding.id}",
-                partial(self.run_action, name, node),
-            )
+        yield from palette_commands(self, screen)
 
     def _apply_settings(self) -> None:
         settings = load_settings(self.config.keymap_path)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -38,6 +41,21 @@ def bound_actions(screen: Screen[object]) -> Iterator[BoundAction]:
                 found.setdefault(binding.id, (binding, []))[1].append(key)
         for binding_id, (binding, keys) in found.items():
             yield BoundAction(node, binding, keymap.get(binding_id, ",".join(keys)))
+
+
+def palette_commands(app: App[Any], screen: Screen[object]) -> Iterator[SystemCommand]:
+    """One palette command per action bound on `screen` (its title the binding's description).
+
+    Both apps' `get_system_commands` add these to Textual's own: `netbench
+    workshop`'s app did not, and its palette found no "step" or "auto".
+    """
+    for action in bound_actions(screen):
+        node, name = action.node, action.binding.action
+        yield SystemCommand(
+            action.binding.description,
+            f"{key_label(action.keys)}  ·  {action.binding.id}",
+            partial(app.run_action, name, node),
+        )
 
 
 def key_label(keys: str) -> str:

@@ -10,12 +10,15 @@ print: the ladder and the explanation take the screen.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.theme import Theme
 
+from netbench.ui.commands import palette_commands
 from netbench.ui.screens.workshop import WorkshopPicker, WorkshopScreen
 from netbench.ui.settings import load_settings
 from netbench.workshop.scenario import Scenario
@@ -76,6 +79,11 @@ class WorkshopApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands, then the lesson's (Next step, Auto-play...)."""
+        yield from super().get_system_commands(screen)
+        yield from palette_commands(self, screen)
 
     def action_help(self) -> None:
         from netbench.ui.screens.help import show_help

@@ -176,6 +176,8 @@ def parse_scenario(text: str, source: str) -> Scenario:
     where = _Where(source, lines)
     for key in ("name", "title", "summary", "takeaway"):
         value = data.get(key)
+        if key not in data:  # no line to name: ":1" sent a teacher to the file's first line
+            raise ScenarioError(f"{source}: `{key}` is missing (a non-empty string)")
         if not isinstance(value, str) or not value.strip():
             raise ScenarioError(f"{where.top(key)}: `{key}` must be a non-empty string")
     if not NAME.match(data["name"]):

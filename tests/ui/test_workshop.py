@@ -16,8 +16,10 @@ from netbench.ui.app import AppConfig, NetbenchApp
 from netbench.ui.screens.help import HelpScreen
 from netbench.ui.screens.main import MainScreen
 from netbench.ui.screens.workshop import WorkshopPicker, WorkshopScreen
+from netbench.ui.widgets import workshop_panes as panes
 from netbench.ui.workshop_app import WorkshopApp
-from netbench.workshop import builtin_scenarios, parse_scenario
+from netbench.workshop import builtin_scenarios, find_scenario, parse_scenario
+from netbench.workshop.results import ChunkRow
 
 SIZE = (100, 30)
 
@@ -234,3 +236,80 @@ async def test_the_intro_lists_every_step_it_counts() -> None:
             assert f"{len(scenario.steps)} steps" in text
             last = f"{len(scenario.steps)}. {scenario.steps[-1].title}"
             assert last in text, text
+
+
+async def test_the_bytes_pane_counts_one_chunk_as_one_chunk() -> None:
+    """ "Bytes so far (1 chunks)" after the handshake lesson's one send."""
+    app = WorkshopApp(find_scenario("handshake"), capture=False)
+    async with app.run_test(size=(120, 60)) as pilot:
+        screen = await step_screen(app)
+        for _ in range(4):  # listen, connect, accept, send("hello")
+            text = await press_and_wait(pilot, screen, "space")
+        assert "Bytes so far (1 chunk)" in text
+        text = await press_and_wait(pilot, screen, "space")  # conn's recv
+        assert "Bytes so far (2 chunks)" in text
+
+
+def test_earlier_chunks_are_counted_in_words_that_agree() -> None:
+    chunks = [ChunkRow("client", n, "sent", b"x") for n in range(panes.CHUNKS_SHOWN + 1)]
+    assert "… 1 earlier chunk\n" in panes.chunks_text(chunks).plain
+
+
+def _pane(text: str, title: str) -> list[str]:
+    """The lines of the pane titled `title` (up to the next pane's border or the blank rest)."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(f"─{title}"))
+    pane = []
+    for line in lines[start + 1 :]:
+        if line.startswith("─") or not line.strip():
+            break
+        pane.append(line)
+    return pane
+
+
+async def test_a_jpeg_response_is_summarised_and_byte_previews_stay_on_their_line() -> None:
+    """The checks began `✓ http_request returned 13843 B: HTTP/1.1 200 OK␍␊… \\xff\\xd8…JFIF`,
+    and each chunk's preview went on at column 0, mid-word (`Connection: keep-`)."""
+    app = WorkshopApp(find_scenario("page-and-image"), capture=False)
+    async with app.run_test(size=(100, 60)) as pilot:
+        screen = await step_screen(app)
+        for _ in range(4):  # the server, connect, GET /, GET /test.jpg
+            text = await press_and_wait(pilot, screen, "space")
+        assert "step 4 of 5" in text
+        outcome = _pane(text, "Checks")[0]
+        assert re.search(
+            r"http_request returned \d+ B: HTTP/1\.1 200 OK, \d+ B, image/jpeg", outcome
+        )
+        assert "JFIF" not in outcome and "\\x" not in outcome and "␍␊" not in outcome
+        chunks = _pane(text, "Bytes so far (4 chunks)")
+        assert len(chunks) == 4  # one line each
+        assert all(re.match(r"^ +browser (sent →|recv ←) +\d+ B  ", line) for line in chunks)
+        assert all(line.rstrip().endswith("…") for line in chunks)  # cut, and saying so
+
+
+def _palette_hits(text: str) -> set[str]:
+    """The binding ids the palette lists (each hit's help line: `keys  ·  id`)."""
+    return set(re.findall(r"  ·  (workshop\.\w+)", text))
+
+
+async def test_the_command_palette_finds_the_lessons_actions_and_runs_them() -> None:
+    """In `netbench workshop`, ctrl+p then "step" or "auto" said "No matches found"."""
+    from textual.command import CommandPalette
+
+    app = WorkshopApp(find_scenario("handshake"), capture=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await step_screen(app)
+        await pilot.press("ctrl+p")
+        await until(lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"step")
+        await until(lambda: {"workshop.next", "workshop.back"} <= _palette_hits(screen_text(app)))
+        assert "No matches found" not in screen_text(app)
+        await pilot.press(*["backspace"] * 4, *"auto")
+        await until(lambda: _palette_hits(screen_text(app)) == {"workshop.auto_play"})
+        await pilot.press(*["backspace"] * 4, *"next step")
+        await until(lambda: "workshop.next" in _palette_hits(screen_text(app)))
+        await pilot.press("enter")  # run from the palette: the lesson's first step
+        await until(
+            lambda: app.screen is screen and bool(screen.runner.results) and not screen.busy
+        )
+        await until(lambda: "step 1 of 5" in screen_text(app))

@@ -71,3 +71,21 @@ async def test_the_syn_retry_interval_said_is_the_captured_one() -> None:
     assert waited is not None and "SYN to be sent again" in waited.title
     found = re.search(r"(\d+) ms after the first \(captured\)", waited.explanation)
     assert found and 900 <= int(found.group(1)) <= 3100, waited.explanation
+
+
+async def test_the_proxys_own_connection_to_the_app_is_named_on_the_ladder() -> None:
+    """The proxy's end of its leg to the app was drawn as `:44704`, a port with no name."""
+    runner = WorkshopRunner(find_scenario("proxy"), capture=True)
+    try:
+        await runner.start()
+        for _ in range(4):  # app, proxy, the browser's connect, GET / through the proxy
+            forwarded = await runner.next()
+    finally:
+        await runner.close()
+    assert forwarded is not None and "through the proxy" in forwarded.title
+    ends = {(p.src, p.dst) for p in forwarded.packets}
+    [app_end] = [s.name for s in forwarded.sockets if s.name.startswith("app:")]
+    assert ("proxy->app", app_end) in ends and (app_end, "proxy->app") in ends
+    handshake = [p.flags for p in forwarded.packets if "proxy->app" in (p.src, p.dst)][:3]
+    assert handshake == ["S", "SA", "A"]
+    assert not [p for p in forwarded.packets if p.src.startswith(":") or p.dst.startswith(":")]

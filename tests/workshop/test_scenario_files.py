@@ -46,7 +46,7 @@ BAD = [
     (GOOD.replace('socket = "client"', 'socket = "Client!"'), 15, "`socket` must name"),
     (GOOD.replace('explain = "It listens."\n', ""), 6, "`explain` must say"),
     (GOOD.replace("accept_queue =", "accept_queu ="), 18, "unknown check `accept_queu`"),
-    (GOOD.replace('title = "My lesson"\n', ""), 1, "`title` must be a non-empty string"),
+    (GOOD.replace('title = "My lesson"', 'title = " "'), 2, "`title` must be a non-empty string"),
     (GOOD.replace('name = "mine"', 'name = "My Lesson"'), 1, "`name` must be lower-case"),
     (GOOD.replace("backlog = 2", "backlog = 2 2"), 9, "line 9"),
     (
@@ -74,6 +74,15 @@ def test_a_bad_file_names_the_line_and_the_problem(text: str, line: int, words: 
     assert "\n" not in message
     if words != "line 9":
         assert message.startswith(f"lesson.toml:{line}:"), message
+
+
+@pytest.mark.parametrize("key", ["name", "title", "summary", "takeaway"])
+def test_a_missing_top_key_is_said_missing_with_no_line(key: str) -> None:
+    """An absent `summary` was reported at `lesson.toml:1:`, a line that says nothing of it."""
+    text = "\n".join(line for line in GOOD.splitlines() if not line.startswith(f"{key} ="))
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "lesson.toml")
+    assert str(caught.value) == f"lesson.toml: `{key}` is missing (a non-empty string)"
 
 
 def test_the_builtins_are_written_in_the_documented_format() -> None:
@@ -132,6 +141,28 @@ def test_workshop_run_json_prints_one_object_per_step(name: str) -> None:
         for packet in step["packets"]:
             assert packet["source"] == "inferred"
             assert {"flags", "seq", "ack"} <= packet.keys()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "handshake", "--auto", "-1"], "argument --auto: seconds between steps must be"),
+        (["run", "handshake", "--auto", "nan"], "argument --auto: seconds between steps must be"),
+        (["--json"], "--json is an option of `run`"),
+        (["list", "--json"], "--json is an option of `run`"),
+        (["handshake", "--auto", "2"], "--auto is an option of `run`"),
+    ],
+)
+def test_options_run_cannot_take_or_that_run_does_not_take_are_usage_errors(
+    args: list[str], words: str
+) -> None:
+    """`--auto -1` slept no time and `--json` without `run` was ignored, silently."""
+    ran = _cli(*args, "--no-capture")
+    assert ran.returncode == 2
+    assert ran.stdout == ""
+    usage, error = ran.stderr.splitlines()  # argparse's form: the usage line, then the error
+    assert usage.startswith("usage: netbench workshop")
+    assert error.startswith("netbench workshop: error: ") and words in error, error
 
 
 def test_an_unknown_lesson_is_one_line_and_exit_2() -> None:

@@ -158,6 +158,14 @@ async def test_behind_the_proxy_the_request_rides_a_second_established_pair() ->
     to_app = [name for name in second if name.startswith("app:")]
     assert len(to_app) == 1  # the proxy's connection to the app, kept for the second request
     assert first[to_app[0]] == second[to_app[0]] == "ESTABLISHED"
+    # Both ends of it, the proxy's too: its end had no row and the ladder called it `:44704`.
+    assert first["proxy->app"] == second["proxy->app"] == "ESTABLISHED"
+    rows = {s.name: s for s in step(results, "GET / again").sockets}
+    proxy_end, app_end = rows["proxy->app"], rows[to_app[0]]
+    assert (proxy_end.local, proxy_end.remote) == (app_end.remote, app_end.local)
+    assert to_app[0] == f"app:{proxy_end.local.rpartition(':')[2]}"
+    names = [s.name for s in step(results, "GET / again").sockets]
+    assert names.index("proxy->app") == names.index(to_app[0]) + 1  # read as a pair
 
 
 async def test_zero_window_probes_are_seen_at_a_teachers_pace() -> None:
@@ -192,3 +200,34 @@ async def test_the_syn_retry_schedule_said_is_this_kernels() -> None:
         assert "twice as long" in waited.explanation
     assert "ms here" not in waited.explanation  # the wait's own time is not the retry's
     assert "capture would time it" in waited.explanation  # not measured without capture
+
+
+async def test_slow_reader_says_where_the_bytes_wait_as_the_table_shows_it() -> None:
+    """It said "most wait in the server's receive queue" beside a client Send-Q 33 times larger."""
+    filled = step(await run("slow-reader"), "send() until")
+    rows = {s.name: s for s in filled.sockets}
+    waiting, unread = rows["client"].send_queue, rows["conn"].recv_queue
+    assert waiting is not None and unread is not None
+    assert f"Of them, {waiting} wait on the sending side" in filled.explanation
+    assert f"and {unread} on the receiving side" in filled.explanation
+    most = "most never left client" if waiting > unread else "most reached the kernel of conn"
+    assert most in filled.explanation
+    assert "Most wait in the server's receive queue" not in filled.explanation
+
+
+async def test_slow_reader_says_what_one_read_let_through_and_the_window_after_it() -> None:
+    """It said "the queued bytes flow again" beside a window of 0 after one recv(1 MiB)."""
+    results = await run("slow-reader")
+    read = step(results, "recv(1 MiB)")
+    assert read.returned is not None
+    assert f"recv(1 MiB) returned {len(read.returned)} bytes" in read.explanation
+    client = {s.name: s for s in read.sockets}["client"]
+    assert client.info is not None and client.send_queue is not None
+    said = (f"{client.send_queue} now)", f"still {client.send_queue})")
+    assert any(words in read.explanation for words in said)  # the table's Send-Q of client
+    window = client.info.snd_wnd
+    if window == 0:
+        assert "the window client last heard is 0 again" in read.explanation
+    else:
+        assert f"The window client last heard is {window} bytes" in read.explanation
+    assert "flow again" not in read.explanation

@@ -170,6 +170,9 @@ class WorkshopScreen(Screen[None]):
     }
     WorkshopScreen #ws-explain, WorkshopScreen #ws-sockets, WorkshopScreen #ws-checks,
     WorkshopScreen #ws-bytes { padding: 0 1; }
+    /* One line a chunk, cut with an ellipsis: a wrapped preview went on at column 0,
+       mid-word, under the lane names. */
+    WorkshopScreen #ws-bytes { text-wrap: nowrap; text-overflow: ellipsis; }
     WorkshopScreen #ws-takeaway {
         height: auto; padding: 0 1; border: tall $success; color: $text; text-style: bold;
         display: none;
@@ -283,7 +286,7 @@ class WorkshopScreen(Screen[None]):
                 panes.checks_text(result, projector=self.projector)
             )
             bytes_pane = self.query_one("#ws-bytes", Static)
-            bytes_pane.border_title = f"Bytes so far ({len(result.chunks)} chunks)"
+            bytes_pane.border_title = panes.chunks_title(result.chunks)
             bytes_pane.update(panes.chunks_text(result.chunks))
             takeaway = result.takeaway or ""
             self.query_one("#ws-takeaway", Static).update(Text(visible_text(takeaway)))

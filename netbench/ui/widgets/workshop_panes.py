@@ -22,6 +22,7 @@ from rich.text import Text
 
 from netbench.protocol.textsafe import visible, visible_text
 from netbench.workshop.results import ChunkRow, SocketRow, StepResult
+from netbench.workshop.returned import returned_summary
 
 LOOPBACK = "127.0.0.1"
 """Every socket of a lesson lives here: the table shows ports only (the title says so)."""
@@ -154,13 +155,22 @@ def _short(name: str, cells: int) -> str:
     return name if len(name) <= cells else name[: cells - 1] + "…"
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 chunk`, `2 chunks`: a room reads the title aloud."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def chunks_title(chunks: Sequence[ChunkRow]) -> str:
+    return f"Bytes so far ({counted(len(chunks), 'chunk')})"
+
+
 def chunks_text(chunks: Sequence[ChunkRow], limit: int = CHUNKS_SHOWN) -> Text:
     """The latest chunks each socket sent or received, one line each (bytes made visible)."""
     if not chunks:
         return Text("no bytes sent yet", _DIM)
     lines: list[Text] = []
     if len(chunks) > limit:
-        lines.append(Text(f"… {len(chunks) - limit} earlier chunks", _DIM))
+        lines.append(Text(f"… {counted(len(chunks) - limit, 'earlier chunk')}", _DIM))
     lane = max(len(c.socket) for c in chunks[-limit:])
     for chunk in chunks[-limit:]:
         line = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -190,7 +200,7 @@ def outcome_text(result: StepResult) -> Text | None:
     if result.returned is not None and not result.error and "the call returned" not in covered:
         text = Text.assemble(("✓ ", _OK))
         text.append(f"{result.action} returned {len(result.returned)} B: ")
-        text.append(visible(result.returned[:200]), Style(bold=True))
+        text.append(returned_summary(result.returned), Style(bold=True))
         return text
     return None
 
