@@ -68,6 +68,10 @@ def _host(endpoint: Endpoint) -> tuple[str, int]:
     return host, endpoint.port
 
 
+CLOSED_PEERS = 1024
+"""How many closed connections' peers the printer keeps for late exchange lines."""
+
+
 class EventPrinter:
     def __init__(
         self,
@@ -83,6 +87,10 @@ class EventPrinter:
         self.out = out or sys.stdout
         self._offset = time.time() - time.monotonic()
         self._peers: dict[int, Endpoint] = {}
+        self._closed_peers: dict[int, Endpoint] = {}
+        """The last CLOSED_PEERS closed connections' peers: an exchange can be recorded
+        after its connection closed (an answer sent before a client left mid-body, a
+        proxy's 502 for a reset leg), and its line names the peer as every line does."""
         self._requests: dict[int, HttpRequestRecorded] = {}
         self._legs: set[int] = set()
         """Open connections a proxy made for a client (`via`): their responses are
@@ -229,6 +237,10 @@ class EventPrinter:
                     del self._requests[exchange_id]
                     self._exchange(request, None)
         peer = self._peers.pop(event.conn_id, None)
+        if peer is not None:
+            self._closed_peers[event.conn_id] = peer
+            if len(self._closed_peers) > CLOSED_PEERS:
+                del self._closed_peers[next(iter(self._closed_peers))]
         detail = f" ({visible(event.detail.encode())})" if event.detail else ""
         self._emit(
             "close",
@@ -273,7 +285,7 @@ class EventPrinter:
             f"(body {bytes_in} B in, {bytes_out} B out, {duration_ms:g} ms){tail}",
             conn=conn_id,
             exchange=exchange_id,
-            peer=str(self._peers.get(conn_id, "")) or None,
+            peer=str(self._peers.get(conn_id) or self._closed_peers.get(conn_id) or "") or None,
             method=req.method.decode("latin-1") if req else None,
             path=req.target.decode("latin-1") if req else None,
             status=status,

@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -307,6 +308,10 @@ class RequestReader:
             method = self._parser.get_method() if (self._headers_done or self._url) else b""
         except httptools.HttpParserError:
             method = b""
+        version = ""
+        if self._headers_done:  # the head was read whole: its version is known
+            with contextlib.suppress(httptools.HttpParserError):
+                version = self._parser.get_http_version()
         body = b"".join(self._body)
         target = self._url
         if not target and not self._headers_done:
@@ -316,7 +321,7 @@ class RequestReader:
         request = HttpRequest(
             method,
             target,
-            "",
+            version if version != "0.0" else "",
             tuple(self._headers),
             body,
             self._body_len,

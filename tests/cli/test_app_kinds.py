@@ -122,3 +122,20 @@ def test_a_100_mb_upload_streams_through_in_bounded_memory(start_serve, tmp_path
     with SessionReader(session) as reader:
         (upload,) = [e for e in reader.exchanges() if e.request and e.request.target == b"/upload"]
         assert upload.request is not None and upload.request.body_len == UPLOAD
+
+
+def test_an_exchange_recorded_after_its_close_still_names_its_peer(start_serve) -> None:
+    """The app answers before the body comes and the client leaves: its exchange is
+    recorded after the close, and its JSON line had `"peer": null`."""
+    server = start_serve("wsgi", "wsgi_cases:cases", "--app-dir", str(APPS), "--no-record")
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"POST /fast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nab")
+        answer = b""
+        while not answer.endswith(b"fast"):
+            answer += sock.recv(4096)
+        host, port = sock.getsockname()[:2]
+        local = f"{host}:{port}"
+    events = server.events(lambda e: e["event"] == "exchange")
+    opened = next(e for e in events if e["event"] == "open")
+    assert opened["peer"] == local
+    assert events[-1]["peer"] == local and events[-1]["status"] == 200

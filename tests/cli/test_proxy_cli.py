@@ -30,6 +30,16 @@ BODY = 100 * 1000 * 1000
 """100 MB, under the default --max-body of 100 MiB."""
 
 
+def get_closing(address: tuple[str, int]) -> bytes:
+    """`GET /` with `Connection: close`: everything the server sent until it closed."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
 def _peak_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -94,11 +104,7 @@ def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
     proxy = start_serve(
         "proxy", "--upstream", f"127.0.0.1:{app.port}", "--no-capture", "--session", str(session)
     )
-    with socket.create_connection(proxy.address, timeout=10) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+    reply = get_closing(proxy.address)
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"Hello World")
     assert proxy.stop() == 0
     shown = subprocess.run(
@@ -141,10 +147,7 @@ def test_session_show_lists_each_upstream_leg_with_the_connection_it_serves(
 def test_the_json_open_of_an_upstream_leg_names_the_connection_it_serves(start_serve) -> None:
     app = start_serve("wsgi", "--no-capture", "--no-record")
     proxy = start_serve("proxy", "--upstream", f"127.0.0.1:{app.port}", "--no-capture")
-    with socket.create_connection(proxy.address, timeout=10) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        while sock.recv(65536):
-            pass
+    get_closing(proxy.address)
     events = proxy.events(lambda e: e["event"] == "open" and e["role"] == "client")
     client = next(e for e in events if e["event"] == "open" and e["role"] == "server")
     leg = events[-1]
@@ -195,11 +198,7 @@ def test_an_upstream_given_as_an_http_url_is_forwarded_to(start_serve) -> None:
     proxy = start_serve(
         "proxy", "--upstream", f"http://127.0.0.1:{app.port}/", "--no-capture", "--no-record"
     )
-    with socket.create_connection(proxy.address, timeout=10) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+    reply = get_closing(proxy.address)
     assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"Hello World")
 
 
@@ -238,11 +237,7 @@ def test_an_upstream_reset_prints_one_line_per_exchange(start_serve) -> None:
     with listener:
         upstream = f"127.0.0.1:{listener.getsockname()[1]}"
         proxy = start_serve("proxy", "--upstream", upstream, "--no-capture", "--no-record")
-        with socket.create_connection(proxy.address, timeout=10) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
+        reply = get_closing(proxy.address)
         thread.join(5)
     assert reply.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
     assert proxy.stop() == 0

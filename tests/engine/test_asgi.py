@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from recorder import Events
-from test_wsgi import APPS, exchange, fetch, raw
+from test_wsgi import APPS, answered_then_gone, exchange, fetch, raw
 
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine, EngineError, RunningServer
@@ -109,15 +109,7 @@ async def test_an_answer_sent_before_the_client_left_mid_body_is_recorded(
     # it and hangs up with most of its body unsent. The answer is recorded.
     server = await start(engine, "starlette_site:app")
 
-    def talk() -> bytes:
-        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nab")
-            answer = sock.recv(65536)
-            while b"\r\n\r\n" not in answer:
-                answer += sock.recv(65536)
-            return answer
-
-    reply = await asyncio.to_thread(talk)
+    reply = await answered_then_gone(server, b"GET /", b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200 OK")
     request, response = await exchange(events, b"/")
     assert "before the request body was complete" in (request.request.error or "")

@@ -67,6 +67,22 @@ async def raw(server: RunningServer, data: bytes) -> bytes:
     return await asyncio.to_thread(_raw, server.address.port, data)
 
 
+async def answered_then_gone(server: RunningServer, request_line: bytes, until: bytes) -> bytes:
+    """Promise a 1000-byte body, send two bytes of it, read the answer up to `until`
+    and hang up: a client that stops sending once it has its answer."""
+
+    def talk() -> bytes:
+        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
+            head = request_line + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n"
+            sock.sendall(head + b"ab")
+            answer = b""
+            while until not in answer:
+                answer += sock.recv(65536)
+            return answer
+
+    return await asyncio.to_thread(talk)
+
+
 async def exchange(events: Events, path: bytes) -> tuple[HttpRequestRecorded, HttpResponseRecorded]:
     request = await events.wait_for(HttpRequestRecorded, lambda e: e.request.target == path)
     response = await events.wait_for(
@@ -380,20 +396,11 @@ async def test_an_answer_sent_before_the_client_left_mid_body_is_recorded(
     # unsent: the answer went out whole and must be in the record with it.
     server = await start(engine, "wsgi_cases:cases")
 
-    def talk() -> bytes:
-        with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as sock:
-            sock.sendall(
-                b"POST /fast HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nab"
-            )
-            answer = b""
-            while not answer.endswith(b"fast"):
-                answer += sock.recv(65536)
-            return answer
-
-    reply = await asyncio.to_thread(talk)
+    reply = await answered_then_gone(server, b"POST /fast", b"fast")
     assert reply.startswith(b"HTTP/1.1 200 OK")
     request, response = await exchange(events, b"/fast")
     assert "before the request body was complete" in (request.request.error or "")
+    assert request.request.version == "1.1"  # its head was whole: HAR and show say HTTP/1.1
     assert (response.response.status, response.response.body_len) == (200, 4)
     assert response.first_chunk >= 0
 
