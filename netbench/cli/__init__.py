@@ -262,8 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_word_left_over = args.command == "serve" and args.argument is None
     if serve_word_left_over and len(extra) == 1 and not extra[0].startswith("-"):
         args.argument, extra = extra[0], []
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # told by the command they were given to, as its other errors are
+        return usage_error(args, f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "serve":
             from netbench.cli import serve

@@ -83,10 +83,21 @@ def test_session_list_of_a_file_says_it_is_not_a_directory(tmp_path: Path, run_n
             "usage: netbench send tcp [-h] [options] HOST:PORT [DATA]",
             "netbench send tcp: error: the following arguments are required: HOST:PORT",
         ),
+        # An unknown option is told by the command it was given to.
         (
             ["session", "list", "--nope"],
+            "usage: netbench session list [-h] [DIR]",
+            "netbench session list: error: unrecognized arguments: --nope",
+        ),
+        (
+            ["serve", "http", "--bogus"],
+            "usage: netbench serve [-h] [options] KIND",
+            "netbench serve: error: unrecognized arguments: --bogus",
+        ),
+        (
+            ["--bogus"],
             "usage: netbench [-h] [options] COMMAND ...",
-            "netbench: error: unrecognized arguments: --nope",
+            "netbench: error: unrecognized arguments: --bogus",
         ),
         # Found after parsing, told the same way (they printed the error line alone).
         (
