@@ -109,7 +109,7 @@ def add_parser(subparsers: Any) -> None:
     )
     http.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=10.0,
         metavar="SECONDS",
         help="give up on the response after this long (default 10)",
@@ -139,6 +139,17 @@ class _DataPart(argparse.Action):
         parts = list(getattr(namespace, self.dest, None) or [])
         parts.append((self.const, values))
         setattr(namespace, self.dest, parts)
+
+
+def _seconds(text: str) -> float:
+    """A wait that can end: `--timeout -1` (or nan, inf) was taken and never timed out."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -133,7 +133,7 @@ async def open_tcp(
 
 
 def connect_failure(host: str, port: int, error: BaseException) -> tuple[EndReason, str]:
-    where = f"{host}:{port}"
+    where = str(Endpoint(host, port))  # [::1]:8000, as every address is shown
     if isinstance(error, TimeoutError):
         return EndReason.TIMEOUT, f"cannot connect to {where}: timed out"
     if isinstance(error, ConnectionRefusedError):

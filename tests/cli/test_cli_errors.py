@@ -83,6 +83,11 @@ def test_session_list_of_a_file_says_it_is_not_a_directory(tmp_path: Path, run_n
             "usage: netbench send tcp [-h] [options] HOST:PORT [DATA]",
             "netbench send tcp: error: the following arguments are required: HOST:PORT",
         ),
+        (
+            ["send", "http", "http://127.0.0.1:1/", "--timeout", "-1"],
+            "usage: netbench send http [-h] [options] URL",
+            "netbench send http: error: argument --timeout: must be a number of seconds above 0",
+        ),
         # An unknown option is told by the command it was given to.
         (
             ["session", "list", "--nope"],

@@ -301,3 +301,15 @@ def test_send_http_data_from_a_missing_file_is_one_error_line(run_netbench, tmp_
         f"netbench: error: cannot read {missing}: No such file or directory"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_an_ipv6_address_that_refuses_is_named_in_brackets(run_netbench, tmp_path) -> None:
+    """`cannot connect to ::1:PORT` read as a port of `::1:PORT`'s last group."""
+    with socket.socket(socket.AF_INET6) as unused:
+        unused.bind(("::1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: refused
+        result = run_netbench(
+            "send", "http", f"http://[::1]:{port}/", "--session", str(tmp_path / "s.sqlite")
+        )
+    assert result.returncode == 1
+    assert f"cannot connect to [::1]:{port}: connection refused" in result.stderr
