@@ -332,3 +332,32 @@ def test_show_summarises_each_connection_by_its_first_exchange_and_aligns_them(
             if title == "HTTP" and "GET" not in line:
                 continue
             assert line[column - 2 : column] == "  " and line[column] != " ", (title, line)
+
+
+def test_show_says_no_response_where_no_byte_came_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `serve` prints it: `???` read as bytes that were not a response."""
+    t0 = time.monotonic()
+    silent = HttpResponse(None, b"", "", (), b"", 0, error="the upstream reset the connection")
+    garbled = HttpResponse(None, b"", "", (), b"", 0, error="invalid response head")
+    request = HttpRequest(b"GET", b"/", "1.1", ((b"Host", b"x"),), b"", 0)
+    events: list[Event] = [ServerStarted(1, "http", Transport.TCP, SERVER, t0)]
+    for conn_id, response, first in ((1, silent, -1), (2, garbled, 1)):
+        events += [
+            ConnectionOpened(conn_id, 1, Role.SERVER, Transport.TCP, SERVER, PEER, t0),
+            HttpRequestRecorded(conn_id, conn_id, 0, request, 0, 0, t0, t0),
+            HttpResponseRecorded(conn_id, conn_id, response, first, first, t0, t0),
+        ]
+    writer = SessionWriter(tmp_path / "r.netbench.sqlite", argv=["netbench"])
+    writer.open()
+    for event in events:
+        writer(event)
+    writer.close()
+    code, out, _err = run_in_process(
+        ["session", "show", str(tmp_path / "r.netbench.sqlite")], capsys
+    )
+    rows = {line.split()[0]: line for line in out.split("connections\n", 1)[1].splitlines()}
+    assert code == 0
+    assert rows["1"].endswith("GET / HTTP/1.1 -> no response [the upstream reset the connection]")
+    assert rows["2"].endswith("GET / HTTP/1.1 -> ??? [invalid response head]")
