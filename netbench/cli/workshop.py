@@ -98,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
                         f"{option.split()[0]} is an option of `run`: "
                         f"`netbench workshop run NAME {option}`"
                     )
+        if command is not None and args.projector:
+            # The screen's look: `run`, `list` and `handout` print, and took it silently.
+            raise _Usage(
+                "--projector is for the lesson's screen: `netbench workshop NAME --projector`"
+            )
         if command == "list":
             return _list(rest)
         scenario = _scenario(args, rest[:1])

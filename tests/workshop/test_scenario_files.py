@@ -151,6 +151,8 @@ def test_workshop_run_json_prints_one_object_per_step(name: str) -> None:
         (["--json"], "--json is an option of `run`"),
         (["list", "--json"], "--json is an option of `run`"),
         (["handshake", "--auto", "2"], "--auto is an option of `run`"),
+        (["run", "handshake", "--projector"], "--projector is for the lesson's screen"),
+        (["list", "--projector"], "--projector is for the lesson's screen"),
     ],
 )
 def test_options_run_cannot_take_or_that_run_does_not_take_are_usage_errors(
