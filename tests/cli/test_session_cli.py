@@ -66,7 +66,11 @@ def build_session(path: Path) -> None:
         ConnectionOpened(3, None, Role.CLIENT, Transport.TCP, PEER, SERVER, t0 + 0.040),
         ChunkRecorded(3, 0, Direction.IN, 0, bytes(range(256)), t0 + 0.041),
     ]
-    writer = SessionWriter(path, argv=["netbench", "serve", "http"])
+    write_session(path, events, ["netbench", "serve", "http"])
+
+
+def write_session(path: Path, events: list[Event], argv: list[str]) -> None:
+    writer = SessionWriter(path, argv=argv)
     writer.open()
     for event in events:
         writer(event)
@@ -90,6 +94,15 @@ def run_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple
     code = session.run(parse(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def shown_connections(
+    path: Path, events: list[Event], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, list[str]]:
+    """`session show` of a session of `events`: exit code, stderr, the connections table."""
+    write_session(path, events, ["netbench"])
+    code, out, err = run_in_process(["session", "show", str(path)], capsys)
+    return code, err, out.split("connections\n", 1)[1].splitlines()
 
 
 def assert_inert(text: str) -> None:
@@ -309,17 +322,8 @@ def test_show_summarises_each_connection_by_its_first_exchange_and_aligns_them(
     for exchange_id, index, target in ((10, 2, b"/third"), (11, 0, b"/first"), (12, 1, b"/2nd")):
         events.append(HttpRequestRecorded(exchange_id, 1, index, request(target), 0, 0, t0, t0))
     events.append(HttpRequestRecorded(13, 123456, 0, request(b"/only"), 0, 0, t0, t0))
-    writer = SessionWriter(tmp_path / "many.netbench.sqlite", argv=["netbench"])
-    writer.open()
-    for event in events:
-        writer(event)
-    writer.close()
-
-    code, out, err = run_in_process(
-        ["session", "show", str(tmp_path / "many.netbench.sqlite")], capsys
-    )
+    code, err, lines = shown_connections(tmp_path / "many.netbench.sqlite", events, capsys)
     assert (code, err) == (0, "")
-    lines = out.split("connections\n", 1)[1].splitlines()
     assert [line.split()[0] for line in lines] == ["ID", "1", "2", "3", "123456"]
     by_id = {line.split()[0]: line for line in lines}
     assert by_id["1"].endswith("GET /first HTTP/1.1 (+2 more)")
@@ -349,15 +353,8 @@ def test_show_says_no_response_where_no_byte_came_back(
             HttpRequestRecorded(conn_id, conn_id, 0, request, 0, 0, t0, t0),
             HttpResponseRecorded(conn_id, conn_id, response, first, first, t0, t0),
         ]
-    writer = SessionWriter(tmp_path / "r.netbench.sqlite", argv=["netbench"])
-    writer.open()
-    for event in events:
-        writer(event)
-    writer.close()
-    code, out, _err = run_in_process(
-        ["session", "show", str(tmp_path / "r.netbench.sqlite")], capsys
-    )
-    rows = {line.split()[0]: line for line in out.split("connections\n", 1)[1].splitlines()}
+    code, _err, lines = shown_connections(tmp_path / "r.netbench.sqlite", events, capsys)
+    rows = {line.split()[0]: line for line in lines}
     assert code == 0
     assert rows["1"].endswith("GET / HTTP/1.1 -> no response [the upstream reset the connection]")
     assert rows["2"].endswith("GET / HTTP/1.1 -> ??? [invalid response head]")
