@@ -301,14 +301,13 @@ def configure(conn: sqlite3.Connection, *, wal_limit: int = 64 * 1024 * 1024) ->
     """The writer's settings: WAL, so readers never block it and a crash keeps
     every committed batch; NORMAL sync, durable across a process kill (only a
     power cut may lose the last batches); foreign keys, so rows stay linked;
-    a checkpoint per quarter of `wal_limit` (16 MiB) of log rather than
-    SQLite's 4 MiB: each one fsyncs twice, and under load the default
-    checkpointed ten times a second; and a log file cut back to half the
-    limit when it starts over, should it have grown past it."""
+    no automatic checkpoint: the writer's checkpointer thread copies the log
+    back (store/wal.py), so a checkpoint's two fsyncs never hold up a commit;
+    and a log file cut back to half the limit when it starts over, should it
+    have grown past it."""
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-    conn.execute(f"PRAGMA wal_autocheckpoint = {max(1, wal_limit // 4 // page_size)}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute(f"PRAGMA journal_size_limit = {wal_limit // 2}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")

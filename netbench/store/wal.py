@@ -5,8 +5,16 @@ Rules:
   after a checkpoint copied every page back and while no reader still reads
   an older snapshot from it; otherwise the writer appends, and the file keeps
   its largest size. A read-only reader closing last cannot fold it back;
-- so the writer (store/writer.py) checkpoints every quarter of `limit`
-  (schema.configure), commits at most an eighth of it per transaction (`take`:
+- so the log is copied back every eighth of `limit` committed, by a
+  checkpointer thread with its own connection (PASSIVE checkpoints), not by
+  the commit that crosses the mark as SQLite's automatic checkpoint does: a
+  checkpoint's two fsyncs took 40-95 ms here, and in the commit they held up
+  every write behind them until the lag limit paused the servers (a 50-85 ms
+  stall every couple of seconds under load, the recorded p99). Commits go on
+  while it copies; it then copies what they added, in shorter and shorter
+  rounds, until the log is all in the file, so the next transaction starts
+  the log over. The writer (store/writer.py) commits at most an eighth of
+  `limit` per transaction (`take`:
   a bulk upload's batch is committed in parts, each a prefix of what waits,
   so a crash still loses only the newest events), and after each commit
   `check` looks at the file: past half the limit (a reader held one snapshot
@@ -21,10 +29,13 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +49,15 @@ _CLOSE_WAIT_MS = 250
 """How long closing waits for a reader to end its read before emptying the WAL."""
 _BUSY_TIMEOUT_MS = 5000
 """The writer's usual busy timeout (schema.configure), restored after a wait."""
+_WAKE_FRACTION = 64
+"""The checkpointer is woken every 1/64 of the limit committed (1 MiB at 64 MiB,
+by `take`'s estimate: the log grows by whole pages, several times that)."""
+_ROUND_GAP = 0.1
+"""Seconds at least from the end of one run of checkpoints to the next: ~10
+fsync pairs a second at most under load, each of a few MiB."""
+_CATCH_UP_ROUNDS = 8
+"""Checkpoints in a row at most while commits keep adding to the log (each
+copies what the last one's fsyncs gave them time to add: fewer pages each)."""
 
 
 class WalKeeper:
@@ -45,8 +65,24 @@ class WalKeeper:
 
     def __init__(self, session: Path, limit: int = WAL_LIMIT) -> None:
         self.limit = limit
+        self._session = session
         self._wal = Path(f"{session}-wal")
         self._retry_at = 0.0
+        self._logged = 0
+        """Bytes committed (estimated by `take`) since the checkpointer was last woken."""
+        self._taken = 0
+        self.checkpointer: Checkpointer | None = None
+
+    def start(self) -> None:
+        """Start the checkpointer, once the file is in WAL mode (schema.configure)."""
+        if self.checkpointer is None:
+            self.checkpointer = Checkpointer(self._session)
+
+    def stop(self) -> None:
+        """Stop the checkpointer (waits for a checkpoint under way). Safe to call twice."""
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
 
     def take(self, queue: deque[object], count: int) -> list[object]:
         """Up to `count` queued events, no more than a transaction's worth (at
@@ -69,10 +105,30 @@ class WalKeeper:
                 size += len(event.response.body) + 512
             else:
                 size += 256
+        self._taken = size
         return batch
 
     def check(self, conn: sqlite3.Connection) -> None:
-        """After a commit (or an idle flush): empty the file if it grew too big."""
+        """After a commit (or an idle flush): finish what the checkpointer's
+        last run left, wake it every 1/64 of the limit committed (and once the
+        traffic pauses), and empty the file if it grew too big all the same
+        (a reader held on to the log)."""
+        self._logged, taken = self._logged + self._taken, self._taken
+        self._taken = 0
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            pass
+        elif checkpointer.ran and not checkpointer.busy:
+            # It copied all but what the commits during its run added: the
+            # rest is short to copy here, between two transactions, and then
+            # the next one starts the log over (SQLite only does so when a
+            # transaction begins with the whole log in the file).
+            checkpointer.ran = False
+            with checkpointer.held():
+                checkpointer.checkpoint()
+        elif self._logged >= self.limit // _WAKE_FRACTION or (self._logged and not taken):
+            self._logged = 0
+            checkpointer.wake()
         try:
             size = os.stat(self._wal).st_size
         except OSError:
@@ -81,12 +137,100 @@ class WalKeeper:
         urgent = size > self.limit * 5 // 8
         if size <= self.limit // 2 or (now < self._retry_at and not urgent):
             return
-        busy = _truncate(conn, _LONG_WAIT_MS if urgent else _BRIEF_WAIT_MS)
+        with self._checkpoints_held():
+            busy = _truncate(conn, _LONG_WAIT_MS if urgent else _BRIEF_WAIT_MS)
         self._retry_at = now + _RETRY_AFTER if busy else 0.0
+
+    @contextlib.contextmanager
+    def _checkpoints_held(self) -> Iterator[None]:
+        """The checkpointer held after its current round: SQLite lets one
+        checkpoint run at a time and fails the others at once, busy handler or not."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            yield
+            return
+        with checkpointer.held():
+            yield
 
     def fold_back(self, conn: sqlite3.Connection) -> None:
         """At close: every page into the file and the -wal emptied (best effort)."""
+        self.stop()
         _truncate(conn, _CLOSE_WAIT_MS)
+
+
+class Checkpointer:
+    """Copies the log back into the session file on a thread of its own.
+
+    SQLite releases the GIL while it checkpoints, and a PASSIVE checkpoint
+    neither waits for nor blocks the writer or readers, so the writer thread
+    commits the next batches meanwhile."""
+
+    def __init__(self, session: Path) -> None:
+        # Used by the checkpointer's thread only, once this returns.
+        self._conn = sqlite3.connect(str(session), isolation_level=None, check_same_thread=False)
+        self._wake = threading.Event()
+        self._round = threading.Lock()
+        """Held through each checkpoint, and by the writer through its own."""
+        self._writer_waits = False
+        self._stopped = threading.Event()
+        self.busy = False
+        """In its rounds (the writer does not wait for them but to empty the log)."""
+        self.ran = False
+        """It ran since the writer last finished a run's work (`WalKeeper.check`)."""
+        self.checkpoints = 0
+        """PASSIVE checkpoints run so far (tests and bench read it)."""
+        self.longest = 0.0
+        """Seconds the longest of them took: what the writer no longer waits for."""
+        self._thread = threading.Thread(target=self._run, name="netbench-checkpointer", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No checkpoint of ours runs inside (waits for the one under way)."""
+        self._writer_waits = True
+        try:
+            with self._round:
+                yield
+        finally:
+            self._writer_waits = False
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        self._thread.join()
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            self.busy = True
+            for _ in range(_CATCH_UP_ROUNDS):
+                if self._stopped.is_set() or self._writer_waits:
+                    break  # the writer empties the log itself (WalKeeper.check)
+                with self._round:
+                    if not self.checkpoint():
+                        break
+            self.ran = True
+            self.busy = False
+            self._stopped.wait(_ROUND_GAP)  # commits meanwhile only set `_wake`
+
+    def checkpoint(self) -> bool:
+        """One PASSIVE checkpoint (hold `_round`); True if frames are left to copy."""
+        started = time.monotonic()
+        try:
+            _busy, log, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return False  # the writer reports what is wrong with the file
+        self.checkpoints += 1
+        self.longest = max(self.longest, time.monotonic() - started)
+        return bool(0 < copied < log)
 
 
 def _truncate(conn: sqlite3.Connection, wait_ms: int) -> bool:

@@ -190,6 +190,7 @@ class SessionWriter:
             tighten_session_file(self.path)
             schema.configure(conn, wal_limit=self._wal.limit)
             schema.migrate(conn, where)
+            self._wal.start()
             self._mono_anchor, self._wall_anchor = self._anchors or (time.monotonic(), time.time())
             self._rows = EventRows(self._mono_anchor, self._wall_anchor)
             # A no-op when appending: the first process's row stays.
@@ -200,10 +201,12 @@ class SessionWriter:
                 INSERT_RECORDING, this_recording(self._next_ids, self._engine_pid)
             ).lastrowid
         except (sqlite3.Error, OSError) as exc:
+            self._wal.stop()
             if conn is not None:
                 conn.close()
             raise StoreError(f"cannot open session file {where}: {one_line(exc)}") from exc
         except StoreError:
+            self._wal.stop()
             if conn is not None:
                 conn.close()
             raise
@@ -313,6 +316,7 @@ class SessionWriter:
             # user once and must never kill the recording silently.
             self._fail(exc)
         finally:
+            self._wal.stop()
             conn.close()
 
     def _flush(self, conn: sqlite3.Connection) -> None:

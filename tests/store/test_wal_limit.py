@@ -126,3 +126,31 @@ def test_close_with_an_idle_reader_attached_leaves_the_wal_empty(
         assert wal_size(session_path) == 0
         assert reader.counts().chunks == 8
         assert reader.recordings()[0].ended is not None
+
+
+def test_a_steady_recording_keeps_the_log_short_while_the_checkpoints_run_beside_it(
+    session_path: Path, wait_until: WaitUntil
+) -> None:
+    # At the real 64 MiB limit, 40 MiB arriving a MiB at a time (traffic, not
+    # one bulk batch). SQLite's own checkpoint ran inside the commit that
+    # crossed 16 MiB of log, and that commit held up every write behind it for
+    # its two fsyncs (the recorded servers' 50-100 ms stalls). The
+    # checkpointer copies the log back beside the writer, and the log starts
+    # over long before that mark.
+    writer = SessionWriter(session_path, flush_interval=0.02)
+    writer.open()
+    try:
+        t0 = time.monotonic()
+        with largest_wal(session_path) as largest, SessionReader(session_path) as reader:
+            for first in range(0, 640, 16):
+                for event in upload(1, 16, t0, first_seq=first):
+                    writer(event)
+                wait_until(lambda first=first: reader.counts().chunks == first + 16, deadline=10)
+            assert sum(len(c.data) for c in reader.chunks(1)) == 640 * len(PIECE)
+        assert largest[0] < 12 * 1024 * 1024, f"the log reached {largest[0]:,} bytes"
+        checkpointer = writer._wal.checkpointer
+        assert checkpointer is not None and checkpointer.checkpoints > 0
+        assert session_path.stat().st_size > 32 * 1024 * 1024  # copied back while recording
+    finally:
+        writer.close()
+    assert wal_size(session_path) == 0
