@@ -5,19 +5,21 @@ Rules:
   after a checkpoint copied every page back and while no reader still reads
   an older snapshot from it; otherwise the writer appends, and the file keeps
   its largest size. A read-only reader closing last cannot fold it back;
-- so the log is copied back every eighth of `limit` committed, by a
-  checkpointer thread with its own connection (PASSIVE checkpoints), not by
-  the commit that crosses the mark as SQLite's automatic checkpoint does: a
-  checkpoint's two fsyncs took 40-95 ms here, and in the commit they held up
-  every write behind them until the lag limit paused the servers (a 50-85 ms
-  stall every couple of seconds under load, the recorded p99). Commits go on
-  while it copies; it then copies what they added, in shorter and shorter
-  rounds, until the log is all in the file, so the next transaction starts
-  the log over. The writer (store/writer.py) commits at most an eighth of
-  `limit` per transaction (`take`:
-  a bulk upload's batch is committed in parts, each a prefix of what waits,
-  so a crash still loses only the newest events), and after each commit
-  `check` looks at the file: past half the limit (a reader held one snapshot
+- so the log is copied back by a checkpointer thread with its own
+  connection (PASSIVE checkpoints, woken every 1/64 of `limit` committed),
+  not by the commit that crosses a mark as SQLite's automatic checkpoint
+  does: a checkpoint's two fsyncs took 40-95 ms here, and inside the commit
+  they held up every write behind them until the lag limit paused the
+  servers (a 50-100 ms stall every couple of seconds under load: the
+  recorded p99). Commits go on while it copies, in rounds that shrink as
+  they catch up; what the commits of its last round added, the writer
+  copies itself after its next commit (a few pages), so that the following
+  transaction begins with the whole log in the file and starts it over.
+  Under steady traffic the file stays at a few MiB;
+- the writer (store/writer.py) commits at most an eighth of `limit` per
+  transaction (`take`: a bulk upload's batch is committed in parts, each a
+  prefix of what waits, so a crash still loses only the newest events),
+  and after each commit `check` looks at the file: past half the limit (a reader held one snapshot
   through the checkpoints) it waits up to 100 ms for readers and empties it,
   again no sooner than 0.5 s later if a reader still holds on; past five
   eighths it waits up to 1 s at every commit: the recording, and through the
