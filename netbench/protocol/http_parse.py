@@ -81,6 +81,19 @@ HTTP09_ERROR = (
     "HTTP/0.9 request (a request line without a version); netbench speaks HTTP/1.x: "
     "send e.g. `GET / HTTP/1.1` and a Host header"
 )
+TLS_ERROR = (
+    "a TLS handshake (https://) on a plain-HTTP port: this server speaks http:// "
+    "without TLS"
+)
+_TLS_HANDSHAKE = b"\x16\x03"
+"""A TLS record of type handshake, version 3.x: how every ClientHello begins."""
+_PLAINER = {
+    # llhttp also parses RTSP and ICE; a reader of HTTP needs only the first.
+    "Expected HTTP/, RTSP/ or ICE/": (
+        "expected HTTP/1.x after the request target (a space inside the target"
+        " must be sent as %20)"
+    ),
+}
 
 
 class RequestReader:
@@ -149,8 +162,10 @@ class RequestReader:
             text = error_text(error)
             if text.startswith("Pause on PRI"):
                 out.append(self._failure(H2_PREFACE_ERROR, 505))
+            elif not out and not self._headers_done and data.startswith(_TLS_HANDSHAKE):
+                out.append(self._failure(TLS_ERROR))
             else:
-                out.append(self._failure(text))
+                out.append(self._failure(_PLAINER.get(text, text)))
         else:
             if self._started and not self._headers_done:
                 self._check_pending_head(data, seq)

@@ -7,6 +7,8 @@ speak get an answer, never a wait.
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from payloads import H2_PREFACE, HOST, HTTP09, REFUSED_WITH_400
 from rawclient import only_response, responses, talk
@@ -31,6 +33,31 @@ def test_http_0_9_gets_an_answer_not_a_hang(http_server) -> None:
     reply = talk(http_server.port, HTTP09)
     assert reply.closed and reply.seconds < 2
     assert b"HTTP/0.9" in reply.data and b"GET / HTTP/1.1" in reply.data
+
+
+def client_hello() -> bytes:
+    """The first flight of a real TLS client (Python's ssl), as `curl https://` sends."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_https_to_a_plain_http_port_is_told_so(http_server, recorded_in) -> None:
+    # llhttp's own words were "Invalid method encountered".
+    reply = talk(http_server.port, client_hello())
+    response = only_response(reply)
+    assert response.status == 400 and reply.closed
+    assert b"TLS handshake (https://) on a plain-HTTP port" in response.body
+    assert recorded_in("status = 400 AND req_error LIKE 'a TLS handshake (https://)%'")
+
+
+def test_a_space_in_the_target_is_explained_without_other_protocols(http_server) -> None:
+    reply = talk(http_server.port, b"GET /a b HTTP/1.1\r\n" + HOST + b"\r\n")
+    body = only_response(reply).body
+    assert b"a space inside the target must be sent as %20" in body
+    assert b"RTSP" not in body
 
 
 def test_an_http2_preface_gets_505(http_server) -> None:
