@@ -82,16 +82,14 @@ HTTP09_ERROR = (
     "send e.g. `GET / HTTP/1.1` and a Host header"
 )
 TLS_ERROR = (
-    "a TLS handshake (https://) on a plain-HTTP port: this server speaks http:// "
-    "without TLS"
+    "a TLS handshake (https://) on a plain-HTTP port: this server speaks http:// without TLS"
 )
 _TLS_HANDSHAKE = b"\x16\x03"
 """A TLS record of type handshake, version 3.x: how every ClientHello begins."""
 _PLAINER = {
     # llhttp also parses RTSP and ICE; a reader of HTTP needs only the first.
     "Expected HTTP/, RTSP/ or ICE/": (
-        "expected HTTP/1.x after the request target (a space inside the target"
-        " must be sent as %20)"
+        "expected HTTP/1.x after the request target (a space inside the target must be sent as %20)"
     ),
 }
 
