@@ -154,7 +154,17 @@ class ProxyStream(AppStream):
             self._leg.close(detail="the client's connection ended")
 
     def _page(self, status: int, message: str) -> bytes:
-        page = error_page(status, message, date=_DATE.at(time.time()), source="proxy")
+        # The client's connection stays open after a request that had no body,
+        # as nginx's does: its next request (a retry, a pipelined one) gets its
+        # own answer. After a body, part of it may still be on its way: closed.
+        page = error_page(
+            status,
+            message,
+            keep_alive=not has_body(self.request),
+            head_only=self.request.method == b"HEAD",
+            date=_DATE.at(time.time()),
+            source="proxy",
+        )
         self.response = page.response
         self.keep_alive = self.keep_alive and page.keep_alive
         return page.simple or b""

@@ -161,6 +161,46 @@ async def test_an_upstream_that_refuses_gets_a_502_recorded_on_both_legs(
     assert closed.reason is EndReason.REFUSED
 
 
+def _pipelined(port: int, requests: list[bytes]) -> bytes:
+    """Send the requests at once on one connection; every byte until the proxy closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"".join(requests))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+async def test_after_a_502_the_client_connection_stays_open_for_its_next_requests(
+    engine: Engine, events: Events
+) -> None:
+    # As nginx: a bodiless request's 502 leaves the connection usable. It used
+    # to close, and a pipelined request behind it was recorded "no response".
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        proxy = await proxy_to(engine, f"127.0.0.1:{placeholder.getsockname()[1]}")
+        head = b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        received = await asyncio.to_thread(
+            _pipelined,
+            proxy.address.port,
+            [
+                b"GET /one" + head + b"\r\n",
+                b"HEAD /two" + head + b"\r\n",
+                b"GET /three" + head + b"Connection: close\r\n\r\n",
+            ],
+        )
+    assert received.count(b"HTTP/1.1 502 Bad Gateway\r\n") == 3
+    assert received.count(b"</html>") == 2  # the HEAD's answer has no body
+    for target in (b"/one", b"/two", b"/three"):
+        client = await events.wait_for(
+            HttpRequestRecorded, lambda e, target=target: e.request.target == target
+        )
+        response = await events.wait_for(
+            HttpResponseRecorded, lambda e, client=client: e.exchange_id == client.exchange_id
+        )
+        assert response.response.status == 502
+
+
 async def test_an_upstream_that_resets_gets_a_502(engine: Engine, events: Events) -> None:
     async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")

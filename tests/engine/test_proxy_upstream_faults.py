@@ -116,7 +116,7 @@ async def test_a_malformed_response_head_is_answered_502_never_relayed(
     engine: Engine, events: Events, parts: tuple[bytes, ...], complaint: str
 ) -> None:
     proxy = await _start(engine, _sends(*parts))
-    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get(close=True)])
     assert received.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), received[:200]
     assert b"HTTP AT ALL" not in received and b"Bad Header" not in received
     assert b"invalid response head" in received
@@ -221,7 +221,7 @@ async def test_half_a_head_is_recorded_as_no_response_not_as_a_clean_200(
         await then(writer)
 
     proxy = await _start(engine, answer, upstream_timeout=0.5)
-    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get(close=True)])
     assert received.startswith(b"HTTP/1.1 %d " % status) and b"200 OK" not in received
     down, up = await _records(events, proxy)
     assert down.response.status == status
