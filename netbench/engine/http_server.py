@@ -139,6 +139,8 @@ class HttpServerConnection(RecordedStream):
         self._pump: asyncio.Future[Any] | None = None
         """The task sending the queued replies, or the Deferred's Future being awaited."""
         self._closing_after_reply = False
+        self._deferred_exchange = INTERIM
+        """The exchange whose Deferred `_pump` waits for, when it is one."""
 
     def on_data(self, data: bytes, seq: int, t: float) -> None:
         if self._closing_after_reply:
@@ -201,6 +203,27 @@ class HttpServerConnection(RecordedStream):
                 pending.close()
         self._queue.clear()
 
+    def on_ending(self, reason: EndReason) -> None:
+        # Requests read and published but never answered (held when the
+        # client left, made off the loop, waiting behind a closing reply):
+        # each record says why, before the close that ends the connection's story.
+        if self._closing_after_reply:
+            why = "not answered: the connection closed after the reply to an earlier request"
+        elif reason is EndReason.RST_PEER:
+            why = "not answered: the client reset the connection first"
+        else:
+            why = f"not answered: the connection ended ({reason.value})"
+        unanswered = [exchange_id for exchange_id, _keep, _pending in self._queue]
+        if self._pump is not None and not isinstance(self._pump, asyncio.Task):
+            unanswered.insert(0, self._deferred_exchange)  # being made off the loop
+        now = time.monotonic()
+        for exchange_id in unanswered:
+            if exchange_id != INTERIM:
+                response = HttpResponse(None, b"", "", (), b"", 0, error=why)
+                self.ctx.publish(
+                    HttpResponseRecorded(exchange_id, self.conn_id, response, -1, -1, now, now)
+                )
+
     # -- requests ------------------------------------------------------------------------
 
     def _on_stream(self, item: RequestHead | bytes) -> None:
@@ -259,6 +282,7 @@ class HttpServerConnection(RecordedStream):
                     self._send_simple(exchange_id, keep, result, steps[0])
                     return
             elif isinstance(result, Deferred):
+                self._deferred_exchange = exchange_id
                 future = self._pump = result.begin()
                 future.add_done_callback(partial(self._deferred_done, exchange_id, keep))
                 return
@@ -382,7 +406,7 @@ class HttpServerConnection(RecordedStream):
         if self._pump is future:
             self._pump = None
         if future.cancelled():
-            return  # the connection closed while it was being made
+            return  # the connection closed while it was being made (on_ending said so)
         error = future.exception()
         reply = future.result() if error is None else self._handler_failed(error)
         if self.is_closing:

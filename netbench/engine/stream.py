@@ -212,6 +212,7 @@ class RecordedStream(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
         self._drain_waiters.clear()
+        self.on_ending(reason)
         self.ctx.publish(
             ConnectionClosed(self.conn_id, reason, now, self.bytes_in, self.bytes_out, detail)
         )
@@ -266,8 +267,12 @@ class RecordedStream(asyncio.BufferedProtocol):
         """The peer half-closed. Return True to keep our side open (to answer)."""
         return False
 
+    def on_ending(self, reason: EndReason) -> None:
+        """The connection is gone, its close not yet published: what is still to
+        record about it goes first (readers take the close as its last word)."""
+
     def on_closed(self, reason: EndReason) -> None:
-        """The connection is gone; release what it held."""
+        """The connection is gone and said so; release what it held."""
 
     def on_idle(self) -> None:
         """The idle timeout expired; by default close with reason `timeout`."""

@@ -13,7 +13,7 @@ from recorder import Events
 from netbench.engine.config import default_config
 from netbench.engine.engine import Engine, EngineError, RunningServer
 from netbench.engine.intercept import InterceptQueue
-from netbench.events import InterceptHeld, InterceptReleased
+from netbench.events import HttpResponseRecorded, InterceptHeld, InterceptReleased
 from netbench.protocol.images import is_complete_jpeg
 
 Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -174,6 +174,26 @@ async def test_a_client_gone_while_held_is_dropped(
     released = await events.wait_for(InterceptReleased)
     assert (released.exchange_id, released.how) == (exchange, "client-gone")
     assert len(queue) == 0
+    # Its record says why it has no response (it said nothing).
+    recorded = await events.wait_for(HttpResponseRecorded, lambda e: e.exchange_id == exchange)
+    assert recorded.response.status is None and recorded.first_chunk == -1
+    assert recorded.response.error == "not answered: the client reset the connection first"
+
+
+async def test_a_request_held_behind_one_the_client_left_records_why_too(
+    engine: Engine, server: RunningServer, events: Events
+) -> None:
+    engine.set_intercept(server.server_id, True)
+    _reader, writer = await connect(server, (GET % b"one") + (GET % b"two"))
+    exchanges = await held(events, 2)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # a RST while both wait (after a FIN they would still be answered)
+    for exchange in exchanges:
+        recorded = await events.wait_for(
+            HttpResponseRecorded, lambda e, exchange=exchange: e.exchange_id == exchange
+        )
+        assert recorded.response.error == "not answered: the client reset the connection first"
 
 
 async def test_stopping_the_server_releases_what_it_held(
