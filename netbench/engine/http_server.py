@@ -208,11 +208,11 @@ class HttpServerConnection(RecordedStream):
         # client left, made off the loop, waiting behind a closing reply):
         # each record says why, before the close that ends the connection's story.
         if self._closing_after_reply:
-            why = "not answered: the connection closed after the reply to an earlier request"
+            why = "the connection closed after the reply to an earlier request, before its turn"
         elif reason is EndReason.RST_PEER:
-            why = "not answered: the client reset the connection first"
+            why = "the client reset the connection before it was answered"
         else:
-            why = f"not answered: the connection ended ({reason.value})"
+            why = f"the connection ended ({reason.value}) before it was answered"
         unanswered = [exchange_id for exchange_id, _keep, _pending in self._queue]
         if self._pump is not None and not isinstance(self._pump, asyncio.Task):
             unanswered.insert(0, self._deferred_exchange)  # being made off the loop

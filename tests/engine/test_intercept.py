@@ -177,7 +177,7 @@ async def test_a_client_gone_while_held_is_dropped(
     # Its record says why it has no response (it said nothing).
     recorded = await events.wait_for(HttpResponseRecorded, lambda e: e.exchange_id == exchange)
     assert recorded.response.status is None and recorded.first_chunk == -1
-    assert recorded.response.error == "not answered: the client reset the connection first"
+    assert recorded.response.error == "the client reset the connection before it was answered"
 
 
 async def test_a_request_held_behind_one_the_client_left_records_why_too(
@@ -193,7 +193,7 @@ async def test_a_request_held_behind_one_the_client_left_records_why_too(
         recorded = await events.wait_for(
             HttpResponseRecorded, lambda e, exchange=exchange: e.exchange_id == exchange
         )
-        assert recorded.response.error == "not answered: the client reset the connection first"
+        assert recorded.response.error == "the client reset the connection before it was answered"
 
 
 async def test_stopping_the_server_releases_what_it_held(

@@ -252,7 +252,7 @@ async def test_a_client_that_leaves_before_the_app_answers_costs_nothing(
     left, fast = events.of(HttpResponseRecorded)
     assert fast.response.status == 200  # only /fast was answered; /sleep's record says why not
     assert (left.response.status, left.first_chunk) == (None, -1)
-    assert left.response.error == "not answered: the client reset the connection first"
+    assert left.response.error == "the client reset the connection before it was answered"
     assert "internal error" not in capsys.readouterr().err
 
 

@@ -162,3 +162,22 @@ def test_a_response_without_a_request_and_a_request_still_open(tmp_path: Path) -
     assert open_["response"]["status"] == 0
     assert open_["_role"] == "client"
     assert open_["serverIPAddress"] == "127.0.0.1"
+
+
+def test_a_request_the_server_never_answered_says_why(tmp_path: Path) -> None:
+    t = time.monotonic()
+    held = HttpRequest(b"GET", b"/held", "1.1", ((b"Host", b"x"),), b"", 0)
+    why = "the client reset the connection before it was answered"
+    events: list[Event] = [
+        ServerStarted(1, "http", Transport.TCP, SERVER, t),
+        ConnectionOpened(1, 1, Role.SERVER, Transport.TCP, SERVER, Endpoint("127.0.0.1", 5), t),
+        HttpRequestRecorded(1, 1, 0, held, 0, 0, t, t),
+        HttpResponseRecorded(
+            1, 1, HttpResponse(None, b"", "", (), b"", 0, error=why), -1, -1, t, t
+        ),
+    ]
+    path = tmp_path / "held.netbench.sqlite"
+    record(path, events)
+    [entry] = export(path)["log"]["entries"]
+    assert entry["comment"] == f"unanswered: {why}"  # not "response cut short"
+    assert entry["response"]["status"] == 0
