@@ -53,6 +53,7 @@ from netbench.model import EndReason, HttpRequest, HttpResponse, header_value
 from netbench.protocol.http_response_parse import (
     InvalidHead,
     ResponseReader,
+    chunked_last,
     describe_response,
     is_interim,
 )
@@ -394,15 +395,14 @@ class ProxyStream(AppStream):
                 raise InvalidHead(meta.error)
             status = meta.status or 0
             coding = meta.header(b"transfer-encoding")
-            self._decoding = decode = (
-                self.dechunk and coding is not None and coding.lower().endswith(b"chunked")
-            )
+            chunked = chunked_last(coding)
+            self._decoding = decode = self.dechunk and chunked
             fields = meta.headers
             if decode:  # its body goes down decoded: no chunked framing to announce
                 fields = tuple(f for f in fields if f[0].lower() != b"transfer-encoding")
-            framed = (
-                meta.header(b"content-length") is not None
-                or (coding is not None and not decode)
+            framed = (  # else the body ends at the close (RFC 9112 §6.3), the client's too
+                (coding is None and meta.header(b"content-length") is not None)
+                or (chunked and not decode)
                 or status < 200
                 or status in (204, 304)
                 or self.request.method == b"HEAD"

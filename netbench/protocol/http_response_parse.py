@@ -81,6 +81,15 @@ class _MessageCollector:
         self.complete += 1
 
 
+def chunked_last(transfer_encoding: bytes | None) -> bool:
+    """Whether chunked is the final transfer coding (RFC 9112 §6.3): only then
+    does the body frame itself. A response with another final coding (`gzip`
+    alone) ends when the connection closes; a request with one is refused."""
+    if transfer_encoding is None:
+        return False
+    return transfer_encoding.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+
+
 def is_interim(status: int | None) -> bool:
     """A 1xx other than 101 (100 Continue, 103 Early Hints): the final response follows."""
     return status is not None and 100 <= status < 200 and status != 101
@@ -195,8 +204,12 @@ class ResponseReader:
         return None
 
     def _framed(self) -> bool:
-        names = {name.lower() for name, _value in self._collector.headers}
-        return b"content-length" in names or b"transfer-encoding" in names
+        """Its end is told by the message, not by the close (RFC 9112 §6.3):
+        chunked as the last coding, or a Content-Length without Transfer-Encoding."""
+        codings = [v for n, v in self._collector.headers if n.lower() == b"transfer-encoding"]
+        if codings:
+            return chunked_last(b",".join(codings))
+        return self._header(b"content-length") is not None
 
     def _build(self, error: str | None) -> HttpResponse:
         c = self._collector

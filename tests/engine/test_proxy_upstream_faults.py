@@ -160,6 +160,29 @@ async def _stall(writer: asyncio.StreamWriter) -> None:
     await asyncio.sleep(3)
 
 
+async def test_a_body_ended_by_the_close_reaches_the_client_whole_and_recorded_so(
+    engine: Engine, events: Events
+) -> None:
+    # `Transfer-Encoding: gzip` without chunked: the body ends when the
+    # upstream closes (RFC 9112 §6.3). The proxy relays it and then closes the
+    # client's connection; it recorded both legs "cut short" and kept the client open.
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"
+
+    async def until_close(writer: asyncio.StreamWriter) -> None:
+        writer.write(head + b"body-until-the-close")
+        await writer.drain()
+        writer.close()
+
+    proxy = await _start(engine, until_close)
+    received = await asyncio.to_thread(_talk, proxy.address.port, [_get()])
+    # Relayed with "Connection: close" added, and then the close (_talk returned).
+    assert received.startswith(head[:-2]) and b"\r\nConnection: close\r\n" in received
+    assert received.endswith(b"\r\n\r\nbody-until-the-close")
+    down, up = await _records(events, proxy)
+    assert (down.response.error, up.response.error) == (None, None)
+    assert (down.response.body_len, up.response.body_len) == (20, 20)
+
+
 @pytest.mark.parametrize(
     ("then", "why"),
     [

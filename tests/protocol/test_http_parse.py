@@ -11,6 +11,7 @@ from netbench.protocol.http_parse import (
     ResponseReader,
     describe_response,
 )
+from netbench.protocol.http_response_parse import chunked_last
 
 GET = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Case: KeepMe\r\nx-dup: 1\r\nX-Dup: 2\r\n\r\n"
 POST = b"POST /form HTTP/1.1\r\nContent-Length: 11\r\n\r\nfirstname=A"
@@ -165,6 +166,35 @@ def test_a_response_cut_short_says_how_and_after_how_much(
     response = reader.feed_eof(how)
     assert response is not None and response.status == 200 and response.body_len == 30
     assert response.error == error
+
+
+@pytest.mark.parametrize(
+    ("framing", "error"),
+    [
+        (b"Transfer-Encoding: gzip\r\n", None),
+        (b"Transfer-Encoding: chunked\r\n", "cut short: the connection closed after 0 body bytes"),
+    ],
+    ids=["gzip-alone", "chunked"],
+)
+def test_a_last_coding_other_than_chunked_ends_at_the_close(
+    framing: bytes, error: str | None
+) -> None:
+    # RFC 9112 §6.3: Transfer-Encoding without chunked last is delimited by
+    # the close; it was "cut short" at every close. (With a Content-Length
+    # too, llhttp refuses the head.)
+    reader = ResponseReader()
+    body = b"" if b"chunked" in framing else b"x" * 30
+    assert not reader.feed(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n" + body)
+    response = reader.feed_eof("closed")
+    assert response is not None and response.status == 200 and response.error == error
+
+
+@pytest.mark.parametrize(
+    ("value", "last"),
+    [(None, False), (b"chunked", True), (b"gzip, Chunked ", True), (b"chunked, gzip", False)],
+)
+def test_chunked_counts_only_as_the_last_coding(value: bytes | None, last: bool) -> None:
+    assert chunked_last(value) is last
 
 
 INTERIM = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
