@@ -19,12 +19,13 @@ Rules:
 - the writer (store/writer.py) commits at most an eighth of `limit` per
   transaction (`take`: a bulk upload's batch is committed in parts, each a
   prefix of what waits, so a crash still loses only the newest events),
-  and after each commit `check` looks at the file: past half the limit (a reader held one snapshot
-  through the checkpoints) it waits up to 100 ms for readers and empties it,
-  again no sooner than 0.5 s later if a reader still holds on; past five
-  eighths it waits up to 1 s at every commit: the recording, and through the
-  lag limit the servers, wait for the reader rather than the file outgrowing
-  the limit. netbench's own reads end in milliseconds;
+  and after each commit `check` looks at the file: past half the limit (a
+  reader held one snapshot through the checkpoints, or commits outran the
+  checkpointer) it holds the checkpointer, waits up to 100 ms for readers
+  and empties it, again no sooner than 0.5 s later if a reader still holds
+  on; past five eighths it waits up to 1 s at every commit: the recording,
+  and through the lag limit the servers, wait for the reader rather than the
+  file outgrowing the limit. netbench's own reads end in milliseconds;
 - `fold_back` at close empties the file (a TRUNCATE checkpoint) even when a
   reader's connection stays attached and keeps the file in WAL mode.
 """
@@ -168,7 +169,7 @@ class Checkpointer:
     commits the next batches meanwhile."""
 
     def __init__(self, session: Path) -> None:
-        # Used by the checkpointer's thread only, once this returns.
+        # Used by its thread, and by the writer's inside `held()`.
         self._conn = sqlite3.connect(str(session), isolation_level=None, check_same_thread=False)
         self._wake = threading.Event()
         self._round = threading.Lock()
@@ -182,7 +183,7 @@ class Checkpointer:
         self.checkpoints = 0
         """PASSIVE checkpoints run so far (tests and bench read it)."""
         self.longest = 0.0
-        """Seconds the longest of them took: what the writer no longer waits for."""
+        """Seconds the longest of them took."""
         self._thread = threading.Thread(target=self._run, name="netbench-checkpointer", daemon=True)
         self._thread.start()
 
