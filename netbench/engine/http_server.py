@@ -207,10 +207,12 @@ class HttpServerConnection(RecordedStream):
         # Requests read and published but never answered (held when the
         # client left, made off the loop, waiting behind a closing reply):
         # each record says why, before the close that ends the connection's story.
-        if self._closing_after_reply:
-            why = "the connection closed after the reply to an earlier request, before its turn"
-        elif reason is EndReason.RST_PEER:
+        if reason is EndReason.RST_PEER:
             why = "the client reset the connection before it was answered"
+        elif reason is EndReason.FIN_PEER:
+            why = "the client closed the connection before it was answered"
+        elif self._closing_after_reply and reason is EndReason.FIN_LOCAL:
+            why = "the connection closed after the reply to an earlier request, before its turn"
         else:
             why = f"the connection ended ({reason.value}) before it was answered"
         unanswered = [exchange_id for exchange_id, _keep, _pending in self._queue]

@@ -180,6 +180,21 @@ async def test_a_client_gone_while_held_is_dropped(
     assert recorded.response.error == "the client reset the connection before it was answered"
 
 
+async def test_a_held_request_that_asked_to_close_records_the_reset_too(
+    engine: Engine, server: RunningServer, events: Events
+) -> None:
+    # `Connection: close` marks the connection as closing after its reply;
+    # that reply never went out, so the reason is still the client's reset.
+    engine.set_intercept(server.server_id, True)
+    _reader, writer = await connect(server, GET_CLOSE % b"bye")
+    [exchange] = await held(events, 1)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+    recorded = await events.wait_for(HttpResponseRecorded, lambda e: e.exchange_id == exchange)
+    assert recorded.response.error == "the client reset the connection before it was answered"
+
+
 async def test_a_request_held_behind_one_the_client_left_records_why_too(
     engine: Engine, server: RunningServer, events: Events
 ) -> None:
