@@ -211,6 +211,8 @@ class HttpServerConnection(RecordedStream):
             why = "the client reset the connection before it was answered"
         elif reason is EndReason.FIN_PEER:
             why = "the client closed the connection before it was answered"
+        elif reason is EndReason.STOPPED:
+            why = "the server was stopped before it was answered"
         elif self._closing_after_reply and reason is EndReason.FIN_LOCAL:
             why = "the connection closed after the reply to an earlier request, before its turn"
         else:

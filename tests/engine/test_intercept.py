@@ -218,7 +218,12 @@ async def test_stopping_the_server_releases_what_it_held(
     client = await connect(server, GET % b"x")
     await held(events, 1)
     await engine.stop_server(server.server_id)
-    assert (await events.wait_for(InterceptReleased)).how == "stopped"
+    released = await events.wait_for(InterceptReleased)
+    assert released.how == "stopped"
+    recorded = await events.wait_for(
+        HttpResponseRecorded, lambda e: e.exchange_id == released.exchange_id
+    )
+    assert recorded.response.error == "the server was stopped before it was answered"
     client[1].close()
 
 
