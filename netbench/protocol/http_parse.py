@@ -84,14 +84,14 @@ HTTP09_ERROR = (
 TLS_ERROR = (
     "a TLS handshake (https://) on a plain-HTTP port: this server speaks http:// without TLS"
 )
-_TLS_HANDSHAKE = b"\x16\x03"
-"""A TLS record of type handshake, version 3.x: how every ClientHello begins."""
-_PLAINER = {
-    # llhttp also parses RTSP and ICE; a reader of HTTP needs only the first.
-    "Expected HTTP/, RTSP/ or ICE/": (
-        "expected HTTP/1.x after the request target (a space inside the target must be sent as %20)"
-    ),
-}
+_TLS_HANDSHAKE = b"\x16"
+"""A TLS record of type handshake: the first byte of every ClientHello, and
+never of an HTTP method."""
+_NOT_HTTP_VERSION = "Expected HTTP/, RTSP/ or ICE/"
+"""llhttp's words for a request line whose third part is not a version (it
+also parses RTSP and ICE): a space inside the target, or a version not HTTP/."""
+SPACE_IN_TARGET_ERROR = "a space inside the request target: send it as %20"
+NOT_HTTP_VERSION_ERROR = "the request line does not end in an HTTP/1.x version"
 
 
 class RequestReader:
@@ -161,9 +161,11 @@ class RequestReader:
             if text.startswith("Pause on PRI"):
                 out.append(self._failure(H2_PREFACE_ERROR, 505))
             elif not out and not self._headers_done and data.startswith(_TLS_HANDSHAKE):
-                out.append(self._failure(TLS_ERROR))
+                out.append(self._failure(TLS_ERROR, target=b""))  # binary: no target to show
+            elif text == _NOT_HTTP_VERSION:
+                out.append(self._bad_request_line(data))
             else:
-                out.append(self._failure(_PLAINER.get(text, text)))
+                out.append(self._failure(text))
         else:
             if self._started and not self._headers_done:
                 self._check_pending_head(data, seq)
@@ -314,7 +316,16 @@ class RequestReader:
             ParsedRequest(request, self._first_chunk, self._seq, self._t_start, self._t)
         )
 
-    def _failure(self, error: str, status: int = 400) -> ParseFailure:
+    def _bad_request_line(self, data: bytes) -> ParseFailure:
+        """A request line with more than three parts, or a third that is no version."""
+        line = data.split(b"\n", 1)[0].rstrip(b"\r")
+        parts = line.split(b" ")
+        if len(parts) > 3 and parts[-1].startswith(b"HTTP/"):
+            # The whole target, spaces and all: llhttp's stops at the first.
+            return self._failure(SPACE_IN_TARGET_ERROR, target=b" ".join(parts[1:-1])[:256])
+        return self._failure(NOT_HTTP_VERSION_ERROR)
+
+    def _failure(self, error: str, status: int = 400, target: bytes | None = None) -> ParseFailure:
         try:
             # llhttp reports DELETE (method 0) until it has read one: ask only once
             # the URL or the headers show the method was complete.
@@ -326,8 +337,8 @@ class RequestReader:
             with contextlib.suppress(httptools.HttpParserError):
                 version = self._parser.get_http_version()
         body = b"".join(self._body)
-        target = self._url
-        if not target and not self._headers_done:
+        given, target = target is not None, self._url if target is None else target
+        if not given and not target and not self._headers_done:
             # llhttp gave up inside the request line: keep what the client sent
             # there (shown escaped), so the record says more than "?".
             target = self._data.split(b"\n", 1)[0].rstrip(b"\r")[:256]

@@ -51,13 +51,27 @@ def test_https_to_a_plain_http_port_is_told_so(http_server, recorded_in) -> None
     assert response.status == 400 and reply.closed
     assert b"TLS handshake (https://) on a plain-HTTP port" in response.body
     assert recorded_in("status = 400 AND req_error LIKE 'a TLS handshake (https://)%'")
+    # Its bytes are binary, not a target: they stay in the chunks, not in the request line.
+    assert recorded_in("req_error LIKE 'a TLS handshake%' AND target = ''")
 
 
-def test_a_space_in_the_target_is_explained_without_other_protocols(http_server) -> None:
+def test_a_space_in_the_target_is_explained_without_other_protocols(
+    http_server, recorded_in
+) -> None:
     reply = talk(http_server.port, b"GET /a b HTTP/1.1\r\n" + HOST + b"\r\n")
     body = only_response(reply).body
-    assert b"a space inside the target must be sent as %20" in body
+    assert b"a space inside the request target: send it as %20" in body
     assert b"RTSP" not in body
+    assert recorded_in("status = 400 AND target = '/a b'")  # the whole target, not "/a"
+
+
+@pytest.mark.parametrize("version", [b"http/1.1", b"HTTPS/1.1", b"FOO"])
+def test_a_request_line_without_an_http_version_says_so(http_server, version: bytes) -> None:
+    # llhttp says "Expected HTTP/, RTSP/ or ICE/" for these as for a space.
+    reply = talk(http_server.port, b"GET / " + version + b"\r\n" + HOST + b"\r\n")
+    body = only_response(reply).body
+    assert b"the request line does not end in an HTTP/1.x version" in body
+    assert b"space" not in body
 
 
 def test_an_http2_preface_gets_505(http_server) -> None:
