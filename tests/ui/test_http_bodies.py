@@ -130,3 +130,21 @@ async def test_bombs_and_undecodable_bodies(running: Running) -> None:
     doc = await http_document(running, 2, "shown as sent")
     assert "  gzip: not gzip data (incorrect header check); shown as sent\n" in doc.plain
     assert "  plain text, not gzip\n" in doc.plain
+
+
+def test_a_request_never_answered_shows_why_and_no_response_section() -> None:
+    from netbench.model import HttpRequest, HttpResponse
+    from netbench.store.reader import ExchangeRow
+    from netbench.ui.widgets.http_view import exchange_document
+
+    why = "the client reset the connection before it was answered"
+    request = HttpRequest(b"GET", b"/held", "1.1", (), b"", 0)
+    response = HttpResponse(None, b"", "", (), b"", 0, error=why)
+    row = ExchangeRow(7, 1, 0, request, response, 0, 0, -1, -1, 10.0, 10.0, 11.0, 11.0)
+    shown = exchange_document(None, row).plain
+    assert f"unanswered: {why}" in shown
+    assert "No response was sent." in shown
+    # Not a response that did not parse, and no "first response byte" that never came.
+    assert "no parseable status line" not in shown and "Response (sent)" not in shown
+    assert "waited       1000.000 ms  until it was given up" in shown
+    assert "first response byte" not in shown

@@ -145,13 +145,18 @@ def exchange_document(
     doc.append(RAW_HINT + "\n", "dim italic")
     _error(doc, "request parse error", ex.request.error if ex.request else None)
     server = conn is None or conn.role is Role.SERVER
-    what = "response error" if server else "response parse error"
+    # A record of no byte sent: why the request was never answered (a client gone).
+    unanswered = ex.response is not None and ex.response.status is None
+    unanswered = unanswered and (ex.resp_first_chunk is None or ex.resp_first_chunk < 0)
+    what = "unanswered" if unanswered else "response error" if server else "response parse error"
     _error(doc, what, ex.response.error if ex.response else None)
     if ex.request is not None:
         request_document(doc, ex.request, received=server)
     else:
         doc.append("\nNo request recorded on this exchange.\n", "yellow")
-    if ex.response is not None:
+    if unanswered:
+        doc.append("\nNo response was " + ("sent" if server else "received") + ".\n", "yellow")
+    elif ex.response is not None:
         response_document(doc, ex.response, received=not server, coded=not imported)
     else:
         doc.append("\nNo response recorded (yet).\n", "yellow")
@@ -163,6 +168,8 @@ def exchange_document(
         ("response", ms(ex.t_response_start, ex.t_response_end), "first to last response byte"),
         ("total", ms(ex.t_request_start, ex.t_response_end), "first request byte to the last"),
     ]
+    if unanswered:
+        rows[1:] = [("waited", ms(ex.t_request_end, ex.t_response_end), "until it was given up")]
     for name, value, meaning in rows:
         doc.append(f"  {name:<9} {value:>14}  ")
         doc.append(meaning + "\n", "dim")
