@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import http
 import re
+import time
 
 from netbench.model import HttpResponse
 from netbench.protocol.http_response_parse import DEFAULT_BODY_LIMIT
-from netbench.protocol.responses import SERVER_HEADER
+from netbench.protocol.responses import SERVER_HEADER, HttpDate
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -51,6 +52,9 @@ def check_header(name: bytes, value: bytes) -> None:
         raise AppResponseError(f"the app's header {name.decode('latin-1')} holds a line break")
 
 
+_DATE = HttpDate()
+
+
 class ResponseFramer:
     """Frames one response; `start` once, then `body` per piece, then `end`."""
 
@@ -60,14 +64,12 @@ class ResponseFramer:
         method: bytes,
         version: str,
         keep_alive: bool,
-        date: bytes,
         body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> None:
         self.head_only = method == b"HEAD"
         self.version = version
         self.keep_alive = keep_alive
         """Whether the connection may stay open after it (False once framing needs a close)."""
-        self.date = date
         self.body_limit = body_limit
         self.problem: str | None = None
         """What went wrong with the body's length, for the record."""
@@ -79,6 +81,12 @@ class ResponseFramer:
         self._status = 0
         self._reason = b""
         self._headers: Headers = []
+
+    @property
+    def date(self) -> bytes:
+        """The Date header for now (RFC 9110 §6.6.1: when the response is made),
+        not the request's arrival: an app may take seconds to answer."""
+        return _DATE.at(time.time())
 
     @property
     def started(self) -> bool:

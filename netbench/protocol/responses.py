@@ -156,18 +156,18 @@ def reason_phrase(status: int) -> str:
 class HttpDate:
     """The Date header value, formatted once per second (it is on every response)."""
 
-    __slots__ = ("_second", "_value")
+    __slots__ = ("_formatted",)
 
     def __init__(self) -> None:
-        self._second = -1
-        self._value = b""
+        self._formatted = (-1, b"")
+        """(second, value) in one attribute: apps' worker threads read it too."""
 
     def at(self, unix_time: float) -> bytes:
         second = int(unix_time)
-        if second != self._second:
-            self._second = second
-            self._value = formatdate(second, usegmt=True).encode()
-        return self._value
+        formatted = self._formatted
+        if second != formatted[0]:
+            formatted = self._formatted = (second, formatdate(second, usegmt=True).encode())
+        return formatted[1]
 
 
 def build_response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import http.client
 import socket
@@ -254,6 +255,17 @@ async def test_a_client_that_leaves_before_the_app_answers_costs_nothing(
     assert (left.response.status, left.first_chunk) == (None, -1)
     assert left.response.error == "the client reset the connection before it was answered"
     assert "internal error" not in capsys.readouterr().err
+
+
+async def test_a_slow_apps_answer_is_dated_when_it_is_made(engine: Engine) -> None:
+    # RFC 9110 §6.6.1: Date is when the response was generated. It was the
+    # request's arrival, seconds early for a slow app.
+    server = await start(engine, "wsgi_cases:cases")
+    asked = time.time()
+    status, headers, _body = await fetch(server, "GET", "/sleep?1.2")
+    assert status == 200
+    dated = email.utils.parsedate_to_datetime(headers["date"]).timestamp()
+    assert dated >= int(asked) + 1
 
 
 async def test_an_app_that_raises_gets_a_500_naming_it(engine: Engine, events: Events) -> None:

@@ -211,7 +211,6 @@ class AsgiHost(AppHost):
             method=request.method,
             version=request.version,
             keep_alive=context.keep_alive,
-            date=context.date,
         )
         stream = AsgiStream(self.app, scope_for(request, context, self.state), framer, body)
         return Reply((stream,), no_response("the app sent no response"), True, "asgi")

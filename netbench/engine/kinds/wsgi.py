@@ -331,7 +331,6 @@ class WsgiHost(AppHost):
             method=request.method,
             version=request.version,
             keep_alive=context.keep_alive,
-            date=context.date,
         )
         stream = WsgiStream(
             self.app,
