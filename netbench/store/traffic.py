@@ -47,6 +47,8 @@ class TrafficRow:
     """A connection row's first chunk, its first `FIRST_BYTES` at most (None: no chunk)."""
     via: int | None = None
     """The connection whose request caused this one (a proxy's upstream leg: its client's)."""
+    unanswered: bool = False
+    """Recorded without a response byte sent, `error` saying why (a client gone first)."""
 
 
 FIRST_BYTES = 48
@@ -57,7 +59,7 @@ _TRAFFIC_EXCHANGES = (
     "SELECT e.id, c.id, c.server_id, c.role, coalesce(e.t_request_start, e.t_response_start),"
     " c.peer_host, c.peer_port, c.local_host, c.local_port, e.method, e.target, e.status,"
     " e.req_body_len, e.resp_body_len, e.t_response_end - e.t_request_start, c.end_reason,"
-    " coalesce(e.req_error, e.resp_error), {via}"
+    " coalesce(e.req_error, e.resp_error), {via}, e.status IS NULL AND e.resp_first_chunk < 0"
     " FROM exchanges e JOIN connections c ON c.id = e.conn_id"
 )
 _TRAFFIC_CONNECTIONS = (
@@ -82,7 +84,8 @@ _EXCHANGE_ROW = Columns(
     "id:int connections.id:int"
     + _CONNECTION.format(t="t_request_start:time")
     + " method:text? target:text? status:int? req_body_len:int? resp_body_len:int?"
-    " duration:real? connections.end_reason:text? error:text? connections.via_conn_id:int?",
+    " duration:real? connections.end_reason:text? error:text? connections.via_conn_id:int?"
+    " unanswered:int?",
 )
 _CONNECTION_ROW = Columns(
     "connections",
@@ -104,6 +107,7 @@ def _traffic_row(row: tuple[Any, ...], reader: SessionReader, unclean: UncleanEn
         row = _EXCHANGE_ROW.check(row, where)
     (exchange_id, conn_id, server_id, role, t, phost, pport, lhost, lport) = row[:9]
     (method, target, status, bytes_in, bytes_out, duration, end_reason, error, via) = row[9:18]
+    unanswered = row[0] is not None and bool(row[18])
     return TrafficRow(
         key=exchange_id if exchange_id is not None else -conn_id,
         conn_id=conn_id,
@@ -124,6 +128,7 @@ def _traffic_row(row: tuple[Any, ...], reader: SessionReader, unclean: UncleanEn
         ended_uncleanly=unclean.connection(conn_id, closed=end_reason is not None),
         first_bytes=first_bytes,
         via=via,
+        unanswered=unanswered,
     )
 
 

@@ -76,6 +76,7 @@ def server_label(kind: str, port: int) -> str:
 Live = list[object]
 """A recent row: TrafficRow's fields, in order, mutable."""
 _STATUS, _BYTES_IN, _BYTES_OUT, _DURATION, _END, _ERROR = 10, 11, 12, 13, 14, 15
+_UNANSWERED = 19
 _FIRST_BYTES = 17
 _T = 5
 _SEARCH_BODY_BYTES = 65536
@@ -229,7 +230,7 @@ class TrafficModel:
             -opened.conn_id, opened.conn_id, None, opened.server_id, opened.role,
             self._offset + opened.t, opened.peer, opened.local, None, None, None,
             0, 0, None, None, None, False, self._first_chunks.pop(opened.conn_id, None),
-            opened.via,
+            opened.via, False,
         ]  # fmt: skip
 
     def _add_exchange(self, event: HttpRequestRecorded) -> None:
@@ -241,7 +242,7 @@ class TrafficModel:
             event.exchange_id, event.conn_id, event.exchange_id, opened.server_id, opened.role,
             self._offset + event.t_start, opened.peer, opened.local, request.method,
             request.target, None, request.body_len, None, None, None, request.error,
-            False, None, opened.via,
+            False, None, opened.via, False,
         ]  # fmt: skip
         self._requests[event.exchange_id] = request
         keys = self._conn_keys.get(event.conn_id)
@@ -281,6 +282,7 @@ class TrafficModel:
         row[_BYTES_OUT] = response.body_len
         row[_DURATION] = self._offset + event.t_end - row[_T]  # type: ignore[operator]
         row[_ERROR] = row[_ERROR] or response.error
+        row[_UNANSWERED] = response.status is None and event.first_chunk < 0
         key = event.exchange_id
         if (
             self.filtered is not None

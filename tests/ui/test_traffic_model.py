@@ -163,3 +163,33 @@ def test_a_client_connection_without_a_request_keeps_its_raw_row() -> None:
     model.apply([ConnectionClosed(1, EndReason.FIN_PEER, 1.0, 5, 5)])
     row = model.row_at(0, None)
     assert row is not None and row.key == -1 and row.bytes_in == 5
+
+
+def test_an_unanswered_exchange_reads_no_response_live_and_from_the_session(
+    tmp_path: Path,
+) -> None:
+    # The printed line and the HTTP tab say "no response" and why; the list said "error".
+    why = "the client reset the connection before it was answered"
+    unanswered = HttpResponse(None, b"", "", (), b"", 0, error=why)
+    broken = HttpResponse(None, b"", "", (), b"", 0, error="no parseable status line")
+    events: list[Event] = [
+        ServerStarted(1, "http", Transport.TCP, LOCAL, 0.0),
+        opened(1),
+        HttpRequestRecorded(1, 1, 0, REQUEST, 0, 0, 0.001, 0.001),
+        HttpResponseRecorded(1, 1, unanswered, -1, -1, 0.5, 0.5),
+        HttpRequestRecorded(2, 1, 1, REQUEST, 1, 1, 0.6, 0.6),
+        HttpResponseRecorded(2, 1, broken, 2, 2, 0.7, 0.7),  # bytes sent that did not parse
+    ]
+    live = TrafficModel()
+    live.apply(events)
+    session = tmp_path / "s.netbench.sqlite"
+    record(session, events)
+    stored = TrafficModel()
+    with SessionReader(session) as reader:
+        stored.load(reader)
+        for model in (live, stored):
+            rows = [model.row_at(i, reader) for i in range(2)]
+            cells = [[text for text, _ in row_cells(row, column_widths(120), "")] for row in rows]  # type: ignore[arg-type]
+            requests = [next(cell for cell in row if "->" in cell) for row in cells]
+            assert "-> no response" in requests[0]
+            assert "-> error" in requests[1]

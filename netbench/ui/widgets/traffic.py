@@ -172,7 +172,7 @@ def row_cells(
         target = visible_latin1(row.target or b"")
         status = "…" if row.status is None else str(row.status)
         if row.error and row.status is None:
-            status = "error"
+            status = "no response" if row.unanswered else "error"  # as `serve` prints it
         room = widths.request - len(status) - 4
         what = f"{method} {target}"
         if len(what) > room and "://" in target[:9]:
