@@ -98,9 +98,8 @@ def _request_line(exchange: ExchangeRow) -> str:
             text += f" [{visible_text(request.error)}]"
     if response is not None:
         # As `serve` prints it: "???" for bytes that were no response, none: "no response".
-        answered = exchange.resp_first_chunk is not None and exchange.resp_first_chunk >= 0
         status = str(response.status) if response.status is not None else "???"
-        if response.status is None and not answered:
+        if exchange.unanswered:
             status = "no response"
         text += f" -> {status} {visible_latin1(response.reason)}".rstrip()
         if response.error:

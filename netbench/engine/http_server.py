@@ -204,9 +204,13 @@ class HttpServerConnection(RecordedStream):
         self._queue.clear()
 
     def on_ending(self, reason: EndReason) -> None:
-        # Requests read and published but never answered (held when the
-        # client left, made off the loop, waiting behind a closing reply):
-        # each record says why, before the close that ends the connection's story.
+        # Requests read but never answered (held, in an app, behind a closing
+        # reply) each record why, before the close that ends the story.
+        unanswered = [exchange_id for exchange_id, _keep, _pending in self._queue]
+        if self._pump is not None and not isinstance(self._pump, asyncio.Task):
+            unanswered.insert(0, self._deferred_exchange)  # being made off the loop
+        if not unanswered:
+            return  # most connections: every request was answered
         if reason is EndReason.RST_PEER:
             why = "the client reset the connection before it was answered"
         elif reason is EndReason.FIN_PEER:
@@ -217,9 +221,6 @@ class HttpServerConnection(RecordedStream):
             why = "the connection closed after the reply to an earlier request, before its turn"
         else:
             why = f"the connection ended ({reason.value}) before it was answered"
-        unanswered = [exchange_id for exchange_id, _keep, _pending in self._queue]
-        if self._pump is not None and not isinstance(self._pump, asyncio.Task):
-            unanswered.insert(0, self._deferred_exchange)  # being made off the loop
         now = time.monotonic()
         for exchange_id in unanswered:
             if exchange_id != INTERIM:

@@ -404,8 +404,7 @@ def _problems(exchange: ExchangeRow, conn: ConnectionRow) -> list[str]:
     if response is None:
         ended = _ended(conn)
         problems.append("unanswered: no response was recorded" + (f"; {ended}" if ended else ""))
-    elif exchange.resp_first_chunk is None or exchange.resp_first_chunk < 0:
-        # Recorded without a byte sent: the server's word for why it never answered.
+    elif exchange.unanswered:
         problems.append(f"unanswered: {response.error or 'no response was sent'}")
     else:
         if response.error:

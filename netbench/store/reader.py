@@ -140,6 +140,14 @@ class ExchangeRow:
     t_response_start: float | None
     t_response_end: float | None
 
+    @property
+    def unanswered(self) -> bool:
+        """A response record with no status and no byte behind it: its error says
+        why the request was never answered (a client gone first), as `serve`
+        prints it: "no response". ("???" is for bytes that were no response.)"""
+        response, first = self.response, self.resp_first_chunk
+        return response is not None and response.status is None and (first is None or first < 0)
+
 
 E = TypeVar("E", bound=enum.Enum)
 

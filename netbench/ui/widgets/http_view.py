@@ -145,9 +145,7 @@ def exchange_document(
     doc.append(RAW_HINT + "\n", "dim italic")
     _error(doc, "request parse error", ex.request.error if ex.request else None)
     server = conn is None or conn.role is Role.SERVER
-    # A record of no byte sent: why the request was never answered (a client gone).
-    unanswered = ex.response is not None and ex.response.status is None
-    unanswered = unanswered and (ex.resp_first_chunk is None or ex.resp_first_chunk < 0)
+    unanswered = ex.unanswered
     what = "unanswered" if unanswered else "response error" if server else "response parse error"
     _error(doc, what, ex.response.error if ex.response else None)
     if ex.request is not None:
